@@ -1,0 +1,41 @@
+//! Generated component bindings, one module per plugin kind (cargo feature).
+//!
+//! Nothing here is for plugin authors: [`crate::export`] adapts these to the
+//! plain traits in [`crate::kinds`].
+#![allow(missing_docs, unreachable_pub, unsafe_code, clippy::all)]
+
+#[cfg(feature = "validator")]
+pub mod validator {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "validator",
+        pub_export_macro: true,
+        export_macro_name: "__export_validator_world",
+        default_bindings_module: "assay_plugin_sdk::__private::bindings::validator",
+        runtime_path: "assay_plugin_sdk::__private::wit_bindgen::rt",
+    });
+}
+
+#[cfg(feature = "probe")]
+pub mod probe {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "probe",
+        pub_export_macro: true,
+        export_macro_name: "__export_probe_world",
+        default_bindings_module: "assay_plugin_sdk::__private::bindings::probe",
+        runtime_path: "assay_plugin_sdk::__private::wit_bindgen::rt",
+    });
+}
+
+#[cfg(feature = "router")]
+pub mod router {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "router",
+        pub_export_macro: true,
+        export_macro_name: "__export_router_world",
+        default_bindings_module: "assay_plugin_sdk::__private::bindings::router",
+        runtime_path: "assay_plugin_sdk::__private::wit_bindgen::rt",
+    });
+}

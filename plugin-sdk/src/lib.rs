@@ -1,0 +1,215 @@
+//! Write [assay](https://example.invalid/assay) plugins in plain Rust.
+//!
+//! An assay plugin is a WebAssembly component that the assay host runs in a
+//! sandbox. This crate hides the component plumbing: implement one trait —
+//! [`Validator`], [`Probe`] or [`Router`] — and export it with one macro.
+//! The traits are ordinary Rust, so the same code is unit-tested natively
+//! with `cargo test`, no WebAssembly involved.
+//!
+//! # Setting up a plugin crate
+//!
+//! ```toml
+//! [package]
+//! name = "no-tabs"
+//! version = "0.1.0"
+//! edition = "2024"
+//! description = "Rejects documents that contain tab characters"
+//!
+//! [lib]
+//! crate-type = ["cdylib", "rlib"]   # cdylib: the component; rlib: native tests
+//!
+//! [dependencies]
+//! # Enable exactly one kind: validator, probe or router.
+//! assay-plugin-sdk = { version = "0.1", features = ["validator"] }
+//! serde = { version = "1", features = ["derive"] }
+//! ```
+//!
+//! Build it with `cargo build --release --target wasm32-wasip2`; the `.wasm`
+//! in `target/wasm32-wasip2/release/` is the component. Drop it into the
+//! host's plugin directory. Never build two plugins of *different* kinds in
+//! one cargo invocation: features unify, and a component carrying two worlds
+//! fails to link.
+//!
+//! # A validator
+//!
+//! ```
+//! use assay_plugin_sdk::{Finding, Level, PluginInfo, Subject, Validation, Validator};
+//!
+//! #[derive(serde::Deserialize, Default)]
+//! #[serde(default, deny_unknown_fields)]
+//! pub struct Config {
+//!     /// Also flag trailing whitespace, from `standard` up.
+//!     trailing_whitespace: bool,
+//! }
+//!
+//! pub struct NoTabs;
+//!
+//! impl Validator for NoTabs {
+//!     type Config = Config;
+//!
+//!     fn info() -> PluginInfo {
+//!         assay_plugin_sdk::plugin_info!()
+//!     }
+//!
+//!     fn validate(subject: &Subject, level: Level, config: Config) -> Result<Validation, String> {
+//!         let Ok(text) = std::str::from_utf8(&subject.data) else {
+//!             return Ok(Validation::NotApplicable("not UTF-8 text".into()));
+//!         };
+//!         let mut findings = Vec::new();
+//!         for (n, line) in text.lines().enumerate() {
+//!             if line.contains('\t') {
+//!                 findings.push(Finding::error("text.tab", format!("tab on line {}", n + 1)));
+//!             }
+//!             if level >= Level::Standard && config.trailing_whitespace && line.ends_with(' ') {
+//!                 findings.push(Finding::warning("text.trailing", format!("trailing space on line {}", n + 1)));
+//!             }
+//!         }
+//!         Ok(Validation::Findings(findings))
+//!     }
+//! }
+//!
+//! // In the plugin crate: `assay_plugin_sdk::export_validator!(NoTabs);`
+//!
+//! // A native unit test, exactly as the host would call it:
+//! let doc = Subject::new("a.txt", "text/plain", "a\tb\nc \n");
+//! let config = assay_plugin_sdk::parse_config(r#"{"trailing_whitespace": true}"#).unwrap();
+//! let out = NoTabs::validate(&doc, Level::Full, config).unwrap();
+//! assert_eq!(out.findings().len(), 2);
+//! ```
+//!
+//! # A health probe
+//!
+//! ```
+//! use assay_plugin_sdk::{NoConfig, PluginInfo, Probe, ProbeOutcome, ProbeStatus};
+//!
+//! pub struct Clock;
+//!
+//! impl Probe for Clock {
+//!     type Config = NoConfig;
+//!
+//!     fn info() -> PluginInfo {
+//!         assay_plugin_sdk::plugin_info!()
+//!     }
+//!
+//!     fn probe(_: NoConfig) -> Result<ProbeOutcome, String> {
+//!         let now = std::time::SystemTime::now()
+//!             .duration_since(std::time::UNIX_EPOCH)
+//!             .map_err(|e| e.to_string())?;
+//!         Ok(ProbeOutcome::new(ProbeStatus::Pass, "clock readable")
+//!             .observe("unix_time", now.as_secs_f64(), Some("seconds")))
+//!     }
+//! }
+//! // In the plugin crate (features = ["probe"]): `assay_plugin_sdk::export_probe!(Clock);`
+//! assert_eq!(Clock::probe(NoConfig).unwrap().status, ProbeStatus::Pass);
+//! ```
+//!
+//! # An alert router
+//!
+//! ```
+//! use assay_plugin_sdk::{Alert, PluginInfo, Router, RoutingDecision, Severity};
+//!
+//! #[derive(serde::Deserialize)]
+//! #[serde(deny_unknown_fields)]
+//! pub struct Config {
+//!     pager: String,
+//!     chat: String,
+//! }
+//!
+//! pub struct BySeverity;
+//!
+//! impl Router for BySeverity {
+//!     type Config = Config;
+//!
+//!     fn info() -> PluginInfo {
+//!         assay_plugin_sdk::plugin_info!()
+//!     }
+//!
+//!     fn route(alert: &Alert, config: Config) -> Result<RoutingDecision, String> {
+//!         let channel = if alert.severity >= Severity::Critical { config.pager } else { config.chat };
+//!         Ok(RoutingDecision { channels: vec![channel], continue_chain: false })
+//!     }
+//! }
+//! // In the plugin crate (features = ["router"]): `assay_plugin_sdk::export_router!(BySeverity);`
+//! ```
+
+// The generated bindings refer to this crate by name (see `bindings.rs`).
+extern crate self as assay_plugin_sdk;
+
+#[doc(hidden)]
+pub mod bindings;
+mod export;
+mod kinds;
+pub mod log;
+pub mod pointer;
+mod types;
+
+pub use kinds::{NoConfig, Probe, Router, Validator, parse_config};
+pub use pointer::pointer;
+pub use types::{
+    Alert, AlertStatus, Finding, Level, Observation, PluginInfo, ProbeOutcome, ProbeStatus, RoutingDecision,
+    Severity, Subject, Validation,
+};
+
+/// Implementation details of the export macros. Not a stable API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::bindings;
+    pub use wit_bindgen;
+    #[cfg(feature = "probe")]
+    pub use crate::export::probe::ProbeAdapter;
+    #[cfg(feature = "router")]
+    pub use crate::export::router::RouterAdapter;
+    #[cfg(feature = "validator")]
+    pub use crate::export::validator::ValidatorAdapter;
+}
+
+/// A [`PluginInfo`] from the calling crate's `Cargo.toml` (name, version, description).
+#[macro_export]
+macro_rules! plugin_info {
+    () => {
+        $crate::PluginInfo {
+            name: env!("CARGO_PKG_NAME").to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            description: env!("CARGO_PKG_DESCRIPTION").to_string(),
+        }
+    };
+}
+
+/// Exports a [`Validator`] as the component's `validation` interface.
+/// Needs the `validator` feature. Natively it expands to nothing.
+#[cfg(feature = "validator")]
+#[macro_export]
+macro_rules! export_validator {
+    ($t:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        type __AssayValidatorExport = $crate::__private::ValidatorAdapter<$t>;
+        #[cfg(target_arch = "wasm32")]
+        $crate::__private::bindings::validator::__export_validator_world!(__AssayValidatorExport with_types_in $crate::__private::bindings::validator);
+    };
+}
+
+/// Exports a [`Probe`] as the component's `probing` interface.
+/// Needs the `probe` feature. Natively it expands to nothing.
+#[cfg(feature = "probe")]
+#[macro_export]
+macro_rules! export_probe {
+    ($t:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        type __AssayProbeExport = $crate::__private::ProbeAdapter<$t>;
+        #[cfg(target_arch = "wasm32")]
+        $crate::__private::bindings::probe::__export_probe_world!(__AssayProbeExport with_types_in $crate::__private::bindings::probe);
+    };
+}
+
+/// Exports a [`Router`] as the component's `routing` interface.
+/// Needs the `router` feature. Natively it expands to nothing.
+#[cfg(feature = "router")]
+#[macro_export]
+macro_rules! export_router {
+    ($t:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        type __AssayRouterExport = $crate::__private::RouterAdapter<$t>;
+        #[cfg(target_arch = "wasm32")]
+        $crate::__private::bindings::router::__export_router_world!(__AssayRouterExport with_types_in $crate::__private::bindings::router);
+    };
+}

@@ -1,0 +1,262 @@
+//! Plain Rust mirrors of the contract's types (`wit/plugin.wit`, interface `types`).
+//!
+//! These are what plugin authors see. They do not depend on generated
+//! bindings, so plugin logic compiles and is unit-tested natively.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// How deep a validator looks. Ordered: `Minimal < Standard < Comprehensive < Full`,
+/// and each level includes every check of the levels below it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Level {
+    Minimal,
+    Standard,
+    Comprehensive,
+    Full,
+}
+
+impl Level {
+    /// Every level, shallowest first.
+    pub const ALL: [Level; 4] = [
+        Level::Minimal,
+        Level::Standard,
+        Level::Comprehensive,
+        Level::Full,
+    ];
+
+    /// The lower-case name used in reports, config files and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Minimal => "minimal",
+            Level::Standard => "standard",
+            Level::Comprehensive => "comprehensive",
+            Level::Full => "full",
+        }
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Level {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Level::ALL
+            .into_iter()
+            .find(|l| l.as_str() == s)
+            .ok_or_else(|| {
+                format!("unknown level {s:?} (expected minimal, standard, comprehensive or full)")
+            })
+    }
+}
+
+/// How bad a finding is. Ordered: `Info < Warning < Error < Critical`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One problem (or remark) a validator found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub severity: Severity,
+    /// A stable dotted code, e.g. `chain.hash_mismatch`.
+    pub code: String,
+    pub message: String,
+    /// A JSON Pointer into the subject (`""` is the whole document).
+    pub path: Option<String>,
+}
+
+impl Finding {
+    pub fn new(severity: Severity, code: impl Into<String>, message: impl Into<String>) -> Self {
+        Finding {
+            severity,
+            code: code.into(),
+            message: message.into(),
+            path: None,
+        }
+    }
+
+    /// A finding of severity `error`.
+    pub fn error(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Finding::new(Severity::Error, code, message)
+    }
+
+    /// A finding of severity `warning`.
+    pub fn warning(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Finding::new(Severity::Warning, code, message)
+    }
+
+    /// Sets where in the subject the finding is (a JSON Pointer).
+    pub fn at(mut self, path: impl Into<String>) -> Self {
+        self.path = Some(path.into());
+        self
+    }
+}
+
+/// What a plugin says about itself. [`plugin_info!`](crate::plugin_info) fills it
+/// from the crate's `Cargo.toml`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginInfo {
+    pub name: String,
+    pub version: String,
+    pub description: String,
+}
+
+/// The thing a validator examines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subject {
+    /// Display name: a file path, `-` for stdin, or the name an API client gave.
+    pub name: String,
+    /// Media type, `application/octet-stream` when unknown.
+    pub content_type: String,
+    pub data: Vec<u8>,
+}
+
+impl Subject {
+    /// A subject for tests: `Subject::new("ledger.json", "application/json", bytes)`.
+    pub fn new(name: impl Into<String>, content_type: impl Into<String>, data: impl Into<Vec<u8>>) -> Self {
+        Subject {
+            name: name.into(),
+            content_type: content_type.into(),
+            data: data.into(),
+        }
+    }
+
+    /// Parses the subject as JSON, whatever its declared content type.
+    pub fn json(&self) -> Result<serde_json::Value, serde_json::Error> {
+        serde_json::from_slice(&self.data)
+    }
+
+    /// Parses the subject as JSON into a typed value.
+    pub fn json_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_slice(&self.data)
+    }
+}
+
+/// A validator's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Validation {
+    /// The subject was examined; empty means clean.
+    Findings(Vec<Finding>),
+    /// The subject is not something this plugin checks; the text says why.
+    NotApplicable(String),
+}
+
+impl Validation {
+    /// The findings, or an empty slice when not applicable.
+    pub fn findings(&self) -> &[Finding] {
+        match self {
+            Validation::Findings(f) => f,
+            Validation::NotApplicable(_) => &[],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ProbeStatus {
+    Pass,
+    Warn,
+    Fail,
+}
+
+/// A number a probe measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    pub name: String,
+    pub value: f64,
+    pub unit: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeOutcome {
+    pub status: ProbeStatus,
+    pub message: String,
+    pub observations: Vec<Observation>,
+}
+
+impl ProbeOutcome {
+    pub fn new(status: ProbeStatus, message: impl Into<String>) -> Self {
+        ProbeOutcome {
+            status,
+            message: message.into(),
+            observations: Vec::new(),
+        }
+    }
+
+    /// Adds a measured value.
+    pub fn observe(mut self, name: impl Into<String>, value: f64, unit: Option<&str>) -> Self {
+        self.observations.push(Observation {
+            name: name.into(),
+            value,
+            unit: unit.map(str::to_owned),
+        });
+        self
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertStatus {
+    Firing,
+    Resolved,
+}
+
+/// An alert as the alert engine hands it to a router.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alert {
+    pub name: String,
+    pub status: AlertStatus,
+    pub severity: Severity,
+    pub summary: String,
+    pub description: String,
+    pub labels: Vec<(String, String)>,
+    pub annotations: Vec<(String, String)>,
+    pub source: String,
+    pub fingerprint: String,
+    pub starts_at_ms: u64,
+    pub ends_at_ms: Option<u64>,
+}
+
+impl Alert {
+    /// The value of label `name`, if present.
+    pub fn label(&self, name: &str) -> Option<&str> {
+        self.labels
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Where an alert goes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RoutingDecision {
+    /// Names of operator-configured channels.
+    pub channels: Vec<String>,
+    /// Let the next router decide as well.
+    pub continue_chain: bool,
+}

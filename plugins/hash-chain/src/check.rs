@@ -1,0 +1,247 @@
+//! The ledger checks, level by level, in one pass over the blocks.
+
+use std::collections::HashSet;
+
+use assay_plugin_sdk::{Finding, Level};
+use serde_json::{Map, Value};
+
+use crate::seal::{GENESIS_PREV_HASH, block_hash, tx_digest};
+
+/// What the next block is compared with.
+struct Prev {
+    index: Option<i64>,
+    hash: Option<String>,
+    timestamp: Option<i64>,
+}
+
+/// Runs every check up to `level` on a parsed ledger. `doc` is only borrowed
+/// mutably to hash members without copying them; it is left as it was.
+pub fn check(doc: &mut Value, level: Level) -> Vec<Finding> {
+    let Some(blocks) = doc.get_mut("blocks").and_then(Value::as_array_mut) else {
+        return vec![Finding::error("chain.malformed", "the document has no `blocks` array").at("")];
+    };
+    let mut findings = Vec::new();
+    let mut seen_ids: HashSet<String> = HashSet::new();
+    let mut prev: Option<Prev> = None;
+
+    for (i, block) in blocks.iter_mut().enumerate() {
+        let path = format!("/blocks/{i}");
+        let Some(obj) = block.as_object_mut() else {
+            findings.push(Finding::error("chain.malformed", "block is not a JSON object").at(&path));
+            prev = None;
+            continue;
+        };
+        let index = obj.get("index").and_then(Value::as_i64);
+        let prev_hash = obj.get("prev_hash").and_then(Value::as_str).map(str::to_owned);
+        let hash = obj.get("hash").and_then(Value::as_str).map(str::to_owned);
+        let timestamp = obj.get("timestamp").and_then(Value::as_i64);
+        let tx_count = obj.get("tx_count").and_then(Value::as_i64);
+        let tx_len = obj.get("transactions").and_then(Value::as_array).map(Vec::len);
+
+        let mut missing = Vec::new();
+        for (name, present) in [("index", index.is_some()), ("prev_hash", prev_hash.is_some()), ("hash", hash.is_some())] {
+            if !present {
+                missing.push(name);
+            }
+        }
+        if level >= Level::Standard {
+            for (name, present) in [
+                ("timestamp", timestamp.is_some()),
+                ("tx_count", tx_count.is_some()),
+                ("transactions", tx_len.is_some()),
+            ] {
+                if !present {
+                    missing.push(name);
+                }
+            }
+        }
+        if !missing.is_empty() {
+            findings.push(
+                Finding::error(
+                    "chain.malformed",
+                    format!("block is missing, or has a mistyped, `{}`", missing.join("`, `")),
+                )
+                .at(&path),
+            );
+        }
+
+        // minimal
+        let expected_index = if i == 0 { Some(0) } else { prev.as_ref().and_then(|p| p.index).map(|p| p + 1) };
+        if let (Some(want), Some(got)) = (expected_index, index) {
+            if want != got {
+                findings.push(
+                    Finding::error("chain.index_gap", format!("block has index {got}, expected {want}")).at(&path),
+                );
+            }
+        }
+        let expected_prev = if i == 0 {
+            Some(GENESIS_PREV_HASH.to_owned())
+        } else {
+            prev.as_ref().and_then(|p| p.hash.clone())
+        };
+        if let (Some(want), Some(got)) = (&expected_prev, &prev_hash) {
+            if want != got {
+                let what = if i == 0 { "the genesis value (64 zeros)".to_owned() } else { format!("block {}'s hash {want}", i - 1) };
+                findings.push(
+                    Finding::error("chain.prev_hash_mismatch", format!("prev_hash {got} does not match {what}"))
+                        .at(&path),
+                );
+            }
+        }
+
+        // standard
+        if level >= Level::Standard {
+            if let (Some(count), Some(len)) = (tx_count, tx_len) {
+                if count != len as i64 {
+                    findings.push(
+                        Finding::error(
+                            "chain.tx_count_mismatch",
+                            format!("tx_count is {count} but the block holds {len} transactions"),
+                        )
+                        .at(&path),
+                    );
+                }
+            }
+            if let (Some(before), Some(now)) = (prev.as_ref().and_then(|p| p.timestamp), timestamp) {
+                if now < before {
+                    findings.push(
+                        Finding::warning(
+                            "chain.timestamp_regression",
+                            format!("timestamp {now} is earlier than the previous block's {before}"),
+                        )
+                        .at(&path),
+                    );
+                }
+            }
+        }
+
+        // full: transactions first, so a block's own hash is computed over
+        // exactly what it holds (digests are put back unchanged).
+        if level >= Level::Full {
+            if let Some(txs) = obj.get_mut("transactions").and_then(Value::as_array_mut) {
+                check_transactions(txs, &path, &mut seen_ids, &mut findings);
+            }
+        }
+
+        // comprehensive
+        if level >= Level::Comprehensive {
+            if let Some(claimed) = &hash {
+                let actual = block_hash(obj);
+                if &actual != claimed {
+                    findings.push(
+                        Finding::error(
+                            "chain.hash_mismatch",
+                            format!("hash field is {claimed} but the block hashes to {actual}"),
+                        )
+                        .at(&path),
+                    );
+                }
+            }
+        }
+
+        prev = Some(Prev { index, hash, timestamp });
+    }
+    findings
+}
+
+fn check_transactions(txs: &mut [Value], block_path: &str, seen_ids: &mut HashSet<String>, findings: &mut Vec<Finding>) {
+    for (j, tx) in txs.iter_mut().enumerate() {
+        let path = format!("{block_path}/transactions/{j}");
+        let Some(obj): Option<&mut Map<String, Value>> = tx.as_object_mut() else {
+            findings.push(Finding::error("chain.malformed", "transaction is not a JSON object").at(&path));
+            continue;
+        };
+        let id = obj.get("id").and_then(Value::as_str).map(str::to_owned);
+        let digest = obj.get("digest").and_then(Value::as_str).map(str::to_owned);
+        if id.is_none() || digest.is_none() {
+            let missing: Vec<&str> = [("id", id.is_none()), ("digest", digest.is_none())]
+                .into_iter()
+                .filter_map(|(n, m)| m.then_some(n))
+                .collect();
+            findings.push(
+                Finding::error(
+                    "chain.malformed",
+                    format!("transaction is missing, or has a mistyped, `{}`", missing.join("`, `")),
+                )
+                .at(&path),
+            );
+        }
+        if let Some(id) = id {
+            if !seen_ids.insert(id.clone()) {
+                findings.push(
+                    Finding::error("chain.tx_duplicate_id", format!("transaction id {id:?} was already used earlier in the ledger"))
+                        .at(&path),
+                );
+            }
+        }
+        if let Some(claimed) = digest {
+            let actual = tx_digest(obj);
+            if actual != claimed {
+                findings.push(
+                    Finding::error(
+                        "chain.tx_digest_mismatch",
+                        format!("digest field is {claimed} but the transaction hashes to {actual}"),
+                    )
+                    .at(&path),
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::seal::sample_ledger;
+
+    fn codes(doc: &mut Value, level: Level) -> Vec<(String, String)> {
+        check(doc, level)
+            .into_iter()
+            .map(|f| (f.code, f.path.unwrap_or_default()))
+            .collect()
+    }
+
+    #[test]
+    fn a_sealed_ledger_is_clean_at_every_level() {
+        let mut doc = sample_ledger(20, 3);
+        for level in Level::ALL {
+            assert_eq!(codes(&mut doc, level), vec![], "{level}");
+        }
+    }
+
+    #[test]
+    fn checking_leaves_the_document_unchanged() {
+        let mut doc = sample_ledger(3, 2);
+        let before = doc.clone();
+        check(&mut doc, Level::Full);
+        assert_eq!(doc, before);
+    }
+
+    #[test]
+    fn each_level_adds_its_checks() {
+        let mut doc = sample_ledger(4, 2);
+        doc["blocks"][1]["tx_count"] = 5.into(); // standard (and breaks the hash: comprehensive)
+        doc["blocks"][2]["transactions"][0]["amount"] = 1.into(); // full digest (and block hash)
+        let min = codes(&mut doc, Level::Minimal);
+        assert_eq!(min, vec![]);
+        let std = codes(&mut doc, Level::Standard);
+        assert_eq!(std, vec![("chain.tx_count_mismatch".into(), "/blocks/1".into())]);
+        let comp = codes(&mut doc, Level::Comprehensive);
+        assert_eq!(
+            comp,
+            vec![
+                ("chain.tx_count_mismatch".into(), "/blocks/1".into()),
+                ("chain.hash_mismatch".into(), "/blocks/1".into()),
+                ("chain.hash_mismatch".into(), "/blocks/2".into()),
+            ]
+        );
+        let full = codes(&mut doc, Level::Full);
+        assert!(full.contains(&("chain.tx_digest_mismatch".into(), "/blocks/2/transactions/0".into())));
+    }
+
+    #[test]
+    fn a_document_without_blocks_is_malformed_at_the_root() {
+        let mut doc = serde_json::json!({"chain": "x"});
+        assert_eq!(codes(&mut doc, Level::Full), vec![("chain.malformed".into(), String::new())]);
+    }
+}
