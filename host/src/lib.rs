@@ -1,1 +1,17 @@
+//! assay: runs pluggable checks as sandboxed WebAssembly components.
+//!
+//! The binary (`assay`, in `main.rs`) is a thin shell over this library.
+//! Modules, one per concern:
+//! - [`config`]: the TOML model of the host and of each plugin's sidecar file;
+//! - [`runtime`]: the wasmtime engine, isolation and limits, guarded calls;
+//! - [`registry`]: finding and loading plugins from the plugin directory;
+//! - [`validate`]: levels, the validation pipeline, reports and the result cache;
+//! - [`cli`]: the command line;
+//! - [`telemetry`]: tracing set-up.
 
+pub mod cli;
+pub mod config;
+pub mod registry;
+pub mod runtime;
+pub mod telemetry;
+pub mod validate;

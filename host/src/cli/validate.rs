@@ -1,0 +1,100 @@
+//! `assay validate`: validate files (or stdin) and print reports.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+use super::{EXIT_ERROR, EXIT_FAILED, EXIT_OK, Format, GlobalArgs, text, write_line};
+use crate::validate::{Level, Pipeline, ResultCache, SubjectInput, Verdict};
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Files to validate; `-` reads standard input.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// How deep to check. Each level runs the validators whose `min_level` is at
+    /// or below it, and asks them for the checks of that level and all below.
+    #[arg(long, short, value_enum, default_value_t = Level::Standard)]
+    pub level: Level,
+
+    /// Run only this validator (repeatable). Default: every enabled validator.
+    #[arg(long = "plugin", short = 'p', value_name = "NAME")]
+    pub plugins: Vec<String>,
+
+    /// Output format: `text` for people, `json` for one report per line (JSON Lines).
+    #[arg(long, short, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// Exit with 1 when a verdict reaches this: `warning` (warn, error or fail)
+    /// or `error` (error or fail; a plugin that errored counts).
+    #[arg(long, value_enum, default_value_t = FailOn::Error)]
+    pub fail_on: FailOn,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    Warning,
+    Error,
+}
+
+impl FailOn {
+    fn fails(self, verdict: Verdict) -> bool {
+        match self {
+            FailOn::Warning => verdict.rank() >= Verdict::Warn.rank(),
+            FailOn::Error => verdict.rank() >= Verdict::Error.rank(),
+        }
+    }
+}
+
+fn read_subject(path: &PathBuf) -> std::io::Result<SubjectInput> {
+    if path.as_os_str() == "-" {
+        let mut data = Vec::new();
+        std::io::stdin().lock().read_to_end(&mut data)?;
+        return Ok(SubjectInput::new("-", data));
+    }
+    Ok(SubjectInput::new(path.display().to_string(), std::fs::read(path)?))
+}
+
+pub(super) async fn run(global: &GlobalArgs, args: ValidateArgs) -> anyhow::Result<u8> {
+    let config = super::host_config(global)?;
+    let runtime = super::runtime(&config)?;
+    let registry = super::load_registry(&runtime, &config).await?;
+    if registry.validators().next().is_none() {
+        anyhow::bail!("no validator plugins in {} (drop NAME.wasm files there, or set --plugins-dir)", registry.dir.display());
+    }
+    let cache = ResultCache::new(Duration::from_secs(config.validation.cache_ttl_secs), config.validation.cache_max_entries);
+    let pipeline = Pipeline::new(runtime, registry, cache);
+    let plugins = pipeline.select(args.level, &args.plugins)?;
+
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut code = EXIT_OK;
+    let mut verdicts = Vec::new();
+    for path in &args.paths {
+        let subject = match read_subject(path) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("assay: error: cannot read {}: {e}", path.display());
+                code = EXIT_ERROR;
+                continue;
+            }
+        };
+        let report = pipeline.validate(&subject, args.level, &plugins).await;
+        match args.format {
+            Format::Json => write_line(&mut out, &serde_json::to_string(&report)?)?,
+            Format::Text => text::write_report(&mut out, &report)?,
+        }
+        out.flush()?;
+        if args.fail_on.fails(report.verdict) && code == EXIT_OK {
+            code = EXIT_FAILED;
+        }
+        verdicts.push(report.verdict);
+    }
+    if args.format == Format::Text && args.paths.len() > 1 {
+        text::write_summary(&mut out, &verdicts)?;
+    }
+    Ok(code)
+}

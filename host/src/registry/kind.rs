@@ -1,0 +1,69 @@
+//! Telling plugin kinds apart by the contract interface a component exports.
+
+use std::fmt;
+
+use serde::Serialize;
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+/// The contract version this host serves.
+pub const CONTRACT: &str = "assay:plugin@0.1.0";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PluginKind {
+    Validator,
+    Probe,
+    Router,
+}
+
+impl PluginKind {
+    pub const ALL: [PluginKind; 3] = [PluginKind::Validator, PluginKind::Probe, PluginKind::Router];
+
+    /// The exported interface that marks this kind.
+    pub fn export_name(self) -> &'static str {
+        match self {
+            PluginKind::Validator => "assay:plugin/validation@0.1.0",
+            PluginKind::Probe => "assay:plugin/probing@0.1.0",
+            PluginKind::Router => "assay:plugin/routing@0.1.0",
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PluginKind::Validator => "validator",
+            PluginKind::Probe => "probe",
+            PluginKind::Router => "router",
+        }
+    }
+}
+
+impl fmt::Display for PluginKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The kind of `component`, or a sentence saying why it is none.
+pub fn detect(engine: &Engine, component: &Component) -> Result<PluginKind, String> {
+    let exports: Vec<String> = component.component_type().exports(engine).map(|(name, _)| name.to_string()).collect();
+    let kinds: Vec<PluginKind> = PluginKind::ALL.into_iter().filter(|k| exports.iter().any(|e| e == k.export_name())).collect();
+    match kinds.as_slice() {
+        [one] => Ok(*one),
+        [] => {
+            let other_version = exports.iter().find(|e| e.starts_with("assay:plugin/"));
+            Err(match other_version {
+                Some(e) => format!("exports {e}, but this host serves {CONTRACT}; rebuild the plugin against this contract"),
+                None => format!(
+                    "matches no assay plugin world: it exports {} (a plugin exports one of {})",
+                    if exports.is_empty() { "nothing".to_string() } else { exports.join(", ") },
+                    PluginKind::ALL.map(|k| k.export_name()).join(", ")
+                ),
+            })
+        }
+        many => Err(format!(
+            "exports the interfaces of several plugin kinds ({}); a plugin is exactly one kind",
+            many.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
+        )),
+    }
+}

@@ -1,0 +1,186 @@
+//! Plugin discovery and loading: every `*.wasm` in the plugin directory is a
+//! plugin named after its file stem, with optional settings in `NAME.toml`.
+//!
+//! A [`Registry`] is an immutable snapshot of loaded plugins; reloading makes
+//! a new one.
+
+pub mod kind;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+pub use kind::PluginKind;
+
+use crate::config::{PluginDefaults, PluginSettings};
+use crate::runtime::Runtime;
+use crate::runtime::bindings::ValidatorPre;
+use crate::runtime::state::CallState;
+
+/// What a plugin says about itself (`info()`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Info {
+    pub name: String,
+    pub version: String,
+    pub description: String,
+}
+
+/// A loaded plugin, ready to be called.
+pub struct Plugin {
+    /// The file stem: how operators and reports name the plugin.
+    pub name: Arc<str>,
+    pub file: PathBuf,
+    pub kind: PluginKind,
+    /// `sha256:<hex>` of the `.wasm` bytes.
+    pub digest: String,
+    pub size: u64,
+    /// `info()`, for the kinds this host runs.
+    pub info: Option<Info>,
+    pub settings: PluginSettings,
+    /// `sha256:<hex>` of the config JSON, for cache keys.
+    pub config_digest: String,
+    /// Whether the compiled code came from the on-disk cache.
+    pub from_cache: bool,
+    pub component: wasmtime::component::Component,
+    pub(crate) validator: Option<ValidatorPre<CallState>>,
+}
+
+impl Plugin {
+    /// The pre-linked validator, when this plugin is one.
+    pub fn validator(&self) -> Option<&ValidatorPre<CallState>> {
+        self.validator.as_ref()
+    }
+
+    pub fn version(&self) -> &str {
+        self.info.as_ref().map_or("", |i| i.version.as_str())
+    }
+}
+
+/// Why a plugin, or the directory, could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("plugin directory {} does not exist (set --plugins-dir, ASSAY_PLUGINS_DIR or plugins_dir in the config)", .0.display())]
+    MissingDir(PathBuf),
+    #[error("cannot read plugin directory {}: {source}", dir.display())]
+    ReadDir { dir: PathBuf, source: std::io::Error },
+    #[error("{}: {message}", file.display())]
+    Plugin { file: PathBuf, message: String },
+}
+
+/// An immutable set of loaded plugins, sorted by name.
+pub struct Registry {
+    pub dir: PathBuf,
+    pub plugins: Vec<Arc<Plugin>>,
+}
+
+/// `sha256:<hex>` of `bytes`.
+pub fn digest(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+impl Registry {
+    /// Loads every plugin in `dir`. Plugins that fail are returned as errors
+    /// beside the registry of those that loaded; the caller decides whether
+    /// that is fatal (the CLI) or reported and skipped (a server).
+    pub async fn load(runtime: &Runtime, dir: &Path, defaults: &PluginDefaults) -> Result<(Registry, Vec<LoadError>), LoadError> {
+        let files = discover(dir)?;
+        let mut plugins = Vec::new();
+        let mut errors = Vec::new();
+        for file in files {
+            match load_plugin(runtime, &file, defaults).await {
+                Ok(p) => plugins.push(Arc::new(p)),
+                Err(e) => errors.push(e),
+            }
+        }
+        Ok((Registry { dir: dir.to_owned(), plugins }, errors))
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<Plugin>> {
+        self.plugins.iter().find(|p| &*p.name == name)
+    }
+
+    pub fn validators(&self) -> impl Iterator<Item = &Arc<Plugin>> {
+        self.plugins.iter().filter(|p| p.validator.is_some())
+    }
+}
+
+/// The `*.wasm` files of `dir`, sorted; hidden files (editor temporaries) skipped.
+pub fn discover(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
+    if !dir.is_dir() {
+        return Err(LoadError::MissingDir(dir.to_owned()));
+    }
+    let read_err = |source| LoadError::ReadDir { dir: dir.to_owned(), source };
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(read_err)? {
+        let path = entry.map_err(read_err)?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if path.extension().is_some_and(|e| e == "wasm") && !name.starts_with('.') && path.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Loads one plugin file: read, compile (or load the cached compilation),
+/// detect the kind, pre-link, read the sidecar, ask `info()`.
+pub async fn load_plugin(runtime: &Runtime, file: &Path, defaults: &PluginDefaults) -> Result<Plugin, LoadError> {
+    let fail = |message: String| LoadError::Plugin { file: file.to_owned(), message };
+    let name = file
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| fail("the file name is not valid UTF-8".into()))?;
+    let bytes = std::fs::read(file).map_err(|e| fail(format!("cannot read: {e}")))?;
+    let digest = digest(&bytes);
+    let hex_digest = digest.trim_start_matches("sha256:");
+    let (component, from_cache) = runtime
+        .compile(&bytes, hex_digest)
+        .map_err(|e| fail(format!("not a valid WebAssembly component: {}", first_line(&e))))?;
+    let kind = kind::detect(runtime.engine(), &component).map_err(fail)?;
+    let max_memory_mib = (runtime.options().max_memory >> 20) as u64;
+    let settings = PluginSettings::load(&file.with_extension("toml"), defaults, max_memory_mib).map_err(|e| LoadError::Plugin {
+        file: e.path,
+        message: e.message,
+    })?;
+    let name: Arc<str> = name.into();
+
+    let (validator, info) = match kind {
+        PluginKind::Validator => {
+            let pre = runtime
+                .prepare_validator(&component)
+                .map_err(|e| fail(format!("does not fit the validator world: {e:#}")))?;
+            let info = runtime
+                .call_validator_info(&name, &pre, settings.limits)
+                .await
+                .map_err(|e| fail(format!("info() failed: {e}")))?;
+            let info = Info { name: info.name, version: info.version, description: info.description };
+            (Some(pre), Some(info))
+        }
+        // Recognised, but run by the probe scheduler and alert engine, which
+        // this version of the host does not have yet.
+        PluginKind::Probe | PluginKind::Router => (None, None),
+    };
+    Ok(Plugin {
+        config_digest: self::digest(settings.config_json.as_bytes()),
+        name,
+        file: file.to_owned(),
+        kind,
+        digest,
+        size: bytes.len() as u64,
+        info,
+        settings,
+        from_cache,
+        component,
+        validator,
+    })
+}
+
+/// wasmtime errors carry long chains; the first line (plus the root cause) is what a person needs.
+fn first_line(e: &anyhow::Error) -> String {
+    let root = e.root_cause().to_string();
+    let top = e.to_string();
+    if root == top { top } else { format!("{top}: {root}") }
+}

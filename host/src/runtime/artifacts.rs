@@ -1,0 +1,80 @@
+//! On-disk cache of compiled plugins, so a restart does not recompile.
+//!
+//! A `.cwasm` file per (wasm digest, engine compatibility hash). Loading one
+//! memory-maps it (`Component::deserialize_file`), far cheaper than
+//! compiling. A missing, unreadable or stale file just means a compile.
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use sha2::{Digest, Sha256};
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+pub(super) struct ArtifactCache {
+    dir: Option<PathBuf>,
+    engine_key: String,
+}
+
+/// Feeds `Hash` output into SHA-256, to turn the engine's compatibility hash into a stable key.
+struct ShaHasher(Sha256);
+
+impl Hasher for ShaHasher {
+    fn finish(&self) -> u64 {
+        0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+}
+
+impl ArtifactCache {
+    /// `dir: None` disables the cache.
+    pub(super) fn new(engine: &Engine, dir: Option<PathBuf>) -> Self {
+        let mut h = ShaHasher(Sha256::new());
+        engine.precompile_compatibility_hash().hash(&mut h);
+        let engine_key = hex::encode(&h.0.finalize()[..8]);
+        ArtifactCache { dir, engine_key }
+    }
+
+    fn path_for(&self, dir: &Path, wasm_digest: &str) -> PathBuf {
+        dir.join(format!("{wasm_digest}-{}.cwasm", self.engine_key))
+    }
+
+    /// The compiled component for `bytes` (whose SHA-256 hex is `wasm_digest`):
+    /// from the cache when present, else compiled and stored.
+    pub(super) fn load(&self, engine: &Engine, bytes: &[u8], wasm_digest: &str) -> anyhow::Result<(Component, bool)> {
+        let Some(dir) = &self.dir else {
+            return Ok((Component::new(engine, bytes)?, false));
+        };
+        let path = self.path_for(dir, wasm_digest);
+        if path.is_file() {
+            // SAFETY: the file is one we wrote with `precompile_component` for
+            // an engine with the same compatibility hash (it is in the name),
+            // in a directory the operator controls; wasmtime still checks the
+            // header and refuses a foreign or truncated artifact.
+            #[allow(unsafe_code)]
+            match unsafe { Component::deserialize_file(engine, &path) } {
+                Ok(c) => return Ok((c, true)),
+                Err(e) => tracing::warn!(path = %path.display(), "ignoring unusable compiled artifact: {e:#}"),
+            }
+        }
+        let compiled = engine.precompile_component(bytes)?;
+        if let Err(e) = store_atomically(dir, &path, &compiled) {
+            tracing::warn!(dir = %dir.display(), "cannot write the compiled-plugin cache: {e:#}");
+        }
+        // SAFETY: `compiled` was produced just now by this engine.
+        #[allow(unsafe_code)]
+        let component = unsafe { Component::deserialize(engine, &compiled)? };
+        Ok((component, false))
+    }
+}
+
+fn store_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming into {}", path.display()))?;
+    Ok(())
+}

@@ -1,0 +1,134 @@
+//! Guarded plugin calls: fresh store and instance, deadline, memory cap, and what went wrong if anything did.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmtime::{Store, UpdateDeadline};
+
+use super::Runtime;
+use super::bindings::{Level, PluginInfo, Subject, Validation, ValidatorPre};
+use super::limits::mib;
+use super::state::CallState;
+
+/// The budget of one call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallLimits {
+    pub timeout: Duration,
+    /// Total linear memory, in bytes.
+    pub memory: usize,
+}
+
+/// Why a call produced no answer. Each is an outcome of that call only.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallFailure {
+    #[error("timed out after {} ms", .0.as_millis())]
+    Timeout(Duration),
+    #[error("memory limit of {} exceeded", mib(*.0))]
+    MemoryExceeded(usize),
+    /// The guest trapped (panic, `unreachable`, out-of-bounds access, …).
+    #[error("plugin trapped: {0}")]
+    Trap(String),
+    /// The guest returned `err(message)`.
+    #[error("{0}")]
+    Guest(String),
+    /// No instance could be made (e.g. the instance pool is exhausted).
+    #[error("could not instantiate the plugin: {0}")]
+    Instantiate(String),
+}
+
+impl CallFailure {
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, CallFailure::Timeout(_))
+    }
+}
+
+impl Runtime {
+    fn store(&self, plugin: &Arc<str>, limits: CallLimits) -> Store<CallState> {
+        let deadline = Instant::now() + limits.timeout;
+        let mut store = Store::new(&self.engine, CallState::new(plugin.clone(), limits.memory, deadline));
+        store.limiter(|s| &mut s.limiter);
+        // Checked every epoch tick: yield to the async executor until the
+        // deadline (so a busy guest does not hog a worker thread), then trap.
+        store.epoch_deadline_callback(|mut ctx| {
+            let state = ctx.data_mut();
+            if Instant::now() >= state.deadline {
+                state.timed_out = true;
+                wasmtime::bail!("deadline exceeded");
+            }
+            Ok(UpdateDeadline::Yield(1))
+        });
+        // Before instantiation too: the default deadline of 0 would trap at once.
+        store.set_epoch_deadline(1);
+        store
+    }
+
+    /// Maps a call's result to our outcome, reading the store's flags.
+    fn settle<T>(
+        store: &mut Store<CallState>,
+        limits: CallLimits,
+        result: Result<wasmtime::Result<T>, tokio::time::error::Elapsed>,
+    ) -> Result<T, CallFailure> {
+        store.data_mut().flush_output();
+        let state = store.data();
+        match result {
+            Err(_) => Err(CallFailure::Timeout(limits.timeout)),
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(_)) if state.timed_out => Err(CallFailure::Timeout(limits.timeout)),
+            Ok(Err(_)) if state.limiter.exceeded.is_some() => Err(CallFailure::MemoryExceeded(limits.memory)),
+            Ok(Err(e)) => Err(CallFailure::Trap(trap_message(&e))),
+        }
+    }
+
+    /// Calls `validate` on a fresh instance of `pre`.
+    pub async fn call_validate(
+        &self,
+        plugin: &Arc<str>,
+        pre: &ValidatorPre<CallState>,
+        limits: CallLimits,
+        subject: &Subject,
+        level: Level,
+        config: &str,
+    ) -> Result<Validation, CallFailure> {
+        let _permit = self.permits.acquire().await.expect("the permit semaphore is never closed");
+        let mut store = self.store(plugin, limits);
+        let deadline = tokio::time::Instant::now() + limits.timeout;
+        let call = async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            instance.assay_plugin_validation().call_validate(&mut store, subject, level, config).await
+        };
+        let result = tokio::time::timeout_at(deadline, call).await;
+        Self::settle(&mut store, limits, result)?.map_err(CallFailure::Guest)
+    }
+
+    /// Calls `info` on a fresh instance of `pre`.
+    pub async fn call_validator_info(
+        &self,
+        plugin: &Arc<str>,
+        pre: &ValidatorPre<CallState>,
+        limits: CallLimits,
+    ) -> Result<PluginInfo, CallFailure> {
+        let _permit = self.permits.acquire().await.expect("the permit semaphore is never closed");
+        let mut store = self.store(plugin, limits);
+        let deadline = tokio::time::Instant::now() + limits.timeout;
+        let call = async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            instance.assay_plugin_validation().call_info(&mut store).await
+        };
+        let result = tokio::time::timeout_at(deadline, call).await;
+        Self::settle(&mut store, limits, result)
+    }
+}
+
+/// The first line of a trap's message plus its wasm backtrace frames, kept short.
+fn trap_message(e: &wasmtime::Error) -> String {
+    let mut msg = match e.downcast_ref::<wasmtime::Trap>() {
+        Some(trap) => trap.to_string(),
+        None => e.to_string(),
+    };
+    if let Some(bt) = e.downcast_ref::<wasmtime::WasmBacktrace>() {
+        if let Some(frame) = bt.frames().iter().find_map(|f| f.func_name()) {
+            msg.push_str(&format!(" (in {frame})"));
+        }
+    }
+    msg
+}

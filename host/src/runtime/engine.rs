@@ -1,0 +1,72 @@
+//! Engine configuration (component model, pooling allocator, epochs) and the epoch ticker thread.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use super::RuntimeOptions;
+
+/// Memory kept resident (not returned to the OS) per pooled memory slot and
+/// table between calls: resetting by `memset` is cheaper than page faults
+/// on the next call for the small memories validators use.
+const KEEP_RESIDENT: usize = 1 << 20;
+
+pub(super) fn build(options: &RuntimeOptions) -> anyhow::Result<Engine> {
+    let n = options.max_concurrency.max(1);
+    let mut pool = PoolingAllocationConfig::default();
+    // A Rust component is a handful of core instances, one or two memories
+    // (the guest's and WASI adapter's) and tables; one extra slot for the
+    // `info()` calls made while loading.
+    let slots = n + 1;
+    pool.total_component_instances(slots)
+        .total_core_instances(slots * 8)
+        .total_memories(slots * 2)
+        .total_tables(slots * 4)
+        .total_stacks(slots)
+        .max_memory_size(options.max_memory)
+        .linear_memory_keep_resident(KEEP_RESIDENT)
+        .table_keep_resident(KEEP_RESIDENT);
+
+    let mut config = Config::new();
+    config
+        .wasm_component_model(true)
+        .epoch_interruption(true)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    Ok(Engine::new(&config)?)
+}
+
+/// A thread that advances the engine's epoch every tick, stopped on drop.
+pub(super) struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    pub(super) fn start(engine: &Engine, tick: Duration) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let engine = engine.clone();
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("assay-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(tick);
+                    engine.increment_epoch();
+                }
+            })
+            .expect("spawning the epoch ticker thread");
+        EpochTicker { stop, thread: Some(thread) }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! `assay:plugin/host.log`: guest log lines into the host's tracing, tagged with the plugin name.
+
+use crate::runtime::bindings::assay::plugin::host::{Host, LogLevel};
+use crate::runtime::state::CallState;
+
+/// Longest message kept, in bytes; longer ones are cut (at a char boundary).
+pub(super) const MAX_LOG_MESSAGE: usize = 4096;
+/// Lines kept per call; later ones are dropped with a single warning.
+pub(super) const MAX_LOG_LINES: u32 = 1000;
+
+impl Host for CallState {
+    fn log(&mut self, level: LogLevel, mut message: String) {
+        self.log_lines += 1;
+        if self.log_lines > MAX_LOG_LINES {
+            if self.log_lines == MAX_LOG_LINES + 1 {
+                tracing::warn!(target: "assay::plugin", plugin = %self.plugin, "log limit of {MAX_LOG_LINES} lines per call reached; dropping the rest");
+            }
+            return;
+        }
+        if message.len() > MAX_LOG_MESSAGE {
+            let mut cut = MAX_LOG_MESSAGE;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push_str("…");
+        }
+        let plugin = &*self.plugin;
+        match level {
+            LogLevel::Trace => tracing::trace!(target: "assay::plugin", plugin, "{message}"),
+            LogLevel::Debug => tracing::debug!(target: "assay::plugin", plugin, "{message}"),
+            LogLevel::Info => tracing::info!(target: "assay::plugin", plugin, "{message}"),
+            LogLevel::Warn => tracing::warn!(target: "assay::plugin", plugin, "{message}"),
+            LogLevel::Error => tracing::error!(target: "assay::plugin", plugin, "{message}"),
+        }
+    }
+}

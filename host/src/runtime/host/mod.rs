@@ -1,0 +1,4 @@
+//! Host implementations of the interfaces plugins import, one file per WIT interface.
+
+mod log;
+mod types;

@@ -1,0 +1,110 @@
+//! The wasmtime side of the host: one engine, the linker, limits, compiled-artifact cache and guarded calls.
+//!
+//! Isolation model: every call gets a fresh store and a fresh instance from
+//! the plugin's `InstancePre` (pooling allocator, so that is cheap). Nothing
+//! a guest does survives its call. Each call has a deadline (epoch
+//! interruption for compute, an async timeout for time spent blocked in host
+//! calls such as a WASI sleep), a memory cap and bounded output. Exceeding
+//! any of them ends that call with an error outcome; the host carries on.
+
+mod artifacts;
+pub mod bindings;
+mod call;
+mod engine;
+mod host;
+pub mod limits;
+pub mod state;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::Semaphore;
+use wasmtime::Engine;
+use wasmtime::component::{Component, HasSelf, Linker};
+
+pub use call::{CallFailure, CallLimits};
+use state::CallState;
+
+/// How the runtime is set up. Every field has a default (see [`RuntimeOptions::default`]).
+#[derive(Debug, Clone)]
+pub struct RuntimeOptions {
+    /// Plugin calls in flight at once; also sizes the instance pool.
+    pub max_concurrency: u32,
+    /// Granularity of deadlines.
+    pub epoch_tick: Duration,
+    /// Largest memory cap any plugin may be given (pool slot size).
+    pub max_memory: usize,
+    /// Where compiled plugins are cached; `None` disables the cache.
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for RuntimeOptions {
+    /// Concurrency: twice the cores (at least 4); tick: 10 ms; max memory:
+    /// 1 GiB; cache: `$XDG_CACHE_HOME/assay/compiled` or `~/.cache/assay/compiled`.
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get() as u32);
+        RuntimeOptions {
+            max_concurrency: (cores * 2).max(4),
+            epoch_tick: Duration::from_millis(10),
+            max_memory: 1 << 30,
+            cache_dir: default_cache_dir(),
+        }
+    }
+}
+
+fn default_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("assay").join("compiled"))
+}
+
+/// One engine and linker, shared by every plugin.
+pub struct Runtime {
+    engine: Engine,
+    validator_linker: Linker<CallState>,
+    artifacts: artifacts::ArtifactCache,
+    permits: Semaphore,
+    options: RuntimeOptions,
+    _ticker: engine::EpochTicker,
+}
+
+impl Runtime {
+    pub fn new(options: RuntimeOptions) -> anyhow::Result<Self> {
+        let engine = engine::build(&options).context("configuring the WebAssembly engine")?;
+        let mut validator_linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut validator_linker)?;
+        bindings::Validator::add_to_linker::<CallState, HasSelf<CallState>>(&mut validator_linker, |s| s)?;
+        Ok(Runtime {
+            artifacts: artifacts::ArtifactCache::new(&engine, options.cache_dir.clone()),
+            _ticker: engine::EpochTicker::start(&engine, options.epoch_tick),
+            permits: Semaphore::new(options.max_concurrency as usize),
+            validator_linker,
+            engine,
+            options,
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn options(&self) -> &RuntimeOptions {
+        &self.options
+    }
+
+    /// Compiles (or loads the cached compilation of) a component. The bool
+    /// says whether it came from the cache.
+    pub fn compile(&self, bytes: &[u8], digest: &str) -> anyhow::Result<(Component, bool)> {
+        self.artifacts.load(&self.engine, bytes, digest)
+    }
+
+    /// Pre-links a validator: checks its imports and exports against the
+    /// validator world once, so that each call only instantiates.
+    pub fn prepare_validator(&self, component: &Component) -> anyhow::Result<bindings::ValidatorPre<CallState>> {
+        let pre = self.validator_linker.instantiate_pre(component)?;
+        Ok(bindings::ValidatorPre::new(pre)?)
+    }
+}

@@ -1,0 +1,201 @@
+//! The validation pipeline: pick the validators for a level, run them concurrently, build the report.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use sha2::{Digest, Sha256};
+
+use super::report::{PluginRun, Report, ReportFinding, verdict};
+use super::{Level, Outcome, ResultCache};
+use crate::registry::{self, Plugin, Registry};
+use crate::runtime::Runtime;
+use crate::runtime::bindings::{Subject, Validation};
+
+/// A subject as handed to the pipeline.
+#[derive(Debug, Clone)]
+pub struct SubjectInput {
+    pub name: String,
+    pub content_type: String,
+    pub data: Arc<[u8]>,
+}
+
+impl SubjectInput {
+    /// Guesses the media type from the name's extension.
+    pub fn new(name: impl Into<String>, data: impl Into<Arc<[u8]>>) -> Self {
+        let name = name.into();
+        let content_type = content_type_for(&name).to_owned();
+        SubjectInput { name, content_type, data: data.into() }
+    }
+}
+
+fn content_type_for(name: &str) -> &'static str {
+    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+    match ext.as_deref() {
+        Some("json") => "application/json",
+        Some("jsonl" | "ndjson") => "application/x-ndjson",
+        Some("csv") => "text/csv",
+        Some("txt") => "text/plain",
+        Some("toml") => "application/toml",
+        Some("yaml" | "yml") => "application/yaml",
+        _ => "application/octet-stream",
+    }
+}
+
+/// Runs validators from a registry over subjects.
+pub struct Pipeline {
+    runtime: Arc<Runtime>,
+    registry: Arc<Registry>,
+    cache: ResultCache,
+}
+
+/// `--plugin` named a plugin that is not a loaded validator.
+#[derive(Debug, thiserror::Error)]
+#[error("no validator named {name:?} in {dir} (loaded: {loaded})")]
+pub struct UnknownPlugin {
+    pub name: String,
+    pub dir: String,
+    pub loaded: String,
+}
+
+impl Pipeline {
+    pub fn new(runtime: Arc<Runtime>, registry: Arc<Registry>, cache: ResultCache) -> Self {
+        Pipeline { runtime, registry, cache }
+    }
+
+    pub fn cache(&self) -> &ResultCache {
+        &self.cache
+    }
+
+    /// The validators that run at `level`: enabled, `min_level` ≤ `level`,
+    /// and in `only` when it is not empty.
+    pub fn select(&self, level: Level, only: &[String]) -> Result<Vec<Arc<Plugin>>, UnknownPlugin> {
+        for name in only {
+            if !self.registry.validators().any(|p| &*p.name == name) {
+                return Err(UnknownPlugin {
+                    name: name.clone(),
+                    dir: self.registry.dir.display().to_string(),
+                    loaded: self.registry.validators().map(|p| p.name.to_string()).collect::<Vec<_>>().join(", "),
+                });
+            }
+        }
+        Ok(self
+            .registry
+            .validators()
+            .filter(|p| p.settings.enabled && p.settings.min_level <= level)
+            .filter(|p| only.is_empty() || only.iter().any(|n| *n == *p.name))
+            .cloned()
+            .collect())
+    }
+
+    /// Validates `subject` at `level` with `plugins` (from [`Pipeline::select`]).
+    pub async fn validate(&self, subject: &SubjectInput, level: Level, plugins: &[Arc<Plugin>]) -> Report {
+        let started = Instant::now();
+        let digest = registry::digest(&subject.data);
+        let key = cache_key(&digest, level, plugins);
+        if let Some(mut report) = self.cache.get(&key) {
+            report.subject = subject.name.clone();
+            report.cached = true;
+            report.duration_us = micros(started);
+            return report;
+        }
+
+        let tasks: Vec<_> = plugins
+            .iter()
+            .map(|plugin| {
+                let runtime = self.runtime.clone();
+                let plugin = plugin.clone();
+                let subject = subject.clone();
+                tokio::spawn(async move { run_one(&runtime, &plugin, &subject, level).await })
+            })
+            .collect();
+        let mut findings = Vec::new();
+        let mut runs = Vec::new();
+        for (task, plugin) in tasks.into_iter().zip(plugins) {
+            let (run, mut found) = task.await.unwrap_or_else(|e| {
+                // Only a bug in the host itself could panic a task: report it for that plugin.
+                (failed_run(plugin, Outcome::Error, format!("host error: {e}"), 0), Vec::new())
+            });
+            runs.push(run);
+            findings.append(&mut found);
+        }
+        let report = Report {
+            subject: subject.name.clone(),
+            digest,
+            level,
+            verdict: verdict(&findings, &runs),
+            findings,
+            plugins: runs,
+            cached: false,
+            duration_us: micros(started),
+        };
+        // Failures may be transient (a timeout under load): only cache clean runs.
+        if report.plugins.iter().all(|r| matches!(r.outcome, Outcome::Ok | Outcome::NotApplicable)) {
+            self.cache.put(key, report.clone());
+        }
+        report
+    }
+}
+
+async fn run_one(runtime: &Runtime, plugin: &Plugin, subject: &SubjectInput, level: Level) -> (PluginRun, Vec<ReportFinding>) {
+    let Some(pre) = plugin.validator() else {
+        return (failed_run(plugin, Outcome::Error, "not a validator".into(), 0), Vec::new());
+    };
+    let wit_subject = Subject {
+        name: subject.name.clone(),
+        content_type: subject.content_type.clone(),
+        data: subject.data.to_vec(),
+    };
+    let started = Instant::now();
+    let result = runtime
+        .call_validate(&plugin.name, pre, plugin.settings.limits, &wit_subject, level.into(), &plugin.settings.config_json)
+        .await;
+    let duration_us = micros(started);
+    match result {
+        Ok(Validation::Findings(found)) => {
+            let findings = found
+                .into_iter()
+                .map(|f| ReportFinding {
+                    plugin: plugin.name.to_string(),
+                    severity: f.severity.into(),
+                    code: f.code,
+                    message: f.message,
+                    path: f.path,
+                })
+                .collect();
+            (run(plugin, Outcome::Ok, None, duration_us), findings)
+        }
+        Ok(Validation::NotApplicable(why)) => (run(plugin, Outcome::NotApplicable, Some(why), duration_us), Vec::new()),
+        Err(failure) => {
+            let outcome = if failure.is_timeout() { Outcome::Timeout } else { Outcome::Error };
+            tracing::warn!(plugin = %plugin.name, subject = %subject.name, "validator {}: {failure}", outcome.as_str());
+            (failed_run(plugin, outcome, failure.to_string(), duration_us), Vec::new())
+        }
+    }
+}
+
+fn run(plugin: &Plugin, outcome: Outcome, error: Option<String>, duration_us: u64) -> PluginRun {
+    PluginRun { name: plugin.name.to_string(), version: plugin.version().to_owned(), outcome, duration_us, error }
+}
+
+fn failed_run(plugin: &Plugin, outcome: Outcome, error: String, duration_us: u64) -> PluginRun {
+    run(plugin, outcome, Some(error), duration_us)
+}
+
+fn micros(since: Instant) -> u64 {
+    since.elapsed().as_micros().try_into().unwrap_or(u64::MAX)
+}
+
+/// Subject digest, level, and each plugin's name, code digest, config digest and limits.
+fn cache_key(subject_digest: &str, level: Level, plugins: &[Arc<Plugin>]) -> String {
+    let mut h = Sha256::new();
+    h.update(subject_digest);
+    h.update(level.as_str());
+    for p in plugins {
+        h.update([0]);
+        h.update(&*p.name);
+        h.update(&p.digest);
+        h.update(&p.config_digest);
+        h.update(format!("{:?}", p.settings.limits));
+    }
+    hex::encode(h.finalize())
+}
