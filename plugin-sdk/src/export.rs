@@ -13,12 +13,16 @@ use std::marker::PhantomData;
 #[allow(unused_macros)]
 macro_rules! conversions {
     ($w:path) => {
-        use $w as w;
         use crate::types as t;
+        use $w as w;
 
         impl From<t::PluginInfo> for w::PluginInfo {
             fn from(i: t::PluginInfo) -> Self {
-                w::PluginInfo { name: i.name, version: i.version, description: i.description }
+                w::PluginInfo {
+                    name: i.name,
+                    version: i.version,
+                    description: i.description,
+                }
             }
         }
 
@@ -90,7 +94,11 @@ pub(crate) mod validator {
             T::info().into()
         }
 
-        fn validate(subject: w::Subject, level: w::Level, config: String) -> Result<w::Validation, String> {
+        fn validate(
+            subject: w::Subject,
+            level: w::Level,
+            config: String,
+        ) -> Result<w::Validation, String> {
             let config = parse_config::<T::Config>(&config)?;
             let subject = t::Subject {
                 name: subject.name,
@@ -130,7 +138,11 @@ pub(crate) mod probe {
                 observations: o
                     .observations
                     .into_iter()
-                    .map(|x| w::Observation { name: x.name, value: x.value, unit: x.unit })
+                    .map(|x| w::Observation {
+                        name: x.name,
+                        value: x.value,
+                        unit: x.unit,
+                    })
                     .collect(),
             })
         }
@@ -171,7 +183,10 @@ pub(crate) mod router {
                 ends_at_ms: alert.ends_at_ms,
             };
             let d = T::route(&alert, config)?;
-            Ok(w::RoutingDecision { channels: d.channels, continue_chain: d.continue_chain })
+            Ok(w::RoutingDecision {
+                channels: d.channels,
+                continue_chain: d.continue_chain,
+            })
         }
     }
 }

@@ -19,7 +19,11 @@ pub trait Validator {
 
     /// Examines `subject`. Deeper `level`s add checks; findings are the
     /// result, not errors. Return `Err` only when the call cannot be done.
-    fn validate(subject: &Subject, level: Level, config: Self::Config) -> Result<Validation, String>;
+    fn validate(
+        subject: &Subject,
+        level: Level,
+        config: Self::Config,
+    ) -> Result<Validation, String>;
 }
 
 /// A health probe checks the world and says pass, warn or fail.

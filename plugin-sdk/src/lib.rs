@@ -146,21 +146,21 @@ mod types;
 pub use kinds::{NoConfig, Probe, Router, Validator, parse_config};
 pub use pointer::pointer;
 pub use types::{
-    Alert, AlertStatus, Finding, Level, Observation, PluginInfo, ProbeOutcome, ProbeStatus, RoutingDecision,
-    Severity, Subject, Validation,
+    Alert, AlertStatus, Finding, Level, Observation, PluginInfo, ProbeOutcome, ProbeStatus,
+    RoutingDecision, Severity, Subject, Validation,
 };
 
 /// Implementation details of the export macros. Not a stable API.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::bindings;
-    pub use wit_bindgen;
     #[cfg(feature = "probe")]
     pub use crate::export::probe::ProbeAdapter;
     #[cfg(feature = "router")]
     pub use crate::export::router::RouterAdapter;
     #[cfg(feature = "validator")]
     pub use crate::export::validator::ValidatorAdapter;
+    pub use wit_bindgen;
 }
 
 /// A [`PluginInfo`] from the calling crate's `Cargo.toml` (name, version, description).

@@ -34,7 +34,10 @@ pub fn error(message: &str) {
     log(LogLevel::Error, message)
 }
 
-#[cfg(all(target_arch = "wasm32", any(feature = "validator", feature = "probe", feature = "router")))]
+#[cfg(all(
+    target_arch = "wasm32",
+    any(feature = "validator", feature = "probe", feature = "router")
+))]
 mod imp {
     use super::LogLevel;
 
@@ -62,7 +65,10 @@ mod imp {
     via!(crate::bindings::router::assay::plugin::host);
 }
 
-#[cfg(not(all(target_arch = "wasm32", any(feature = "validator", feature = "probe", feature = "router"))))]
+#[cfg(not(all(
+    target_arch = "wasm32",
+    any(feature = "validator", feature = "probe", feature = "router")
+)))]
 mod imp {
     use super::LogLevel;
 

@@ -140,7 +140,11 @@ pub struct Subject {
 
 impl Subject {
     /// A subject for tests: `Subject::new("ledger.json", "application/json", bytes)`.
-    pub fn new(name: impl Into<String>, content_type: impl Into<String>, data: impl Into<Vec<u8>>) -> Self {
+    pub fn new(
+        name: impl Into<String>,
+        content_type: impl Into<String>,
+        data: impl Into<Vec<u8>>,
+    ) -> Self {
         Subject {
             name: name.into(),
             content_type: content_type.into(),

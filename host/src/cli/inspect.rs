@@ -71,13 +71,18 @@ pub(super) async fn run(global: &GlobalArgs, args: InspectArgs) -> anyhow::Resul
                     s.push_str(&format!("  info:        {} {}\n", i.name, i.version));
                     s.push_str(&format!("  description: {}\n", i.description));
                 }
-                None => s.push_str("  info:        (not called: this host does not run this kind yet)\n"),
+                None => s.push_str(
+                    "  info:        (not called: this host does not run this kind yet)\n",
+                ),
             }
             s.push_str(&format!("  size:        {} bytes\n", inspection.size));
             s.push_str(&format!("  digest:      {}\n", inspection.digest));
             s.push_str(&format!(
                 "  settings:    min_level {}, timeout {} ms, memory {} MiB, config {}\n",
-                inspection.min_level, inspection.timeout_ms, inspection.memory_limit_mib, inspection.config
+                inspection.min_level,
+                inspection.timeout_ms,
+                inspection.memory_limit_mib,
+                inspection.config
             ));
             s.push_str("  imports:\n");
             for i in &inspection.imports {

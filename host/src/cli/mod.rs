@@ -94,8 +94,10 @@ pub async fn run(cli: Cli) -> ExitCode {
 
 /// A closed stdout (`assay … | head`) is not a failure.
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain()
-        .any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// The host configuration: the `--config` file if given, defaults otherwise,
@@ -125,7 +127,10 @@ fn runtime(config: &HostConfig) -> anyhow::Result<Arc<Runtime>> {
 /// (each is printed, naming its file), since a one-shot run that silently
 /// skipped a check would report a pass it did not earn.
 async fn load_registry(runtime: &Runtime, config: &HostConfig) -> anyhow::Result<Arc<Registry>> {
-    let dir = config.plugins_dir.clone().unwrap_or_else(|| PathBuf::from("./plugins.d"));
+    let dir = config
+        .plugins_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("./plugins.d"));
     let (registry, errors) = Registry::load(runtime, &dir, &config.plugin_defaults).await?;
     match errors.as_slice() {
         [] => Ok(Arc::new(registry)),
@@ -134,8 +139,11 @@ async fn load_registry(runtime: &Runtime, config: &HostConfig) -> anyhow::Result
             for e in &many[..many.len() - 1] {
                 eprintln!("assay: error: cannot load plugin {e}");
             }
-            Err(anyhow::anyhow!("cannot load plugin {}", many[many.len() - 1]))
-                .context(format!("{} plugins failed to load", many.len()))
+            Err(anyhow::anyhow!(
+                "cannot load plugin {}",
+                many[many.len() - 1]
+            ))
+            .context(format!("{} plugins failed to load", many.len()))
         }
     }
 }

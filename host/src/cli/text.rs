@@ -7,7 +7,11 @@ use anyhow::Context;
 use crate::validate::{Outcome, Report, Verdict};
 
 fn ms(us: u64) -> String {
-    if us >= 10_000 { format!("{:.0} ms", us as f64 / 1000.0) } else { format!("{:.2} ms", us as f64 / 1000.0) }
+    if us >= 10_000 {
+        format!("{:.0} ms", us as f64 / 1000.0)
+    } else {
+        format!("{:.2} ms", us as f64 / 1000.0)
+    }
 }
 
 /// `ledger.json: FAIL (level full, 4 plugins, 3.1 ms)` then one line per finding
@@ -36,16 +40,27 @@ pub(super) fn write_report(out: &mut impl Write, r: &Report) -> anyhow::Result<(
             Some(p) => p.to_string(),
             None => "-".to_string(),
         };
-        s.push_str(&format!("  {:<8} {:<28} {path}  {}  [{}]\n", f.severity.as_str(), f.code, f.message, f.plugin));
+        s.push_str(&format!(
+            "  {:<8} {:<28} {path}  {}  [{}]\n",
+            f.severity.as_str(),
+            f.code,
+            f.message,
+            f.plugin
+        ));
     }
     for p in &r.plugins {
         let why = p.error.as_deref().unwrap_or("");
         match p.outcome {
             Outcome::Ok => {}
-            Outcome::NotApplicable => s.push_str(&format!("  plugin {}: not applicable: {why}\n", p.name)),
-            Outcome::Error | Outcome::Timeout => {
-                s.push_str(&format!("  plugin {}: {}: {why} ({})\n", p.name, p.outcome.as_str(), ms(p.duration_us)))
+            Outcome::NotApplicable => {
+                s.push_str(&format!("  plugin {}: not applicable: {why}\n", p.name))
             }
+            Outcome::Error | Outcome::Timeout => s.push_str(&format!(
+                "  plugin {}: {}: {why} ({})\n",
+                p.name,
+                p.outcome.as_str(),
+                ms(p.duration_us)
+            )),
         }
     }
     out.write_all(s.as_bytes()).context("writing to stdout")

@@ -55,7 +55,10 @@ fn read_subject(path: &PathBuf) -> std::io::Result<SubjectInput> {
         std::io::stdin().lock().read_to_end(&mut data)?;
         return Ok(SubjectInput::new("-", data));
     }
-    Ok(SubjectInput::new(path.display().to_string(), std::fs::read(path)?))
+    Ok(SubjectInput::new(
+        path.display().to_string(),
+        std::fs::read(path)?,
+    ))
 }
 
 pub(super) async fn run(global: &GlobalArgs, args: ValidateArgs) -> anyhow::Result<u8> {
@@ -63,9 +66,15 @@ pub(super) async fn run(global: &GlobalArgs, args: ValidateArgs) -> anyhow::Resu
     let runtime = super::runtime(&config)?;
     let registry = super::load_registry(&runtime, &config).await?;
     if registry.validators().next().is_none() {
-        anyhow::bail!("no validator plugins in {} (drop NAME.wasm files there, or set --plugins-dir)", registry.dir.display());
+        anyhow::bail!(
+            "no validator plugins in {} (drop NAME.wasm files there, or set --plugins-dir)",
+            registry.dir.display()
+        );
     }
-    let cache = ResultCache::new(Duration::from_secs(config.validation.cache_ttl_secs), config.validation.cache_max_entries);
+    let cache = ResultCache::new(
+        Duration::from_secs(config.validation.cache_ttl_secs),
+        config.validation.cache_max_entries,
+    );
     let pipeline = Pipeline::new(runtime, registry, cache);
     let plugins = pipeline.select(args.level, &args.plugins)?;
 

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-pub use plugin::{PluginSettings, SettingsError};
+pub use plugin::{PluginSettings, SettingsError, SubjectFilter};
 
 use crate::runtime::RuntimeOptions;
 
@@ -63,7 +63,10 @@ pub struct PluginDefaults {
 
 impl Default for PluginDefaults {
     fn default() -> Self {
-        PluginDefaults { timeout_ms: 5_000, memory_limit_mib: 64 }
+        PluginDefaults {
+            timeout_ms: 5_000,
+            memory_limit_mib: 64,
+        }
     }
 }
 
@@ -76,14 +79,20 @@ pub struct ValidationSection {
 
 impl Default for ValidationSection {
     fn default() -> Self {
-        ValidationSection { cache_ttl_secs: 300, cache_max_entries: 10_000 }
+        ValidationSection {
+            cache_ttl_secs: 300,
+            cache_max_entries: 10_000,
+        }
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("invalid config file {path}: {message}")]
     Invalid { path: PathBuf, message: String },
 }
@@ -91,8 +100,14 @@ pub enum ConfigError {
 impl HostConfig {
     /// Reads and checks `path`.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
-        let invalid = |message: String| ConfigError::Invalid { path: path.into(), message };
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
+        let invalid = |message: String| ConfigError::Invalid {
+            path: path.into(),
+            message,
+        };
         let config: HostConfig = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
         config.check().map_err(invalid)?;
         Ok(config)
@@ -104,12 +119,16 @@ impl HostConfig {
         }
         if let Some(t) = self.runtime.epoch_tick_ms {
             if !(1..=1000).contains(&t) {
-                return Err(format!("runtime.epoch_tick_ms must be between 1 and 1000, not {t}"));
+                return Err(format!(
+                    "runtime.epoch_tick_ms must be between 1 and 1000, not {t}"
+                ));
             }
         }
         if let Some(m) = self.runtime.max_memory_mib {
             if !(1..=4096).contains(&m) {
-                return Err(format!("runtime.max_memory_mib must be between 1 and 4096, not {m}"));
+                return Err(format!(
+                    "runtime.max_memory_mib must be between 1 and 4096, not {m}"
+                ));
             }
         }
         if self.plugin_defaults.timeout_ms == 0 {

@@ -5,6 +5,7 @@
 //! min_level = "standard"     # run only at this level and deeper (default minimal)
 //! timeout_ms = 2000          # default: [plugin_defaults] of assay.toml (5000)
 //! memory_limit_mib = 128     # default: [plugin_defaults] of assay.toml (64)
+//! subjects = ["*ledger*.json"] # only subjects whose name matches a glob (default: all)
 //!
 //! [config]                   # handed to the plugin as JSON on every call
 //! key = ["id"]
@@ -30,6 +31,8 @@ struct Sidecar {
     min_level: Level,
     timeout_ms: Option<u64>,
     memory_limit_mib: Option<u64>,
+    #[serde(default)]
+    subjects: Vec<String>,
     config: Option<toml::Table>,
     config_file: Option<PathBuf>,
 }
@@ -46,12 +49,45 @@ pub struct PluginSettings {
     pub limits: CallLimits,
     /// The config handed to the plugin, as JSON text (`{}` when none).
     pub config_json: String,
+    /// Which subjects the plugin runs on, by name (`None`: all).
+    pub subjects: Option<SubjectFilter>,
     /// Where the settings came from, if a sidecar exists.
     pub sidecar: Option<PathBuf>,
 }
 
+/// Glob patterns over subject names (`*` also crosses `/`, so `*ledger*` matches `data/ledger.json`).
+#[derive(Debug, Clone)]
+pub struct SubjectFilter {
+    patterns: Vec<String>,
+    set: globset::GlobSet,
+}
+
+impl SubjectFilter {
+    pub fn new(patterns: &[String]) -> Result<Self, String> {
+        let mut b = globset::GlobSetBuilder::new();
+        for p in patterns {
+            b.add(globset::Glob::new(p).map_err(|e| format!("subjects: invalid glob {p:?}: {e}"))?);
+        }
+        let set = b.build().map_err(|e| format!("subjects: {e}"))?;
+        Ok(SubjectFilter {
+            patterns: patterns.to_vec(),
+            set,
+        })
+    }
+
+    pub fn matches(&self, subject_name: &str) -> bool {
+        self.set.is_match(subject_name)
+    }
+}
+
+impl PartialEq for SubjectFilter {
+    fn eq(&self, other: &Self) -> bool {
+        self.patterns == other.patterns
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
-#[error("{path}: {message}")]
+#[error("{}: {message}", path.display())]
 pub struct SettingsError {
     pub path: PathBuf,
     pub message: String,
@@ -68,17 +104,25 @@ impl PluginSettings {
                 memory: (defaults.memory_limit_mib as usize) << 20,
             },
             config_json: "{}".into(),
+            subjects: None,
             sidecar: None,
         }
     }
 
     /// Reads the sidecar at `path` if it exists; defaults otherwise.
-    pub fn load(path: &Path, defaults: &PluginDefaults, max_memory_mib: u64) -> Result<Self, SettingsError> {
+    pub fn load(
+        path: &Path,
+        defaults: &PluginDefaults,
+        max_memory_mib: u64,
+    ) -> Result<Self, SettingsError> {
         let mut settings = Self::defaults(defaults);
         if !path.exists() {
             return Ok(settings);
         }
-        let err = |message: String| SettingsError { path: path.into(), message };
+        let err = |message: String| SettingsError {
+            path: path.into(),
+            message,
+        };
         let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
         let sidecar: Sidecar = toml::from_str(&text).map_err(|e| err(e.to_string()))?;
 
@@ -99,9 +143,16 @@ impl PluginSettings {
             }
             settings.limits.memory = (mib as usize) << 20;
         }
+        if !sidecar.subjects.is_empty() {
+            settings.subjects = Some(SubjectFilter::new(&sidecar.subjects).map_err(err)?);
+        }
         settings.config_json = match (sidecar.config, sidecar.config_file) {
-            (Some(_), Some(_)) => return Err(err("set either [config] or config_file, not both".into())),
-            (Some(table), None) => serde_json::to_string(&table).map_err(|e| err(format!("[config]: {e}")))?,
+            (Some(_), Some(_)) => {
+                return Err(err("set either [config] or config_file, not both".into()));
+            }
+            (Some(table), None) => {
+                serde_json::to_string(&table).map_err(|e| err(format!("[config]: {e}")))?
+            }
             (None, Some(file)) => {
                 let file = path.parent().unwrap_or(Path::new(".")).join(file);
                 let text = std::fs::read_to_string(&file)
@@ -133,6 +184,20 @@ mod tests {
         assert_eq!(s.min_level, Level::Full);
         assert_eq!(s.limits.timeout, Duration::from_millis(20));
         assert_eq!(s.config_json, r#"{"key":["id"]}"#);
+    }
+
+    #[test]
+    fn subject_globs_cross_directories() {
+        let s = load("subjects = [\"*ledger*.json\"]\n").unwrap();
+        let f = s.subjects.unwrap();
+        assert!(f.matches("examples/bad-ledger.json"));
+        assert!(!f.matches("examples/customers.json"));
+        assert!(
+            load("subjects = [\"[\"]\n")
+                .unwrap_err()
+                .message
+                .contains("invalid glob")
+        );
     }
 
     #[test]

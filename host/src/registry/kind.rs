@@ -46,24 +46,40 @@ impl fmt::Display for PluginKind {
 
 /// The kind of `component`, or a sentence saying why it is none.
 pub fn detect(engine: &Engine, component: &Component) -> Result<PluginKind, String> {
-    let exports: Vec<String> = component.component_type().exports(engine).map(|(name, _)| name.to_string()).collect();
-    let kinds: Vec<PluginKind> = PluginKind::ALL.into_iter().filter(|k| exports.iter().any(|e| e == k.export_name())).collect();
+    let exports: Vec<String> = component
+        .component_type()
+        .exports(engine)
+        .map(|(name, _)| name.to_string())
+        .collect();
+    let kinds: Vec<PluginKind> = PluginKind::ALL
+        .into_iter()
+        .filter(|k| exports.iter().any(|e| e == k.export_name()))
+        .collect();
     match kinds.as_slice() {
         [one] => Ok(*one),
         [] => {
             let other_version = exports.iter().find(|e| e.starts_with("assay:plugin/"));
             Err(match other_version {
-                Some(e) => format!("exports {e}, but this host serves {CONTRACT}; rebuild the plugin against this contract"),
+                Some(e) => format!(
+                    "exports {e}, but this host serves {CONTRACT}; rebuild the plugin against this contract"
+                ),
                 None => format!(
                     "matches no assay plugin world: it exports {} (a plugin exports one of {})",
-                    if exports.is_empty() { "nothing".to_string() } else { exports.join(", ") },
+                    if exports.is_empty() {
+                        "nothing".to_string()
+                    } else {
+                        exports.join(", ")
+                    },
                     PluginKind::ALL.map(|k| k.export_name()).join(", ")
                 ),
             })
         }
         many => Err(format!(
             "exports the interfaces of several plugin kinds ({}); a plugin is exactly one kind",
-            many.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
+            many.iter()
+                .map(|k| k.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         )),
     }
 }

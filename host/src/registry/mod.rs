@@ -64,7 +64,10 @@ pub enum LoadError {
     #[error("plugin directory {} does not exist (set --plugins-dir, ASSAY_PLUGINS_DIR or plugins_dir in the config)", .0.display())]
     MissingDir(PathBuf),
     #[error("cannot read plugin directory {}: {source}", dir.display())]
-    ReadDir { dir: PathBuf, source: std::io::Error },
+    ReadDir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{}: {message}", file.display())]
     Plugin { file: PathBuf, message: String },
 }
@@ -84,7 +87,11 @@ impl Registry {
     /// Loads every plugin in `dir`. Plugins that fail are returned as errors
     /// beside the registry of those that loaded; the caller decides whether
     /// that is fatal (the CLI) or reported and skipped (a server).
-    pub async fn load(runtime: &Runtime, dir: &Path, defaults: &PluginDefaults) -> Result<(Registry, Vec<LoadError>), LoadError> {
+    pub async fn load(
+        runtime: &Runtime,
+        dir: &Path,
+        defaults: &PluginDefaults,
+    ) -> Result<(Registry, Vec<LoadError>), LoadError> {
         let files = discover(dir)?;
         let mut plugins = Vec::new();
         let mut errors = Vec::new();
@@ -94,7 +101,13 @@ impl Registry {
                 Err(e) => errors.push(e),
             }
         }
-        Ok((Registry { dir: dir.to_owned(), plugins }, errors))
+        Ok((
+            Registry {
+                dir: dir.to_owned(),
+                plugins,
+            },
+            errors,
+        ))
     }
 
     pub fn get(&self, name: &str) -> Option<&Arc<Plugin>> {
@@ -111,12 +124,19 @@ pub fn discover(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
     if !dir.is_dir() {
         return Err(LoadError::MissingDir(dir.to_owned()));
     }
-    let read_err = |source| LoadError::ReadDir { dir: dir.to_owned(), source };
+    let read_err = |source| LoadError::ReadDir {
+        dir: dir.to_owned(),
+        source,
+    };
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(read_err)? {
         let path = entry.map_err(read_err)?.path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        if path.extension().is_some_and(|e| e == "wasm") && !name.starts_with('.') && path.is_file() {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if path.extension().is_some_and(|e| e == "wasm") && !name.starts_with('.') && path.is_file()
+        {
             files.push(path);
         }
     }
@@ -126,8 +146,15 @@ pub fn discover(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
 
 /// Loads one plugin file: read, compile (or load the cached compilation),
 /// detect the kind, pre-link, read the sidecar, ask `info()`.
-pub async fn load_plugin(runtime: &Runtime, file: &Path, defaults: &PluginDefaults) -> Result<Plugin, LoadError> {
-    let fail = |message: String| LoadError::Plugin { file: file.to_owned(), message };
+pub async fn load_plugin(
+    runtime: &Runtime,
+    file: &Path,
+    defaults: &PluginDefaults,
+) -> Result<Plugin, LoadError> {
+    let fail = |message: String| LoadError::Plugin {
+        file: file.to_owned(),
+        message,
+    };
     let name = file
         .file_stem()
         .and_then(|s| s.to_str())
@@ -136,15 +163,19 @@ pub async fn load_plugin(runtime: &Runtime, file: &Path, defaults: &PluginDefaul
     let bytes = std::fs::read(file).map_err(|e| fail(format!("cannot read: {e}")))?;
     let digest = digest(&bytes);
     let hex_digest = digest.trim_start_matches("sha256:");
-    let (component, from_cache) = runtime
-        .compile(&bytes, hex_digest)
-        .map_err(|e| fail(format!("not a valid WebAssembly component: {}", first_line(&e))))?;
+    let (component, from_cache) = runtime.compile(&bytes, hex_digest).map_err(|e| {
+        fail(format!(
+            "not a valid WebAssembly component: {}",
+            first_line(&e)
+        ))
+    })?;
     let kind = kind::detect(runtime.engine(), &component).map_err(fail)?;
     let max_memory_mib = (runtime.options().max_memory >> 20) as u64;
-    let settings = PluginSettings::load(&file.with_extension("toml"), defaults, max_memory_mib).map_err(|e| LoadError::Plugin {
-        file: e.path,
-        message: e.message,
-    })?;
+    let settings = PluginSettings::load(&file.with_extension("toml"), defaults, max_memory_mib)
+        .map_err(|e| LoadError::Plugin {
+            file: e.path,
+            message: e.message,
+        })?;
     let name: Arc<str> = name.into();
 
     let (validator, info) = match kind {
@@ -156,7 +187,11 @@ pub async fn load_plugin(runtime: &Runtime, file: &Path, defaults: &PluginDefaul
                 .call_validator_info(&name, &pre, settings.limits)
                 .await
                 .map_err(|e| fail(format!("info() failed: {e}")))?;
-            let info = Info { name: info.name, version: info.version, description: info.description };
+            let info = Info {
+                name: info.name,
+                version: info.version,
+                description: info.description,
+            };
             (Some(pre), Some(info))
         }
         // Recognised, but run by the probe scheduler and alert engine, which
@@ -182,5 +217,9 @@ pub async fn load_plugin(runtime: &Runtime, file: &Path, defaults: &PluginDefaul
 fn first_line(e: &anyhow::Error) -> String {
     let root = e.root_cause().to_string();
     let top = e.to_string();
-    if root == top { top } else { format!("{top}: {root}") }
+    if root == top {
+        top
+    } else {
+        format!("{top}: {root}")
+    }
 }

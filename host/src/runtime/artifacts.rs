@@ -44,7 +44,12 @@ impl ArtifactCache {
 
     /// The compiled component for `bytes` (whose SHA-256 hex is `wasm_digest`):
     /// from the cache when present, else compiled and stored.
-    pub(super) fn load(&self, engine: &Engine, bytes: &[u8], wasm_digest: &str) -> anyhow::Result<(Component, bool)> {
+    pub(super) fn load(
+        &self,
+        engine: &Engine,
+        bytes: &[u8],
+        wasm_digest: &str,
+    ) -> anyhow::Result<(Component, bool)> {
         let Some(dir) = &self.dir else {
             return Ok((Component::new(engine, bytes)?, false));
         };
@@ -57,7 +62,9 @@ impl ArtifactCache {
             #[allow(unsafe_code)]
             match unsafe { Component::deserialize_file(engine, &path) } {
                 Ok(c) => return Ok((c, true)),
-                Err(e) => tracing::warn!(path = %path.display(), "ignoring unusable compiled artifact: {e:#}"),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), "ignoring unusable compiled artifact: {e:#}")
+                }
             }
         }
         let compiled = engine.precompile_component(bytes)?;

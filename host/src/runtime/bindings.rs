@@ -13,5 +13,7 @@ mod generated {
     });
 }
 
+pub use generated::assay::plugin::types::{
+    Finding, Level, PluginInfo, Severity, Subject, Validation,
+};
 pub use generated::*;
-pub use generated::assay::plugin::types::{Finding, Level, PluginInfo, Severity, Subject, Validation};

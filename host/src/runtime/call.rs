@@ -45,7 +45,10 @@ impl CallFailure {
 impl Runtime {
     fn store(&self, plugin: &Arc<str>, limits: CallLimits) -> Store<CallState> {
         let deadline = Instant::now() + limits.timeout;
-        let mut store = Store::new(&self.engine, CallState::new(plugin.clone(), limits.memory, deadline));
+        let mut store = Store::new(
+            &self.engine,
+            CallState::new(plugin.clone(), limits.memory, deadline),
+        );
         store.limiter(|s| &mut s.limiter);
         // Checked every epoch tick: yield to the async executor until the
         // deadline (so a busy guest does not hog a worker thread), then trap.
@@ -74,12 +77,15 @@ impl Runtime {
             Err(_) => Err(CallFailure::Timeout(limits.timeout)),
             Ok(Ok(v)) => Ok(v),
             Ok(Err(_)) if state.timed_out => Err(CallFailure::Timeout(limits.timeout)),
-            Ok(Err(_)) if state.limiter.exceeded.is_some() => Err(CallFailure::MemoryExceeded(limits.memory)),
+            Ok(Err(_)) if state.limiter.exceeded.is_some() => {
+                Err(CallFailure::MemoryExceeded(limits.memory))
+            }
             Ok(Err(e)) => Err(CallFailure::Trap(trap_message(&e))),
         }
     }
 
-    /// Calls `validate` on a fresh instance of `pre`.
+    /// Calls `validate` on a fresh instance of `pre`. Also returns how long
+    /// the call ran, from instantiation on (time queued for a permit excluded).
     pub async fn call_validate(
         &self,
         plugin: &Arc<str>,
@@ -88,16 +94,28 @@ impl Runtime {
         subject: &Subject,
         level: Level,
         config: &str,
-    ) -> Result<Validation, CallFailure> {
-        let _permit = self.permits.acquire().await.expect("the permit semaphore is never closed");
+    ) -> (Result<Validation, CallFailure>, Duration) {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .expect("the permit semaphore is never closed");
+        let started = Instant::now();
         let mut store = self.store(plugin, limits);
         let deadline = tokio::time::Instant::now() + limits.timeout;
         let call = async {
             let instance = pre.instantiate_async(&mut store).await?;
-            instance.assay_plugin_validation().call_validate(&mut store, subject, level, config).await
+            instance
+                .assay_plugin_validation()
+                .call_validate(&mut store, subject, level, config)
+                .await
         };
         let result = tokio::time::timeout_at(deadline, call).await;
-        Self::settle(&mut store, limits, result)?.map_err(CallFailure::Guest)
+        let elapsed = started.elapsed();
+        (
+            Self::settle(&mut store, limits, result).and_then(|r| r.map_err(CallFailure::Guest)),
+            elapsed,
+        )
     }
 
     /// Calls `info` on a fresh instance of `pre`.
@@ -107,12 +125,19 @@ impl Runtime {
         pre: &ValidatorPre<CallState>,
         limits: CallLimits,
     ) -> Result<PluginInfo, CallFailure> {
-        let _permit = self.permits.acquire().await.expect("the permit semaphore is never closed");
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .expect("the permit semaphore is never closed");
         let mut store = self.store(plugin, limits);
         let deadline = tokio::time::Instant::now() + limits.timeout;
         let call = async {
             let instance = pre.instantiate_async(&mut store).await?;
-            instance.assay_plugin_validation().call_info(&mut store).await
+            instance
+                .assay_plugin_validation()
+                .call_info(&mut store)
+                .await
         };
         let result = tokio::time::timeout_at(deadline, call).await;
         Self::settle(&mut store, limits, result)

@@ -18,24 +18,42 @@ const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 
 impl MemoryLimiter {
     pub fn new(cap: usize) -> Self {
-        MemoryLimiter { cap, total: 0, exceeded: None }
+        MemoryLimiter {
+            cap,
+            total: 0,
+            exceeded: None,
+        }
     }
 }
 
 impl ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         let total = self.total - current.min(self.total) + desired;
         if total > self.cap {
             self.exceeded = Some(total);
             // An error (not `Ok(false)`) traps at once instead of letting the
             // guest see a failed `memory.grow` and limp on.
-            wasmtime::bail!("memory limit of {} exceeded (the plugin asked for {})", mib(self.cap), mib(total));
+            wasmtime::bail!(
+                "memory limit of {} exceeded (the plugin asked for {})",
+                mib(self.cap),
+                mib(total)
+            );
         }
         self.total = total;
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= MAX_TABLE_ELEMENTS)
     }
 }

@@ -76,7 +76,10 @@ impl Runtime {
         let engine = engine::build(&options).context("configuring the WebAssembly engine")?;
         let mut validator_linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut validator_linker)?;
-        bindings::Validator::add_to_linker::<CallState, HasSelf<CallState>>(&mut validator_linker, |s| s)?;
+        bindings::Validator::add_to_linker::<CallState, HasSelf<CallState>>(
+            &mut validator_linker,
+            |s| s,
+        )?;
         Ok(Runtime {
             artifacts: artifacts::ArtifactCache::new(&engine, options.cache_dir.clone()),
             _ticker: engine::EpochTicker::start(&engine, options.epoch_tick),
@@ -103,7 +106,10 @@ impl Runtime {
 
     /// Pre-links a validator: checks its imports and exports against the
     /// validator world once, so that each call only instantiates.
-    pub fn prepare_validator(&self, component: &Component) -> anyhow::Result<bindings::ValidatorPre<CallState>> {
+    pub fn prepare_validator(
+        &self,
+        component: &Component,
+    ) -> anyhow::Result<bindings::ValidatorPre<CallState>> {
         let pre = self.validator_linker.instantiate_pre(component)?;
         Ok(bindings::ValidatorPre::new(pre)?)
     }

@@ -54,7 +54,10 @@ impl CallState {
         let Some(wasi) = &self.wasi else { return };
         for (stream, pipe) in [("stdout", &wasi.stdout), ("stderr", &wasi.stderr)] {
             let bytes = pipe.contents();
-            for line in String::from_utf8_lossy(&bytes).lines().filter(|l| !l.is_empty()) {
+            for line in String::from_utf8_lossy(&bytes)
+                .lines()
+                .filter(|l| !l.is_empty())
+            {
                 tracing::info!(target: "assay::plugin", plugin = %self.plugin, stream, "{line}");
             }
         }
@@ -68,9 +71,19 @@ impl WasiView for CallState {
             let stderr = MemoryOutputPipe::new(MAX_GUEST_OUTPUT);
             // Default deny: no args, no env, no preopened dirs, no sockets,
             // no stdin; only clocks and random, which WASI always provides.
-            let ctx = WasiCtx::builder().stdout(stdout.clone()).stderr(stderr.clone()).build();
-            Wasi { ctx, stdout, stderr }
+            let ctx = WasiCtx::builder()
+                .stdout(stdout.clone())
+                .stderr(stderr.clone())
+                .build();
+            Wasi {
+                ctx,
+                stdout,
+                stderr,
+            }
         });
-        WasiCtxView { ctx: &mut wasi.ctx, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut wasi.ctx,
+            table: &mut self.table,
+        }
     }
 }

@@ -35,7 +35,13 @@ pub struct CacheStats {
 impl ResultCache {
     /// A `ttl` or `capacity` of zero disables caching.
     pub fn new(ttl: Duration, capacity: usize) -> Self {
-        ResultCache { ttl, capacity, inner: Mutex::default(), hits: AtomicU64::new(0), misses: AtomicU64::new(0) }
+        ResultCache {
+            ttl,
+            capacity,
+            inner: Mutex::default(),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
     }
 
     fn enabled(&self) -> bool {
@@ -56,7 +62,11 @@ impl ResultCache {
             None => None,
         };
         drop(inner);
-        let counter = if found.is_some() { &self.hits } else { &self.misses };
+        let counter = if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
         counter.fetch_add(1, Ordering::Relaxed);
         found
     }
@@ -74,7 +84,11 @@ impl ResultCache {
                 None => break,
             }
         }
-        if inner.entries.insert(key.clone(), (Instant::now() + self.ttl, report)).is_none() {
+        if inner
+            .entries
+            .insert(key.clone(), (Instant::now() + self.ttl, report))
+            .is_none()
+        {
             inner.order.push_back(key);
         }
         // Keys of entries dropped on expiry linger in `order`; bound it.
@@ -88,7 +102,12 @@ impl ResultCache {
         CacheStats {
             hits: self.hits.load(Ordering::Relaxed),
             misses: self.misses.load(Ordering::Relaxed),
-            entries: self.inner.lock().expect("cache lock poisoned").entries.len(),
+            entries: self
+                .inner
+                .lock()
+                .expect("cache lock poisoned")
+                .entries
+                .len(),
         }
     }
 }

@@ -8,7 +8,20 @@ use serde::{Deserialize, Serialize};
 use crate::runtime::bindings;
 
 /// How deep validation goes. Ordered; each level includes the ones below.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     /// Cheap structural checks.
@@ -23,7 +36,12 @@ pub enum Level {
 }
 
 impl Level {
-    pub const ALL: [Level; 4] = [Level::Minimal, Level::Standard, Level::Comprehensive, Level::Full];
+    pub const ALL: [Level; 4] = [
+        Level::Minimal,
+        Level::Standard,
+        Level::Comprehensive,
+        Level::Full,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -48,7 +66,9 @@ impl FromStr for Level {
         Level::ALL
             .into_iter()
             .find(|l| l.as_str() == s)
-            .ok_or_else(|| format!("unknown level {s:?} (expected minimal, standard, comprehensive or full)"))
+            .ok_or_else(|| {
+                format!("unknown level {s:?} (expected minimal, standard, comprehensive or full)")
+            })
     }
 }
 

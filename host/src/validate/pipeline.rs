@@ -24,7 +24,11 @@ impl SubjectInput {
     pub fn new(name: impl Into<String>, data: impl Into<Arc<[u8]>>) -> Self {
         let name = name.into();
         let content_type = content_type_for(&name).to_owned();
-        SubjectInput { name, content_type, data: data.into() }
+        SubjectInput {
+            name,
+            content_type,
+            data: data.into(),
+        }
     }
 }
 
@@ -59,7 +63,11 @@ pub struct UnknownPlugin {
 
 impl Pipeline {
     pub fn new(runtime: Arc<Runtime>, registry: Arc<Registry>, cache: ResultCache) -> Self {
-        Pipeline { runtime, registry, cache }
+        Pipeline {
+            runtime,
+            registry,
+            cache,
+        }
     }
 
     pub fn cache(&self) -> &ResultCache {
@@ -74,7 +82,12 @@ impl Pipeline {
                 return Err(UnknownPlugin {
                     name: name.clone(),
                     dir: self.registry.dir.display().to_string(),
-                    loaded: self.registry.validators().map(|p| p.name.to_string()).collect::<Vec<_>>().join(", "),
+                    loaded: self
+                        .registry
+                        .validators()
+                        .map(|p| p.name.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
                 });
             }
         }
@@ -87,9 +100,26 @@ impl Pipeline {
             .collect())
     }
 
-    /// Validates `subject` at `level` with `plugins` (from [`Pipeline::select`]).
-    pub async fn validate(&self, subject: &SubjectInput, level: Level, plugins: &[Arc<Plugin>]) -> Report {
+    /// Validates `subject` at `level` with those of `plugins` (from
+    /// [`Pipeline::select`]) whose `subjects` patterns match its name.
+    pub async fn validate(
+        &self,
+        subject: &SubjectInput,
+        level: Level,
+        plugins: &[Arc<Plugin>],
+    ) -> Report {
         let started = Instant::now();
+        let plugins: Vec<Arc<Plugin>> = plugins
+            .iter()
+            .filter(|p| {
+                p.settings
+                    .subjects
+                    .as_ref()
+                    .is_none_or(|f| f.matches(&subject.name))
+            })
+            .cloned()
+            .collect();
+        let plugins = plugins.as_slice();
         let digest = registry::digest(&subject.data);
         let key = cache_key(&digest, level, plugins);
         if let Some(mut report) = self.cache.get(&key) {
@@ -113,7 +143,10 @@ impl Pipeline {
         for (task, plugin) in tasks.into_iter().zip(plugins) {
             let (run, mut found) = task.await.unwrap_or_else(|e| {
                 // Only a bug in the host itself could panic a task: report it for that plugin.
-                (failed_run(plugin, Outcome::Error, format!("host error: {e}"), 0), Vec::new())
+                (
+                    failed_run(plugin, Outcome::Error, format!("host error: {e}"), 0),
+                    Vec::new(),
+                )
             });
             runs.push(run);
             findings.append(&mut found);
@@ -129,27 +162,45 @@ impl Pipeline {
             duration_us: micros(started),
         };
         // Failures may be transient (a timeout under load): only cache clean runs.
-        if report.plugins.iter().all(|r| matches!(r.outcome, Outcome::Ok | Outcome::NotApplicable)) {
+        if report
+            .plugins
+            .iter()
+            .all(|r| matches!(r.outcome, Outcome::Ok | Outcome::NotApplicable))
+        {
             self.cache.put(key, report.clone());
         }
         report
     }
 }
 
-async fn run_one(runtime: &Runtime, plugin: &Plugin, subject: &SubjectInput, level: Level) -> (PluginRun, Vec<ReportFinding>) {
+async fn run_one(
+    runtime: &Runtime,
+    plugin: &Plugin,
+    subject: &SubjectInput,
+    level: Level,
+) -> (PluginRun, Vec<ReportFinding>) {
     let Some(pre) = plugin.validator() else {
-        return (failed_run(plugin, Outcome::Error, "not a validator".into(), 0), Vec::new());
+        return (
+            failed_run(plugin, Outcome::Error, "not a validator".into(), 0),
+            Vec::new(),
+        );
     };
     let wit_subject = Subject {
         name: subject.name.clone(),
         content_type: subject.content_type.clone(),
         data: subject.data.to_vec(),
     };
-    let started = Instant::now();
-    let result = runtime
-        .call_validate(&plugin.name, pre, plugin.settings.limits, &wit_subject, level.into(), &plugin.settings.config_json)
+    let (result, elapsed) = runtime
+        .call_validate(
+            &plugin.name,
+            pre,
+            plugin.settings.limits,
+            &wit_subject,
+            level.into(),
+            &plugin.settings.config_json,
+        )
         .await;
-    let duration_us = micros(started);
+    let duration_us = elapsed.as_micros().try_into().unwrap_or(u64::MAX);
     match result {
         Ok(Validation::Findings(found)) => {
             let findings = found
@@ -164,17 +215,33 @@ async fn run_one(runtime: &Runtime, plugin: &Plugin, subject: &SubjectInput, lev
                 .collect();
             (run(plugin, Outcome::Ok, None, duration_us), findings)
         }
-        Ok(Validation::NotApplicable(why)) => (run(plugin, Outcome::NotApplicable, Some(why), duration_us), Vec::new()),
+        Ok(Validation::NotApplicable(why)) => (
+            run(plugin, Outcome::NotApplicable, Some(why), duration_us),
+            Vec::new(),
+        ),
         Err(failure) => {
-            let outcome = if failure.is_timeout() { Outcome::Timeout } else { Outcome::Error };
+            let outcome = if failure.is_timeout() {
+                Outcome::Timeout
+            } else {
+                Outcome::Error
+            };
             tracing::warn!(plugin = %plugin.name, subject = %subject.name, "validator {}: {failure}", outcome.as_str());
-            (failed_run(plugin, outcome, failure.to_string(), duration_us), Vec::new())
+            (
+                failed_run(plugin, outcome, failure.to_string(), duration_us),
+                Vec::new(),
+            )
         }
     }
 }
 
 fn run(plugin: &Plugin, outcome: Outcome, error: Option<String>, duration_us: u64) -> PluginRun {
-    PluginRun { name: plugin.name.to_string(), version: plugin.version().to_owned(), outcome, duration_us, error }
+    PluginRun {
+        name: plugin.name.to_string(),
+        version: plugin.version().to_owned(),
+        outcome,
+        duration_us,
+        error,
+    }
 }
 
 fn failed_run(plugin: &Plugin, outcome: Outcome, error: String, duration_us: u64) -> PluginRun {

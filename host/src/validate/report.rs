@@ -131,7 +131,10 @@ pub(super) fn verdict(findings: &[ReportFinding], plugins: &[PluginRun]) -> Verd
         Verdict::Fail
     } else if worst == Some(Severity::Warning) {
         Verdict::Warn
-    } else if plugins.iter().any(|p| matches!(p.outcome, Outcome::Error | Outcome::Timeout)) {
+    } else if plugins
+        .iter()
+        .any(|p| matches!(p.outcome, Outcome::Error | Outcome::Timeout))
+    {
         Verdict::Error
     } else {
         Verdict::Pass
@@ -143,19 +146,43 @@ mod tests {
     use super::*;
 
     fn finding(severity: Severity) -> ReportFinding {
-        ReportFinding { plugin: "p".into(), severity, code: "c".into(), message: "m".into(), path: None }
+        ReportFinding {
+            plugin: "p".into(),
+            severity,
+            code: "c".into(),
+            message: "m".into(),
+            path: None,
+        }
     }
 
     fn run(outcome: Outcome) -> PluginRun {
-        PluginRun { name: "p".into(), version: "1".into(), outcome, duration_us: 1, error: None }
+        PluginRun {
+            name: "p".into(),
+            version: "1".into(),
+            outcome,
+            duration_us: 1,
+            error: None,
+        }
     }
 
     #[test]
     fn findings_outrank_plugin_errors() {
-        assert_eq!(verdict(&[finding(Severity::Critical)], &[run(Outcome::Error)]), Verdict::Fail);
-        assert_eq!(verdict(&[finding(Severity::Warning)], &[run(Outcome::Timeout)]), Verdict::Warn);
-        assert_eq!(verdict(&[finding(Severity::Info)], &[run(Outcome::Timeout)]), Verdict::Error);
-        assert_eq!(verdict(&[finding(Severity::Info)], &[run(Outcome::NotApplicable)]), Verdict::Pass);
+        assert_eq!(
+            verdict(&[finding(Severity::Critical)], &[run(Outcome::Error)]),
+            Verdict::Fail
+        );
+        assert_eq!(
+            verdict(&[finding(Severity::Warning)], &[run(Outcome::Timeout)]),
+            Verdict::Warn
+        );
+        assert_eq!(
+            verdict(&[finding(Severity::Info)], &[run(Outcome::Timeout)]),
+            Verdict::Error
+        );
+        assert_eq!(
+            verdict(&[finding(Severity::Info)], &[run(Outcome::NotApplicable)]),
+            Verdict::Pass
+        );
         assert_eq!(verdict(&[], &[]), Verdict::Pass);
     }
 }

@@ -30,7 +30,11 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { key: Vec::new(), text_field: None, similarity: 0.9 }
+        Config {
+            key: Vec::new(),
+            text_field: None,
+            similarity: 0.9,
+        }
     }
 }
 
@@ -38,7 +42,11 @@ pub struct DuplicateRecords;
 
 /// A field reference as a JSON Pointer.
 fn pointer_of(field: &str) -> String {
-    if field.starts_with('/') { field.to_owned() } else { assay_plugin_sdk::pointer([field]) }
+    if field.starts_with('/') {
+        field.to_owned()
+    } else {
+        assay_plugin_sdk::pointer([field])
+    }
 }
 
 /// Records from a JSON array, or from JSON Lines (blank lines skipped).
@@ -49,14 +57,16 @@ fn records(data: &[u8]) -> Result<(Vec<Value>, Option<Vec<usize>>), String> {
         Ok(_) => return Err("the subject is JSON but not an array of records".into()),
         Err(_) => {}
     }
-    let text = std::str::from_utf8(data).map_err(|_| "the subject is neither JSON nor UTF-8 JSON Lines".to_string())?;
+    let text = std::str::from_utf8(data)
+        .map_err(|_| "the subject is neither JSON nor UTF-8 JSON Lines".to_string())?;
     let mut out = Vec::new();
     let mut lines = Vec::new();
     for (n, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let v = serde_json::from_str(line).map_err(|e| format!("neither a JSON array nor JSON Lines (line {}: {e})", n + 1))?;
+        let v = serde_json::from_str(line)
+            .map_err(|e| format!("neither a JSON array nor JSON Lines (line {}: {e})", n + 1))?;
         out.push(v);
         lines.push(n + 1);
     }
@@ -94,7 +104,10 @@ impl Validator for DuplicateRecords {
 
     fn validate(subject: &Subject, level: Level, config: Config) -> Result<Validation, String> {
         if !(0.0..=1.0).contains(&config.similarity) {
-            return Err(format!("invalid plugin config: similarity must be between 0 and 1, not {}", config.similarity));
+            return Err(format!(
+                "invalid plugin config: similarity must be between 0 and 1, not {}",
+                config.similarity
+            ));
         }
         let (records, lines) = match records(&subject.data) {
             Ok(r) => r,
@@ -119,19 +132,37 @@ impl Validator for DuplicateRecords {
 
             let c = canonical(record);
             if let Some(&first) = exact.get(&c) {
-                found = Some(Finding::error("dup.exact", format!("{} is an exact duplicate of {}", describe(i), describe(first))));
+                found = Some(Finding::error(
+                    "dup.exact",
+                    format!(
+                        "{} is an exact duplicate of {}",
+                        describe(i),
+                        describe(first)
+                    ),
+                ));
             }
             exact.entry(c).or_insert(i);
 
-            let key_values: Option<Vec<&Value>> = (!key_ptrs.is_empty() && level >= Level::Standard)
-                .then(|| key_ptrs.iter().map(|p| record.pointer(p)).collect::<Option<Vec<_>>>())
+            let key_values: Option<Vec<&Value>> = (!key_ptrs.is_empty()
+                && level >= Level::Standard)
+                .then(|| {
+                    key_ptrs
+                        .iter()
+                        .map(|p| record.pointer(p))
+                        .collect::<Option<Vec<_>>>()
+                })
                 .flatten();
             if let Some(values) = &key_values {
                 let k = canonical(&Value::Array(values.iter().map(|v| (*v).clone()).collect()));
                 if let (None, Some(&first)) = (&found, by_key.get(&k)) {
                     found = Some(Finding::error(
                         "dup.key",
-                        format!("{} has the same {} as {}", describe(i), config.key.join(", "), describe(first)),
+                        format!(
+                            "{} has the same {} as {}",
+                            describe(i),
+                            config.key.join(", "),
+                            describe(first)
+                        ),
                     ));
                 }
                 by_key.entry(k).or_insert(i);
@@ -153,10 +184,16 @@ impl Validator for DuplicateRecords {
             }
 
             if level >= Level::Full {
-                if let Some(text) = text_ptr.as_deref().and_then(|p| record.pointer(p)).and_then(Value::as_str) {
-                    let text = normalize_text(&text.split_whitespace().collect::<Vec<_>>().join(" "));
+                if let Some(text) = text_ptr
+                    .as_deref()
+                    .and_then(|p| record.pointer(p))
+                    .and_then(Value::as_str)
+                {
+                    let text =
+                        normalize_text(&text.split_whitespace().collect::<Vec<_>>().join(" "));
                     if found.is_none() {
-                        if let Some((first, score)) = most_similar(&texts, &text, config.similarity) {
+                        if let Some((first, score)) = most_similar(&texts, &text, config.similarity)
+                        {
                             found = Some(Finding::warning(
                                 "dup.near",
                                 format!(
@@ -230,14 +267,20 @@ mod tests {
         let near = ("dup.near".to_string(), "/4".to_string());
         assert_eq!(codes(DOC, Level::Minimal, CFG), vec![e.clone()]);
         assert_eq!(codes(DOC, Level::Standard, CFG), vec![e.clone(), k.clone()]);
-        assert_eq!(codes(DOC, Level::Comprehensive, CFG), vec![e.clone(), k.clone(), n.clone()]);
+        assert_eq!(
+            codes(DOC, Level::Comprehensive, CFG),
+            vec![e.clone(), k.clone(), n.clone()]
+        );
         assert_eq!(codes(DOC, Level::Full, CFG), vec![e, k, n, near]);
     }
 
     #[test]
     fn reads_json_lines_and_counts_records_not_lines() {
         let doc = "{\"a\":1}\n\n{\"a\":1}\n";
-        assert_eq!(codes(doc, Level::Minimal, "{}"), vec![("dup.exact".into(), "/1".into())]);
+        assert_eq!(
+            codes(doc, Level::Minimal, "{}"),
+            vec![("dup.exact".into(), "/1".into())]
+        );
     }
 
     #[test]

@@ -18,7 +18,9 @@ struct Prev {
 /// mutably to hash members without copying them; it is left as it was.
 pub fn check(doc: &mut Value, level: Level) -> Vec<Finding> {
     let Some(blocks) = doc.get_mut("blocks").and_then(Value::as_array_mut) else {
-        return vec![Finding::error("chain.malformed", "the document has no `blocks` array").at("")];
+        return vec![
+            Finding::error("chain.malformed", "the document has no `blocks` array").at(""),
+        ];
     };
     let mut findings = Vec::new();
     let mut seen_ids: HashSet<String> = HashSet::new();
@@ -27,19 +29,30 @@ pub fn check(doc: &mut Value, level: Level) -> Vec<Finding> {
     for (i, block) in blocks.iter_mut().enumerate() {
         let path = format!("/blocks/{i}");
         let Some(obj) = block.as_object_mut() else {
-            findings.push(Finding::error("chain.malformed", "block is not a JSON object").at(&path));
+            findings
+                .push(Finding::error("chain.malformed", "block is not a JSON object").at(&path));
             prev = None;
             continue;
         };
         let index = obj.get("index").and_then(Value::as_i64);
-        let prev_hash = obj.get("prev_hash").and_then(Value::as_str).map(str::to_owned);
+        let prev_hash = obj
+            .get("prev_hash")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         let hash = obj.get("hash").and_then(Value::as_str).map(str::to_owned);
         let timestamp = obj.get("timestamp").and_then(Value::as_i64);
         let tx_count = obj.get("tx_count").and_then(Value::as_i64);
-        let tx_len = obj.get("transactions").and_then(Value::as_array).map(Vec::len);
+        let tx_len = obj
+            .get("transactions")
+            .and_then(Value::as_array)
+            .map(Vec::len);
 
         let mut missing = Vec::new();
-        for (name, present) in [("index", index.is_some()), ("prev_hash", prev_hash.is_some()), ("hash", hash.is_some())] {
+        for (name, present) in [
+            ("index", index.is_some()),
+            ("prev_hash", prev_hash.is_some()),
+            ("hash", hash.is_some()),
+        ] {
             if !present {
                 missing.push(name);
             }
@@ -59,18 +72,29 @@ pub fn check(doc: &mut Value, level: Level) -> Vec<Finding> {
             findings.push(
                 Finding::error(
                     "chain.malformed",
-                    format!("block is missing, or has a mistyped, `{}`", missing.join("`, `")),
+                    format!(
+                        "block is missing, or has a mistyped, `{}`",
+                        missing.join("`, `")
+                    ),
                 )
                 .at(&path),
             );
         }
 
         // minimal
-        let expected_index = if i == 0 { Some(0) } else { prev.as_ref().and_then(|p| p.index).map(|p| p + 1) };
+        let expected_index = if i == 0 {
+            Some(0)
+        } else {
+            prev.as_ref().and_then(|p| p.index).map(|p| p + 1)
+        };
         if let (Some(want), Some(got)) = (expected_index, index) {
             if want != got {
                 findings.push(
-                    Finding::error("chain.index_gap", format!("block has index {got}, expected {want}")).at(&path),
+                    Finding::error(
+                        "chain.index_gap",
+                        format!("block has index {got}, expected {want}"),
+                    )
+                    .at(&path),
                 );
             }
         }
@@ -81,10 +105,17 @@ pub fn check(doc: &mut Value, level: Level) -> Vec<Finding> {
         };
         if let (Some(want), Some(got)) = (&expected_prev, &prev_hash) {
             if want != got {
-                let what = if i == 0 { "the genesis value (64 zeros)".to_owned() } else { format!("block {}'s hash {want}", i - 1) };
+                let what = if i == 0 {
+                    "the genesis value (64 zeros)".to_owned()
+                } else {
+                    format!("block {}'s hash {want}", i - 1)
+                };
                 findings.push(
-                    Finding::error("chain.prev_hash_mismatch", format!("prev_hash {got} does not match {what}"))
-                        .at(&path),
+                    Finding::error(
+                        "chain.prev_hash_mismatch",
+                        format!("prev_hash {got} does not match {what}"),
+                    )
+                    .at(&path),
                 );
             }
         }
@@ -102,12 +133,15 @@ pub fn check(doc: &mut Value, level: Level) -> Vec<Finding> {
                     );
                 }
             }
-            if let (Some(before), Some(now)) = (prev.as_ref().and_then(|p| p.timestamp), timestamp) {
+            if let (Some(before), Some(now)) = (prev.as_ref().and_then(|p| p.timestamp), timestamp)
+            {
                 if now < before {
                     findings.push(
                         Finding::warning(
                             "chain.timestamp_regression",
-                            format!("timestamp {now} is earlier than the previous block's {before}"),
+                            format!(
+                                "timestamp {now} is earlier than the previous block's {before}"
+                            ),
                         )
                         .at(&path),
                     );
@@ -139,16 +173,27 @@ pub fn check(doc: &mut Value, level: Level) -> Vec<Finding> {
             }
         }
 
-        prev = Some(Prev { index, hash, timestamp });
+        prev = Some(Prev {
+            index,
+            hash,
+            timestamp,
+        });
     }
     findings
 }
 
-fn check_transactions(txs: &mut [Value], block_path: &str, seen_ids: &mut HashSet<String>, findings: &mut Vec<Finding>) {
+fn check_transactions(
+    txs: &mut [Value],
+    block_path: &str,
+    seen_ids: &mut HashSet<String>,
+    findings: &mut Vec<Finding>,
+) {
     for (j, tx) in txs.iter_mut().enumerate() {
         let path = format!("{block_path}/transactions/{j}");
         let Some(obj): Option<&mut Map<String, Value>> = tx.as_object_mut() else {
-            findings.push(Finding::error("chain.malformed", "transaction is not a JSON object").at(&path));
+            findings.push(
+                Finding::error("chain.malformed", "transaction is not a JSON object").at(&path),
+            );
             continue;
         };
         let id = obj.get("id").and_then(Value::as_str).map(str::to_owned);
@@ -161,7 +206,10 @@ fn check_transactions(txs: &mut [Value], block_path: &str, seen_ids: &mut HashSe
             findings.push(
                 Finding::error(
                     "chain.malformed",
-                    format!("transaction is missing, or has a mistyped, `{}`", missing.join("`, `")),
+                    format!(
+                        "transaction is missing, or has a mistyped, `{}`",
+                        missing.join("`, `")
+                    ),
                 )
                 .at(&path),
             );
@@ -169,8 +217,11 @@ fn check_transactions(txs: &mut [Value], block_path: &str, seen_ids: &mut HashSe
         if let Some(id) = id {
             if !seen_ids.insert(id.clone()) {
                 findings.push(
-                    Finding::error("chain.tx_duplicate_id", format!("transaction id {id:?} was already used earlier in the ledger"))
-                        .at(&path),
+                    Finding::error(
+                        "chain.tx_duplicate_id",
+                        format!("transaction id {id:?} was already used earlier in the ledger"),
+                    )
+                    .at(&path),
                 );
             }
         }
@@ -225,7 +276,10 @@ mod tests {
         let min = codes(&mut doc, Level::Minimal);
         assert_eq!(min, vec![]);
         let std = codes(&mut doc, Level::Standard);
-        assert_eq!(std, vec![("chain.tx_count_mismatch".into(), "/blocks/1".into())]);
+        assert_eq!(
+            std,
+            vec![("chain.tx_count_mismatch".into(), "/blocks/1".into())]
+        );
         let comp = codes(&mut doc, Level::Comprehensive);
         assert_eq!(
             comp,
@@ -236,12 +290,18 @@ mod tests {
             ]
         );
         let full = codes(&mut doc, Level::Full);
-        assert!(full.contains(&("chain.tx_digest_mismatch".into(), "/blocks/2/transactions/0".into())));
+        assert!(full.contains(&(
+            "chain.tx_digest_mismatch".into(),
+            "/blocks/2/transactions/0".into()
+        )));
     }
 
     #[test]
     fn a_document_without_blocks_is_malformed_at_the_root() {
         let mut doc = serde_json::json!({"chain": "x"});
-        assert_eq!(codes(&mut doc, Level::Full), vec![("chain.malformed".into(), String::new())]);
+        assert_eq!(
+            codes(&mut doc, Level::Full),
+            vec![("chain.malformed".into(), String::new())]
+        );
     }
 }

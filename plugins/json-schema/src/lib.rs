@@ -33,7 +33,9 @@ fn draft(name: &str) -> Result<Draft, String> {
     match name {
         "2020-12" => Ok(Draft::Draft202012),
         "7" | "07" => Ok(Draft::Draft7),
-        other => Err(format!("invalid plugin config: unsupported draft {other:?} (expected \"2020-12\" or \"7\")")),
+        other => Err(format!(
+            "invalid plugin config: unsupported draft {other:?} (expected \"2020-12\" or \"7\")"
+        )),
     }
 }
 
@@ -53,18 +55,32 @@ impl Validator for JsonSchema {
             options = options.with_draft(draft(name)?);
         }
         options = options.should_validate_formats(level >= Level::Comprehensive);
-        let validator = options.build(&schema).map_err(|e| format!("invalid schema in plugin config: {e}"))?;
+        let validator = options
+            .build(&schema)
+            .map_err(|e| format!("invalid schema in plugin config: {e}"))?;
 
         let instance = match subject.json() {
             Ok(v) => v,
-            Err(e) => return Ok(Validation::NotApplicable(format!("subject is not JSON: {e}"))),
+            Err(e) => {
+                return Ok(Validation::NotApplicable(format!(
+                    "subject is not JSON: {e}"
+                )));
+            }
         };
         let to_finding = |e: jsonschema::ValidationError<'_>| {
-            Finding::error("schema.violation", format!("{e} (schema {})", e.schema_path()))
-                .at(e.instance_path().to_string())
+            Finding::error(
+                "schema.violation",
+                format!("{e} (schema {})", e.schema_path()),
+            )
+            .at(e.instance_path().to_string())
         };
         let findings = if level == Level::Minimal {
-            validator.validate(&instance).err().map(to_finding).into_iter().collect()
+            validator
+                .validate(&instance)
+                .err()
+                .map(to_finding)
+                .into_iter()
+                .collect()
         } else {
             validator.iter_errors(&instance).map(to_finding).collect()
         };
@@ -88,29 +104,52 @@ mod tests {
     fn reports_each_violation_at_its_instance_location() {
         let cfg = r#"{"schema": {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"maxLength": 2}}}}"#;
         let out = run(r#"{"a": "x", "b": "long"}"#, Level::Standard, cfg);
-        let mut paths: Vec<_> = out.findings().iter().map(|f| f.path.clone().unwrap()).collect();
+        let mut paths: Vec<_> = out
+            .findings()
+            .iter()
+            .map(|f| f.path.clone().unwrap())
+            .collect();
         paths.sort();
         assert_eq!(paths, ["/a", "/b"]);
-        assert_eq!(run(r#"{"a": "x", "b": "long"}"#, Level::Minimal, cfg).findings().len(), 1);
+        assert_eq!(
+            run(r#"{"a": "x", "b": "long"}"#, Level::Minimal, cfg)
+                .findings()
+                .len(),
+            1
+        );
     }
 
     #[test]
     fn formats_are_asserted_from_comprehensive() {
         let cfg = r#"{"schema": {"format": "email"}}"#;
         assert!(run(r#""nope""#, Level::Standard, cfg).findings().is_empty());
-        assert_eq!(run(r#""nope""#, Level::Comprehensive, cfg).findings().len(), 1);
+        assert_eq!(
+            run(r#""nope""#, Level::Comprehensive, cfg).findings().len(),
+            1
+        );
     }
 
     #[test]
     fn is_not_applicable_without_schema_or_json() {
-        assert!(matches!(run("{}", Level::Full, "{}"), Validation::NotApplicable(_)));
-        assert!(matches!(run("<xml/>", Level::Full, r#"{"schema": true}"#), Validation::NotApplicable(_)));
+        assert!(matches!(
+            run("{}", Level::Full, "{}"),
+            Validation::NotApplicable(_)
+        ));
+        assert!(matches!(
+            run("<xml/>", Level::Full, r#"{"schema": true}"#),
+            Validation::NotApplicable(_)
+        ));
     }
 
     #[test]
     fn a_broken_schema_is_a_call_error_that_names_it() {
         let s = Subject::new("t.json", "application/json", "1");
-        let err = JsonSchema::validate(&s, Level::Full, parse_config(r#"{"schema": {"type": 12}}"#).unwrap()).unwrap_err();
+        let err = JsonSchema::validate(
+            &s,
+            Level::Full,
+            parse_config(r#"{"schema": {"type": 12}}"#).unwrap(),
+        )
+        .unwrap_err();
         assert!(err.contains("invalid schema"), "{err}");
     }
 }

@@ -65,7 +65,9 @@ impl Kind {
         match self {
             Kind::String => v.is_string(),
             Kind::Number => v.is_number(),
-            Kind::Integer => v.is_i64() || v.is_u64() || v.as_f64().is_some_and(|f| f.fract() == 0.0),
+            Kind::Integer => {
+                v.is_i64() || v.is_u64() || v.as_f64().is_some_and(|f| f.fract() == 0.0)
+            }
             Kind::Boolean => v.is_boolean(),
             Kind::Object => v.is_object(),
             Kind::Array => v.is_array(),
@@ -92,7 +94,13 @@ fn check_one(doc: &Value, base: &str, rules: &[Rule], level: Level, out: &mut Ve
         let path = format!("{base}{}", rule.pointer);
         let Some(v) = doc.pointer(&rule.pointer) else {
             if rule.required {
-                out.push(Finding::error("field.missing", format!("required field {} is missing", rule.pointer)).at(path));
+                out.push(
+                    Finding::error(
+                        "field.missing",
+                        format!("required field {} is missing", rule.pointer),
+                    )
+                    .at(path),
+                );
             }
             continue;
         };
@@ -101,7 +109,11 @@ fn check_one(doc: &Value, base: &str, rules: &[Rule], level: Level, out: &mut Ve
                 if !kind.matches(v) {
                     let want = format!("{kind:?}").to_lowercase();
                     out.push(
-                        Finding::error("field.type", format!("{} is {}, expected {want}", rule.pointer, type_name(v))).at(path),
+                        Finding::error(
+                            "field.type",
+                            format!("{} is {}, expected {want}", rule.pointer, type_name(v)),
+                        )
+                        .at(path),
                     );
                     continue;
                 }
@@ -109,7 +121,9 @@ fn check_one(doc: &Value, base: &str, rules: &[Rule], level: Level, out: &mut Ve
         }
         if level >= Level::Comprehensive {
             if let Some(problem) = out_of_range(rule, v) {
-                out.push(Finding::error("field.range", format!("{} {problem}", rule.pointer)).at(path));
+                out.push(
+                    Finding::error("field.range", format!("{} {problem}", rule.pointer)).at(path),
+                );
             }
         }
     }
@@ -148,7 +162,10 @@ fn parse_records(data: &[u8]) -> Result<Vec<Value>, String> {
     let text = std::str::from_utf8(data).map_err(|_| "subject is not UTF-8".to_string())?;
     text.lines()
         .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).map_err(|e| format!("subject is neither JSON nor JSON Lines: {e}")))
+        .map(|l| {
+            serde_json::from_str(l)
+                .map_err(|e| format!("subject is neither JSON nor JSON Lines: {e}"))
+        })
         .collect()
 }
 
@@ -163,8 +180,15 @@ impl Validator for RequiredFields {
         if config.fields.is_empty() {
             return Ok(Validation::NotApplicable("no fields configured".into()));
         }
-        if let Some(bad) = config.fields.iter().find(|r| !(r.pointer.is_empty() || r.pointer.starts_with('/'))) {
-            return Err(format!("invalid plugin config: pointer {:?} must be empty or start with '/'", bad.pointer));
+        if let Some(bad) = config
+            .fields
+            .iter()
+            .find(|r| !(r.pointer.is_empty() || r.pointer.starts_with('/')))
+        {
+            return Err(format!(
+                "invalid plugin config: pointer {:?} must be empty or start with '/'",
+                bad.pointer
+            ));
         }
         let mut findings = Vec::new();
         if config.records {
@@ -178,7 +202,11 @@ impl Validator for RequiredFields {
         } else {
             let doc = match subject.json() {
                 Ok(d) => d,
-                Err(e) => return Ok(Validation::NotApplicable(format!("subject is not JSON: {e}"))),
+                Err(e) => {
+                    return Ok(Validation::NotApplicable(format!(
+                        "subject is not JSON: {e}"
+                    )));
+                }
             };
             check_one(&doc, "", &config.fields, level, &mut findings);
         }
@@ -216,13 +244,19 @@ mod tests {
         let typ = ("field.type".to_string(), "/name".to_string());
         let range = ("field.range".to_string(), "/age".to_string());
         assert_eq!(codes(doc, Level::Minimal, CFG), vec![missing.clone()]);
-        assert_eq!(codes(doc, Level::Standard, CFG), vec![missing.clone(), typ.clone()]);
+        assert_eq!(
+            codes(doc, Level::Standard, CFG),
+            vec![missing.clone(), typ.clone()]
+        );
         assert_eq!(codes(doc, Level::Full, CFG), vec![missing, range, typ]);
     }
 
     #[test]
     fn records_mode_prefixes_paths_with_the_record_index() {
         let cfg = r#"{"records": true, "fields": [{"pointer": "/id"}]}"#;
-        assert_eq!(codes(r#"[{"id": 1}, {}]"#, Level::Minimal, cfg), vec![("field.missing".into(), "/1/id".into())]);
+        assert_eq!(
+            codes(r#"[{"id": 1}, {}]"#, Level::Minimal, cfg),
+            vec![("field.missing".into(), "/1/id".into())]
+        );
     }
 }

@@ -71,7 +71,12 @@ impl Validator for Misbehave {
             }
         }
         Ok(Validation::Findings(vec![
-            Finding::new(assay_plugin_sdk::Severity::Info, "misbehave.done", "finished normally").at(""),
+            Finding::new(
+                assay_plugin_sdk::Severity::Info,
+                "misbehave.done",
+                "finished normally",
+            )
+            .at(""),
         ]))
     }
 }

@@ -1,0 +1,14 @@
+//! End-to-end tests: the real `assay` binary, real `.wasm` plugins, real files.
+//!
+//! Run through `cargo xtask test`, which builds the binary and the plugins
+//! and points these tests at them (`ASSAY_BIN`, `ASSAY_SHIPPED_PLUGINS`,
+//! `ASSAY_TEST_PLUGINS`). One test binary with a module per area.
+
+mod cli;
+mod common;
+mod conformance;
+mod duplicate_records;
+mod hash_chain;
+mod json_schema;
+mod required_fields;
+mod sandbox;

@@ -1,0 +1,201 @@
+//! `cargo xtask <command>`: the one entry point for builds that need two targets.
+//!
+//! - `build`: the `assay` binary (release) and the shipped plugins, copied to `plugins.d/`.
+//! - `run`:   `build`, then the demonstration: validate `examples/` at every level.
+//! - `test`:  `build`, the test plugins, then every test of the workspace.
+//!
+//! The `wasm32-wasip2` target is installed with rustup when missing. Plugins
+//! are copied only when their bytes changed, so the host's compiled-plugin
+//! cache stays warm and file watchers see no spurious change.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail};
+
+/// Plugins shipped to operators: (crate name, plugin name).
+const SHIPPED: &[&str] = &[
+    "hash-chain",
+    "json-schema",
+    "duplicate-records",
+    "required-fields",
+];
+/// Plugins that exist to test the host and benchmark it.
+const TEST_PLUGINS: &[&str] = &["misbehave", "trivial"];
+const WASM_TARGET: &str = "wasm32-wasip2";
+
+fn main() -> anyhow::Result<()> {
+    let root = root();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("build") => build(&root),
+        Some("run") => {
+            build(&root)?;
+            demo(&root)
+        }
+        Some("test") => test(&root, &args[1..]),
+        _ => {
+            eprintln!("usage: cargo xtask build | run | test [-- <cargo test args>]");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_owned()
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn run(cmd: &mut Command) -> anyhow::Result<()> {
+    eprintln!("xtask: {}", describe(cmd));
+    let status = cmd
+        .status()
+        .with_context(|| format!("starting {}", describe(cmd)))?;
+    if !status.success() {
+        bail!("{} failed with {status}", describe(cmd));
+    }
+    Ok(())
+}
+
+fn describe(cmd: &Command) -> String {
+    let mut s = cmd.get_program().to_string_lossy().into_owned();
+    for a in cmd.get_args() {
+        s.push(' ');
+        s.push_str(&a.to_string_lossy());
+    }
+    s
+}
+
+fn ensure_wasm_target() -> anyhow::Result<()> {
+    let out = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output();
+    match out {
+        Ok(o)
+            if String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l.trim() == WASM_TARGET) =>
+        {
+            Ok(())
+        }
+        Ok(_) => run(Command::new("rustup").args(["target", "add", WASM_TARGET])),
+        // No rustup: trust that the toolchain has the target; cargo will say if not.
+        Err(_) => Ok(()),
+    }
+}
+
+/// Builds `crates` for wasm32-wasip2 and copies each to `dest/<name>.wasm`.
+fn build_plugins(root: &Path, crates: &[&str], dest: &Path) -> anyhow::Result<()> {
+    ensure_wasm_target()?;
+    let mut cmd = cargo();
+    cmd.current_dir(root)
+        .args(["build", "--profile", "plugin", "--target", WASM_TARGET]);
+    for c in crates {
+        cmd.args(["-p", c]);
+    }
+    run(&mut cmd)?;
+    std::fs::create_dir_all(dest).with_context(|| format!("creating {}", dest.display()))?;
+    let out_dir = root.join("target").join(WASM_TARGET).join("plugin");
+    for c in crates {
+        let built = out_dir.join(format!("{}.wasm", c.replace('-', "_")));
+        let target = dest.join(format!("{c}.wasm"));
+        copy_if_changed(&built, &target)?;
+    }
+    Ok(())
+}
+
+fn copy_if_changed(from: &Path, to: &Path) -> anyhow::Result<()> {
+    let new = std::fs::read(from).with_context(|| format!("reading {}", from.display()))?;
+    if std::fs::read(to).ok().as_deref() == Some(new.as_slice()) {
+        return Ok(());
+    }
+    // Write beside, then rename: a host watching the directory never sees half a file.
+    let tmp = to.with_extension("wasm.part");
+    std::fs::write(&tmp, &new).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, to).with_context(|| format!("renaming to {}", to.display()))?;
+    Ok(())
+}
+
+fn build(root: &Path) -> anyhow::Result<()> {
+    build_plugins(root, SHIPPED, &root.join("plugins.d"))?;
+    run(cargo()
+        .current_dir(root)
+        .args(["build", "--release", "-p", "assay-host"]))?;
+    eprintln!(
+        "xtask: built target/release/assay and plugins.d/{{{}}}.wasm",
+        SHIPPED.join(",")
+    );
+    Ok(())
+}
+
+/// The demonstration: every example subject at every level, with the example plugin settings.
+fn demo(root: &Path) -> anyhow::Result<()> {
+    let demo_dir = root.join("target").join("demo").join("plugins.d");
+    std::fs::create_dir_all(&demo_dir)?;
+    for name in SHIPPED {
+        copy_if_changed(
+            &root.join("plugins.d").join(format!("{name}.wasm")),
+            &demo_dir.join(format!("{name}.wasm")),
+        )?;
+    }
+    for entry in std::fs::read_dir(root.join("examples").join("plugins.d"))? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "toml" || e == "json") {
+            std::fs::copy(&path, demo_dir.join(path.file_name().expect("a file")))?;
+        }
+    }
+    let mut subjects: Vec<PathBuf> = std::fs::read_dir(root.join("examples"))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
+    subjects.retain(|p| p.is_file() && p.extension().is_some_and(|e| e == "json" || e == "jsonl"));
+    subjects.sort();
+    let bin = root.join("target").join("release").join("assay");
+    for level in ["minimal", "standard", "comprehensive", "full"] {
+        println!("\n=== assay validate --level {level} examples/* ===");
+        let status = Command::new(&bin)
+            .current_dir(root)
+            .arg("validate")
+            .arg("--plugins-dir")
+            .arg(&demo_dir)
+            .args(["--level", level])
+            .args(subjects.iter().map(|p| p.strip_prefix(root).unwrap_or(p)))
+            .status()
+            .context("running target/release/assay")?;
+        // 1 means some example failed validation, which the demo shows on purpose.
+        if status.code() != Some(0) && status.code() != Some(1) {
+            bail!("assay validate failed with {status}");
+        }
+    }
+    println!("\nThe examples named bad-* and dup-* fail on purpose; see examples/README.md.");
+    Ok(())
+}
+
+fn test(root: &Path, extra: &[String]) -> anyhow::Result<()> {
+    build(root)?;
+    let test_plugins = root.join("target").join("test-plugins");
+    build_plugins(root, TEST_PLUGINS, &test_plugins)?;
+    let mut cmd = cargo();
+    cmd.current_dir(root)
+        .args(["test", "--release", "--workspace", "--all-targets"])
+        .env(
+            "ASSAY_BIN",
+            root.join("target").join("release").join("assay"),
+        )
+        .env("ASSAY_SHIPPED_PLUGINS", root.join("plugins.d"))
+        .env("ASSAY_TEST_PLUGINS", &test_plugins);
+    let extra: Vec<&String> = extra.iter().skip_while(|a| *a == "--").collect();
+    if !extra.is_empty() {
+        cmd.arg("--").args(extra);
+    }
+    run(&mut cmd)?;
+    // Doc tests (the SDK's examples) do not run with --all-targets.
+    run(cargo()
+        .current_dir(root)
+        .args(["test", "--release", "--doc", "-p", "assay-plugin-sdk"]))
+}
