@@ -1,1 +1,135 @@
-fn main() {}
+//! Cost of plugin calls: a fresh-instance call of a trivial validator, and
+//! `hash-chain` at each level on a 10,000-block ledger in WebAssembly against
+//! the same code compiled natively (the physical limit).
+//!
+//! Needs the built plugins: run through `cargo xtask build` and
+//! `cargo xtask test` first, then `cargo bench -p assay-host --bench runtime`.
+//! Numbers and machine go in BENCHMARKS.md.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use assay_host::config::PluginDefaults;
+use assay_host::registry::load_plugin;
+use assay_host::runtime::bindings::{Level as WitLevel, Subject};
+use assay_host::runtime::{Runtime, RuntimeOptions};
+use assay_plugin_sdk::{Level, NoConfig, Validator};
+use criterion::{Criterion, criterion_group, criterion_main};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+fn plugin_path(var: &str, default: &str, name: &str) -> PathBuf {
+    let dir = std::env::var_os(var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(default));
+    let p = dir.join(format!("{name}.wasm"));
+    assert!(
+        p.exists(),
+        "{} is missing: run `cargo xtask test` (it builds the plugins) first",
+        p.display()
+    );
+    p
+}
+
+fn wit_level(l: Level) -> WitLevel {
+    match l {
+        Level::Minimal => WitLevel::Minimal,
+        Level::Standard => WitLevel::Standard,
+        Level::Comprehensive => WitLevel::Comprehensive,
+        Level::Full => WitLevel::Full,
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let runtime = Arc::new(
+        Runtime::new(RuntimeOptions {
+            cache_dir: None,
+            ..RuntimeOptions::default()
+        })
+        .unwrap(),
+    );
+    let defaults = PluginDefaults {
+        timeout_ms: 60_000,
+        memory_limit_mib: 512,
+    };
+
+    // A fresh store and instance per call, as the host always does.
+    let trivial = rt
+        .block_on(load_plugin(
+            &runtime,
+            &plugin_path("ASSAY_TEST_PLUGINS", "target/test-plugins", "trivial"),
+            &defaults,
+        ))
+        .unwrap();
+    let small = Subject {
+        name: "s.json".into(),
+        content_type: "application/json".into(),
+        data: b"{}".to_vec(),
+    };
+    let pre = trivial.validator().unwrap();
+    c.bench_function("fresh_instance_call/trivial", |b| {
+        b.iter(|| {
+            rt.block_on(runtime.call_validate(
+                &trivial.name,
+                pre,
+                trivial.settings.limits,
+                &small,
+                WitLevel::Full,
+                "{}",
+            ))
+            .0
+            .unwrap()
+        })
+    });
+
+    let ledger = serde_json::to_vec(&hash_chain::seal::sample_ledger(10_000, 3)).unwrap();
+    let hc = rt
+        .block_on(load_plugin(
+            &runtime,
+            &plugin_path("ASSAY_SHIPPED_PLUGINS", "plugins.d", "hash-chain"),
+            &defaults,
+        ))
+        .unwrap();
+    let hc_pre = hc.validator().unwrap();
+    let wit_subject = Subject {
+        name: "ledger.json".into(),
+        content_type: "application/json".into(),
+        data: ledger.clone(),
+    };
+    let native_subject =
+        assay_plugin_sdk::Subject::new("ledger.json", "application/json", ledger.clone());
+
+    let mut group = c.benchmark_group("hash_chain_10k_blocks");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(8));
+    group.throughput(criterion::Throughput::Bytes(ledger.len() as u64));
+    for level in Level::ALL {
+        group.bench_function(format!("wasm/{level}"), |b| {
+            b.iter(|| {
+                let (r, _) = rt.block_on(runtime.call_validate(&hc.name, hc_pre, hc.settings.limits, &wit_subject, wit_level(level), "{}"));
+                assert!(matches!(r.unwrap(), assay_host::runtime::bindings::Validation::Findings(f) if f.is_empty()));
+            })
+        });
+        group.bench_function(format!("native/{level}"), |b| {
+            b.iter(|| {
+                let v = hash_chain::HashChain::validate(&native_subject, level, NoConfig).unwrap();
+                assert!(v.findings().is_empty());
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -18,6 +18,7 @@
 //! and the checks that need the field are skipped for it.
 
 mod check;
+pub mod jcs;
 pub mod seal;
 
 use assay_plugin_sdk::{Finding, Level, NoConfig, PluginInfo, Subject, Validation, Validator};
@@ -35,7 +36,7 @@ impl Validator for HashChain {
 
     fn validate(subject: &Subject, level: Level, _: NoConfig) -> Result<Validation, String> {
         let findings = match subject.json() {
-            Ok(mut doc) => check(&mut doc, level),
+            Ok(doc) => check(&doc, level),
             Err(e) => vec![Finding::error("chain.malformed", format!("not JSON: {e}")).at("")],
         };
         Ok(Validation::Findings(findings))

@@ -9,27 +9,19 @@ pub const GENESIS_PREV_HASH: &str =
     "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// Lowercase hex SHA-256 of the JCS form of `object` without its member `skip`.
-///
-/// `object` is borrowed mutably only to take `skip` out and put it back, so
-/// that no copy of the (possibly large) object is made.
-pub fn digest_without(object: &mut Map<String, Value>, skip: &str) -> String {
-    let removed = object.remove(skip);
-    let canonical = serde_json_canonicalizer::to_vec(&*object);
-    if let Some(v) = removed {
-        object.insert(skip.to_owned(), v);
-    }
-    // A serde_json Value always serialises; keep the function total anyway.
-    let canonical = canonical.unwrap_or_default();
+pub fn digest_without(object: &Map<String, Value>, skip: &str) -> String {
+    let mut canonical = Vec::with_capacity(1024);
+    crate::jcs::write_object(object, Some(skip), &mut canonical);
     hex::encode(Sha256::digest(&canonical))
 }
 
 /// The hash a block should carry.
-pub fn block_hash(block: &mut Map<String, Value>) -> String {
+pub fn block_hash(block: &Map<String, Value>) -> String {
     digest_without(block, "hash")
 }
 
 /// The digest a transaction should carry.
-pub fn tx_digest(tx: &mut Map<String, Value>) -> String {
+pub fn tx_digest(tx: &Map<String, Value>) -> String {
     digest_without(tx, "digest")
 }
 
