@@ -137,6 +137,7 @@ extern crate self as assay_plugin_sdk;
 
 #[doc(hidden)]
 pub mod bindings;
+pub mod digest;
 mod export;
 mod kinds;
 pub mod log;

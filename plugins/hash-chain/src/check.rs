@@ -1,17 +1,26 @@
 //! The ledger checks, level by level, in one pass over the blocks.
+//!
+//! Written to allocate little per block and transaction (strings are
+//! borrowed from the document, one scratch buffer serves every hash, paths
+//! are formatted only for findings): inside WebAssembly allocation is
+//! dearer than natively, and a large ledger has tens of thousands of both.
 
 use std::collections::HashSet;
 
 use assay_plugin_sdk::{Finding, Level};
 use serde_json::{Map, Value};
 
-use crate::seal::{GENESIS_PREV_HASH, block_hash, tx_digest};
+use crate::seal::{GENESIS_PREV_HASH, digest_bytes, hex_matches};
 
 /// What the next block is compared with.
-struct Prev {
+struct Prev<'a> {
     index: Option<i64>,
-    hash: Option<String>,
+    hash: Option<&'a str>,
     timestamp: Option<i64>,
+}
+
+fn block_path(i: usize) -> String {
+    format!("/blocks/{i}")
 }
 
 /// Runs every check up to `level` on a parsed ledger.
@@ -22,49 +31,43 @@ pub fn check(doc: &Value, level: Level) -> Vec<Finding> {
         ];
     };
     let mut findings = Vec::new();
-    let mut seen_ids: HashSet<String> = HashSet::new();
-    let mut prev: Option<Prev> = None;
+    let mut seen_ids: HashSet<&str> = HashSet::new();
+    let mut prev: Option<Prev<'_>> = None;
+    let mut buf = Vec::with_capacity(4096);
 
     for (i, block) in blocks.iter().enumerate() {
-        let path = format!("/blocks/{i}");
         let Some(obj) = block.as_object() else {
-            findings
-                .push(Finding::error("chain.malformed", "block is not a JSON object").at(&path));
+            findings.push(
+                Finding::error("chain.malformed", "block is not a JSON object").at(block_path(i)),
+            );
             prev = None;
             continue;
         };
         let index = obj.get("index").and_then(Value::as_i64);
-        let prev_hash = obj
-            .get("prev_hash")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        let hash = obj.get("hash").and_then(Value::as_str).map(str::to_owned);
+        let prev_hash = obj.get("prev_hash").and_then(Value::as_str);
+        let hash = obj.get("hash").and_then(Value::as_str);
         let timestamp = obj.get("timestamp").and_then(Value::as_i64);
         let tx_count = obj.get("tx_count").and_then(Value::as_i64);
-        let tx_len = obj
-            .get("transactions")
-            .and_then(Value::as_array)
-            .map(Vec::len);
+        let txs = obj.get("transactions").and_then(Value::as_array);
 
         let mut missing = Vec::new();
-        for (name, present) in [
+        let required: &[(&str, bool)] = &[
             ("index", index.is_some()),
             ("prev_hash", prev_hash.is_some()),
             ("hash", hash.is_some()),
-        ] {
+        ];
+        let deeper: &[(&str, bool)] = &[
+            ("timestamp", timestamp.is_some()),
+            ("tx_count", tx_count.is_some()),
+            ("transactions", txs.is_some()),
+        ];
+        for (name, present) in required.iter().chain(if level >= Level::Standard {
+            deeper
+        } else {
+            &[]
+        }) {
             if !present {
-                missing.push(name);
-            }
-        }
-        if level >= Level::Standard {
-            for (name, present) in [
-                ("timestamp", timestamp.is_some()),
-                ("tx_count", tx_count.is_some()),
-                ("transactions", tx_len.is_some()),
-            ] {
-                if !present {
-                    missing.push(name);
-                }
+                missing.push(*name);
             }
         }
         if !missing.is_empty() {
@@ -76,7 +79,7 @@ pub fn check(doc: &Value, level: Level) -> Vec<Finding> {
                         missing.join("`, `")
                     ),
                 )
-                .at(&path),
+                .at(block_path(i)),
             );
         }
 
@@ -93,16 +96,16 @@ pub fn check(doc: &Value, level: Level) -> Vec<Finding> {
                         "chain.index_gap",
                         format!("block has index {got}, expected {want}"),
                     )
-                    .at(&path),
+                    .at(block_path(i)),
                 );
             }
         }
         let expected_prev = if i == 0 {
-            Some(GENESIS_PREV_HASH.to_owned())
+            Some(GENESIS_PREV_HASH)
         } else {
-            prev.as_ref().and_then(|p| p.hash.clone())
+            prev.as_ref().and_then(|p| p.hash)
         };
-        if let (Some(want), Some(got)) = (&expected_prev, &prev_hash) {
+        if let (Some(want), Some(got)) = (expected_prev, prev_hash) {
             if want != got {
                 let what = if i == 0 {
                     "the genesis value (64 zeros)".to_owned()
@@ -114,21 +117,24 @@ pub fn check(doc: &Value, level: Level) -> Vec<Finding> {
                         "chain.prev_hash_mismatch",
                         format!("prev_hash {got} does not match {what}"),
                     )
-                    .at(&path),
+                    .at(block_path(i)),
                 );
             }
         }
 
         // standard
         if level >= Level::Standard {
-            if let (Some(count), Some(len)) = (tx_count, tx_len) {
-                if count != len as i64 {
+            if let (Some(count), Some(txs)) = (tx_count, txs) {
+                if count != txs.len() as i64 {
                     findings.push(
                         Finding::error(
                             "chain.tx_count_mismatch",
-                            format!("tx_count is {count} but the block holds {len} transactions"),
+                            format!(
+                                "tx_count is {count} but the block holds {} transactions",
+                                txs.len()
+                            ),
                         )
-                        .at(&path),
+                        .at(block_path(i)),
                     );
                 }
             }
@@ -142,7 +148,7 @@ pub fn check(doc: &Value, level: Level) -> Vec<Finding> {
                                 "timestamp {now} is earlier than the previous block's {before}"
                             ),
                         )
-                        .at(&path),
+                        .at(block_path(i)),
                     );
                 }
             }
@@ -150,22 +156,25 @@ pub fn check(doc: &Value, level: Level) -> Vec<Finding> {
 
         // full
         if level >= Level::Full {
-            if let Some(txs) = obj.get("transactions").and_then(Value::as_array) {
-                check_transactions(txs, &path, &mut seen_ids, &mut findings);
+            if let Some(txs) = txs {
+                check_transactions(txs, i, &mut seen_ids, &mut buf, &mut findings);
             }
         }
 
         // comprehensive
         if level >= Level::Comprehensive {
-            if let Some(claimed) = &hash {
-                let actual = block_hash(obj);
-                if &actual != claimed {
+            if let Some(claimed) = hash {
+                let actual = digest_bytes(obj, "hash", &mut buf);
+                if !hex_matches(claimed, &actual) {
                     findings.push(
                         Finding::error(
                             "chain.hash_mismatch",
-                            format!("hash field is {claimed} but the block hashes to {actual}"),
+                            format!(
+                                "hash field is {claimed} but the block hashes to {}",
+                                hex::encode(actual)
+                            ),
                         )
-                        .at(&path),
+                        .at(block_path(i)),
                     );
                 }
             }
@@ -180,22 +189,23 @@ pub fn check(doc: &Value, level: Level) -> Vec<Finding> {
     findings
 }
 
-fn check_transactions(
-    txs: &[Value],
-    block_path: &str,
-    seen_ids: &mut HashSet<String>,
+fn check_transactions<'a>(
+    txs: &'a [Value],
+    block: usize,
+    seen_ids: &mut HashSet<&'a str>,
+    buf: &mut Vec<u8>,
     findings: &mut Vec<Finding>,
 ) {
+    let path = |j: usize| format!("/blocks/{block}/transactions/{j}");
     for (j, tx) in txs.iter().enumerate() {
-        let path = format!("{block_path}/transactions/{j}");
         let Some(obj): Option<&Map<String, Value>> = tx.as_object() else {
             findings.push(
-                Finding::error("chain.malformed", "transaction is not a JSON object").at(&path),
+                Finding::error("chain.malformed", "transaction is not a JSON object").at(path(j)),
             );
             continue;
         };
-        let id = obj.get("id").and_then(Value::as_str).map(str::to_owned);
-        let digest = obj.get("digest").and_then(Value::as_str).map(str::to_owned);
+        let id = obj.get("id").and_then(Value::as_str);
+        let digest = obj.get("digest").and_then(Value::as_str);
         if id.is_none() || digest.is_none() {
             let missing: Vec<&str> = [("id", id.is_none()), ("digest", digest.is_none())]
                 .into_iter()
@@ -209,29 +219,32 @@ fn check_transactions(
                         missing.join("`, `")
                     ),
                 )
-                .at(&path),
+                .at(path(j)),
             );
         }
         if let Some(id) = id {
-            if !seen_ids.insert(id.clone()) {
+            if !seen_ids.insert(id) {
                 findings.push(
                     Finding::error(
                         "chain.tx_duplicate_id",
                         format!("transaction id {id:?} was already used earlier in the ledger"),
                     )
-                    .at(&path),
+                    .at(path(j)),
                 );
             }
         }
         if let Some(claimed) = digest {
-            let actual = tx_digest(obj);
-            if actual != claimed {
+            let actual = digest_bytes(obj, "digest", buf);
+            if !hex_matches(claimed, &actual) {
                 findings.push(
                     Finding::error(
                         "chain.tx_digest_mismatch",
-                        format!("digest field is {claimed} but the transaction hashes to {actual}"),
+                        format!(
+                            "digest field is {claimed} but the transaction hashes to {}",
+                            hex::encode(actual)
+                        ),
                     )
-                    .at(&path),
+                    .at(path(j)),
                 );
             }
         }

@@ -2,17 +2,31 @@
 //! (used by the checks, by tests, by the benchmark and to make the examples).
 
 use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
 
 /// The `prev_hash` of the genesis block.
 pub const GENESIS_PREV_HASH: &str =
     "0000000000000000000000000000000000000000000000000000000000000000";
 
+/// SHA-256 of the JCS form of `object` without its member `skip`. `buf` is
+/// scratch space, reused across calls to spare an allocation per object.
+pub fn digest_bytes(object: &Map<String, Value>, skip: &str, buf: &mut Vec<u8>) -> [u8; 32] {
+    buf.clear();
+    crate::jcs::write_object(object, Some(skip), buf);
+    assay_plugin_sdk::digest::sha256(buf)
+}
+
 /// Lowercase hex SHA-256 of the JCS form of `object` without its member `skip`.
 pub fn digest_without(object: &Map<String, Value>, skip: &str) -> String {
-    let mut canonical = Vec::with_capacity(1024);
-    crate::jcs::write_object(object, Some(skip), &mut canonical);
-    hex::encode(Sha256::digest(&canonical))
+    hex::encode(digest_bytes(object, skip, &mut Vec::with_capacity(1024)))
+}
+
+/// Whether `claimed` is the lowercase hex form of `digest`, without allocating.
+pub fn hex_matches(claimed: &str, digest: &[u8; 32]) -> bool {
+    let mut decoded = [0u8; 32];
+    claimed.len() == 64
+        && !claimed.bytes().any(|b| b.is_ascii_uppercase())
+        && hex::decode_to_slice(claimed, &mut decoded).is_ok()
+        && &decoded == digest
 }
 
 /// The hash a block should carry.

@@ -1,4 +1,4 @@
 //! Host implementations of the interfaces plugins import, one file per WIT interface.
 
-mod log;
+mod host;
 mod types;
