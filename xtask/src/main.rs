@@ -20,8 +20,14 @@ const SHIPPED: &[&str] = &[
     "duplicate-records",
     "required-fields",
 ];
-/// Plugins that exist to test the host and benchmark it.
-const TEST_PLUGINS: &[&str] = &["misbehave", "trivial"];
+/// Plugins that exist to test the host and benchmark it, one list per kind:
+/// each list is built by its own cargo invocation, because cargo unifies the
+/// SDK's features across one build and a component must carry one world only.
+const TEST_PLUGINS: &[&[&str]] = &[
+    &["misbehave", "trivial"],
+    &["clock-probe"],
+    &["severity-router"],
+];
 const WASM_TARGET: &str = "wasm32-wasip2";
 
 fn main() -> anyhow::Result<()> {
@@ -179,7 +185,9 @@ fn demo(root: &Path) -> anyhow::Result<()> {
 fn test(root: &Path, extra: &[String]) -> anyhow::Result<()> {
     build(root)?;
     let test_plugins = root.join("target").join("test-plugins");
-    build_plugins(root, TEST_PLUGINS, &test_plugins)?;
+    for kind in TEST_PLUGINS {
+        build_plugins(root, kind, &test_plugins)?;
+    }
     let mut cmd = cargo();
     cmd.current_dir(root)
         .args(["test", "--release", "--workspace", "--all-targets"])

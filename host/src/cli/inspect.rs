@@ -28,6 +28,8 @@ struct Inspection {
     info: Option<Info>,
     size: u64,
     digest: String,
+    /// Whether the compiled code came from the on-disk cache.
+    compiled_from_cache: bool,
     imports: Vec<String>,
     exports: Vec<String>,
     config: serde_json::Value,
@@ -52,6 +54,7 @@ pub(super) async fn run(global: &GlobalArgs, args: InspectArgs) -> anyhow::Resul
         info: plugin.info.clone(),
         size: plugin.size,
         digest: plugin.digest.clone(),
+        compiled_from_cache: plugin.from_cache,
         imports: ty.imports(engine).map(|(n, _)| n.to_string()).collect(),
         exports: ty.exports(engine).map(|(n, _)| n.to_string()).collect(),
         config: serde_json::from_str(&plugin.settings.config_json)?,
@@ -77,6 +80,14 @@ pub(super) async fn run(global: &GlobalArgs, args: InspectArgs) -> anyhow::Resul
             }
             s.push_str(&format!("  size:        {} bytes\n", inspection.size));
             s.push_str(&format!("  digest:      {}\n", inspection.digest));
+            s.push_str(&format!(
+                "  compiled:    {}\n",
+                if inspection.compiled_from_cache {
+                    "loaded from the cache"
+                } else {
+                    "just now"
+                }
+            ));
             s.push_str(&format!(
                 "  settings:    min_level {}, timeout {} ms, memory {} MiB, config {}\n",
                 inspection.min_level,

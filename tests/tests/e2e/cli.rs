@@ -340,3 +340,41 @@ fn inspect_shows_kind_info_and_interfaces() {
         text.stdout
     );
 }
+
+#[test]
+fn inspect_tells_the_three_kinds_apart() {
+    let env = Env::new();
+    for (plugin, kind) in [
+        ("trivial", "validator"),
+        ("clock-probe", "probe"),
+        ("severity-router", "router"),
+    ] {
+        let run = env.run(&[
+            "plugin",
+            "inspect",
+            "-f",
+            "json",
+            test_plugin(plugin).to_str().unwrap(),
+        ]);
+        assert_eq!(run.code, 0, "{plugin}: {}", run.stderr);
+        let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        assert_eq!(v["kind"], kind, "{plugin}");
+    }
+}
+
+#[test]
+fn validate_runs_only_the_validators_of_a_mixed_directory() {
+    let env = Env::new();
+    env.plugin(&test_plugin("trivial"), "trivial", None);
+    env.plugin(&test_plugin("clock-probe"), "clock", None);
+    env.plugin(&test_plugin("severity-router"), "route", None);
+    let f = env.subject("a.json", "{}");
+    let r = &env.validate_json(&[f.to_str().unwrap()]).reports()[0];
+    let names: Vec<&str> = r["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["trivial"]);
+}

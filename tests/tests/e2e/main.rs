@@ -6,6 +6,7 @@
 
 mod cli;
 mod common;
+mod config;
 mod conformance;
 mod duplicate_records;
 mod hash_chain;
