@@ -117,19 +117,19 @@ impl HostConfig {
         if self.runtime.max_concurrency == Some(0) {
             return Err("runtime.max_concurrency must be at least 1".into());
         }
-        if let Some(t) = self.runtime.epoch_tick_ms {
-            if !(1..=1000).contains(&t) {
-                return Err(format!(
-                    "runtime.epoch_tick_ms must be between 1 and 1000, not {t}"
-                ));
-            }
+        if let Some(t) = self.runtime.epoch_tick_ms
+            && !(1..=1000).contains(&t)
+        {
+            return Err(format!(
+                "runtime.epoch_tick_ms must be between 1 and 1000, not {t}"
+            ));
         }
-        if let Some(m) = self.runtime.max_memory_mib {
-            if !(1..=4096).contains(&m) {
-                return Err(format!(
-                    "runtime.max_memory_mib must be between 1 and 4096, not {m}"
-                ));
-            }
+        if let Some(m) = self.runtime.max_memory_mib
+            && !(1..=4096).contains(&m)
+        {
+            return Err(format!(
+                "runtime.max_memory_mib must be between 1 and 4096, not {m}"
+            ));
         }
         if self.plugin_defaults.timeout_ms == 0 {
             return Err("plugin_defaults.timeout_ms must be at least 1".into());

@@ -150,10 +150,10 @@ fn trap_message(e: &wasmtime::Error) -> String {
         Some(trap) => trap.to_string(),
         None => e.to_string(),
     };
-    if let Some(bt) = e.downcast_ref::<wasmtime::WasmBacktrace>() {
-        if let Some(frame) = bt.frames().iter().find_map(|f| f.func_name()) {
-            msg.push_str(&format!(" (in {frame})"));
-        }
+    if let Some(bt) = e.downcast_ref::<wasmtime::WasmBacktrace>()
+        && let Some(frame) = bt.frames().iter().find_map(|f| f.func_name())
+    {
+        msg.push_str(&format!(" (in {frame})"));
     }
     msg
 }

@@ -60,7 +60,7 @@ impl ResourceLimiter for MemoryLimiter {
 
 /// `64 MiB`-style rendering for messages.
 pub fn mib(bytes: usize) -> String {
-    if bytes % (1 << 20) == 0 {
+    if bytes.is_multiple_of(1 << 20) {
         format!("{} MiB", bytes >> 20)
     } else {
         format!("{:.1} MiB", bytes as f64 / (1 << 20) as f64)

@@ -11,7 +11,7 @@ mod artifacts;
 pub mod bindings;
 mod call;
 mod engine;
-mod host;
+mod imports;
 pub mod limits;
 pub mod state;
 

@@ -183,31 +183,28 @@ impl Validator for DuplicateRecords {
                 }
             }
 
-            if level >= Level::Full {
-                if let Some(text) = text_ptr
+            if level >= Level::Full
+                && let Some(text) = text_ptr
                     .as_deref()
                     .and_then(|p| record.pointer(p))
                     .and_then(Value::as_str)
+            {
+                let text = normalize_text(&text.split_whitespace().collect::<Vec<_>>().join(" "));
+                if found.is_none()
+                    && let Some((first, score)) = most_similar(&texts, &text, config.similarity)
                 {
-                    let text =
-                        normalize_text(&text.split_whitespace().collect::<Vec<_>>().join(" "));
-                    if found.is_none() {
-                        if let Some((first, score)) = most_similar(&texts, &text, config.similarity)
-                        {
-                            found = Some(Finding::warning(
-                                "dup.near",
-                                format!(
-                                    "{} is {:.0}% similar to {} in {}",
-                                    describe(i),
-                                    score * 100.0,
-                                    describe(first),
-                                    config.text_field.as_deref().unwrap_or_default()
-                                ),
-                            ));
-                        }
-                    }
-                    texts.push((i, text));
+                    found = Some(Finding::warning(
+                        "dup.near",
+                        format!(
+                            "{} is {:.0}% similar to {} in {}",
+                            describe(i),
+                            score * 100.0,
+                            describe(first),
+                            config.text_field.as_deref().unwrap_or_default()
+                        ),
+                    ));
                 }
+                texts.push((i, text));
             }
 
             if let Some(f) = found {

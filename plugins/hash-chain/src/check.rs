@@ -89,94 +89,91 @@ pub fn check(doc: &Value, level: Level) -> Vec<Finding> {
         } else {
             prev.as_ref().and_then(|p| p.index).map(|p| p + 1)
         };
-        if let (Some(want), Some(got)) = (expected_index, index) {
-            if want != got {
-                findings.push(
-                    Finding::error(
-                        "chain.index_gap",
-                        format!("block has index {got}, expected {want}"),
-                    )
-                    .at(block_path(i)),
-                );
-            }
+        if let (Some(want), Some(got)) = (expected_index, index)
+            && want != got
+        {
+            findings.push(
+                Finding::error(
+                    "chain.index_gap",
+                    format!("block has index {got}, expected {want}"),
+                )
+                .at(block_path(i)),
+            );
         }
         let expected_prev = if i == 0 {
             Some(GENESIS_PREV_HASH)
         } else {
             prev.as_ref().and_then(|p| p.hash)
         };
-        if let (Some(want), Some(got)) = (expected_prev, prev_hash) {
-            if want != got {
-                let what = if i == 0 {
-                    "the genesis value (64 zeros)".to_owned()
-                } else {
-                    format!("block {}'s hash {want}", i - 1)
-                };
+        if let (Some(want), Some(got)) = (expected_prev, prev_hash)
+            && want != got
+        {
+            let what = if i == 0 {
+                "the genesis value (64 zeros)".to_owned()
+            } else {
+                format!("block {}'s hash {want}", i - 1)
+            };
+            findings.push(
+                Finding::error(
+                    "chain.prev_hash_mismatch",
+                    format!("prev_hash {got} does not match {what}"),
+                )
+                .at(block_path(i)),
+            );
+        }
+
+        // standard
+        if level >= Level::Standard {
+            if let (Some(count), Some(txs)) = (tx_count, txs)
+                && count != txs.len() as i64
+            {
                 findings.push(
                     Finding::error(
-                        "chain.prev_hash_mismatch",
-                        format!("prev_hash {got} does not match {what}"),
+                        "chain.tx_count_mismatch",
+                        format!(
+                            "tx_count is {count} but the block holds {} transactions",
+                            txs.len()
+                        ),
+                    )
+                    .at(block_path(i)),
+                );
+            }
+            if let (Some(before), Some(now)) = (prev.as_ref().and_then(|p| p.timestamp), timestamp)
+                && now < before
+            {
+                findings.push(
+                    Finding::warning(
+                        "chain.timestamp_regression",
+                        format!("timestamp {now} is earlier than the previous block's {before}"),
                     )
                     .at(block_path(i)),
                 );
             }
         }
 
-        // standard
-        if level >= Level::Standard {
-            if let (Some(count), Some(txs)) = (tx_count, txs) {
-                if count != txs.len() as i64 {
-                    findings.push(
-                        Finding::error(
-                            "chain.tx_count_mismatch",
-                            format!(
-                                "tx_count is {count} but the block holds {} transactions",
-                                txs.len()
-                            ),
-                        )
-                        .at(block_path(i)),
-                    );
-                }
-            }
-            if let (Some(before), Some(now)) = (prev.as_ref().and_then(|p| p.timestamp), timestamp)
-            {
-                if now < before {
-                    findings.push(
-                        Finding::warning(
-                            "chain.timestamp_regression",
-                            format!(
-                                "timestamp {now} is earlier than the previous block's {before}"
-                            ),
-                        )
-                        .at(block_path(i)),
-                    );
-                }
-            }
-        }
-
         // full
-        if level >= Level::Full {
-            if let Some(txs) = txs {
-                check_transactions(txs, i, &mut seen_ids, &mut buf, &mut findings);
-            }
+        if level >= Level::Full
+            && let Some(txs) = txs
+        {
+            check_transactions(txs, i, &mut seen_ids, &mut buf, &mut findings);
         }
 
         // comprehensive
-        if level >= Level::Comprehensive {
-            if let Some(claimed) = hash {
-                let actual = digest_bytes(obj, "hash", &mut buf);
-                if !hex_matches(claimed, &actual) {
-                    findings.push(
-                        Finding::error(
-                            "chain.hash_mismatch",
-                            format!(
-                                "hash field is {claimed} but the block hashes to {}",
-                                hex::encode(actual)
-                            ),
-                        )
-                        .at(block_path(i)),
-                    );
-                }
+        if level >= Level::Comprehensive
+            && let Some(claimed) = hash
+        {
+            let actual = digest_bytes(obj, "hash", &mut buf);
+            if !hex_matches(claimed, &actual) {
+                findings.push(
+                    Finding::error(
+                        "chain.hash_mismatch",
+                        format!(
+                            "hash field is {claimed} but the block hashes to {}",
+                            hex::encode(actual)
+                        ),
+                    )
+                    .at(block_path(i)),
+                );
             }
         }
 
@@ -222,16 +219,16 @@ fn check_transactions<'a>(
                 .at(path(j)),
             );
         }
-        if let Some(id) = id {
-            if !seen_ids.insert(id) {
-                findings.push(
-                    Finding::error(
-                        "chain.tx_duplicate_id",
-                        format!("transaction id {id:?} was already used earlier in the ledger"),
-                    )
-                    .at(path(j)),
-                );
-            }
+        if let Some(id) = id
+            && !seen_ids.insert(id)
+        {
+            findings.push(
+                Finding::error(
+                    "chain.tx_duplicate_id",
+                    format!("transaction id {id:?} was already used earlier in the ledger"),
+                )
+                .at(path(j)),
+            );
         }
         if let Some(claimed) = digest {
             let actual = digest_bytes(obj, "digest", buf);

@@ -104,27 +104,24 @@ fn check_one(doc: &Value, base: &str, rules: &[Rule], level: Level, out: &mut Ve
             }
             continue;
         };
-        if level >= Level::Standard {
-            if let Some(kind) = rule.kind {
-                if !kind.matches(v) {
-                    let want = format!("{kind:?}").to_lowercase();
-                    out.push(
-                        Finding::error(
-                            "field.type",
-                            format!("{} is {}, expected {want}", rule.pointer, type_name(v)),
-                        )
-                        .at(path),
-                    );
-                    continue;
-                }
-            }
+        if level >= Level::Standard
+            && let Some(kind) = rule.kind
+            && !kind.matches(v)
+        {
+            let want = format!("{kind:?}").to_lowercase();
+            out.push(
+                Finding::error(
+                    "field.type",
+                    format!("{} is {}, expected {want}", rule.pointer, type_name(v)),
+                )
+                .at(path),
+            );
+            continue;
         }
-        if level >= Level::Comprehensive {
-            if let Some(problem) = out_of_range(rule, v) {
-                out.push(
-                    Finding::error("field.range", format!("{} {problem}", rule.pointer)).at(path),
-                );
-            }
+        if level >= Level::Comprehensive
+            && let Some(problem) = out_of_range(rule, v)
+        {
+            out.push(Finding::error("field.range", format!("{} {problem}", rule.pointer)).at(path));
         }
     }
 }
