@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tokio::sync::SemaphorePermit;
 use wasmtime::{Store, UpdateDeadline};
 
 use super::Runtime;
@@ -84,6 +85,21 @@ impl Runtime {
         }
     }
 
+    /// Waits for a concurrency permit, then makes the call's store and deadline.
+    async fn begin(
+        &self,
+        plugin: &Arc<str>,
+        limits: CallLimits,
+    ) -> (SemaphorePermit<'_>, Store<CallState>, tokio::time::Instant) {
+        let permit = self
+            .permits
+            .acquire()
+            .await
+            .expect("the permit semaphore is never closed");
+        let store = self.store(plugin, limits);
+        (permit, store, tokio::time::Instant::now() + limits.timeout)
+    }
+
     /// Calls `validate` on a fresh instance of `pre`. Also returns how long
     /// the call ran, from instantiation on (time queued for a permit excluded).
     pub async fn call_validate(
@@ -95,14 +111,8 @@ impl Runtime {
         level: Level,
         config: &str,
     ) -> (Result<Validation, CallFailure>, Duration) {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .expect("the permit semaphore is never closed");
+        let (_permit, mut store, deadline) = self.begin(plugin, limits).await;
         let started = Instant::now();
-        let mut store = self.store(plugin, limits);
-        let deadline = tokio::time::Instant::now() + limits.timeout;
         let call = async {
             let instance = pre.instantiate_async(&mut store).await?;
             instance
@@ -125,13 +135,7 @@ impl Runtime {
         pre: &ValidatorPre<CallState>,
         limits: CallLimits,
     ) -> Result<PluginInfo, CallFailure> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .expect("the permit semaphore is never closed");
-        let mut store = self.store(plugin, limits);
-        let deadline = tokio::time::Instant::now() + limits.timeout;
+        let (_permit, mut store, deadline) = self.begin(plugin, limits).await;
         let call = async {
             let instance = pre.instantiate_async(&mut store).await?;
             instance
