@@ -26,15 +26,13 @@ pub enum CallFailure {
     Timeout(Duration),
     #[error("memory limit of {} exceeded", mib(*.0))]
     MemoryExceeded(usize),
-    /// The guest trapped (panic, `unreachable`, out-of-bounds access, …).
+    /// The guest trapped (panic, `unreachable`, out-of-bounds access, …), or
+    /// could not be instantiated; the message is wasmtime's.
     #[error("plugin trapped: {0}")]
     Trap(String),
     /// The guest returned `err(message)`.
     #[error("{0}")]
     Guest(String),
-    /// No instance could be made (e.g. the instance pool is exhausted).
-    #[error("could not instantiate the plugin: {0}")]
-    Instantiate(String),
 }
 
 impl CallFailure {
