@@ -103,7 +103,12 @@ pub(super) async fn run(global: &GlobalArgs, args: ValidateArgs) -> anyhow::Resu
         verdicts.push(report.verdict);
     }
     let stats = pipeline.cache().stats();
-    tracing::debug!(hits = stats.hits, misses = stats.misses, entries = stats.entries, "result cache");
+    tracing::debug!(
+        hits = stats.hits,
+        misses = stats.misses,
+        entries = stats.entries,
+        "result cache"
+    );
     if args.format == Format::Text && args.paths.len() > 1 {
         text::write_summary(&mut out, &verdicts)?;
     }
