@@ -114,7 +114,7 @@ fn bench(c: &mut Criterion) {
         .sample_size(10)
         .measurement_time(Duration::from_secs(8));
     group.throughput(criterion::Throughput::Bytes(ledger.len() as u64));
-    for level in Level::ALL {
+    for &level in Level::ALL {
         group.bench_function(format!("wasm/{level}"), |b| {
             b.iter(|| {
                 let (r, _) = rt.block_on(runtime.call_validate(&hc.name, hc_pre, hc.settings.limits, &wit_subject, wit_level(level), "{}"));

@@ -39,3 +39,17 @@ pub mod router {
         runtime_path: "assay_plugin_sdk::__private::wit_bindgen::rt",
     });
 }
+
+#[cfg(all(target_arch = "wasm32", feature = "probe", not(feature = "validator")))]
+pub(crate) use probe::assay::plugin::host;
+#[cfg(all(
+    target_arch = "wasm32",
+    feature = "router",
+    not(any(feature = "validator", feature = "probe"))
+))]
+pub(crate) use router::assay::plugin::host;
+/// The `host` interface of the world this build generates. A plugin enables
+/// one kind; should several be on (natively, under feature unification), any
+/// of their identical `host` modules serves.
+#[cfg(all(target_arch = "wasm32", feature = "validator"))]
+pub(crate) use validator::assay::plugin::host;

@@ -14,13 +14,9 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
     any(feature = "validator", feature = "probe", feature = "router")
 ))]
 mod imp {
+    use crate::bindings::host as h;
+
     pub(super) fn sha256(data: &[u8]) -> [u8; 32] {
-        #[cfg(all(feature = "probe", not(feature = "validator")))]
-        use crate::bindings::probe::assay::plugin::host as h;
-        #[cfg(all(feature = "router", not(feature = "validator"), not(feature = "probe")))]
-        use crate::bindings::router::assay::plugin::host as h;
-        #[cfg(feature = "validator")]
-        use crate::bindings::validator::assay::plugin::host as h;
         let out = h::sha256(data);
         let mut digest = [0u8; 32];
         digest.copy_from_slice(&out);

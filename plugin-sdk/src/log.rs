@@ -40,29 +40,18 @@ pub fn error(message: &str) {
 ))]
 mod imp {
     use super::LogLevel;
+    use crate::bindings::host as h;
 
-    macro_rules! via {
-        ($host:path) => {
-            pub(super) fn log(level: LogLevel, message: &str) {
-                use $host as h;
-                let level = match level {
-                    LogLevel::Trace => h::LogLevel::Trace,
-                    LogLevel::Debug => h::LogLevel::Debug,
-                    LogLevel::Info => h::LogLevel::Info,
-                    LogLevel::Warn => h::LogLevel::Warn,
-                    LogLevel::Error => h::LogLevel::Error,
-                };
-                h::log(level, message)
-            }
+    pub(super) fn log(level: LogLevel, message: &str) {
+        let level = match level {
+            LogLevel::Trace => h::LogLevel::Trace,
+            LogLevel::Debug => h::LogLevel::Debug,
+            LogLevel::Info => h::LogLevel::Info,
+            LogLevel::Warn => h::LogLevel::Warn,
+            LogLevel::Error => h::LogLevel::Error,
         };
+        h::log(level, message)
     }
-
-    #[cfg(feature = "validator")]
-    via!(crate::bindings::validator::assay::plugin::host);
-    #[cfg(all(feature = "probe", not(feature = "validator")))]
-    via!(crate::bindings::probe::assay::plugin::host);
-    #[cfg(all(feature = "router", not(feature = "validator"), not(feature = "probe")))]
-    via!(crate::bindings::router::assay::plugin::host);
 }
 
 #[cfg(not(all(

@@ -132,20 +132,14 @@ async fn load_registry(runtime: &Runtime, config: &HostConfig) -> anyhow::Result
         .clone()
         .unwrap_or_else(|| PathBuf::from("./plugins.d"));
     let (registry, errors) = Registry::load(runtime, &dir, &config.plugin_defaults).await?;
-    match errors.as_slice() {
-        [] => Ok(Arc::new(registry)),
-        [one] => Err(anyhow::anyhow!("cannot load plugin {one}")),
-        many => {
-            for e in &many[..many.len() - 1] {
-                eprintln!("assay: error: cannot load plugin {e}");
-            }
-            Err(anyhow::anyhow!(
-                "cannot load plugin {}",
-                many[many.len() - 1]
-            ))
-            .context(format!("{} plugins failed to load", many.len()))
-        }
+    // Every failure on its own line; the last one is the command's error.
+    let Some((last, others)) = errors.split_last() else {
+        return Ok(Arc::new(registry));
+    };
+    for e in others {
+        eprintln!("assay: error: cannot load plugin {e}");
     }
+    anyhow::bail!("cannot load plugin {last}")
 }
 
 fn write_line(out: &mut impl Write, line: &str) -> anyhow::Result<()> {

@@ -4,6 +4,7 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::builder::TypedValueParser;
 use clap::{Args, ValueEnum};
 
 use super::{EXIT_ERROR, EXIT_FAILED, EXIT_OK, Format, GlobalArgs, text, write_line};
@@ -15,9 +16,9 @@ pub struct ValidateArgs {
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 
-    /// How deep to check. Each level runs the validators whose `min_level` is at
-    /// or below it, and asks them for the checks of that level and all below.
-    #[arg(long, short, value_enum, default_value_t = Level::Standard)]
+    /// How deep to check: minimal, standard, comprehensive or full. Each level runs the
+    /// validators whose `min_level` is at or below it, and asks them for that level's checks.
+    #[arg(long, short, default_value_t = Level::Standard, value_parser = level_parser())]
     pub level: Level,
 
     /// Run only this validator (repeatable). Default: every enabled validator.
@@ -47,6 +48,14 @@ impl FailOn {
             FailOn::Error => verdict.rank() >= Verdict::Error.rank(),
         }
     }
+}
+
+/// Parses a level by name, listing the names in `--help` and in errors.
+fn level_parser() -> impl TypedValueParser<Value = Level> {
+    clap::builder::PossibleValuesParser::new(Level::ALL.iter().map(|l| l.as_str())).map(|s| {
+        s.parse::<Level>()
+            .expect("PossibleValuesParser only passes known names")
+    })
 }
 
 fn read_subject(path: &PathBuf) -> std::io::Result<SubjectInput> {

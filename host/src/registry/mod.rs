@@ -110,10 +110,6 @@ impl Registry {
         ))
     }
 
-    pub fn get(&self, name: &str) -> Option<&Arc<Plugin>> {
-        self.plugins.iter().find(|p| &*p.name == name)
-    }
-
     pub fn validators(&self) -> impl Iterator<Item = &Arc<Plugin>> {
         self.plugins.iter().filter(|p| p.validator.is_some())
     }
@@ -145,7 +141,7 @@ pub fn discover(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
 }
 
 /// Loads one plugin file: read, compile (or load the cached compilation),
-/// detect the kind, pre-link, read the sidecar, ask `info()`.
+/// detect the kind, pre-link, ask `info()`; the sidecar is read first.
 pub async fn load_plugin(
     runtime: &Runtime,
     file: &Path,
@@ -160,6 +156,13 @@ pub async fn load_plugin(
         .and_then(|s| s.to_str())
         .filter(|s| !s.is_empty())
         .ok_or_else(|| fail("the file name is not valid UTF-8".into()))?;
+    // Settings first: a typo in the sidecar is reported without compiling anything.
+    let max_memory_mib = (runtime.options().max_memory >> 20) as u64;
+    let settings = PluginSettings::load(&file.with_extension("toml"), defaults, max_memory_mib)
+        .map_err(|e| LoadError::Plugin {
+            file: e.path,
+            message: e.message,
+        })?;
     let bytes = std::fs::read(file).map_err(|e| fail(format!("cannot read: {e}")))?;
     let digest = digest(&bytes);
     let hex_digest = digest.trim_start_matches("sha256:");
@@ -170,12 +173,6 @@ pub async fn load_plugin(
         ))
     })?;
     let kind = kind::detect(runtime.engine(), &component).map_err(fail)?;
-    let max_memory_mib = (runtime.options().max_memory >> 20) as u64;
-    let settings = PluginSettings::load(&file.with_extension("toml"), defaults, max_memory_mib)
-        .map_err(|e| LoadError::Plugin {
-            file: e.path,
-            message: e.message,
-        })?;
     let name: Arc<str> = name.into();
 
     let (validator, info) = match kind {

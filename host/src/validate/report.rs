@@ -2,17 +2,10 @@
 
 use serde::Serialize;
 
+pub use assay_contract::Severity;
+
 use super::Level;
 use crate::runtime::bindings;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Info,
-    Warning,
-    Error,
-    Critical,
-}
 
 impl From<bindings::Severity> for Severity {
     fn from(s: bindings::Severity) -> Self {
@@ -21,17 +14,6 @@ impl From<bindings::Severity> for Severity {
             bindings::Severity::Warning => Severity::Warning,
             bindings::Severity::Error => Severity::Error,
             bindings::Severity::Critical => Severity::Critical,
-        }
-    }
-}
-
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::Error => "error",
-            Severity::Critical => "critical",
         }
     }
 }

@@ -263,7 +263,7 @@ mod tests {
     #[test]
     fn a_sealed_ledger_is_clean_at_every_level() {
         let doc = sample_ledger(20, 3);
-        for level in Level::ALL {
+        for &level in Level::ALL {
             assert_eq!(codes(&doc, level), vec![], "{level}");
         }
     }

@@ -1,8 +1,9 @@
 //! A validator that misbehaves in the way its config asks, so the host's sandbox can be tested.
 //!
-//! Config: `{"mode": "trap" | "loop" | "sleep" | "hog" | "fail" | "chatter" | "ok", "sleep_ms": 60000}`.
+//! Config: `{"mode": "trap" | "loop" | "sleep" | "hog" | "fail" | "chatter" | "count" | "ok", "sleep_ms": 60000}`.
 
 use std::hint::black_box;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use assay_plugin_sdk::{Finding, Level, PluginInfo, Subject, Validation, Validator, log};
 
@@ -23,7 +24,13 @@ pub enum Mode {
     Fail,
     /// Write to stdout, stderr and the host log, then succeed.
     Chatter,
+    /// Count calls in a static and report the count: 1 on every call, unless
+    /// an instance (and so its memory) were reused.
+    Count,
 }
+
+/// Lives in the instance's linear memory, so it survives exactly as long as the instance.
+static CALLS: AtomicU32 = AtomicU32::new(0);
 
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -64,6 +71,17 @@ impl Validator for Misbehave {
                 }
             }
             Mode::Fail => return Err("misbehave: failing on purpose".into()),
+            Mode::Count => {
+                let n = CALLS.fetch_add(1, Ordering::SeqCst) + 1;
+                return Ok(Validation::Findings(vec![
+                    Finding::new(
+                        assay_plugin_sdk::Severity::Info,
+                        "misbehave.count",
+                        format!("call {n} of this instance"),
+                    )
+                    .at(""),
+                ]));
+            }
             Mode::Chatter => {
                 println!("misbehave says hello on stdout");
                 eprintln!("misbehave says hello on stderr");
@@ -82,3 +100,28 @@ impl Validator for Misbehave {
 }
 
 assay_plugin_sdk::export_validator!(Misbehave);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use assay_plugin_sdk::{Subject, parse_config};
+
+    /// The control for the host's fresh-instance test: where state is shared
+    /// (here, one native process), the count does grow.
+    #[test]
+    fn count_grows_when_the_instance_is_shared() {
+        let s = Subject::new("s", "application/json", "{}");
+        let call = || {
+            Misbehave::validate(
+                &s,
+                Level::Full,
+                parse_config(r#"{"mode": "count"}"#).unwrap(),
+            )
+            .unwrap()
+        };
+        let first = call().findings()[0].message.clone();
+        let second = call().findings()[0].message.clone();
+        assert_ne!(first, second);
+        assert!(second.starts_with("call ") && second != "call 1 of this instance");
+    }
+}
