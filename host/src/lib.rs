@@ -9,9 +9,12 @@
 //! - [`cli`]: the command line;
 //! - [`telemetry`]: tracing set-up.
 
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod registry;
 pub mod runtime;
+pub mod service;
+pub mod store;
 pub mod telemetry;
 pub mod validate;

@@ -4,7 +4,7 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = assay_host::cli::Cli::parse();
-    assay_host::telemetry::init("warn");
+    assay_host::telemetry::init(cli.default_log_level(), cli.global.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -44,7 +44,7 @@ pub(super) async fn run(global: &GlobalArgs, args: InspectArgs) -> anyhow::Resul
     if !args.file.is_file() {
         anyhow::bail!("{}: no such file", args.file.display());
     }
-    let plugin = load_plugin(&runtime, &args.file, &config.plugin_defaults).await?;
+    let plugin = load_plugin(&runtime, &args.file, &config).await?;
     let ty = plugin.component.component_type();
     let engine = runtime.engine();
     let inspection = Inspection {

@@ -3,7 +3,9 @@
 //! Exit codes: 0 success (every verdict within `--fail-on`), 1 a verdict
 //! beyond `--fail-on`, 2 usage, I/O, configuration or plugin-load errors.
 
+mod config_check;
 mod inspect;
+mod serve;
 mod text;
 mod validate;
 
@@ -18,6 +20,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::config::HostConfig;
 use crate::registry::Registry;
 use crate::runtime::Runtime;
+use crate::telemetry::LogFormat;
 
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
@@ -36,7 +39,7 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// Directory of plugins: every `NAME.wasm` in it is a plugin, with optional settings in `NAME.toml`.
-    /// Default: `plugins_dir` from the config file, else `./plugins.d`.
+    /// Default: `[plugins] dir` from the config file, else `./plugins.d`.
     #[arg(long, global = true, env = "ASSAY_PLUGINS_DIR", value_name = "DIR")]
     pub plugins_dir: Option<PathBuf>,
 
@@ -51,15 +54,30 @@ pub struct GlobalArgs {
     /// Compile plugins afresh and keep nothing on disk.
     #[arg(long, global = true)]
     pub no_cache: bool,
+
+    /// Log lines as `pretty` text or `json` objects (on stderr; filter with ASSAY_LOG or RUST_LOG).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Pretty)]
+    pub log_format: LogFormat,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the service: HTTP API, metrics, monitors (see the README).
+    Serve(serve::ServeArgs),
     /// Validate files with every enabled validator plugin.
     Validate(validate::ValidateArgs),
+    /// Work with configuration files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Work with plugin files.
     #[command(subcommand)]
     Plugin(PluginCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Check a configuration file: exit 0 if it is valid, 1 with the reasons if not.
+    Check(config_check::CheckArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -76,10 +94,22 @@ pub enum Format {
     Json,
 }
 
+impl Cli {
+    /// The log level when ASSAY_LOG/RUST_LOG say nothing: a server says what it does, a one-shot command only what went wrong.
+    pub fn default_log_level(&self) -> &'static str {
+        match self.command {
+            Command::Serve(_) => "info",
+            _ => "warn",
+        }
+    }
+}
+
 /// Runs a parsed command line; the returned code is the process's exit code.
 pub async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
+        Command::Serve(args) => serve::run(&cli.global, args).await,
         Command::Validate(args) => validate::run(&cli.global, args).await,
+        Command::Config(ConfigCommand::Check(args)) => config_check::run(args),
         Command::Plugin(PluginCommand::Inspect(args)) => inspect::run(&cli.global, args).await,
     };
     match result {
@@ -101,14 +131,14 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 }
 
 /// The host configuration: the `--config` file if given, defaults otherwise,
-/// with the command-line overrides applied.
+/// then the `ASSAY_…__…` environment overrides, then the command line's.
 fn host_config(global: &GlobalArgs) -> anyhow::Result<HostConfig> {
-    let mut config = match &global.config {
-        Some(path) => HostConfig::load(path)?,
-        None => HostConfig::default(),
-    };
+    let (mut config, overrides) = HostConfig::load(global.config.as_deref())?;
+    for o in overrides {
+        tracing::info!("config: {} set from {}", o.key, o.var);
+    }
     if let Some(dir) = &global.plugins_dir {
-        config.plugins_dir = Some(dir.clone());
+        config.plugins.dir = dir.clone();
     }
     if let Some(dir) = &global.cache_dir {
         config.runtime.cache_dir = Some(dir.clone());
@@ -127,11 +157,7 @@ fn runtime(config: &HostConfig) -> anyhow::Result<Arc<Runtime>> {
 /// (each is printed, naming its file), since a one-shot run that silently
 /// skipped a check would report a pass it did not earn.
 async fn load_registry(runtime: &Runtime, config: &HostConfig) -> anyhow::Result<Arc<Registry>> {
-    let dir = config
-        .plugins_dir
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("./plugins.d"));
-    let (registry, errors) = Registry::load(runtime, &dir, &config.plugin_defaults).await?;
+    let (registry, errors) = Registry::load(runtime, config).await?;
     // Every failure on its own line; the last one is the command's error.
     let Some((last, others)) = errors.split_last() else {
         return Ok(Arc::new(registry));

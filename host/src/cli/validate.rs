@@ -80,11 +80,14 @@ pub(super) async fn run(global: &GlobalArgs, args: ValidateArgs) -> anyhow::Resu
             registry.dir.display()
         );
     }
-    let cache = ResultCache::new(
-        Duration::from_secs(config.validation.cache_ttl_secs),
-        config.validation.cache_max_entries,
-    );
-    let pipeline = Pipeline::new(runtime, registry, cache);
+    let cache = &config.validation.cache;
+    let ttl = Duration::from_secs(if cache.enabled { cache.ttl_secs } else { 0 });
+    let pipeline = Pipeline::new(runtime, registry, ResultCache::new(ttl, cache.max_entries));
+    let budget = config
+        .validation
+        .budget_ms
+        .get(args.level)
+        .map(Duration::from_millis);
     let plugins = pipeline.select(args.level, &args.plugins)?;
 
     let stdout = std::io::stdout();
@@ -100,7 +103,9 @@ pub(super) async fn run(global: &GlobalArgs, args: ValidateArgs) -> anyhow::Resu
                 continue;
             }
         };
-        let report = pipeline.validate(&subject, args.level, &plugins).await;
+        let report = pipeline
+            .validate(&subject, args.level, &plugins, budget)
+            .await;
         match args.format {
             Format::Json => write_line(&mut out, &serde_json::to_string(&report)?)?,
             Format::Text => text::write_report(&mut out, &report)?,

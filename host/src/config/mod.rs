@@ -1,89 +1,53 @@
-//! The host's TOML configuration (`assay.toml`) and each plugin's sidecar (`NAME.toml`).
+//! The host's TOML configuration (`assay.toml`), its `ASSAY_…` environment
+//! overrides and `${ENV}` secrets, and each plugin's settings (`NAME.toml`
+//! sidecars or `[[validator]]` entries).
 //!
 //! Every struct rejects unknown keys, so a typo is an error that names the
-//! key instead of a silently ignored setting.
+//! key (and its line) instead of a silently ignored setting. Semantic checks
+//! ([`HostConfig::check`]) name the key too.
 
+pub mod env;
 mod plugin;
+mod secret;
+mod sections;
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-pub use plugin::{PluginSettings, SettingsError, SubjectFilter};
+pub use plugin::{PluginSection, PluginSettings, SettingsError, SubjectFilter};
+pub use secret::Secret;
+pub use sections::*;
 
 use crate::runtime::RuntimeOptions;
 
-/// `assay.toml`. Every key is optional.
-///
-/// ```toml
-/// plugins_dir = "./plugins.d"      # also --plugins-dir, ASSAY_PLUGINS_DIR
-///
-/// [runtime]
-/// max_concurrency = 8              # plugin calls in flight (default: 2 × cores, at least 4)
-/// epoch_tick_ms = 10               # deadline granularity
-/// max_memory_mib = 1024            # highest memory_limit_mib a plugin may have
-/// cache_dir = "/var/cache/assay"   # compiled plugins; "" disables (default: ~/.cache/assay/compiled)
-///
-/// [plugin_defaults]                # for plugins whose sidecar does not say
-/// timeout_ms = 5000
-/// memory_limit_mib = 64
-///
-/// [validation]
-/// cache_ttl_secs = 300             # result cache; 0 disables
-/// cache_max_entries = 10000
-/// ```
+/// `assay.toml`. Every key is optional; `deploy/assay.toml` documents each.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HostConfig {
-    pub plugins_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub server: ServerSection,
+    #[serde(default)]
+    pub plugins: PluginsSection,
     #[serde(default)]
     pub runtime: RuntimeSection,
     #[serde(default)]
     pub plugin_defaults: PluginDefaults,
     #[serde(default)]
     pub validation: ValidationSection,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RuntimeSection {
-    pub max_concurrency: Option<u32>,
-    pub epoch_tick_ms: Option<u64>,
-    pub max_memory_mib: Option<u64>,
-    pub cache_dir: Option<PathBuf>,
-}
-
-/// Limits for plugins whose sidecar sets none.
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PluginDefaults {
-    pub timeout_ms: u64,
-    pub memory_limit_mib: u64,
-}
-
-impl Default for PluginDefaults {
-    fn default() -> Self {
-        PluginDefaults {
-            timeout_ms: 5_000,
-            memory_limit_mib: 64,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ValidationSection {
-    pub cache_ttl_secs: u64,
-    pub cache_max_entries: usize,
-}
-
-impl Default for ValidationSection {
-    fn default() -> Self {
-        ValidationSection {
-            cache_ttl_secs: 300,
-            cache_max_entries: 10_000,
-        }
-    }
+    #[serde(default)]
+    pub storage: StorageSection,
+    #[serde(default)]
+    pub auth: AuthSection,
+    /// `[[validator]]`: plugin settings kept in this file instead of sidecars.
+    #[serde(default, rename = "validator")]
+    pub validators: Vec<PluginSection>,
+    #[serde(default, rename = "monitor")]
+    pub monitors: Vec<MonitorSection>,
+    /// The config file's directory: relative `config_file`s of `[[validator]]` entries start there.
+    #[serde(skip)]
+    pub base_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -93,27 +57,67 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("invalid config file {path}: {message}")]
-    Invalid { path: PathBuf, message: String },
+    #[error("invalid config {source_name}: {message}")]
+    Invalid {
+        source_name: String,
+        message: String,
+    },
 }
 
 impl HostConfig {
-    /// Reads and checks `path`.
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.into(),
-            source,
-        })?;
-        let invalid = |message: String| ConfigError::Invalid {
-            path: path.into(),
-            message,
+    /// Reads `path` (or starts from the defaults when `None`), applies the
+    /// process's `ASSAY_…__…` overrides, and checks the result.
+    pub fn load(path: Option<&Path>) -> Result<(Self, Vec<env::Override>), ConfigError> {
+        let text = match path {
+            Some(p) => std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                path: p.into(),
+                source,
+            })?,
+            None => String::new(),
         };
-        let config: HostConfig = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
-        config.check().map_err(invalid)?;
-        Ok(config)
+        let source_name = path.map_or("(built-in defaults)".into(), |p| p.display().to_string());
+        let (mut config, overrides) = Self::parse(&text, &source_name, std::env::vars())?;
+        config.base_dir = path.map(|p| p.parent().unwrap_or(Path::new(".")).to_owned());
+        Ok((config, overrides))
     }
 
-    fn check(&self) -> Result<(), String> {
+    /// Parses `text` with the overrides among `vars`, and checks it.
+    pub fn parse(
+        text: &str,
+        source_name: &str,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<(Self, Vec<env::Override>), ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            source_name: source_name.to_owned(),
+            message,
+        };
+        // The file alone first: toml's errors then point at the line.
+        let mut config: HostConfig = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        let mut table: toml::Table = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        let overrides = env::apply(&mut table, vars).map_err(&invalid)?;
+        if !overrides.is_empty() {
+            let vars: Vec<&str> = overrides.iter().map(|o| o.var.as_str()).collect();
+            config = table.try_into().map_err(|e: toml::de::Error| {
+                invalid(format!(
+                    "after the environment overrides {}: {}",
+                    vars.join(", "),
+                    e.message()
+                ))
+            })?;
+        }
+        config.check().map_err(invalid)?;
+        Ok((config, overrides))
+    }
+
+    /// Checks what the types cannot: ranges, uniqueness, cross-references.
+    pub fn check(&self) -> Result<(), String> {
+        let s = &self.server;
+        if s.max_body_bytes == 0 {
+            return Err("server.max_body_bytes must be at least 1".into());
+        }
+        if s.max_concurrent_validations == 0 {
+            return Err("server.max_concurrent_validations must be at least 1".into());
+        }
         if self.runtime.max_concurrency == Some(0) {
             return Err("runtime.max_concurrency must be at least 1".into());
         }
@@ -141,6 +145,117 @@ impl HostConfig {
                 self.max_memory_mib()
             ));
         }
+        self.validation.budget_ms.check("validation.budget_ms")?;
+        if self.storage.path.as_os_str().is_empty() {
+            return Err("storage.path must name a file".into());
+        }
+        if self.storage.retention_days == 0 || self.storage.max_reports == 0 {
+            return Err("storage.retention_days and storage.max_reports must be at least 1".into());
+        }
+        self.check_auth()?;
+        self.check_validators()?;
+        self.check_monitors()
+    }
+
+    fn check_auth(&self) -> Result<(), String> {
+        for p in &self.auth.public {
+            if !["/health", "/ready", "/metrics"].contains(&p.as_str()) {
+                return Err(format!(
+                    "auth.public: {p:?} cannot be public (only /health, /ready and /metrics can)"
+                ));
+            }
+        }
+        let mut names = BTreeSet::new();
+        let mut secrets = BTreeSet::new();
+        for (i, t) in self.auth.tokens.iter().enumerate() {
+            if t.name.trim().is_empty() {
+                return Err(format!("auth.tokens[{i}].name must not be empty"));
+            }
+            if !names.insert(&t.name) {
+                return Err(format!("auth.tokens: the name {:?} is used twice", t.name));
+            }
+            if t.token.expose().len() < 16 {
+                return Err(format!(
+                    "auth.tokens[{i}] ({}): the token is shorter than 16 characters; use a random one (openssl rand -hex 32)",
+                    t.name
+                ));
+            }
+            if !secrets.insert(t.token.expose()) {
+                return Err(format!(
+                    "auth.tokens[{i}] ({}): the same token is given to two names",
+                    t.name
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_validators(&self) -> Result<(), String> {
+        let mut names = BTreeSet::new();
+        for (i, v) in self.validators.iter().enumerate() {
+            let Some(name) = v.name.as_deref().filter(|n| !n.is_empty()) else {
+                return Err(format!(
+                    "validator[{i}]: `name` is required (the plugin's file stem)"
+                ));
+            };
+            if !names.insert(name) {
+                return Err(format!("validator: {name:?} is configured twice"));
+            }
+            PluginSettings::from_section(
+                v,
+                self.base_dir.as_deref(),
+                &self.plugin_defaults,
+                self.max_memory_mib(),
+            )
+            .map_err(|e| format!("validator {name:?}: {e}"))?;
+        }
+        Ok(())
+    }
+
+    fn check_monitors(&self) -> Result<(), String> {
+        let mut names = BTreeSet::new();
+        for (i, m) in self.monitors.iter().enumerate() {
+            let valid_name = !m.name.is_empty()
+                && m.name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+            if !valid_name {
+                return Err(format!(
+                    "monitor[{i}].name {:?}: use letters, digits, '-', '_' and '.'",
+                    m.name
+                ));
+            }
+            if !names.insert(&m.name) {
+                return Err(format!("monitor: the name {:?} is used twice", m.name));
+            }
+            if m.interval_secs == 0 {
+                return Err(format!(
+                    "monitor {:?}: interval_secs must be at least 1",
+                    m.name
+                ));
+            }
+            if let Some(g) = &m.glob {
+                globset::Glob::new(g)
+                    .map_err(|e| format!("monitor {:?}: invalid glob {g:?}: {e}", m.name))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that only matter to a server: refuses an open API on a
+    /// non-loopback address.
+    pub fn check_serve(&self) -> Result<(), String> {
+        if self.auth.tokens.is_empty()
+            && !self.server.listen.ip().is_loopback()
+            && !self.auth.allow_unauthenticated
+        {
+            return Err(format!(
+                "server.listen is {}, reachable from other machines, and no [[auth.tokens]] are configured: \
+                 anyone could change the configuration. Add tokens, listen on 127.0.0.1, or set \
+                 auth.allow_unauthenticated = true if a proxy in front authenticates",
+                self.server.listen
+            ));
+        }
         Ok(())
     }
 
@@ -164,5 +279,92 @@ impl HostConfig {
             None => {}
         }
         o
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<HostConfig, String> {
+        parse_env(text, &[])
+    }
+
+    fn parse_env(text: &str, vars: &[(&str, &str)]) -> Result<HostConfig, String> {
+        let vars = vars.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        HostConfig::parse(text, "t.toml", vars)
+            .map(|(c, _)| c)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn empty_text_is_the_embedded_defaults() {
+        let c = parse("").unwrap();
+        assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.plugins.dir, PathBuf::from("./plugins.d"));
+        assert_eq!(c.storage.path, PathBuf::from("./assay-data/assay.db"));
+        assert!(c.validation.cache.enabled);
+        c.check_serve().unwrap();
+    }
+
+    #[test]
+    fn unknown_keys_name_the_key_and_line() {
+        let e = parse("[server]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n").unwrap_err();
+        assert!(
+            e.contains("line 3") && e.contains("unknown field `lisen`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn environment_overrides_win_and_are_checked() {
+        let c = parse_env(
+            "[server]\nlisten = \"127.0.0.1:1\"\n",
+            &[("ASSAY_SERVER__LISTEN", "127.0.0.1:9")],
+        )
+        .unwrap();
+        assert_eq!(c.server.listen.port(), 9);
+        let e = parse_env("", &[("ASSAY_SERVER__LISTN", "x")]).unwrap_err();
+        assert!(
+            e.contains("ASSAY_SERVER__LISTN") && e.contains("listn"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn open_non_loopback_servers_are_refused() {
+        let c = parse("[server]\nlisten = \"0.0.0.0:8080\"\n").unwrap();
+        assert!(c.check_serve().unwrap_err().contains("no [[auth.tokens]]"));
+    }
+
+    #[test]
+    fn weak_or_duplicate_tokens_are_refused() {
+        let t = |name: &str, token: &str| {
+            format!("[[auth.tokens]]\nname = \"{name}\"\ntoken = \"{token}\"\nrole = \"admin\"\n")
+        };
+        assert!(
+            parse(&t("a", "short"))
+                .unwrap_err()
+                .contains("shorter than 16")
+        );
+        let twice = t("a", "0123456789abcdef0") + &t("b", "0123456789abcdef0");
+        assert!(parse(&twice).unwrap_err().contains("two names"));
+        let e = parse("[[auth.tokens]]\nname = \"a\"\ntoken = \"${ASSAY_TEST_UNSET_VAR}\"\nrole = \"admin\"\n")
+            .unwrap_err();
+        assert!(e.contains("ASSAY_TEST_UNSET_VAR is not set"), "{e}");
+        let e = parse(&t("a", "0123456789abcdef0").replace("admin", "root")).unwrap_err();
+        assert!(e.contains("unknown variant `root`"), "{e}");
+    }
+
+    #[test]
+    fn monitors_and_validators_are_checked_by_name() {
+        let e = parse("[[monitor]]\nname = \"m\"\npath = \"x\"\ninterval_secs = 0\n").unwrap_err();
+        assert!(e.contains("monitor \"m\": interval_secs"), "{e}");
+        let e = parse("[[validator]]\nname = \"v\"\ntimeout_ms = 0\n").unwrap_err();
+        assert!(e.contains("validator \"v\": timeout_ms"), "{e}");
+        let e = parse("[[validator]]\nmin_level = \"full\"\n").unwrap_err();
+        assert!(e.contains("`name` is required"), "{e}");
+        let e = parse("[validation.budget_ms]\nfull = 0\n").unwrap_err();
+        assert!(e.contains("validation.budget_ms.full"), "{e}");
     }
 }

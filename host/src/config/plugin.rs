@@ -22,19 +22,23 @@ use super::PluginDefaults;
 use crate::runtime::CallLimits;
 use crate::validate::Level;
 
+/// A plugin's settings as written: a sidecar file, or a `[[validator]]` entry
+/// of `assay.toml` (which also names the plugin).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Sidecar {
+pub struct PluginSection {
+    /// Which plugin (`[[validator]]` entries only; a sidecar is named by its file).
+    pub name: Option<String>,
     #[serde(default = "yes")]
-    enabled: bool,
+    pub enabled: bool,
     #[serde(default)]
-    min_level: Level,
-    timeout_ms: Option<u64>,
-    memory_limit_mib: Option<u64>,
+    pub min_level: Level,
+    pub timeout_ms: Option<u64>,
+    pub memory_limit_mib: Option<u64>,
     #[serde(default)]
-    subjects: Vec<String>,
-    config: Option<toml::Table>,
-    config_file: Option<PathBuf>,
+    pub subjects: Vec<String>,
+    pub config: Option<toml::Table>,
+    pub config_file: Option<PathBuf>,
 }
 
 fn yes() -> bool {
@@ -115,50 +119,67 @@ impl PluginSettings {
         defaults: &PluginDefaults,
         max_memory_mib: u64,
     ) -> Result<Self, SettingsError> {
-        let mut settings = Self::defaults(defaults);
         if !path.exists() {
-            return Ok(settings);
+            return Ok(Self::defaults(defaults));
         }
         let err = |message: String| SettingsError {
             path: path.into(),
             message,
         };
         let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
-        let sidecar: Sidecar = toml::from_str(&text).map_err(|e| err(e.to_string()))?;
-
+        let section: PluginSection = toml::from_str(&text).map_err(|e| err(e.to_string()))?;
+        if section.name.is_some() {
+            return Err(err(
+                "`name` belongs in [[validator]] entries of assay.toml; a sidecar is named by its file".into(),
+            ));
+        }
+        let mut settings =
+            Self::from_section(&section, path.parent(), defaults, max_memory_mib).map_err(err)?;
         settings.sidecar = Some(path.into());
-        settings.enabled = sidecar.enabled;
-        settings.min_level = sidecar.min_level;
-        if let Some(ms) = sidecar.timeout_ms {
+        Ok(settings)
+    }
+
+    /// Settings from a section; `config_file` is relative to `base` (the
+    /// sidecar's or the config file's directory).
+    pub fn from_section(
+        section: &PluginSection,
+        base: Option<&Path>,
+        defaults: &PluginDefaults,
+        max_memory_mib: u64,
+    ) -> Result<Self, String> {
+        let mut settings = Self::defaults(defaults);
+        settings.enabled = section.enabled;
+        settings.min_level = section.min_level;
+        if let Some(ms) = section.timeout_ms {
             if ms == 0 {
-                return Err(err("timeout_ms must be at least 1".into()));
+                return Err("timeout_ms must be at least 1".into());
             }
             settings.limits.timeout = Duration::from_millis(ms);
         }
-        if let Some(mib) = sidecar.memory_limit_mib {
+        if let Some(mib) = section.memory_limit_mib {
             if mib == 0 || mib > max_memory_mib {
-                return Err(err(format!(
+                return Err(format!(
                     "memory_limit_mib must be between 1 and {max_memory_mib} (runtime.max_memory_mib), not {mib}"
-                )));
+                ));
             }
             settings.limits.memory = (mib as usize) << 20;
         }
-        if !sidecar.subjects.is_empty() {
-            settings.subjects = Some(SubjectFilter::new(&sidecar.subjects).map_err(err)?);
+        if !section.subjects.is_empty() {
+            settings.subjects = Some(SubjectFilter::new(&section.subjects)?);
         }
-        settings.config_json = match (sidecar.config, sidecar.config_file) {
+        settings.config_json = match (&section.config, &section.config_file) {
             (Some(_), Some(_)) => {
-                return Err(err("set either [config] or config_file, not both".into()));
+                return Err("set either [config] or config_file, not both".into());
             }
             (Some(table), None) => {
-                serde_json::to_string(&table).map_err(|e| err(format!("[config]: {e}")))?
+                serde_json::to_string(table).map_err(|e| format!("[config]: {e}"))?
             }
             (None, Some(file)) => {
-                let file = path.parent().unwrap_or(Path::new(".")).join(file);
+                let file = base.unwrap_or(Path::new(".")).join(file);
                 let text = std::fs::read_to_string(&file)
-                    .map_err(|e| err(format!("config_file {}: {e}", file.display())))?;
+                    .map_err(|e| format!("config_file {}: {e}", file.display()))?;
                 let value: serde_json::Value = serde_json::from_str(&text)
-                    .map_err(|e| err(format!("config_file {} is not JSON: {e}", file.display())))?;
+                    .map_err(|e| format!("config_file {} is not JSON: {e}", file.display()))?;
                 value.to_string()
             }
             (None, None) => "{}".into(),

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 pub use kind::PluginKind;
 
-use crate::config::{PluginDefaults, PluginSettings};
+use crate::config::{HostConfig, PluginSettings};
 use crate::runtime::Runtime;
 use crate::runtime::bindings::ValidatorPre;
 use crate::runtime::state::CallState;
@@ -61,7 +61,7 @@ impl Plugin {
 /// Why a plugin, or the directory, could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("plugin directory {} does not exist (set --plugins-dir, ASSAY_PLUGINS_DIR or plugins_dir in the config)", .0.display())]
+    #[error("plugin directory {} does not exist (set --plugins-dir, or [plugins] dir in the config, or ASSAY_PLUGINS__DIR)", .0.display())]
     MissingDir(PathBuf),
     #[error("cannot read plugin directory {}: {source}", dir.display())]
     ReadDir {
@@ -89,14 +89,14 @@ impl Registry {
     /// that is fatal (the CLI) or reported and skipped (a server).
     pub async fn load(
         runtime: &Runtime,
-        dir: &Path,
-        defaults: &PluginDefaults,
+        config: &HostConfig,
     ) -> Result<(Registry, Vec<LoadError>), LoadError> {
+        let dir = &config.plugins.dir;
         let files = discover(dir)?;
         let mut plugins = Vec::new();
         let mut errors = Vec::new();
         for file in files {
-            match load_plugin(runtime, &file, defaults).await {
+            match load_plugin(runtime, &file, config).await {
                 Ok(p) => plugins.push(Arc::new(p)),
                 Err(e) => errors.push(e),
             }
@@ -108,6 +108,18 @@ impl Registry {
             },
             errors,
         ))
+    }
+
+    /// A registry with no plugins (what a server holds until it has loaded the directory).
+    pub fn empty(dir: &Path) -> Registry {
+        Registry {
+            dir: dir.to_owned(),
+            plugins: Vec::new(),
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<Plugin>> {
+        self.plugins.iter().find(|p| &*p.name == name)
     }
 
     pub fn validators(&self) -> impl Iterator<Item = &Arc<Plugin>> {
@@ -145,7 +157,7 @@ pub fn discover(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
 pub async fn load_plugin(
     runtime: &Runtime,
     file: &Path,
-    defaults: &PluginDefaults,
+    config: &HostConfig,
 ) -> Result<Plugin, LoadError> {
     let fail = |message: String| LoadError::Plugin {
         file: file.to_owned(),
@@ -158,11 +170,7 @@ pub async fn load_plugin(
         .ok_or_else(|| fail("the file name is not valid UTF-8".into()))?;
     // Settings first: a typo in the sidecar is reported without compiling anything.
     let max_memory_mib = (runtime.options().max_memory >> 20) as u64;
-    let settings = PluginSettings::load(&file.with_extension("toml"), defaults, max_memory_mib)
-        .map_err(|e| LoadError::Plugin {
-            file: e.path,
-            message: e.message,
-        })?;
+    let settings = settings_for(name, file, config, max_memory_mib)?;
     let bytes = std::fs::read(file).map_err(|e| fail(format!("cannot read: {e}")))?;
     let digest = digest(&bytes);
     let hex_digest = digest.trim_start_matches("sha256:");
@@ -208,6 +216,46 @@ pub async fn load_plugin(
         component,
         validator,
     })
+}
+
+/// A plugin's settings: its sidecar, or its `[[validator]]` entry, never both.
+fn settings_for(
+    name: &str,
+    file: &Path,
+    config: &HostConfig,
+    max_memory_mib: u64,
+) -> Result<PluginSettings, LoadError> {
+    let sidecar = file.with_extension("toml");
+    let inline = config
+        .validators
+        .iter()
+        .find(|v| v.name.as_deref() == Some(name));
+    let fail = |file: &Path, message: String| LoadError::Plugin {
+        file: file.to_owned(),
+        message,
+    };
+    match inline {
+        Some(_) if sidecar.exists() => Err(fail(
+            &sidecar,
+            format!(
+                "{name} is configured twice: in this sidecar and in a [[validator]] entry of the config file; keep one"
+            ),
+        )),
+        Some(section) => PluginSettings::from_section(
+            section,
+            config.base_dir.as_deref(),
+            &config.plugin_defaults,
+            max_memory_mib,
+        )
+        .map_err(|m| {
+            fail(
+                file,
+                format!("[[validator]] {name:?} in the config file: {m}"),
+            )
+        }),
+        None => PluginSettings::load(&sidecar, &config.plugin_defaults, max_memory_mib)
+            .map_err(|e| fail(&e.path, e.message)),
+    }
 }
 
 /// wasmtime errors carry long chains; the first line (plus the root cause) is what a person needs.

@@ -1,19 +1,39 @@
-//! Tracing set-up: human-readable events on stderr, filtered by `ASSAY_LOG` (`RUST_LOG` syntax).
+//! Observability: tracing set-up ([`init`]) and the Prometheus metric families ([`Metrics`]).
+
+mod metrics;
 
 use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
-/// Installs the global subscriber. Colours only when stderr is a terminal,
-/// so that log files and collectors get plain text.
-/// `default` applies when `ASSAY_LOG` is unset
-/// (the CLI uses `warn`, so that plugin warnings and load problems show).
-pub fn init(default: &str) {
-    let filter = EnvFilter::try_from_env("ASSAY_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+pub use metrics::Metrics;
+
+/// How log lines look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogFormat {
+    /// For people: one line per event, coloured on a terminal.
+    #[default]
+    Pretty,
+    /// One JSON object per event, for collectors.
+    Json,
+}
+
+/// Installs the global subscriber, filtered by `ASSAY_LOG` or else `RUST_LOG`
+/// (`RUST_LOG` syntax), else `default` (the CLI uses `warn` so that plugin
+/// warnings and load problems show; `serve` uses `info`). Colours only when
+/// stderr is a terminal, so that log files get plain text.
+pub fn init(default: &str, format: LogFormat) {
+    let filter = EnvFilter::try_from_env("ASSAY_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    let _ = match format {
+        LogFormat::Pretty => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
 }

@@ -5,13 +5,15 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::Report;
 
+/// Thread-safe; the policy (on/off, TTL) can change while it serves.
 pub struct ResultCache {
-    ttl: Duration,
+    enabled: AtomicBool,
+    ttl_ms: AtomicU64,
     capacity: usize,
     inner: Mutex<Inner>,
     hits: AtomicU64,
@@ -36,7 +38,8 @@ impl ResultCache {
     /// A `ttl` or `capacity` of zero disables caching.
     pub fn new(ttl: Duration, capacity: usize) -> Self {
         ResultCache {
-            ttl,
+            enabled: AtomicBool::new(true),
+            ttl_ms: AtomicU64::new(ttl.as_millis().try_into().unwrap_or(u64::MAX)),
             capacity,
             inner: Mutex::default(),
             hits: AtomicU64::new(0),
@@ -45,7 +48,31 @@ impl ResultCache {
     }
 
     fn enabled(&self) -> bool {
-        !self.ttl.is_zero() && self.capacity > 0
+        self.enabled.load(Ordering::Relaxed)
+            && self.ttl_ms.load(Ordering::Relaxed) > 0
+            && self.capacity > 0
+    }
+
+    /// Turns the cache on or off and sets the TTL of entries stored from now
+    /// on. Turning it off empties it.
+    pub fn set_policy(&self, enabled: bool, ttl: Duration) {
+        self.ttl_ms.store(
+            ttl.as_millis().try_into().unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        self.enabled.store(enabled, Ordering::Relaxed);
+        if !enabled {
+            self.clear();
+        }
+    }
+
+    /// Drops every entry; returns how many there were.
+    pub fn clear(&self) -> usize {
+        let mut inner = self.inner.lock().expect("cache lock poisoned");
+        let n = inner.entries.len();
+        inner.entries.clear();
+        inner.order.clear();
+        n
     }
 
     pub fn get(&self, key: &str) -> Option<Report> {
@@ -75,6 +102,7 @@ impl ResultCache {
         if !self.enabled() {
             return;
         }
+        let ttl = Duration::from_millis(self.ttl_ms.load(Ordering::Relaxed));
         let mut inner = self.inner.lock().expect("cache lock poisoned");
         while inner.entries.len() >= self.capacity {
             match inner.order.pop_front() {
@@ -86,7 +114,7 @@ impl ResultCache {
         }
         if inner
             .entries
-            .insert(key.clone(), (Instant::now() + self.ttl, report))
+            .insert(key.clone(), (Instant::now() + ttl, report))
             .is_none()
         {
             inner.order.push_back(key);

@@ -1,7 +1,9 @@
 //! The validation pipeline: pick the validators for a level, run them concurrently, build the report.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
 
 use sha2::{Digest, Sha256};
 
@@ -46,9 +48,12 @@ fn content_type_for(name: &str) -> &'static str {
 }
 
 /// Runs validators from a registry over subjects.
+///
+/// The registry is a snapshot that can be replaced while validations run:
+/// each validation works on the snapshot it started with.
 pub struct Pipeline {
     runtime: Arc<Runtime>,
-    registry: Arc<Registry>,
+    registry: ArcSwap<Registry>,
     cache: ResultCache,
 }
 
@@ -65,9 +70,23 @@ impl Pipeline {
     pub fn new(runtime: Arc<Runtime>, registry: Arc<Registry>, cache: ResultCache) -> Self {
         Pipeline {
             runtime,
-            registry,
+            registry: ArcSwap::new(registry),
             cache,
         }
+    }
+
+    /// The current registry snapshot.
+    pub fn registry(&self) -> Arc<Registry> {
+        self.registry.load_full()
+    }
+
+    /// Publishes a new registry; validations already running keep theirs.
+    pub fn set_registry(&self, registry: Arc<Registry>) {
+        self.registry.store(registry);
+    }
+
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.runtime
     }
 
     pub fn cache(&self) -> &ResultCache {
@@ -77,13 +96,13 @@ impl Pipeline {
     /// The validators that run at `level`: enabled, `min_level` ≤ `level`,
     /// and in `only` when it is not empty.
     pub fn select(&self, level: Level, only: &[String]) -> Result<Vec<Arc<Plugin>>, UnknownPlugin> {
+        let registry = self.registry.load();
         for name in only {
-            if !self.registry.validators().any(|p| &*p.name == name) {
+            if !registry.validators().any(|p| &*p.name == name) {
                 return Err(UnknownPlugin {
                     name: name.clone(),
-                    dir: self.registry.dir.display().to_string(),
-                    loaded: self
-                        .registry
+                    dir: registry.dir.display().to_string(),
+                    loaded: registry
                         .validators()
                         .map(|p| p.name.to_string())
                         .collect::<Vec<_>>()
@@ -91,8 +110,7 @@ impl Pipeline {
                 });
             }
         }
-        Ok(self
-            .registry
+        Ok(registry
             .validators()
             .filter(|p| p.settings.enabled && p.settings.min_level <= level)
             .filter(|p| only.is_empty() || only.iter().any(|n| *n == *p.name))
@@ -102,11 +120,13 @@ impl Pipeline {
 
     /// Validates `subject` at `level` with those of `plugins` (from
     /// [`Pipeline::select`]) whose `subjects` patterns match its name.
+    /// `budget`, when given, caps every plugin call's timeout.
     pub async fn validate(
         &self,
         subject: &SubjectInput,
         level: Level,
         plugins: &[Arc<Plugin>],
+        budget: Option<Duration>,
     ) -> Report {
         let started = Instant::now();
         let plugins: Vec<Arc<Plugin>> = plugins
@@ -121,7 +141,7 @@ impl Pipeline {
             .collect();
         let plugins = plugins.as_slice();
         let digest = registry::digest(&subject.data);
-        let key = cache_key(&digest, level, plugins);
+        let key = cache_key(&digest, level, plugins, budget);
         if let Some(mut report) = self.cache.get(&key) {
             report.subject = subject.name.clone();
             report.cached = true;
@@ -135,7 +155,9 @@ impl Pipeline {
                 let runtime = self.runtime.clone();
                 let plugin = plugin.clone();
                 let subject = subject.clone();
-                tokio::spawn(async move { run_one(&runtime, &plugin, &subject, level).await })
+                tokio::spawn(
+                    async move { run_one(&runtime, &plugin, &subject, level, budget).await },
+                )
             })
             .collect();
         let mut findings = Vec::new();
@@ -178,6 +200,7 @@ async fn run_one(
     plugin: &Plugin,
     subject: &SubjectInput,
     level: Level,
+    budget: Option<Duration>,
 ) -> (PluginRun, Vec<ReportFinding>) {
     let Some(pre) = plugin.validator() else {
         return (
@@ -195,11 +218,15 @@ async fn run_one(
         content_type: subject.content_type.clone(),
         data: subject.data.to_vec(),
     };
+    let mut limits = plugin.settings.limits;
+    if let Some(budget) = budget {
+        limits.timeout = limits.timeout.min(budget);
+    }
     let (result, elapsed) = runtime
         .call_validate(
             &plugin.name,
             pre,
-            plugin.settings.limits,
+            limits,
             &wit_subject,
             level.into(),
             &plugin.settings.config_json,
@@ -257,11 +284,17 @@ fn micros(since: Instant) -> u64 {
     since.elapsed().as_micros().try_into().unwrap_or(u64::MAX)
 }
 
-/// Subject digest, level, and each plugin's name, code digest, config digest and limits.
-fn cache_key(subject_digest: &str, level: Level, plugins: &[Arc<Plugin>]) -> String {
+/// Subject digest, level, budget, and each plugin's name, code digest, config digest and limits.
+fn cache_key(
+    subject_digest: &str,
+    level: Level,
+    plugins: &[Arc<Plugin>],
+    budget: Option<Duration>,
+) -> String {
     let mut h = Sha256::new();
     h.update(subject_digest);
     h.update(level.as_str());
+    h.update(format!("{budget:?}"));
     for p in plugins {
         h.update([0]);
         h.update(&*p.name);

@@ -1,0 +1,90 @@
+//! `GET /v1/config` and `PUT /v1/config`: the live settings.
+
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use super::auth::Actor;
+use super::error::{ApiError, from_rejection};
+use crate::service::{LivePatch, PatchError, Service};
+use crate::store::{AuditEntry, now_ms};
+
+pub(super) async fn get_config(State(svc): State<Arc<Service>>) -> Response {
+    axum::Json(&*svc.live()).into_response()
+}
+
+/// Checks the change as a whole, writes it to the audit log, then applies it
+/// in one step; a refused change leaves everything as it was.
+pub(super) async fn put_config(
+    State(svc): State<Arc<Service>>,
+    actor: Option<Extension<Actor>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let actor = actor.map_or_else(Actor::anonymous, |Extension(a)| a);
+    let body = body.map_err(|r| from_rejection(r.status(), r.body_text()))?;
+    let _guard = svc.live_change.lock().await;
+    let current = svc.live();
+    let outcome = serde_json::from_slice::<LivePatch>(&body)
+        .map_err(|e| {
+            ApiError::bad_request(
+                "invalid_json",
+                format!("the body is not a valid change: {e}"),
+            )
+        })
+        .and_then(|patch| {
+            current.patched(&patch).map_err(|e| match e {
+                PatchError::Conflict { .. } => {
+                    ApiError::new(StatusCode::CONFLICT, "revision_conflict", e.to_string())
+                }
+                PatchError::Invalid(m) => {
+                    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_config", m)
+                }
+            })
+        });
+    let detail = String::from_utf8_lossy(&body)
+        .chars()
+        .take(2000)
+        .collect::<String>();
+    let audit = |result: String| AuditEntry {
+        at_ms: now_ms(),
+        actor: actor.name.clone(),
+        action: "config.update".into(),
+        target: "/v1/config".into(),
+        result,
+        detail: detail.clone(),
+    };
+    match outcome {
+        Ok(next) => {
+            // Audit first: a change that cannot be recorded is not made.
+            svc.store.audit(audit("ok".into())).await?;
+            let revision = next.revision;
+            svc.set_live(next);
+            svc.metrics
+                .config_changes
+                .with_label_values(&["applied"])
+                .inc();
+            tracing::info!(actor = %actor.name, revision, "live configuration changed: {detail}");
+            Ok(axum::Json(&*svc.live()).into_response())
+        }
+        Err(e) => {
+            svc.metrics
+                .config_changes
+                .with_label_values(&["rejected"])
+                .inc();
+            tracing::warn!(actor = %actor.name, "live configuration change refused: {}", e.message);
+            if let Err(store) = svc
+                .store
+                .audit(audit(format!("rejected: {}", e.message)))
+                .await
+            {
+                tracing::error!("cannot audit a refused change: {store}");
+            }
+            Err(e)
+        }
+    }
+}

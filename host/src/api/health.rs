@@ -1,0 +1,153 @@
+//! `/health`, `/ready` (application/health+json) and `/metrics` (Prometheus text format).
+//!
+//! The health shape follows the IETF draft "Health Check Response Format for
+//! HTTP APIs": `status` pass/warn/fail and a `checks` map of
+//! `component:measurement` to a list of observations.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::service::Service;
+use crate::store::{now_ms, rfc3339};
+
+fn health_json(status: StatusCode, body: Value) -> Response {
+    let mut resp = (status, body.to_string()).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/health+json"),
+    );
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+fn worst<'a>(statuses: impl IntoIterator<Item = &'a str>) -> &'a str {
+    let rank = |s: &str| match s {
+        "fail" => 2,
+        "warn" => 1,
+        _ => 0,
+    };
+    statuses
+        .into_iter()
+        .max_by_key(|s| rank(s))
+        .unwrap_or("pass")
+}
+
+/// `GET /health`: 200 for pass and warn, 503 for fail.
+pub(super) async fn health(State(svc): State<Arc<Service>>) -> Response {
+    let time = rfc3339(now_ms());
+    let registry = svc.pipeline.registry();
+    let failures = svc
+        .plugins
+        .lock()
+        .expect("plugin book lock")
+        .failures
+        .clone();
+    let (plugins_status, plugins_output) = if !svc.plugins_loaded() {
+        ("warn", "loading the plugin directory".to_owned())
+    } else if !failures.is_empty() {
+        let names: Vec<&str> = failures.iter().map(|f| f.name.as_str()).collect();
+        ("warn", format!("failed to load: {}", names.join(", ")))
+    } else {
+        ("pass", String::new())
+    };
+    let store_status = if svc.store.is_healthy() {
+        "pass"
+    } else {
+        "fail"
+    };
+    let store_output = if svc.store.is_healthy() {
+        String::new()
+    } else {
+        format!(
+            "{} is not writable (see the log)",
+            svc.store.path().display()
+        )
+    };
+    let status = worst([plugins_status, store_status]);
+    let body = json!({
+        "status": status,
+        "version": env!("CARGO_PKG_VERSION").split('.').next(),
+        "releaseId": env!("CARGO_PKG_VERSION"),
+        "serviceId": "assay",
+        "description": "assay: pluggable checks as sandboxed WebAssembly components",
+        "checks": {
+            "plugins:loaded": [{
+                "componentType": "component",
+                "observedValue": registry.plugins.len(),
+                "observedUnit": "plugins",
+                "status": plugins_status,
+                "output": plugins_output,
+                "time": time,
+            }],
+            "store:writable": [{
+                "componentType": "datastore",
+                "componentId": svc.store.path().display().to_string(),
+                "status": store_status,
+                "output": store_output,
+                "time": time,
+            }],
+            "uptime": [{
+                "componentType": "system",
+                "observedValue": svc.started.elapsed().as_secs_f64().round(),
+                "observedUnit": "s",
+                "status": "pass",
+                "time": time,
+            }],
+        },
+    });
+    let code = if status == "fail" {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    health_json(code, body)
+}
+
+/// `GET /ready`: 200 once the plugins are loaded and the store is open; 503 before and while stopping.
+pub(super) async fn ready(State(svc): State<Arc<Service>>) -> Response {
+    let reason = if svc.is_shutting_down() {
+        Some("shutting down")
+    } else if !svc.plugins_loaded() {
+        Some("loading the plugin directory")
+    } else if !svc.store.is_healthy() {
+        Some("the store is not writable")
+    } else {
+        None
+    };
+    match reason {
+        None => health_json(StatusCode::OK, json!({"status": "pass"})),
+        Some(why) => health_json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"status": "fail", "output": why}),
+        ),
+    }
+}
+
+/// `GET /metrics`.
+pub(super) async fn metrics(State(svc): State<Arc<Service>>) -> Response {
+    let m = &svc.metrics;
+    let stats = svc.pipeline.cache().stats();
+    crate::telemetry::Metrics::sync_counter(&m.cache_hits, stats.hits);
+    crate::telemetry::Metrics::sync_counter(&m.cache_misses, stats.misses);
+    m.cache_entries.set(stats.entries as i64);
+    let registry = svc.pipeline.registry();
+    for kind in crate::registry::PluginKind::ALL {
+        let n = registry.plugins.iter().filter(|p| p.kind == kind).count();
+        m.plugins_loaded
+            .with_label_values(&[kind.as_str()])
+            .set(n as i64);
+    }
+    let failures = svc.plugins.lock().expect("plugin book lock").failures.len();
+    m.plugin_load_failures.set(failures as i64);
+    let mut resp = m.render().into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    resp
+}

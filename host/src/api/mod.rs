@@ -1,0 +1,125 @@
+//! The HTTP API (axum): routes, the middleware stack, and one module per resource.
+//!
+//! Every answer is JSON (`/metrics` aside), errors included ([`error`]);
+//! unknown routes, wrong methods, bad parameters and panics too.
+
+pub mod auth;
+mod config;
+pub mod error;
+mod health;
+mod resources;
+mod validate;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use crate::service::Service;
+use error::ApiError;
+
+/// The whole API over `svc`.
+pub fn router(svc: Arc<Service>) -> Router {
+    let body_limit = svc.config.server.max_body_bytes;
+    Router::new()
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
+        .route("/metrics", get(health::metrics))
+        .route("/v1/validate", post(validate::validate))
+        .route("/v1/plugins", get(resources::plugins))
+        .route("/v1/plugins/{name}", get(resources::plugin))
+        .route(
+            "/v1/config",
+            get(config::get_config).put(config::put_config),
+        )
+        .route("/v1/cache/stats", get(resources::cache_stats))
+        .route("/v1/cache/clear", post(resources::cache_clear))
+        .route("/v1/reports", get(resources::reports))
+        .route("/v1/reports/{id}", get(resources::report))
+        .route("/v1/monitors", get(resources::monitors))
+        .route("/v1/audit", get(resources::audit))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            svc.clone(),
+            auth::require_role,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            panic_response,
+        ))
+        .layer(middleware::from_fn_with_state(svc.clone(), observe))
+        .with_state(svc)
+}
+
+async fn not_found(req: Request) -> ApiError {
+    ApiError::not_found(
+        "not_found",
+        format!("no such endpoint: {}", req.uri().path()),
+    )
+}
+
+async fn method_not_allowed(req: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} is not allowed on {}", req.method(), req.uri().path()),
+    )
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    ApiError::internal("internal error (the host logged it)").into_response()
+}
+
+/// Counts and times every request by route, method and status.
+async fn observe(State(svc): State<Arc<Service>>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let method = req.method().as_str().to_owned();
+    let resp = next.run(req).await;
+    let status = resp.status();
+    svc.metrics
+        .http_requests
+        .with_label_values(&[&route, &method, status.as_str()])
+        .inc();
+    svc.metrics
+        .http_seconds
+        .with_label_values(&[&route, &method])
+        .observe(started.elapsed().as_secs_f64());
+    if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
+        tracing::warn!(%route, %method, status = status.as_u16(), "request failed");
+    } else {
+        tracing::debug!(%route, %method, status = status.as_u16(), "request");
+    }
+    resp
+}
+
+/// The query string as ordered (key, value) pairs, rejecting keys not in `known`.
+pub(crate) fn query_pairs(
+    raw: Option<&str>,
+    known: &[&str],
+) -> Result<Vec<(String, String)>, ApiError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or(""))
+        .map_err(|e| ApiError::bad_request("bad_query", format!("malformed query string: {e}")))?;
+    for (k, _) in &pairs {
+        if !known.contains(&k.as_str()) {
+            return Err(ApiError::bad_request(
+                "unknown_parameter",
+                format!(
+                    "unknown query parameter {k:?} (known: {})",
+                    known.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(pairs)
+}

@@ -1,0 +1,140 @@
+//! `POST /v1/validate?level=L&plugin=NAME&name=SUBJECT`: validate the request body.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use super::auth::Actor;
+use super::error::{ApiError, from_rejection};
+use super::query_pairs;
+use crate::service::Service;
+use crate::store::rfc3339;
+use crate::validate::{Level, Report, SubjectInput};
+
+/// The answer: the report with where it is kept.
+#[derive(Serialize)]
+struct Stored<'a> {
+    id: i64,
+    created_at: String,
+    source: &'a str,
+    actor: Option<&'a str>,
+    #[serde(flatten)]
+    report: &'a Report,
+}
+
+pub(super) async fn validate(
+    State(svc): State<Arc<Service>>,
+    actor: Option<Extension<Actor>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    if !svc.plugins_loaded() || svc.is_shutting_down() {
+        svc.metrics
+            .validations_rejected
+            .with_label_values(&["not_ready"])
+            .inc();
+        return Err(ApiError::unavailable(
+            "not_ready",
+            if svc.is_shutting_down() {
+                "the server is shutting down"
+            } else {
+                "the plugins are still loading"
+            },
+            1,
+        ));
+    }
+    let mut level = svc.live().default_level;
+    let mut only = Vec::new();
+    let mut name = None;
+    for (k, v) in query_pairs(query.as_deref(), &["level", "plugin", "name"])? {
+        match k.as_str() {
+            "level" => {
+                level = v
+                    .parse::<Level>()
+                    .map_err(|e| ApiError::bad_request("unknown_level", e.to_string()))?;
+            }
+            "plugin" => only.push(v),
+            _ => name = Some(v),
+        }
+    }
+    let body = body.map_err(|r| {
+        let mut e = from_rejection(r.status(), r.body_text());
+        if e.status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            e.message = format!(
+                "the body is larger than server.max_body_bytes ({} bytes)",
+                svc.config.server.max_body_bytes
+            );
+        }
+        e
+    })?;
+    let Ok(_slot) = svc.validation_slots.try_acquire() else {
+        svc.metrics
+            .validations_rejected
+            .with_label_values(&["overloaded"])
+            .inc();
+        return Err(ApiError::unavailable(
+            "overloaded",
+            format!(
+                "{} validations are already running (server.max_concurrent_validations); retry shortly",
+                svc.config.server.max_concurrent_validations
+            ),
+            1,
+        ));
+    };
+    let plugins = svc
+        .pipeline
+        .select(level, &only)
+        .map_err(|e| ApiError::bad_request("unknown_plugin", e.to_string()))?;
+    if svc.pipeline.registry().validators().next().is_none() {
+        return Err(ApiError::unavailable(
+            "no_validators",
+            format!(
+                "no validator plugins are loaded from {}",
+                svc.config.plugins.dir.display()
+            ),
+            30,
+        ));
+    }
+
+    let name = name.unwrap_or_else(|| "request".into());
+    let mut subject = SubjectInput::new(name, body.to_vec());
+    if let Some(ct) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+    {
+        subject.content_type = ct.to_owned();
+    }
+    let budget = svc.live().budget_ms.get(level).map(Duration::from_millis);
+    let report = svc
+        .pipeline
+        .validate(&subject, level, &plugins, budget)
+        .await;
+    let actor = actor.map(|Extension(a)| a);
+    let actor_name = actor
+        .as_ref()
+        .filter(|_| svc.auth.enabled())
+        .map(|a| a.name.as_str());
+    let (id, created_ms) = svc.record(&report, "api", actor_name).await?;
+    let stored = Stored {
+        id,
+        created_at: rfc3339(created_ms),
+        source: "api",
+        actor: actor_name,
+        report: &report,
+    };
+    let mut resp = axum::Json(stored).into_response();
+    resp.headers_mut().insert(
+        header::LOCATION,
+        HeaderValue::from_str(&format!("/v1/reports/{id}")).expect("ascii"),
+    );
+    Ok(resp)
+}

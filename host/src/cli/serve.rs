@@ -1,0 +1,101 @@
+//! `assay serve`: run the service until SIGTERM or SIGINT.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use tokio::sync::watch;
+
+use super::{EXIT_OK, GlobalArgs};
+use crate::service::{self, Service};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Listen on this address instead of `[server] listen` (e.g. 127.0.0.1:0 for any free port).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+pub(super) async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<u8> {
+    let mut config = super::host_config(global)?;
+    if let Some(addr) = args.listen {
+        config.server.listen = addr;
+    }
+    config
+        .check_serve()
+        .map_err(|e| anyhow::anyhow!("refusing to start: {e}"))?;
+    if !config.plugins.dir.is_dir() {
+        anyhow::bail!(
+            "plugin directory {} does not exist (set [plugins] dir in the config, --plugins-dir, or ASSAY_PLUGINS__DIR)",
+            config.plugins.dir.display()
+        );
+    }
+    let grace = Duration::from_secs(config.server.shutdown_grace_secs);
+    let svc = Service::new(config)?;
+    tracing::info!("store: {}", svc.store.path().display());
+    tracing::info!("auth: {}", svc.auth.describe());
+
+    let listener = tokio::net::TcpListener::bind(svc.config.server.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", svc.config.server.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!("listening on http://{addr}");
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    {
+        let svc = svc.clone();
+        tokio::spawn(async move {
+            if let Err(e) = svc.load_plugins().await {
+                tracing::error!("cannot load plugins: {e:#}");
+            }
+        });
+    }
+    let mut background = service::spawn_monitors(svc.clone(), stop_rx.clone());
+    background.push(service::spawn_pruner(svc.clone(), stop_rx.clone()));
+
+    let (drain_tx, mut drain_rx) = watch::channel(false);
+    let app = crate::api::router(svc.clone());
+    let server = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = drain_rx.wait_for(|d| *d).await;
+        })
+        .into_future();
+    let mut server = tokio::spawn(server);
+
+    tokio::select! {
+        result = &mut server => {
+            // The server ended without a signal: an I/O error.
+            result.context("the HTTP server task")?.context("serving HTTP")?;
+        }
+        signal = shutdown_signal() => {
+            tracing::info!("{signal}: stopping; in-flight requests get up to {grace:?}");
+            svc.begin_shutdown();
+            drain_tx.send_replace(true);
+            match tokio::time::timeout(grace, &mut server).await {
+                Ok(_) => tracing::info!("all requests finished"),
+                Err(_) => {
+                    tracing::warn!("grace period over: cutting the remaining connections");
+                    server.abort();
+                }
+            }
+        }
+    }
+    stop_tx.send_replace(true);
+    for task in background {
+        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+    }
+    let svc2: Arc<Service> = svc.clone();
+    tokio::task::spawn_blocking(move || svc2.store.close()).await?;
+    tracing::info!("stopped");
+    Ok(EXIT_OK)
+}
+
+async fn shutdown_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+    }
+}

@@ -1,0 +1,66 @@
+//! Per-plugin bookkeeping for the API: call outcomes, the last error, and files that failed to load.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::store::{now_ms, rfc3339};
+use crate::validate::{Outcome, Report};
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Calls {
+    pub ok: u64,
+    pub not_applicable: u64,
+    pub error: u64,
+    pub timeout: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LastError {
+    pub at: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PluginStats {
+    pub calls: Calls,
+    pub last_error: Option<LastError>,
+}
+
+/// A plugin file that did not load.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadFailure {
+    pub name: String,
+    pub file: String,
+    pub error: LastError,
+}
+
+#[derive(Debug, Default)]
+pub struct PluginBook {
+    pub stats: BTreeMap<String, PluginStats>,
+    pub failures: Vec<LoadFailure>,
+}
+
+impl PluginBook {
+    /// Counts the plugin runs of a fresh (not cached) report.
+    pub fn record(&mut self, report: &Report) {
+        if report.cached {
+            return;
+        }
+        for run in &report.plugins {
+            let s = self.stats.entry(run.name.clone()).or_default();
+            match run.outcome {
+                Outcome::Ok => s.calls.ok += 1,
+                Outcome::NotApplicable => s.calls.not_applicable += 1,
+                Outcome::Error => s.calls.error += 1,
+                Outcome::Timeout => s.calls.timeout += 1,
+            }
+            if matches!(run.outcome, Outcome::Error | Outcome::Timeout) {
+                s.last_error = Some(LastError {
+                    at: rfc3339(now_ms()),
+                    message: run.error.clone().unwrap_or_default(),
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! The running service behind `assay serve`: shared state, start-up, background tasks and shutdown.
+//!
+//! Start-up order: everything fallible that is quick (config, store, the
+//! listening socket) happens before serving; the plugin directory loads in
+//! the background while `/ready` answers 503; monitors start once it has.
+
+mod book;
+pub mod live;
+mod monitor;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use tokio::sync::{Semaphore, watch};
+
+pub use book::{LoadFailure, PluginBook, PluginStats};
+pub use live::{Live, LivePatch, PatchError};
+pub use monitor::{MonitorBook, MonitorStatus};
+
+use crate::api::auth::Auth;
+use crate::config::HostConfig;
+use crate::registry::Registry;
+use crate::runtime::Runtime;
+use crate::store::{ReportRow, Retention, Store, StoreError, now_ms};
+use crate::telemetry::Metrics;
+use crate::validate::{Pipeline, Report, ResultCache};
+
+/// Everything a request handler or background task may need.
+pub struct Service {
+    pub config: HostConfig,
+    pub pipeline: Arc<Pipeline>,
+    pub store: Store,
+    pub metrics: Metrics,
+    pub auth: Auth,
+    live: watch::Sender<Arc<Live>>,
+    /// Serialises read-modify-write of the live settings.
+    pub live_change: tokio::sync::Mutex<()>,
+    pub plugins: Mutex<PluginBook>,
+    pub monitors: MonitorBook,
+    /// `max_concurrent_validations`.
+    pub validation_slots: Semaphore,
+    ready: watch::Sender<bool>,
+    shutting_down: AtomicBool,
+    pub started: Instant,
+}
+
+impl Service {
+    /// Builds the service: runtime, store (opened and migrated) and an empty registry.
+    pub fn new(config: HostConfig) -> anyhow::Result<Arc<Service>> {
+        let auth = Auth::from_config(&config.auth);
+        let runtime = Arc::new(Runtime::new(config.runtime_options())?);
+        let c = &config.validation.cache;
+        let cache = ResultCache::new(Duration::from_secs(c.ttl_secs), c.max_entries);
+        cache.set_policy(c.enabled, Duration::from_secs(c.ttl_secs));
+        let registry = Arc::new(Registry::empty(&config.plugins.dir));
+        let retention = Retention {
+            max_age: Duration::from_secs(config.storage.retention_days * 86_400),
+            max_reports: config.storage.max_reports,
+        };
+        let store = Store::open(
+            &config.storage.path,
+            retention,
+            config.storage.synchronous_full(),
+        )
+        .context("opening the store")?;
+        let live = Live::from_config(&config);
+        Ok(Arc::new(Service {
+            pipeline: Arc::new(Pipeline::new(runtime, registry, cache)),
+            store,
+            metrics: Metrics::new(),
+            auth,
+            live: watch::Sender::new(Arc::new(live)),
+            live_change: tokio::sync::Mutex::new(()),
+            plugins: Mutex::default(),
+            monitors: MonitorBook::new(&config.monitors),
+            validation_slots: Semaphore::new(config.server.max_concurrent_validations),
+            ready: watch::Sender::new(false),
+            shutting_down: AtomicBool::new(false),
+            started: Instant::now(),
+            config,
+        }))
+    }
+
+    /// The current live settings.
+    pub fn live(&self) -> Arc<Live> {
+        self.live.borrow().clone()
+    }
+
+    pub fn subscribe_live(&self) -> watch::Receiver<Arc<Live>> {
+        self.live.subscribe()
+    }
+
+    /// Publishes new live settings and applies what needs applying.
+    pub fn set_live(&self, live: Live) {
+        let ttl = Duration::from_secs(live.cache.ttl_secs);
+        self.pipeline.cache().set_policy(live.cache.enabled, ttl);
+        self.live.send_replace(Arc::new(live));
+    }
+
+    /// Plugins loaded, store open, not shutting down.
+    pub fn is_ready(&self) -> bool {
+        *self.ready.borrow() && self.store.is_healthy() && !self.is_shutting_down()
+    }
+
+    pub fn plugins_loaded(&self) -> bool {
+        *self.ready.borrow()
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Relaxed)
+    }
+
+    /// Loads the plugin directory into the pipeline; failures are kept for the API and logged.
+    pub async fn load_plugins(&self) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let (registry, errors) = Registry::load(self.pipeline.runtime(), &self.config).await?;
+        let failures: Vec<LoadFailure> = errors
+            .iter()
+            .map(|e| {
+                tracing::error!("cannot load plugin {e}");
+                let (file, message) = match e {
+                    crate::registry::LoadError::Plugin { file, message } => {
+                        (file.display().to_string(), message.clone())
+                    }
+                    other => (String::new(), other.to_string()),
+                };
+                LoadFailure {
+                    name: std::path::Path::new(&file)
+                        .file_stem()
+                        .map(|s| s.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                    file,
+                    error: book::LastError {
+                        at: crate::store::rfc3339(now_ms()),
+                        message,
+                    },
+                }
+            })
+            .collect();
+        tracing::info!(
+            "loaded {} plugin(s) from {} in {:.0?}{}",
+            registry.plugins.len(),
+            registry.dir.display(),
+            started.elapsed(),
+            if failures.is_empty() {
+                String::new()
+            } else {
+                format!("; {} failed", failures.len())
+            }
+        );
+        for p in &registry.plugins {
+            tracing::info!(
+                plugin = %p.name,
+                kind = p.kind.as_str(),
+                version = p.version(),
+                "plugin ready{}",
+                if p.from_cache { " (compiled code from cache)" } else { "" }
+            );
+        }
+        self.plugins.lock().expect("plugin book lock").failures = failures;
+        self.pipeline.set_registry(Arc::new(registry));
+        self.ready.send_replace(true);
+        Ok(())
+    }
+
+    /// Waits until the plugins are loaded.
+    pub async fn wait_ready(&self) {
+        let mut rx = self.ready.subscribe();
+        let _ = rx.wait_for(|r| *r).await;
+    }
+
+    /// Records a finished validation: history (committed before this
+    /// returns), metrics and per-plugin counts. Answers the report's id.
+    pub async fn record(
+        &self,
+        report: &Report,
+        source: &str,
+        actor: Option<&str>,
+    ) -> Result<(i64, i64), StoreError> {
+        let created_ms = now_ms();
+        let row = ReportRow {
+            created_ms,
+            source: source.to_owned(),
+            actor: actor.map(str::to_owned),
+            subject: report.subject.clone(),
+            digest: report.digest.clone(),
+            level: report.level.as_str().to_owned(),
+            verdict: report.verdict.as_str().to_owned(),
+            findings: report.findings.len() as i64,
+            cached: report.cached,
+            duration_us: report.duration_us as i64,
+            body: serde_json::to_string(report).expect("reports serialise"),
+        };
+        let source_label = if source == "api" { "api" } else { "monitor" };
+        self.metrics.record_validation(report, source_label);
+        self.plugins
+            .lock()
+            .expect("plugin book lock")
+            .record(report);
+        match self.store.insert_report(row).await {
+            Ok(id) => {
+                self.metrics.reports_stored.inc();
+                Ok((id, created_ms))
+            }
+            Err(e) => {
+                self.metrics.store_write_errors.inc();
+                Err(e)
+            }
+        }
+    }
+
+    /// Marks the service as stopping: `/ready` fails from now on.
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Resolves once `stop` turns true (or its sender is gone).
+pub async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// Runs background work until `stop` turns true: the store's retention pruning.
+pub fn spawn_pruner(
+    svc: Arc<Service>,
+    mut stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            match svc.store.prune().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!("store: pruned {n} rows past retention"),
+                Err(e) => tracing::warn!("store: pruning failed: {e}"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(600)) => {}
+                _ = stopped(&mut stop) => return,
+            }
+        }
+    })
+}
+
+pub use monitor::spawn_monitors;

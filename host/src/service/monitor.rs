@@ -1,0 +1,372 @@
+//! `[[monitor]]` targets: files validated on an interval and whenever they change.
+//!
+//! Each monitor is its own task, so a slow one never holds up another; all
+//! of them together use at most half of the runtime's concurrency, so that
+//! monitoring never starves the API. A file watcher (notify) wakes a monitor
+//! when one of its files changes; bursts of events are debounced.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use globset::{GlobBuilder, GlobMatcher};
+use serde::Serialize;
+use tokio::sync::{Notify, Semaphore, watch};
+use tokio::time::Instant;
+
+use super::Service;
+use crate::config::MonitorSection;
+use crate::store::{now_ms, rfc3339};
+use crate::validate::{SubjectInput, Verdict};
+
+const DEBOUNCE: Duration = Duration::from_millis(200);
+
+/// What `GET /v1/monitors` shows of one monitor.
+#[derive(Debug, Clone, Serialize)]
+pub struct MonitorStatus {
+    pub name: String,
+    pub path: String,
+    pub glob: Option<String>,
+    pub level: Option<String>,
+    pub plugins: Vec<String>,
+    pub interval_secs: u64,
+    pub runs: u64,
+    pub last_run_at: Option<String>,
+    pub last_trigger: Option<String>,
+    pub last_verdict: Option<Verdict>,
+    pub last_error: Option<String>,
+    pub subjects: Vec<SubjectStatus>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SubjectStatus {
+    pub subject: String,
+    pub verdict: Verdict,
+    pub report_id: i64,
+}
+
+/// The status of every monitor, by name.
+pub struct MonitorBook {
+    status: Mutex<BTreeMap<String, MonitorStatus>>,
+}
+
+impl MonitorBook {
+    pub fn new(monitors: &[MonitorSection]) -> Self {
+        let status = monitors
+            .iter()
+            .map(|m| {
+                let s = MonitorStatus {
+                    name: m.name.clone(),
+                    path: m.path.display().to_string(),
+                    glob: m.glob.clone(),
+                    level: m.level.map(|l| l.to_string()),
+                    plugins: m.plugins.clone(),
+                    interval_secs: m.interval_secs,
+                    runs: 0,
+                    last_run_at: None,
+                    last_trigger: None,
+                    last_verdict: None,
+                    last_error: None,
+                    subjects: Vec::new(),
+                };
+                (m.name.clone(), s)
+            })
+            .collect();
+        MonitorBook {
+            status: Mutex::new(status),
+        }
+    }
+
+    pub fn list(&self, live: &super::Live) -> Vec<MonitorStatus> {
+        let status = self.status.lock().expect("monitor lock");
+        status
+            .values()
+            .cloned()
+            .map(|mut s| {
+                if let Some(m) = live.monitors.get(&s.name) {
+                    s.interval_secs = m.interval_secs;
+                }
+                s
+            })
+            .collect()
+    }
+
+    fn update(&self, name: &str, f: impl FnOnce(&mut MonitorStatus)) {
+        if let Some(s) = self.status.lock().expect("monitor lock").get_mut(name) {
+            f(s);
+        }
+    }
+}
+
+/// A monitor's target: one file, or the files of a directory matching a glob.
+struct Target {
+    path: PathBuf,
+    glob: Option<GlobMatcher>,
+    recursive: bool,
+}
+
+impl Target {
+    fn new(m: &MonitorSection) -> Self {
+        let pattern = m.glob.clone().unwrap_or_else(|| "*".into());
+        let glob = GlobBuilder::new(&pattern)
+            .literal_separator(true)
+            .build()
+            .expect("checked with the config")
+            .compile_matcher();
+        let path = std::path::absolute(&m.path).unwrap_or_else(|_| m.path.clone());
+        Target {
+            recursive: pattern.contains('/'),
+            glob: Some(glob),
+            path,
+        }
+    }
+
+    /// Whether a changed path concerns this target.
+    fn concerns(&self, changed: &Path) -> bool {
+        if changed == self.path {
+            return true;
+        }
+        match (changed.strip_prefix(&self.path), &self.glob) {
+            (Ok(rel), Some(g)) => g.is_match(rel),
+            _ => false,
+        }
+    }
+
+    /// The subjects now: the file itself, or the matching files, sorted.
+    fn files(&self) -> std::io::Result<Vec<PathBuf>> {
+        let meta = std::fs::metadata(&self.path)?;
+        if !meta.is_dir() {
+            return Ok(vec![self.path.clone()]);
+        }
+        let mut out = Vec::new();
+        let mut stack = vec![self.path.clone()];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir)? {
+                let path = entry?.path();
+                if path.is_dir() {
+                    if self.recursive {
+                        stack.push(path);
+                    }
+                    continue;
+                }
+                let rel = path.strip_prefix(&self.path).unwrap_or(&path);
+                if self.glob.as_ref().is_none_or(|g| g.is_match(rel)) {
+                    out.push(path);
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+}
+
+/// Starts one task per monitor and the file watcher. The tasks end when `stop` turns true.
+pub fn spawn_monitors(
+    svc: Arc<Service>,
+    stop: watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let monitors = svc.config.monitors.clone();
+    if monitors.is_empty() {
+        return Vec::new();
+    }
+    let slots = Arc::new(Semaphore::new(
+        (svc.pipeline.runtime().options().max_concurrency as usize / 2).max(1),
+    ));
+    let targets: Vec<Arc<Target>> = monitors.iter().map(|m| Arc::new(Target::new(m))).collect();
+    let wakers: Vec<Arc<Notify>> = monitors.iter().map(|_| Arc::new(Notify::new())).collect();
+    let watcher = start_watcher(&targets, &wakers);
+    let mut handles = Vec::new();
+    for ((m, target), waker) in monitors.into_iter().zip(targets).zip(wakers) {
+        let svc = svc.clone();
+        let slots = slots.clone();
+        let stop = stop.clone();
+        handles.push(tokio::spawn(async move {
+            run_monitor(svc, m, target, waker, slots, stop).await;
+        }));
+    }
+    // The watcher lives as long as the monitors.
+    let mut stop = stop;
+    handles.push(tokio::spawn(async move {
+        super::stopped(&mut stop).await;
+        drop(watcher);
+    }));
+    handles
+}
+
+fn start_watcher(
+    targets: &[Arc<Target>],
+    wakers: &[Arc<Notify>],
+) -> Option<notify::RecommendedWatcher> {
+    use notify::{RecursiveMode, Watcher};
+    let routes: Vec<(Arc<Target>, Arc<Notify>)> = targets
+        .iter()
+        .cloned()
+        .zip(wakers.iter().cloned())
+        .collect();
+    let handler = move |event: notify::Result<notify::Event>| {
+        let Ok(event) = event else { return };
+        if event.kind.is_access() {
+            return;
+        }
+        for (target, waker) in &routes {
+            if event.paths.iter().any(|p| target.concerns(p)) {
+                waker.notify_one();
+            }
+        }
+    };
+    let mut watcher = match notify::recommended_watcher(handler) {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::warn!(
+                "monitors: cannot watch files ({e}); monitors run on their interval only"
+            );
+            return None;
+        }
+    };
+    for t in targets {
+        // A file is watched through its directory, so that replacing it by rename is seen.
+        let (dir, mode) = if t.path.is_dir() {
+            let mode = if t.recursive {
+                RecursiveMode::Recursive
+            } else {
+                RecursiveMode::NonRecursive
+            };
+            (t.path.clone(), mode)
+        } else {
+            (
+                t.path.parent().unwrap_or(Path::new("/")).to_owned(),
+                RecursiveMode::NonRecursive,
+            )
+        };
+        if let Err(e) = watcher.watch(&dir, mode) {
+            tracing::warn!(
+                "monitors: cannot watch {} ({e}); it is checked on its interval only",
+                dir.display()
+            );
+        }
+    }
+    Some(watcher)
+}
+
+async fn run_monitor(
+    svc: Arc<Service>,
+    m: MonitorSection,
+    target: Arc<Target>,
+    waker: Arc<Notify>,
+    slots: Arc<Semaphore>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut live = svc.subscribe_live();
+    tokio::select! {
+        _ = svc.wait_ready() => {}
+        _ = super::stopped(&mut stop) => return,
+    }
+    let mut trigger = "start";
+    loop {
+        run_once(&svc, &m, &target, &slots, trigger).await;
+        let last = Instant::now();
+        trigger = loop {
+            let interval = live
+                .borrow()
+                .monitors
+                .get(&m.name)
+                .map_or(m.interval_secs, |l| l.interval_secs);
+            tokio::select! {
+                _ = tokio::time::sleep_until(last + Duration::from_secs(interval)) => break "interval",
+                _ = waker.notified() => {
+                    // Let a burst of writes settle, then take the notification they left.
+                    tokio::time::sleep(DEBOUNCE).await;
+                    break "change";
+                }
+                changed = live.changed() => if changed.is_err() { return },
+                _ = super::stopped(&mut stop) => return,
+            }
+        };
+    }
+}
+
+async fn run_once(
+    svc: &Service,
+    m: &MonitorSection,
+    target: &Target,
+    slots: &Semaphore,
+    trigger: &str,
+) {
+    let level = m.level.unwrap_or_else(|| svc.live().default_level);
+    let budget = svc.live().budget_ms.get(level).map(Duration::from_millis);
+    svc.metrics
+        .monitor_runs
+        .with_label_values(&[&m.name, trigger])
+        .inc();
+    let result = async {
+        let plugins = svc
+            .pipeline
+            .select(level, &m.plugins)
+            .map_err(|e| e.to_string())?;
+        let files = target
+            .files()
+            .map_err(|e| format!("{}: {e}", target.path.display()))?;
+        if files.is_empty() {
+            return Err(format!(
+                "no files in {} match the glob",
+                target.path.display()
+            ));
+        }
+        let mut subjects = Vec::new();
+        for file in files {
+            let data = tokio::fs::read(&file)
+                .await
+                .map_err(|e| format!("{}: {e}", file.display()))?;
+            if data.len() > svc.config.server.max_body_bytes {
+                return Err(format!(
+                    "{} is larger than server.max_body_bytes",
+                    file.display()
+                ));
+            }
+            let subject = SubjectInput::new(file.display().to_string(), data);
+            let _slot = slots.acquire().await.map_err(|e| e.to_string())?;
+            let report = svc
+                .pipeline
+                .validate(&subject, level, &plugins, budget)
+                .await;
+            let (id, _) = svc
+                .record(&report, &format!("monitor:{}", m.name), None)
+                .await
+                .map_err(|e| format!("storing the report: {e}"))?;
+            subjects.push(SubjectStatus {
+                subject: report.subject,
+                verdict: report.verdict,
+                report_id: id,
+            });
+        }
+        Ok(subjects)
+    }
+    .await;
+    let now = now_ms();
+    svc.metrics
+        .monitor_last_run
+        .with_label_values(&[&m.name])
+        .set(now as f64 / 1000.0);
+    svc.monitors.update(&m.name, |s| {
+        s.runs += 1;
+        s.last_run_at = Some(rfc3339(now));
+        s.last_trigger = Some(trigger.to_owned());
+        match result {
+            Ok(subjects) => {
+                let worst = subjects.iter().map(|s| s.verdict).max_by_key(|v| v.rank());
+                s.last_verdict = worst;
+                s.last_error = None;
+                s.subjects = subjects;
+            }
+            Err(e) => {
+                tracing::warn!(monitor = %m.name, "monitor run failed: {e}");
+                s.last_error = Some(e);
+            }
+        }
+        if let Some(v) = s.last_verdict {
+            svc.metrics.set_monitor_verdict(&m.name, v);
+        }
+        tracing::info!(monitor = %m.name, trigger, verdict = ?s.last_verdict, "monitor run");
+    });
+}

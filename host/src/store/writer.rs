@@ -1,0 +1,131 @@
+//! The one writing connection, on its own thread, with group commit.
+//!
+//! Writers queue a job and wait for its commit. The thread takes every job
+//! waiting (up to [`BATCH`]) and runs them in one transaction, so under load
+//! many reports share one commit, and a caller is answered only once its row
+//! is in the database: a report that was answered is not lost to a crash.
+
+use std::sync::mpsc;
+
+use rusqlite::{Connection, params};
+use tokio::sync::oneshot;
+
+use super::{AuditEntry, ReportRow, StoreError, now_ms};
+
+const BATCH: usize = 512;
+
+pub(super) enum Job {
+    Report(ReportRow, oneshot::Sender<Result<i64, StoreError>>),
+    Audit(AuditEntry, oneshot::Sender<Result<i64, StoreError>>),
+    Prune {
+        max_age_ms: i64,
+        max_reports: u64,
+        reply: oneshot::Sender<Result<i64, StoreError>>,
+    },
+}
+
+impl Job {
+    fn reply(self, result: Result<i64, StoreError>) {
+        let tx = match self {
+            Job::Report(_, tx) | Job::Audit(_, tx) | Job::Prune { reply: tx, .. } => tx,
+        };
+        // The caller may have gone (a cancelled request): its row is written regardless.
+        let _ = tx.send(result);
+    }
+}
+
+/// Runs until every sender is dropped, then checkpoints the WAL.
+pub(super) fn run(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let results = write_batch(&mut conn, &batch);
+        match results {
+            Ok(ids) => {
+                for (job, id) in batch.into_iter().zip(ids) {
+                    job.reply(id);
+                }
+            }
+            Err(e) => {
+                tracing::error!("store: write failed: {e}");
+                let msg = e.to_string();
+                for job in batch {
+                    job.reply(Err(StoreError::Write(msg.clone())));
+                }
+            }
+        }
+    }
+    if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);") {
+        tracing::warn!("store: final checkpoint failed: {e}");
+    }
+    tracing::debug!("store: writer stopped");
+}
+
+/// One transaction for the batch; each job's own failure is its own.
+fn write_batch(
+    conn: &mut Connection,
+    batch: &[Job],
+) -> Result<Vec<Result<i64, StoreError>>, rusqlite::Error> {
+    let tx = conn.transaction()?;
+    let mut out = Vec::with_capacity(batch.len());
+    for job in batch {
+        out.push(write_one(&tx, job).map_err(|e| StoreError::Write(e.to_string())));
+    }
+    tx.commit()?;
+    Ok(out)
+}
+
+fn write_one(tx: &rusqlite::Transaction<'_>, job: &Job) -> Result<i64, rusqlite::Error> {
+    match job {
+        Job::Report(r, _) => {
+            let mut st = tx.prepare_cached(
+                "INSERT INTO reports (created_ms, source, actor, subject, digest, level, verdict,
+                                      findings, cached, duration_us, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?;
+            st.execute(params![
+                r.created_ms,
+                r.source,
+                r.actor,
+                r.subject,
+                r.digest,
+                r.level,
+                r.verdict,
+                r.findings,
+                r.cached,
+                r.duration_us,
+                r.body
+            ])?;
+            Ok(tx.last_insert_rowid())
+        }
+        Job::Audit(a, _) => {
+            let mut st = tx.prepare_cached(
+                "INSERT INTO audit (at_ms, actor, action, target, result, detail)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            st.execute(params![
+                a.at_ms, a.actor, a.action, a.target, a.result, a.detail
+            ])?;
+            Ok(tx.last_insert_rowid())
+        }
+        Job::Prune {
+            max_age_ms,
+            max_reports,
+            ..
+        } => {
+            let cutoff = now_ms() - max_age_ms;
+            let mut n = tx.execute("DELETE FROM reports WHERE created_ms < ?1", [cutoff])?;
+            n += tx.execute(
+                "DELETE FROM reports WHERE id <= (SELECT id FROM reports ORDER BY id DESC LIMIT 1 OFFSET ?1)",
+                [*max_reports as i64],
+            )?;
+            n += tx.execute("DELETE FROM audit WHERE at_ms < ?1", [cutoff])?;
+            Ok(n as i64)
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! The Prometheus metric families of the host, in one registry.
+//!
+//! Names follow Prometheus conventions: `assay_` prefix, base units
+//! (`_seconds`, `_bytes`), `_total` on counters. Values kept elsewhere (the
+//! cache's counts, the loaded plugins) are copied in at scrape time by
+//! [`Metrics::sync`] callers.
+
+use prometheus::{
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+use crate::validate::{Report, Verdict};
+
+const CALL_BUCKETS: &[f64] = &[
+    0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025,
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+const HTTP_BUCKETS: &[f64] = &[
+    0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0, 30.0,
+];
+
+pub struct Metrics {
+    registry: Registry,
+    pub plugin_calls: IntCounterVec,
+    pub plugin_call_seconds: HistogramVec,
+    pub validations: IntCounterVec,
+    pub validation_seconds: HistogramVec,
+    pub validations_rejected: IntCounterVec,
+    pub cache_hits: IntCounter,
+    pub cache_misses: IntCounter,
+    pub cache_entries: IntGauge,
+    pub plugins_loaded: IntGaugeVec,
+    pub plugin_load_failures: IntGauge,
+    pub http_requests: IntCounterVec,
+    pub http_seconds: HistogramVec,
+    pub monitor_last_verdict: IntGaugeVec,
+    pub monitor_last_run: GaugeVec,
+    pub monitor_runs: IntCounterVec,
+    pub config_changes: IntCounterVec,
+    pub store_write_errors: IntCounter,
+    pub reports_stored: IntCounter,
+}
+
+fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let m = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+    r.register(Box::new(m.clone())).expect("unique metric");
+    m
+}
+
+fn histogram_vec(
+    r: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+    buckets: &[f64],
+) -> HistogramVec {
+    let m = HistogramVec::new(
+        HistogramOpts::new(name, help).buckets(buckets.to_vec()),
+        labels,
+    )
+    .expect("valid metric");
+    r.register(Box::new(m.clone())).expect("unique metric");
+    m
+}
+
+fn gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let m = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
+    r.register(Box::new(m.clone())).expect("unique metric");
+    m
+}
+
+fn counter(r: &Registry, name: &str, help: &str) -> IntCounter {
+    let m = IntCounter::new(name, help).expect("valid metric");
+    r.register(Box::new(m.clone())).expect("unique metric");
+    m
+}
+
+fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
+    let m = IntGauge::new(name, help).expect("valid metric");
+    r.register(Box::new(m.clone())).expect("unique metric");
+    m
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let r = Registry::new();
+        #[cfg(target_os = "linux")]
+        r.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))
+        .expect("unique metric");
+        let build = gauge_vec(
+            &r,
+            "assay_build_info",
+            "Always 1; the labels say which assay this is.",
+            &["version"],
+        );
+        build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        let last_run = GaugeVec::new(
+            Opts::new(
+                "assay_monitor_last_run_timestamp_seconds",
+                "When each monitor last finished a run (Unix time).",
+            ),
+            &["monitor"],
+        )
+        .expect("valid metric");
+        r.register(Box::new(last_run.clone()))
+            .expect("unique metric");
+        Metrics {
+            plugin_calls: counter_vec(
+                &r,
+                "assay_plugin_calls_total",
+                "Plugin calls by plugin, kind and outcome (ok, not_applicable, error, timeout).",
+                &["plugin", "kind", "outcome"],
+            ),
+            plugin_call_seconds: histogram_vec(
+                &r,
+                "assay_plugin_call_duration_seconds",
+                "Time of each plugin call, instantiation included.",
+                &["plugin", "kind"],
+                CALL_BUCKETS,
+            ),
+            validations: counter_vec(
+                &r,
+                "assay_validations_total",
+                "Validations (one subject each) by level, verdict and source (api, monitor).",
+                &["level", "verdict", "source"],
+            ),
+            validation_seconds: histogram_vec(
+                &r,
+                "assay_validation_duration_seconds",
+                "Time of each validation, all its plugins together.",
+                &["level"],
+                CALL_BUCKETS,
+            ),
+            validations_rejected: counter_vec(
+                &r,
+                "assay_validations_rejected_total",
+                "Validation requests turned away, by reason (overloaded, not_ready).",
+                &["reason"],
+            ),
+            cache_hits: counter(&r, "assay_cache_hits_total", "Result cache hits."),
+            cache_misses: counter(&r, "assay_cache_misses_total", "Result cache misses."),
+            cache_entries: gauge(&r, "assay_cache_entries", "Reports in the result cache."),
+            plugins_loaded: gauge_vec(
+                &r,
+                "assay_plugins_loaded",
+                "Plugins loaded, by kind.",
+                &["kind"],
+            ),
+            plugin_load_failures: gauge(
+                &r,
+                "assay_plugin_load_failures",
+                "Plugin files in the directory that failed to load.",
+            ),
+            http_requests: counter_vec(
+                &r,
+                "assay_http_requests_total",
+                "HTTP requests by route, method and status code.",
+                &["route", "method", "status"],
+            ),
+            http_seconds: histogram_vec(
+                &r,
+                "assay_http_request_duration_seconds",
+                "HTTP request latency, by route and method.",
+                &["route", "method"],
+                HTTP_BUCKETS,
+            ),
+            monitor_last_verdict: gauge_vec(
+                &r,
+                "assay_monitor_last_verdict",
+                "1 for each monitor's latest verdict (pass, warn, error, fail), 0 for the others.",
+                &["monitor", "verdict"],
+            ),
+            monitor_last_run: last_run,
+            monitor_runs: counter_vec(
+                &r,
+                "assay_monitor_runs_total",
+                "Monitor runs, by monitor and trigger (interval, change, start).",
+                &["monitor", "trigger"],
+            ),
+            config_changes: counter_vec(
+                &r,
+                "assay_config_changes_total",
+                "Changes of the live configuration through the API, by result (applied, rejected).",
+                &["result"],
+            ),
+            store_write_errors: counter(
+                &r,
+                "assay_store_write_errors_total",
+                "Failed writes to the SQLite store.",
+            ),
+            reports_stored: counter(
+                &r,
+                "assay_reports_stored_total",
+                "Reports written to the history.",
+            ),
+            registry: r,
+        }
+    }
+
+    /// Counts a finished validation and, unless it came from the cache, each plugin call in it.
+    pub fn record_validation(&self, report: &Report, source: &str) {
+        let level = report.level.as_str();
+        self.validations
+            .with_label_values(&[level, report.verdict.as_str(), source])
+            .inc();
+        self.validation_seconds
+            .with_label_values(&[level])
+            .observe(report.duration_us as f64 / 1e6);
+        if report.cached {
+            return;
+        }
+        for run in &report.plugins {
+            self.plugin_calls
+                .with_label_values(&[&run.name, "validator", run.outcome.as_str()])
+                .inc();
+            self.plugin_call_seconds
+                .with_label_values(&[&run.name, "validator"])
+                .observe(run.duration_us as f64 / 1e6);
+        }
+    }
+
+    /// Sets `assay_monitor_last_verdict` for one monitor.
+    pub fn set_monitor_verdict(&self, monitor: &str, verdict: Verdict) {
+        for v in [Verdict::Pass, Verdict::Warn, Verdict::Error, Verdict::Fail] {
+            self.monitor_last_verdict
+                .with_label_values(&[monitor, v.as_str()])
+                .set(i64::from(v == verdict));
+        }
+    }
+
+    /// Brings a counter kept elsewhere (monotonic) up to `value`.
+    pub fn sync_counter(counter: &IntCounter, value: u64) {
+        let now = counter.get();
+        if value > now {
+            counter.inc_by(value - now);
+        }
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("encoding metrics to memory cannot fail");
+        String::from_utf8(out).expect("the text format is UTF-8")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
