@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use assay_host::config::PluginDefaults;
+use assay_host::config::{HostConfig, PluginDefaults};
 use assay_host::registry::load_plugin;
 use assay_host::runtime::bindings::{Level as WitLevel, Subject};
 use assay_host::runtime::{Runtime, RuntimeOptions};
@@ -58,9 +58,12 @@ fn bench(c: &mut Criterion) {
         })
         .unwrap(),
     );
-    let defaults = PluginDefaults {
-        timeout_ms: 60_000,
-        memory_limit_mib: 512,
+    let defaults = HostConfig {
+        plugin_defaults: PluginDefaults {
+            timeout_ms: 60_000,
+            memory_limit_mib: 512,
+        },
+        ..HostConfig::default()
     };
 
     // A fresh store and instance per call, as the host always does.

@@ -199,6 +199,18 @@ impl Metrics {
             ),
             registry: r,
         }
+        .with_known_series()
+    }
+
+    /// Creates the series of known label values, so that they read 0 instead of being absent.
+    fn with_known_series(self) -> Self {
+        for reason in ["overloaded", "not_ready"] {
+            self.validations_rejected.with_label_values(&[reason]);
+        }
+        for result in ["applied", "rejected"] {
+            self.config_changes.with_label_values(&[result]);
+        }
+        self
     }
 
     /// Counts a finished validation and, unless it came from the cache, each plugin call in it.

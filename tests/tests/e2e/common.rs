@@ -80,6 +80,10 @@ impl Env {
         }
     }
 
+    pub(crate) fn work_dir(&self) -> &Path {
+        self.work.path()
+    }
+
     pub(crate) fn plugins_dir(&self) -> &Path {
         self.plugins.path()
     }

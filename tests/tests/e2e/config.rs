@@ -13,7 +13,7 @@ fn the_config_file_sets_the_plugin_dir_and_defaults() {
     let config = env.subject(
         "assay.toml",
         format!(
-            "plugins_dir = {:?}\n[plugin_defaults]\ntimeout_ms = 50\nmemory_limit_mib = 16\n",
+            "[plugins]\ndir = {:?}\n[plugin_defaults]\ntimeout_ms = 50\nmemory_limit_mib = 16\n",
             env.plugins_dir()
         ),
     );

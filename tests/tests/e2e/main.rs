@@ -13,3 +13,7 @@ mod hash_chain;
 mod json_schema;
 mod required_fields;
 mod sandbox;
+mod serve_api;
+mod serve_auth;
+mod serve_ops;
+mod server;

@@ -1,0 +1,304 @@
+//! `assay serve` operations: monitors, restarts and crashes, graceful shutdown,
+//! Prometheus conformance, the deploy/ files and `assay config check`.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::common::{Env, root, shipped, test_plugin};
+use crate::server::{Server, Start, eventually, json};
+
+fn reports(s: &Server, query: &str) -> Vec<Value> {
+    let (_, v) = json(s.get(&format!("/v1/reports{query}")).send().unwrap());
+    v["reports"].as_array().unwrap().clone()
+}
+
+#[test]
+fn a_monitor_revalidates_when_its_files_change() {
+    let env = Env::new();
+    env.plugin(
+        &shipped("required-fields"),
+        "required-fields",
+        Some("[config]\nfields = [{ pointer = \"/id\", type = \"string\" }]\n"),
+    );
+    let data = env.work_dir().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(data.join("a.json"), r#"{"id": "a"}"#).unwrap();
+    std::fs::write(data.join("notes.txt"), "not matched").unwrap();
+    let config = format!(
+        "[[monitor]]\nname = \"records\"\npath = {:?}\nglob = \"*.json\"\nlevel = \"minimal\"\ninterval_secs = 3600\n",
+        data
+    );
+    let s = Server::start(
+        &env,
+        Start {
+            config: &config,
+            ..Start::default()
+        },
+    );
+    let first = eventually(30, "the first monitor run", || {
+        let r = reports(&s, "?source=monitor:records");
+        (!r.is_empty()).then_some(r)
+    });
+    assert_eq!(first.len(), 1, "only *.json: {first:?}");
+    assert_eq!(first[0]["verdict"], "pass");
+
+    // Replace the file the safe way (write, then rename over) with a failing one.
+    std::fs::write(data.join(".a.json.tmp"), r#"{"name": "no id"}"#).unwrap();
+    std::fs::rename(data.join(".a.json.tmp"), data.join("a.json")).unwrap();
+    let latest = eventually(15, "a re-validation after the change", || {
+        let r = reports(&s, "?source=monitor:records&limit=1");
+        (r[0]["verdict"] == "fail").then(|| r[0].clone())
+    });
+    assert!(latest["subject"].as_str().unwrap().ends_with("a.json"));
+    let (_, monitors) = json(s.get("/v1/monitors").send().unwrap());
+    let m = &monitors["monitors"][0];
+    assert_eq!(m["last_trigger"], "change", "{m}");
+    assert_eq!(m["last_verdict"], "fail");
+    let metrics = s.get("/metrics").send().unwrap().text().unwrap();
+    assert!(
+        metrics.contains("assay_monitor_last_verdict{monitor=\"records\",verdict=\"fail\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("assay_monitor_last_run_timestamp_seconds{monitor=\"records\"}"));
+
+    // A live interval change is applied to the running monitor.
+    let (st, _) = json(
+        s.put("/v1/config")
+            .body(r#"{"monitors": {"records": {"interval_secs": 1}}}"#)
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(st, 200);
+    eventually(15, "a run on the new 1 s interval", || {
+        let (_, monitors) = json(s.get("/v1/monitors").send().unwrap());
+        (monitors["monitors"][0]["last_trigger"] == "interval").then_some(())
+    });
+}
+
+#[test]
+fn history_survives_a_restart_and_a_kill_9() {
+    let env = Env::new();
+    env.plugin(&test_plugin("trivial"), "trivial", None);
+    let mut s = Server::start(&env, Start::default());
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let (st, r) = s.validate(&format!("?name=s{i}"), "{}");
+        assert_eq!(st, 200);
+        ids.push(r["id"].as_i64().unwrap());
+    }
+    s.crash();
+    let mut s = Server::start(&env, Start::default());
+    let kept = reports(&s, "");
+    assert_eq!(kept.len(), 3, "every answered report survives kill -9");
+    for id in &ids {
+        let (st, r) = json(s.get(&format!("/v1/reports/{id}")).send().unwrap());
+        assert_eq!((st, r["id"].as_i64()), (200, Some(*id)));
+    }
+    let (_, r) = s.validate("?name=s3", "{}");
+    assert!(r["id"].as_i64().unwrap() > ids[2]);
+    assert_eq!(s.signal_and_wait("TERM"), 0);
+    let s = Server::start(&env, Start::default());
+    assert_eq!(reports(&s, "").len(), 4);
+}
+
+#[test]
+fn sigterm_lets_in_flight_requests_finish() {
+    let env = Env::new();
+    env.plugin(
+        &test_plugin("misbehave"),
+        "sleepy",
+        Some("timeout_ms = 20000\n[config]\nmode = \"sleep\"\nsleep_ms = 2000\n"),
+    );
+    let mut s = Server::start(&env, Start::default());
+    let clients: Vec<_> = (0..4)
+        .map(|i| {
+            let url = s.url(&format!("/v1/validate?name=r{i}"));
+            std::thread::spawn(move || {
+                let resp = reqwest::blocking::Client::new()
+                    .post(url)
+                    .body("x")
+                    .send()
+                    .unwrap();
+                let status = resp.status().as_u16();
+                let body: Value = resp.json().unwrap();
+                (status, body)
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(700));
+    let started = std::time::Instant::now();
+    assert_eq!(s.signal_and_wait("TERM"), 0, "{}", s.log());
+    for c in clients {
+        let (status, body) = c.join().unwrap();
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["plugins"][0]["outcome"], "ok", "{body}");
+    }
+    assert!(started.elapsed() < Duration::from_secs(15));
+    let log = s.log();
+    assert!(
+        log.contains("SIGTERM: stopping")
+            && log.contains("all requests finished")
+            && log.contains("stopped"),
+        "{log}"
+    );
+    // The four reports were stored before the answers went out.
+    let s = Server::start(&env, Start::default());
+    assert_eq!(reports(&s, "").len(), 4);
+}
+
+fn promtool() -> Option<&'static str> {
+    let found = std::process::Command::new("promtool")
+        .arg("--version")
+        .output()
+        .is_ok();
+    if !found && std::env::var_os("ASSAY_SKIP_PROMTOOL").is_none() {
+        panic!(
+            "promtool is not installed (apt-get install prometheus), or set ASSAY_SKIP_PROMTOOL=1"
+        );
+    }
+    found.then_some("promtool")
+}
+
+#[test]
+fn metrics_pass_promtool_and_deploy_files_name_real_metrics() {
+    let env = Env::new();
+    env.plugin(&test_plugin("trivial"), "trivial", None);
+    let watched = env.subject("watched.json", "{}");
+    let config = format!("[[monitor]]\nname = \"m\"\npath = {watched:?}\n");
+    let s = Server::start(
+        &env,
+        Start {
+            config: &config,
+            ..Start::default()
+        },
+    );
+    s.validate("", "{}");
+    eventually(30, "the monitor's first run", || {
+        let (_, m) = json(s.get("/v1/monitors").send().unwrap());
+        (m["monitors"][0]["runs"] == 1).then_some(())
+    });
+    let metrics = s.get("/metrics").send().unwrap().text().unwrap();
+    let deploy = root().join("deploy");
+    if let Some(promtool) = promtool() {
+        let out = std::process::Command::new(promtool)
+            .args(["check", "metrics"])
+            .stdin(std::process::Stdio::piped())
+            .output_with_stdin(metrics.as_bytes())
+            .expect("running promtool");
+        assert!(
+            out.status.success(),
+            "promtool check metrics:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = std::process::Command::new(promtool)
+            .args(["check", "rules"])
+            .arg(deploy.join("prometheus/assay-rules.yml"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "promtool check rules:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // Every assay_ metric the rules and the dashboard use is one the server exports.
+    let exported: std::collections::BTreeSet<String> = metrics
+        .lines()
+        .filter(|l| l.starts_with("# TYPE "))
+        .flat_map(|l| {
+            let name = l.split_whitespace().nth(2).unwrap().to_owned();
+            let histogram = l.ends_with(" histogram");
+            let mut names = vec![name.clone()];
+            if histogram {
+                for suffix in ["_bucket", "_sum", "_count"] {
+                    names.push(format!("{name}{suffix}"));
+                }
+            }
+            names
+        })
+        .collect();
+    for file in ["prometheus/assay-rules.yml", "grafana/assay-dashboard.json"] {
+        let text = std::fs::read_to_string(deploy.join(file)).unwrap();
+        if file.ends_with(".json") {
+            serde_json::from_str::<Value>(&text).expect("the dashboard is JSON");
+        }
+        let mut used = 0;
+        for (i, _) in text.match_indices("assay_") {
+            let name: String = text[i..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            assert!(
+                exported.contains(&name),
+                "{file} uses {name}, which /metrics does not export"
+            );
+            used += 1;
+        }
+        assert!(used > 3, "{file} uses no assay metrics");
+    }
+}
+
+/// `Command::output` with bytes on stdin.
+trait OutputWithStdin {
+    fn output_with_stdin(&mut self, input: &[u8]) -> Option<std::process::Output>;
+}
+
+impl OutputWithStdin for std::process::Command {
+    fn output_with_stdin(&mut self, input: &[u8]) -> Option<std::process::Output> {
+        use std::io::Write;
+        let mut child = self
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .ok()?;
+        child.stdin.take()?.write_all(input).ok()?;
+        child.wait_with_output().ok()
+    }
+}
+
+#[test]
+fn config_check_accepts_the_sample_and_names_what_is_wrong() {
+    let env = Env::new();
+    let sample = root().join("deploy/assay.toml");
+    let out = env
+        .assay()
+        .args(["config", "check", sample.to_str().unwrap()])
+        .env("ASSAY_PLUGINS__DIR", env.plugins_dir())
+        .env("ASSAY_ADMIN_TOKEN", "admin-0123456789abcdef")
+        .env("ASSAY_CI_TOKEN", "ci-0123456789abcdef01")
+        .env("ASSAY_DASHBOARD_TOKEN", "dash-0123456789abcdef")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let bad = env.subject(
+        "bad.toml",
+        "[server]\nlisten = \"127.0.0.1:8080\"\n\n[validation]\ndefault_levle = \"full\"\n",
+    );
+    let run = env.run(&["config", "check", bad.to_str().unwrap()]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("line 5") && run.stderr.contains("unknown field `default_levle`"),
+        "{}",
+        run.stderr
+    );
+
+    let open = env.subject(
+        "open.toml",
+        &format!(
+            "[server]\nlisten = \"0.0.0.0:8080\"\n[plugins]\ndir = {:?}\n",
+            env.plugins_dir()
+        ),
+    );
+    let run = env.run(&["config", "check", open.to_str().unwrap()]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("no [[auth.tokens]]"), "{}", run.stderr);
+}
