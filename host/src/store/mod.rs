@@ -86,6 +86,7 @@ pub struct Store {
     path: PathBuf,
     jobs: Mutex<Option<mpsc::Sender<writer::Job>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    checkpointer: Mutex<Option<(mpsc::Sender<()>, std::thread::JoinHandle<()>)>>,
     reader: Arc<Mutex<Connection>>,
     retention: Retention,
     healthy: AtomicBool,
@@ -131,21 +132,35 @@ impl Store {
             if synchronous_full { "FULL" } else { "NORMAL" },
         )?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Checkpoints run on their own thread (see `writer::checkpoint_loop`),
+        // not in the middle of a commit that callers are waiting for; while
+        // one holds the lock, the writer retries every 100 µs instead of
+        // SQLite's default back-off of up to 100 ms.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        conn.busy_handler(Some(writer::busy_retry))?;
         schema::migrate(&mut conn)?;
+        let checkpoints = open_conn(path, OpenFlags::default())?;
         let reader = open_conn(
             path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
 
         let (tx, rx) = mpsc::channel();
+        let (stop_tx, stop_rx) = mpsc::channel::<()>();
+        let spawn_err = |e| StoreError::Write(format!("cannot start a store thread: {e}"));
         let handle = std::thread::Builder::new()
             .name("assay-store".into())
             .spawn(move || writer::run(conn, rx))
-            .map_err(|e| StoreError::Write(format!("cannot start the writer thread: {e}")))?;
+            .map_err(spawn_err)?;
+        let checkpointer = std::thread::Builder::new()
+            .name("assay-checkpoint".into())
+            .spawn(move || writer::checkpoint_loop(checkpoints, stop_rx))
+            .map_err(spawn_err)?;
         Ok(Store {
             path: path.to_owned(),
             jobs: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(handle)),
+            checkpointer: Mutex::new(Some((stop_tx, checkpointer))),
             reader: Arc::new(Mutex::new(reader)),
             retention,
             healthy: AtomicBool::new(true),
@@ -213,6 +228,15 @@ impl Store {
 
     /// Finishes queued writes, checkpoints and stops the writer. Idempotent.
     pub fn close(&self) {
+        if let Some((stop, h)) = self
+            .checkpointer
+            .lock()
+            .expect("store lock poisoned")
+            .take()
+        {
+            drop(stop);
+            let _ = h.join();
+        }
         drop(self.jobs.lock().expect("store lock poisoned").take());
         if let Some(h) = self.writer.lock().expect("store lock poisoned").take()
             && h.join().is_err()

@@ -13,6 +13,9 @@ use tokio::sync::oneshot;
 use super::{AuditEntry, ReportRow, StoreError, now_ms};
 
 const BATCH: usize = 512;
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+/// 4,096 pages of 4 KiB: a 16 MiB WAL.
+const WAL_LIMIT_FRAMES: i64 = 4096;
 
 pub(super) enum Job {
     Report(ReportRow, oneshot::Sender<Result<i64, StoreError>>),
@@ -64,6 +67,36 @@ pub(super) fn run(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
         tracing::warn!("store: final checkpoint failed: {e}");
     }
     tracing::debug!("store: writer stopped");
+}
+
+/// Copies the WAL back into the database every 100 ms, on its own
+/// connection, so that commits (and the requests waiting for them) do not
+/// carry that work. Under a steady stream of writes a passive checkpoint
+/// never reaches the end of the WAL, which would then only grow; past
+/// [`WAL_LIMIT_FRAMES`] a restarting checkpoint makes the writer wait for
+/// the copy (a few milliseconds) and lets the WAL start over. Ends when
+/// `stop`'s sender is dropped.
+pub(super) fn checkpoint_loop(conn: Connection, stop: mpsc::Receiver<()>) {
+    let checkpoint = |mode: &str| {
+        conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+            r.get::<_, i64>(1)
+        })
+    };
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+        let result = match checkpoint("PASSIVE") {
+            Ok(frames) if frames > WAL_LIMIT_FRAMES => checkpoint("RESTART"),
+            other => other,
+        };
+        if let Err(e) = result {
+            tracing::warn!("store: checkpoint failed: {e}");
+        }
+    }
+}
+
+/// The writer's busy handler: retry every 100 µs, for up to 5 s.
+pub(super) fn busy_retry(attempt: i32) -> bool {
+    std::thread::sleep(std::time::Duration::from_micros(100));
+    attempt < 50_000
 }
 
 /// One transaction for the batch; each job's own failure is its own.

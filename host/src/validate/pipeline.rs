@@ -149,29 +149,36 @@ impl Pipeline {
             return report;
         }
 
-        let tasks: Vec<_> = plugins
-            .iter()
-            .map(|plugin| {
-                let runtime = self.runtime.clone();
-                let plugin = plugin.clone();
-                let subject = subject.clone();
-                tokio::spawn(
-                    async move { run_one(&runtime, &plugin, &subject, level, budget).await },
-                )
-            })
-            .collect();
         let mut findings = Vec::new();
         let mut runs = Vec::new();
-        for (task, plugin) in tasks.into_iter().zip(plugins) {
-            let (run, mut found) = task.await.unwrap_or_else(|e| {
-                // Only a bug in the host itself could panic a task: report it for that plugin.
-                (
-                    failed_run(plugin, Outcome::Error, format!("host error: {e}"), 0),
-                    Vec::new(),
-                )
-            });
+        if let [plugin] = plugins {
+            // One plugin: call it here, sparing a task hand-off between threads.
+            let (run, mut found) = run_one(&self.runtime, plugin, subject, level, budget).await;
             runs.push(run);
             findings.append(&mut found);
+        } else {
+            let tasks: Vec<_> = plugins
+                .iter()
+                .map(|plugin| {
+                    let runtime = self.runtime.clone();
+                    let plugin = plugin.clone();
+                    let subject = subject.clone();
+                    tokio::spawn(async move {
+                        run_one(&runtime, &plugin, &subject, level, budget).await
+                    })
+                })
+                .collect();
+            for (task, plugin) in tasks.into_iter().zip(plugins) {
+                let (run, mut found) = task.await.unwrap_or_else(|e| {
+                    // Only a bug in the host itself could panic a task: report it for that plugin.
+                    (
+                        failed_run(plugin, Outcome::Error, format!("host error: {e}"), 0),
+                        Vec::new(),
+                    )
+                });
+                runs.push(run);
+                findings.append(&mut found);
+            }
         }
         let report = Report {
             subject: subject.name.clone(),
