@@ -293,7 +293,7 @@ fn config_check_accepts_the_sample_and_names_what_is_wrong() {
 
     let open = env.subject(
         "open.toml",
-        &format!(
+        format!(
             "[server]\nlisten = \"0.0.0.0:8080\"\n[plugins]\ndir = {:?}\n",
             env.plugins_dir()
         ),
