@@ -9,25 +9,12 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 
 use super::auth::Actor;
 use super::error::{ApiError, from_rejection};
 use super::query_pairs;
 use crate::service::Service;
-use crate::store::rfc3339;
-use crate::validate::{Level, Report, SubjectInput};
-
-/// The answer: the report with where it is kept.
-#[derive(Serialize)]
-struct Stored<'a> {
-    id: i64,
-    created_at: String,
-    source: &'a str,
-    actor: Option<&'a str>,
-    #[serde(flatten)]
-    report: &'a Report,
-}
+use crate::validate::{Level, SubjectInput};
 
 pub(super) async fn validate(
     State(svc): State<Arc<Service>>,
@@ -123,15 +110,16 @@ pub(super) async fn validate(
         .as_ref()
         .filter(|_| svc.auth.enabled())
         .map(|a| a.name.as_str());
-    let (id, created_ms) = svc.record(&report, "api", actor_name).await?;
-    let stored = Stored {
-        id,
-        created_at: rfc3339(created_ms),
-        source: "api",
-        actor: actor_name,
-        report: &report,
-    };
-    let mut resp = axum::Json(stored).into_response();
+    let recorded = svc.record(&report, "api", actor_name).await?;
+    let id = recorded.id;
+    let mut resp = (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        recorded.to_json("api", actor_name),
+    )
+        .into_response();
     resp.headers_mut().insert(
         header::LOCATION,
         HeaderValue::from_str(&format!("/v1/reports/{id}")).expect("ascii"),

@@ -172,13 +172,13 @@ impl Service {
     }
 
     /// Records a finished validation: history (committed before this
-    /// returns), metrics and per-plugin counts. Answers the report's id.
+    /// returns), metrics and per-plugin counts. Answers the stored report.
     pub async fn record(
         &self,
         report: &Report,
         source: &str,
         actor: Option<&str>,
-    ) -> Result<(i64, i64), StoreError> {
+    ) -> Result<Recorded, StoreError> {
         let created_ms = now_ms();
         let row = ReportRow {
             created_ms,
@@ -199,10 +199,16 @@ impl Service {
             .lock()
             .expect("plugin book lock")
             .record(report);
+        // The row's body is moved to the writer; the answer needs it too.
+        let body = row.body.clone();
         match self.store.insert_report(row).await {
             Ok(id) => {
                 self.metrics.reports_stored.inc();
-                Ok((id, created_ms))
+                Ok(Recorded {
+                    id,
+                    created_ms,
+                    body,
+                })
             }
             Err(e) => {
                 self.metrics.store_write_errors.inc();
@@ -214,6 +220,32 @@ impl Service {
     /// Marks the service as stopping: `/ready` fails from now on.
     pub fn begin_shutdown(&self) {
         self.shutting_down.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A report as it was written to the history.
+pub struct Recorded {
+    pub id: i64,
+    pub created_ms: i64,
+    /// The report as JSON (an object).
+    pub body: String,
+}
+
+impl Recorded {
+    /// The report's JSON with its `id`, `created_at`, `source` and `actor`
+    /// first: what `POST /v1/validate` answers, without serialising the
+    /// report a second time.
+    pub fn to_json(&self, source: &str, actor: Option<&str>) -> String {
+        let meta = serde_json::json!({
+            "id": self.id,
+            "created_at": crate::store::rfc3339(self.created_ms),
+            "source": source,
+            "actor": actor,
+        })
+        .to_string();
+        let report = self.body.strip_prefix('{').unwrap_or(&self.body);
+        let sep = if report.starts_with('}') { "" } else { "," };
+        format!("{}{sep}{report}", &meta[..meta.len() - 1])
     }
 }
 
@@ -243,3 +275,28 @@ pub fn spawn_pruner(
 }
 
 pub use monitor::spawn_monitors;
+
+#[cfg(test)]
+mod tests {
+    use super::Recorded;
+
+    #[test]
+    fn the_answer_is_the_stored_body_with_its_place_first() {
+        let r = Recorded {
+            id: 7,
+            created_ms: 0,
+            body: r#"{"subject":"a","findings":[]}"#.into(),
+        };
+        let v: serde_json::Value = serde_json::from_str(&r.to_json("api", Some("ci"))).unwrap();
+        assert_eq!(v["id"], 7);
+        assert_eq!(v["actor"], "ci");
+        assert_eq!(v["subject"], "a");
+        assert_eq!(v["created_at"], "1970-01-01T00:00:00.000Z");
+        let empty = Recorded {
+            body: "{}".into(),
+            ..r
+        };
+        let v: serde_json::Value = serde_json::from_str(&empty.to_json("api", None)).unwrap();
+        assert_eq!(v["source"], "api");
+    }
+}

@@ -330,10 +330,11 @@ async fn run_once(
                 .pipeline
                 .validate(&subject, level, &plugins, budget)
                 .await;
-            let (id, _) = svc
+            let id = svc
                 .record(&report, &format!("monitor:{}", m.name), None)
                 .await
-                .map_err(|e| format!("storing the report: {e}"))?;
+                .map_err(|e| format!("storing the report: {e}"))?
+                .id;
             subjects.push(SubjectStatus {
                 subject: report.subject,
                 verdict: report.verdict,
