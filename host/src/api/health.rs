@@ -55,18 +55,11 @@ pub(super) async fn health(State(svc): State<Arc<Service>>) -> Response {
     } else {
         ("pass", String::new())
     };
-    let store_status = if svc.store.is_healthy() {
-        "pass"
+    let (store_status, store_output) = if svc.store.is_healthy() {
+        ("pass", String::new())
     } else {
-        "fail"
-    };
-    let store_output = if svc.store.is_healthy() {
-        String::new()
-    } else {
-        format!(
-            "{} is not writable (see the log)",
-            svc.store.path().display()
-        )
+        let path = svc.store.path().display();
+        ("fail", format!("{path} is not writable (see the log)"))
     };
     let status = worst([plugins_status, store_status]);
     let body = json!({
@@ -110,16 +103,7 @@ pub(super) async fn health(State(svc): State<Arc<Service>>) -> Response {
 
 /// `GET /ready`: 200 once the plugins are loaded and the store is open; 503 before and while stopping.
 pub(super) async fn ready(State(svc): State<Arc<Service>>) -> Response {
-    let reason = if svc.is_shutting_down() {
-        Some("shutting down")
-    } else if !svc.plugins_loaded() {
-        Some("loading the plugin directory")
-    } else if !svc.store.is_healthy() {
-        Some("the store is not writable")
-    } else {
-        None
-    };
-    match reason {
+    match svc.unready_reason() {
         None => health_json(StatusCode::OK, json!({"status": "pass"})),
         Some(why) => health_json(
             StatusCode::SERVICE_UNAVAILABLE,

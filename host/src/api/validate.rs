@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use super::auth::Actor;
 use super::error::{ApiError, from_rejection};
 use super::query_pairs;
-use crate::service::Service;
+use crate::service::{Service, Source};
 use crate::validate::{Level, SubjectInput};
 
 pub(super) async fn validate(
@@ -23,22 +23,15 @@ pub(super) async fn validate(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    if !svc.plugins_loaded() || svc.is_shutting_down() {
+    if let Some(why) = svc.unready_reason() {
         svc.metrics
             .validations_rejected
             .with_label_values(&["not_ready"])
             .inc();
-        return Err(ApiError::unavailable(
-            "not_ready",
-            if svc.is_shutting_down() {
-                "the server is shutting down"
-            } else {
-                "the plugins are still loading"
-            },
-            1,
-        ));
+        return Err(ApiError::unavailable("not_ready", why, 1));
     }
-    let mut level = svc.live().default_level;
+    let live = svc.live();
+    let mut level = live.default_level;
     let mut only = Vec::new();
     let mut name = None;
     for (k, v) in query_pairs(query.as_deref(), &["level", "plugin", "name"])? {
@@ -100,7 +93,7 @@ pub(super) async fn validate(
     {
         subject.content_type = ct.to_owned();
     }
-    let budget = svc.live().budget_ms.get(level).map(Duration::from_millis);
+    let budget = live.budget_ms.get(level).map(Duration::from_millis);
     let report = svc
         .pipeline
         .validate(&subject, level, &plugins, budget)
@@ -110,14 +103,14 @@ pub(super) async fn validate(
         .as_ref()
         .filter(|_| svc.auth.enabled())
         .map(|a| a.name.as_str());
-    let recorded = svc.record(&report, "api", actor_name).await?;
+    let recorded = svc.record(&report, &Source::Api, actor_name).await?;
     let id = recorded.id;
     let mut resp = (
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         )],
-        recorded.to_json("api", actor_name),
+        recorded.to_json(&Source::Api, actor_name),
     )
         .into_response();
     resp.headers_mut().insert(

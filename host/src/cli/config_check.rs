@@ -25,12 +25,6 @@ pub(super) fn run(args: CheckArgs) -> anyhow::Result<u8> {
     if let Err(e) = config.check_serve() {
         problems.push(e);
     }
-    if !config.plugins.dir.is_dir() {
-        problems.push(format!(
-            "plugins.dir {} does not exist",
-            config.plugins.dir.display()
-        ));
-    }
     for m in &config.monitors {
         if !m.path.exists() {
             println!(

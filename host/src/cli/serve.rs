@@ -25,12 +25,6 @@ pub(super) async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<
     config
         .check_serve()
         .map_err(|e| anyhow::anyhow!("refusing to start: {e}"))?;
-    if !config.plugins.dir.is_dir() {
-        anyhow::bail!(
-            "plugin directory {} does not exist (set [plugins] dir in the config, --plugins-dir, or ASSAY_PLUGINS__DIR)",
-            config.plugins.dir.display()
-        );
-    }
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
     let svc = Service::new(config)?;
     tracing::info!("store: {}", svc.store.path().display());

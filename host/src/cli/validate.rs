@@ -81,8 +81,9 @@ pub(super) async fn run(global: &GlobalArgs, args: ValidateArgs) -> anyhow::Resu
         );
     }
     let cache = &config.validation.cache;
-    let ttl = Duration::from_secs(if cache.enabled { cache.ttl_secs } else { 0 });
-    let pipeline = Pipeline::new(runtime, registry, ResultCache::new(ttl, cache.max_entries));
+    let ttl = Duration::from_secs(cache.ttl_secs);
+    let cache = ResultCache::new(cache.enabled, ttl, cache.max_entries);
+    let pipeline = Pipeline::new(runtime, registry, cache);
     let budget = config
         .validation
         .budget_ms

@@ -24,10 +24,7 @@ pub fn apply(
     vars: impl IntoIterator<Item = (String, String)>,
 ) -> Result<Vec<Override>, String> {
     let mut applied = Vec::new();
-    let mut vars: Vec<_> = vars
-        .into_iter()
-        .filter(|(k, _)| k.starts_with("ASSAY_") && k.contains("__"))
-        .collect();
+    let mut vars: Vec<_> = vars.into_iter().filter(|(k, _)| is_override(k)).collect();
     vars.sort();
     for (var, raw) in vars {
         let path: Vec<String> = var["ASSAY_".len()..]
@@ -44,6 +41,11 @@ pub fn apply(
         });
     }
     Ok(applied)
+}
+
+/// Whether an environment variable's name makes it a config override.
+pub fn is_override(name: &str) -> bool {
+    name.starts_with("ASSAY_") && name.contains("__")
 }
 
 fn parse_value(raw: &str) -> Value {

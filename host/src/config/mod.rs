@@ -93,9 +93,16 @@ impl HostConfig {
         };
         // The file alone first: toml's errors then point at the line.
         let mut config: HostConfig = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
-        let mut table: toml::Table = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
-        let overrides = env::apply(&mut table, vars).map_err(&invalid)?;
-        if !overrides.is_empty() {
+        let vars: Vec<_> = vars
+            .into_iter()
+            .filter(|(k, _)| env::is_override(k))
+            .collect();
+        let mut overrides = Vec::new();
+        if !vars.is_empty() {
+            // Overrides apply to the document, which is then read again.
+            let mut table: toml::Table =
+                toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+            overrides = env::apply(&mut table, vars).map_err(&invalid)?;
             let vars: Vec<&str> = overrides.iter().map(|o| o.var.as_str()).collect();
             config = table.try_into().map_err(|e: toml::de::Error| {
                 invalid(format!(
@@ -242,8 +249,8 @@ impl HostConfig {
         Ok(())
     }
 
-    /// Checks that only matter to a server: refuses an open API on a
-    /// non-loopback address.
+    /// Checks that only matter to a server: the plugin directory exists, and
+    /// the API is not open on a non-loopback address.
     pub fn check_serve(&self) -> Result<(), String> {
         if self.auth.tokens.is_empty()
             && !self.server.listen.ip().is_loopback()
@@ -255,6 +262,11 @@ impl HostConfig {
                  auth.allow_unauthenticated = true if a proxy in front authenticates",
                 self.server.listen
             ));
+        }
+        if !self.plugins.dir.is_dir() {
+            return Err(
+                crate::registry::LoadError::MissingDir(self.plugins.dir.clone()).to_string(),
+            );
         }
         Ok(())
     }
@@ -304,7 +316,13 @@ mod tests {
         assert_eq!(c.plugins.dir, PathBuf::from("./plugins.d"));
         assert_eq!(c.storage.path, PathBuf::from("./assay-data/assay.db"));
         assert!(c.validation.cache.enabled);
-        c.check_serve().unwrap();
+        // Loopback without tokens is allowed; only the plugin directory may be missing here.
+        if let Err(e) = c.check_serve() {
+            assert!(
+                e.contains("plugin directory ./plugins.d does not exist"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

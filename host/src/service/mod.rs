@@ -52,8 +52,7 @@ impl Service {
         let auth = Auth::from_config(&config.auth);
         let runtime = Arc::new(Runtime::new(config.runtime_options())?);
         let c = &config.validation.cache;
-        let cache = ResultCache::new(Duration::from_secs(c.ttl_secs), c.max_entries);
-        cache.set_policy(c.enabled, Duration::from_secs(c.ttl_secs));
+        let cache = ResultCache::new(c.enabled, Duration::from_secs(c.ttl_secs), c.max_entries);
         let registry = Arc::new(Registry::empty(&config.plugins.dir));
         let retention = Retention {
             max_age: Duration::from_secs(config.storage.retention_days * 86_400),
@@ -99,9 +98,18 @@ impl Service {
         self.live.send_replace(Arc::new(live));
     }
 
-    /// Plugins loaded, store open, not shutting down.
-    pub fn is_ready(&self) -> bool {
-        *self.ready.borrow() && self.store.is_healthy() && !self.is_shutting_down()
+    /// Why the service cannot take work now, or `None` when it can
+    /// (plugins loaded, store writable, not shutting down).
+    pub fn unready_reason(&self) -> Option<&'static str> {
+        if self.is_shutting_down() {
+            Some("the server is shutting down")
+        } else if !self.plugins_loaded() {
+            Some("the plugins are still loading")
+        } else if !self.store.is_healthy() {
+            Some("the store is not writable")
+        } else {
+            None
+        }
     }
 
     pub fn plugins_loaded(&self) -> bool {
@@ -176,13 +184,13 @@ impl Service {
     pub async fn record(
         &self,
         report: &Report,
-        source: &str,
+        source: &Source,
         actor: Option<&str>,
     ) -> Result<Recorded, StoreError> {
         let created_ms = now_ms();
         let row = ReportRow {
             created_ms,
-            source: source.to_owned(),
+            source: source.to_string(),
             actor: actor.map(str::to_owned),
             subject: report.subject.clone(),
             digest: report.digest.clone(),
@@ -193,8 +201,7 @@ impl Service {
             duration_us: report.duration_us as i64,
             body: serde_json::to_string(report).expect("reports serialise"),
         };
-        let source_label = if source == "api" { "api" } else { "monitor" };
-        self.metrics.record_validation(report, source_label);
+        self.metrics.record_validation(report, source.label());
         self.plugins
             .lock()
             .expect("plugin book lock")
@@ -223,6 +230,31 @@ impl Service {
     }
 }
 
+/// Where a validation came from: the history's `source` column and the metrics' `source` label.
+pub enum Source {
+    Api,
+    Monitor(String),
+}
+
+impl Source {
+    /// The metric label: bounded, so monitor names stay out of it.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Source::Api => "api",
+            Source::Monitor(_) => "monitor",
+        }
+    }
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Api => f.write_str("api"),
+            Source::Monitor(name) => write!(f, "monitor:{name}"),
+        }
+    }
+}
+
 /// A report as it was written to the history.
 pub struct Recorded {
     pub id: i64,
@@ -235,11 +267,11 @@ impl Recorded {
     /// The report's JSON with its `id`, `created_at`, `source` and `actor`
     /// first: what `POST /v1/validate` answers, without serialising the
     /// report a second time.
-    pub fn to_json(&self, source: &str, actor: Option<&str>) -> String {
+    pub fn to_json(&self, source: &Source, actor: Option<&str>) -> String {
         let meta = serde_json::json!({
             "id": self.id,
             "created_at": crate::store::rfc3339(self.created_ms),
-            "source": source,
+            "source": source.to_string(),
             "actor": actor,
         })
         .to_string();
@@ -278,7 +310,7 @@ pub use monitor::spawn_monitors;
 
 #[cfg(test)]
 mod tests {
-    use super::Recorded;
+    use super::{Recorded, Source};
 
     #[test]
     fn the_answer_is_the_stored_body_with_its_place_first() {
@@ -287,7 +319,8 @@ mod tests {
             created_ms: 0,
             body: r#"{"subject":"a","findings":[]}"#.into(),
         };
-        let v: serde_json::Value = serde_json::from_str(&r.to_json("api", Some("ci"))).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&r.to_json(&Source::Api, Some("ci"))).unwrap();
         assert_eq!(v["id"], 7);
         assert_eq!(v["actor"], "ci");
         assert_eq!(v["subject"], "a");
@@ -296,7 +329,8 @@ mod tests {
             body: "{}".into(),
             ..r
         };
-        let v: serde_json::Value = serde_json::from_str(&empty.to_json("api", None)).unwrap();
-        assert_eq!(v["source"], "api");
+        let v: serde_json::Value =
+            serde_json::from_str(&empty.to_json(&Source::Monitor("m".into()), None)).unwrap();
+        assert_eq!(v["source"], "monitor:m");
     }
 }

@@ -102,7 +102,8 @@ impl MonitorBook {
 /// A monitor's target: one file, or the files of a directory matching a glob.
 struct Target {
     path: PathBuf,
-    glob: Option<GlobMatcher>,
+    /// Over paths relative to `path` (unused when `path` is a file).
+    glob: GlobMatcher,
     recursive: bool,
 }
 
@@ -117,7 +118,7 @@ impl Target {
         let path = std::path::absolute(&m.path).unwrap_or_else(|_| m.path.clone());
         Target {
             recursive: pattern.contains('/'),
-            glob: Some(glob),
+            glob,
             path,
         }
     }
@@ -127,10 +128,9 @@ impl Target {
         if changed == self.path {
             return true;
         }
-        match (changed.strip_prefix(&self.path), &self.glob) {
-            (Ok(rel), Some(g)) => g.is_match(rel),
-            _ => false,
-        }
+        changed
+            .strip_prefix(&self.path)
+            .is_ok_and(|rel| self.glob.is_match(rel))
     }
 
     /// The subjects now: the file itself, or the matching files, sorted.
@@ -151,7 +151,7 @@ impl Target {
                     continue;
                 }
                 let rel = path.strip_prefix(&self.path).unwrap_or(&path);
-                if self.glob.as_ref().is_none_or(|g| g.is_match(rel)) {
+                if self.glob.is_match(rel) {
                     out.push(path);
                 }
             }
@@ -293,8 +293,9 @@ async fn run_once(
     slots: &Semaphore,
     trigger: &str,
 ) {
-    let level = m.level.unwrap_or_else(|| svc.live().default_level);
-    let budget = svc.live().budget_ms.get(level).map(Duration::from_millis);
+    let live = svc.live();
+    let level = m.level.unwrap_or(live.default_level);
+    let budget = live.budget_ms.get(level).map(Duration::from_millis);
     svc.metrics
         .monitor_runs
         .with_label_values(&[&m.name, trigger])
@@ -331,7 +332,7 @@ async fn run_once(
                 .validate(&subject, level, &plugins, budget)
                 .await;
             let id = svc
-                .record(&report, &format!("monitor:{}", m.name), None)
+                .record(&report, &super::Source::Monitor(m.name.clone()), None)
                 .await
                 .map_err(|e| format!("storing the report: {e}"))?
                 .id;

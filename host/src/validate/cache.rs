@@ -35,10 +35,10 @@ pub struct CacheStats {
 }
 
 impl ResultCache {
-    /// A `ttl` or `capacity` of zero disables caching.
-    pub fn new(ttl: Duration, capacity: usize) -> Self {
+    /// `enabled` false, or a `ttl` or `capacity` of zero, disables caching.
+    pub fn new(enabled: bool, ttl: Duration, capacity: usize) -> Self {
         ResultCache {
-            enabled: AtomicBool::new(true),
+            enabled: AtomicBool::new(enabled),
             ttl_ms: AtomicU64::new(ttl.as_millis().try_into().unwrap_or(u64::MAX)),
             capacity,
             inner: Mutex::default(),

@@ -36,10 +36,12 @@ fn a_monitor_revalidates_when_its_files_change() {
             ..Start::default()
         },
     );
-    let first = eventually(30, "the first monitor run", || {
-        let r = reports(&s, "?source=monitor:records");
-        (!r.is_empty()).then_some(r)
+    // A run's status is updated after all its files: then every report of it is in.
+    eventually(30, "the first monitor run", || {
+        let (_, m) = json(s.get("/v1/monitors").send().unwrap());
+        (m["monitors"][0]["runs"] == 1).then_some(())
     });
+    let first = reports(&s, "?source=monitor:records");
     assert_eq!(first.len(), 1, "only *.json: {first:?}");
     assert_eq!(first[0]["verdict"], "pass");
 
