@@ -47,7 +47,8 @@ impl ResultCache {
         }
     }
 
-    fn enabled(&self) -> bool {
+    /// Whether lookups and stores happen at all (callers can skip building a key).
+    pub fn is_enabled(&self) -> bool {
         self.enabled.load(Ordering::Relaxed)
             && self.ttl_ms.load(Ordering::Relaxed) > 0
             && self.capacity > 0
@@ -76,7 +77,7 @@ impl ResultCache {
     }
 
     pub fn get(&self, key: &str) -> Option<Report> {
-        if !self.enabled() {
+        if !self.is_enabled() {
             return None;
         }
         let mut inner = self.inner.lock().expect("cache lock poisoned");
@@ -99,7 +100,7 @@ impl ResultCache {
     }
 
     pub fn put(&self, key: String, report: Report) {
-        if !self.enabled() {
+        if !self.is_enabled() {
             return;
         }
         let ttl = Duration::from_millis(self.ttl_ms.load(Ordering::Relaxed));

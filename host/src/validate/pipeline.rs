@@ -141,8 +141,11 @@ impl Pipeline {
             .collect();
         let plugins = plugins.as_slice();
         let digest = registry::digest(&subject.data);
-        let key = cache_key(&digest, level, plugins, budget);
-        if let Some(mut report) = self.cache.get(&key) {
+        let key = self
+            .cache
+            .is_enabled()
+            .then(|| cache_key(&digest, level, plugins, budget));
+        if let Some(mut report) = key.as_deref().and_then(|k| self.cache.get(k)) {
             report.subject = subject.name.clone();
             report.cached = true;
             report.duration_us = micros(started);
@@ -191,7 +194,8 @@ impl Pipeline {
             duration_us: micros(started),
         };
         // Failures may be transient (a timeout under load): only cache clean runs.
-        if report
+        if let Some(key) = key
+            && report
             .plugins
             .iter()
             .all(|r| matches!(r.outcome, Outcome::Ok | Outcome::NotApplicable))
@@ -301,13 +305,15 @@ fn cache_key(
     let mut h = Sha256::new();
     h.update(subject_digest);
     h.update(level.as_str());
-    h.update(format!("{budget:?}"));
+    h.update(budget.map_or(u128::MAX, |b| b.as_nanos()).to_le_bytes());
     for p in plugins {
         h.update([0]);
         h.update(&*p.name);
         h.update(&p.digest);
         h.update(&p.config_digest);
-        h.update(format!("{:?}", p.settings.limits));
+        let limits = p.settings.limits;
+        h.update(limits.timeout.as_nanos().to_le_bytes());
+        h.update(limits.memory.to_le_bytes());
     }
     hex::encode(h.finalize())
 }
