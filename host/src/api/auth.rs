@@ -101,6 +101,7 @@ impl Auth {
             "/health" | "/ready" | "/metrics" if self.public.iter().any(|p| p == route) => None,
             "/v1/audit" => Some(Role::Admin),
             "/v1/config" if method == Method::PUT => Some(Role::Admin),
+            "/v1/plugins/reload" => Some(Role::Admin),
             _ if method == Method::GET || method == Method::HEAD => Some(Role::Viewer),
             _ => Some(Role::Operator),
         }

@@ -50,7 +50,7 @@ pub(super) async fn health(State(svc): State<Arc<Service>>) -> Response {
     let (plugins_status, plugins_output) = if !svc.plugins_loaded() {
         ("warn", "loading the plugin directory".to_owned())
     } else if !failures.is_empty() {
-        let names: Vec<&str> = failures.iter().map(|f| f.name.as_str()).collect();
+        let names: Vec<&str> = failures.keys().map(String::as_str).collect();
         ("warn", format!("failed to load: {}", names.join(", ")))
     } else {
         ("pass", String::new())

@@ -32,6 +32,8 @@ pub fn router(svc: Arc<Service>) -> Router {
         .route("/metrics", get(health::metrics))
         .route("/v1/validate", post(validate::validate))
         .route("/v1/plugins", get(resources::plugins))
+        .route("/v1/plugins/events", get(resources::plugin_events))
+        .route("/v1/plugins/reload", post(resources::plugins_reload))
         .route("/v1/plugins/{name}", get(resources::plugin))
         .route(
             "/v1/config",

@@ -12,44 +12,78 @@ use super::auth::Actor;
 use super::error::{ApiError, from_rejection};
 use super::query_pairs;
 use crate::registry::Plugin;
-use crate::service::{PluginStats, Service};
+use crate::service::{LoadFailure, PluginStats, Service};
 use crate::store::{AuditEntry, ReportQuery, now_ms};
 use crate::validate::Verdict;
 
-fn plugin_json(p: &Plugin, stats: Option<&PluginStats>) -> Value {
-    let s = &p.settings;
-    json!({
-        "name": &*p.name,
-        "state": "loaded",
-        "kind": p.kind,
-        "version": p.info.as_ref().map(|i| &i.version),
-        "description": p.info.as_ref().map(|i| &i.description),
-        "file": p.file.display().to_string(),
-        "digest": p.digest,
-        "size_bytes": p.size,
-        "enabled": s.enabled,
-        "min_level": s.min_level,
-        "timeout_ms": s.limits.timeout.as_millis() as u64,
-        "memory_limit_mib": s.limits.memory >> 20,
-        "settings_file": s.sidecar.as_ref().map(|p| p.display().to_string()),
-        "calls": stats.map(|s| json!(s.calls)).unwrap_or_else(|| json!(PluginStats::default().calls)),
-        "last_error": stats.and_then(|s| s.last_error.clone()),
-    })
+/// A plugin as the API shows it: `state` is `loaded`, or `failed` when its
+/// file's latest version did not load (the previous version, if any, is
+/// what `serving` describes and what still answers).
+fn plugin_json(
+    p: Option<&Plugin>,
+    stats: Option<&PluginStats>,
+    failure: Option<&LoadFailure>,
+) -> Value {
+    let serving = p.map(|p| {
+        let s = &p.settings;
+        json!({
+            "kind": p.kind,
+            "version": p.info.as_ref().map(|i| &i.version),
+            "description": p.info.as_ref().map(|i| &i.description),
+            "digest": p.digest,
+            "size_bytes": p.size,
+            "enabled": s.enabled,
+            "min_level": s.min_level,
+            "timeout_ms": s.limits.timeout.as_millis() as u64,
+            "memory_limit_mib": s.limits.memory >> 20,
+            "settings_file": s.sidecar.as_ref().map(|p| p.display().to_string()),
+        })
+    });
+    let mut v = serving.clone().unwrap_or_else(|| json!({}));
+    v["name"] = json!(
+        p.map(|p| p.name.to_string())
+            .or(failure.map(|f| f.name.clone()))
+    );
+    v["file"] = json!(
+        p.map(|p| p.file.display().to_string())
+            .or(failure.map(|f| f.file.clone()))
+    );
+    v["state"] = json!(if failure.is_some() {
+        "failed"
+    } else {
+        "loaded"
+    });
+    v["calls"] = stats.map_or_else(|| json!(PluginStats::default().calls), |s| json!(s.calls));
+    // The load failure, else the last failed call.
+    v["last_error"] = match failure {
+        Some(f) => json!(f.error),
+        None => json!(stats.and_then(|s| s.last_error.clone())),
+    };
+    if failure.is_some() {
+        v["serving"] = serving.unwrap_or(Value::Null);
+    }
+    v
 }
 
-/// `GET /v1/plugins`: loaded plugins, then files that failed to load.
+/// `GET /v1/plugins`: loaded plugins, and files that failed to load.
 pub(super) async fn plugins(State(svc): State<Arc<Service>>) -> Response {
     let registry = svc.pipeline.registry();
     let book = svc.plugins.lock().expect("plugin book lock");
     let mut list: Vec<Value> = registry
         .plugins
         .iter()
-        .map(|p| plugin_json(p, book.stats.get(&*p.name)))
+        .map(|p| {
+            plugin_json(
+                Some(p),
+                book.stats.get(&*p.name),
+                book.failures.get(&*p.name),
+            )
+        })
         .collect();
-    for f in &book.failures {
-        list.push(
-            json!({"name": f.name, "state": "failed", "file": f.file, "last_error": f.error}),
-        );
+    for (name, f) in &book.failures {
+        if registry.get(name).is_none() {
+            list.push(plugin_json(None, book.stats.get(name), Some(f)));
+        }
     }
     axum::Json(json!({ "plugins": list })).into_response()
 }
@@ -61,17 +95,44 @@ pub(super) async fn plugin(
 ) -> Result<Response, ApiError> {
     let registry = svc.pipeline.registry();
     let book = svc.plugins.lock().expect("plugin book lock");
-    if let Some(p) = registry.get(&name) {
-        return Ok(axum::Json(plugin_json(p, book.stats.get(&name))).into_response());
+    let p = registry.get(&name);
+    let failure = book.failures.get(&name);
+    if p.is_none() && failure.is_none() {
+        return Err(ApiError::not_found(
+            "unknown_plugin",
+            format!("no plugin named {name:?} in {}", registry.dir.display()),
+        ));
     }
-    if let Some(f) = book.failures.iter().find(|f| f.name == name) {
-        let v = json!({"name": f.name, "state": "failed", "file": f.file, "last_error": f.error});
-        return Ok(axum::Json(v).into_response());
-    }
-    Err(ApiError::not_found(
-        "unknown_plugin",
-        format!("no plugin named {name:?} in {}", registry.dir.display()),
-    ))
+    Ok(axum::Json(plugin_json(p.map(|p| &**p), book.stats.get(&name), failure)).into_response())
+}
+
+/// `GET /v1/plugins/events`: recent reloads, newest first.
+pub(super) async fn plugin_events(State(svc): State<Arc<Service>>) -> Response {
+    let mut events = svc.reloads.events();
+    events.reverse();
+    axum::Json(json!({ "events": events })).into_response()
+}
+
+/// `POST /v1/plugins/reload`: rescan the whole directory now; answers what changed.
+pub(super) async fn plugins_reload(
+    State(svc): State<Arc<Service>>,
+    actor: Option<Extension<Actor>>,
+) -> Result<Response, ApiError> {
+    let actor = actor.map_or_else(Actor::anonymous, |Extension(a)| a);
+    let events = svc.rescan("api", true).await;
+    let failed = events.iter().filter(|e| e.outcome == "failed").count();
+    svc.store
+        .audit(AuditEntry {
+            at_ms: now_ms(),
+            actor: actor.name.clone(),
+            action: "plugins.reload".into(),
+            target: "/v1/plugins".into(),
+            result: "ok".into(),
+            detail: format!("{} change(s), {failed} failed", events.len()),
+        })
+        .await?;
+    tracing::info!(actor = %actor.name, changes = events.len(), "plugin directory rescanned");
+    Ok(axum::Json(json!({ "events": events })).into_response())
 }
 
 /// `GET /v1/cache/stats`.

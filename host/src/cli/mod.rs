@@ -156,7 +156,10 @@ fn runtime(config: &HostConfig) -> anyhow::Result<Arc<Runtime>> {
 /// Loads the plugin directory; any plugin that fails to load is an error
 /// (each is printed, naming its file), since a one-shot run that silently
 /// skipped a check would report a pass it did not earn.
-async fn load_registry(runtime: &Runtime, config: &HostConfig) -> anyhow::Result<Arc<Registry>> {
+async fn load_registry(
+    runtime: &Arc<Runtime>,
+    config: &HostConfig,
+) -> anyhow::Result<Arc<Registry>> {
     let (registry, errors) = Registry::load(runtime, config).await?;
     // Every failure on its own line; the last one is the command's error.
     let Some((last, others)) = errors.split_last() else {

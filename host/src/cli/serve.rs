@@ -46,6 +46,8 @@ pub(super) async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<
         });
     }
     let mut background = service::spawn_monitors(svc.clone(), stop_rx.clone());
+    background.push(service::spawn_watcher(svc.clone(), stop_rx.clone()));
+    background.push(spawn_sighup(svc.clone(), stop_rx.clone()));
     background.push(service::spawn_pruner(svc.clone(), stop_rx.clone()));
 
     let (drain_tx, mut drain_rx) = watch::channel(false);
@@ -83,6 +85,24 @@ pub(super) async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<
     tokio::task::spawn_blocking(move || svc2.store.close()).await?;
     tracing::info!("stopped");
     Ok(EXIT_OK)
+}
+
+/// SIGHUP: a full rescan of the plugin directory, as `POST /v1/plugins/reload` does.
+fn spawn_sighup(svc: Arc<Service>, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = signal(SignalKind::hangup()).expect("installing a SIGHUP handler");
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = hup.recv() => {
+                    tracing::info!("SIGHUP: rescanning the plugin directory");
+                    let events = svc.rescan("SIGHUP", true).await;
+                    tracing::info!("SIGHUP: {} change(s)", events.len());
+                }
+                _ = service::stopped(&mut stop) => return,
+            }
+        }
+    })
 }
 
 async fn shutdown_signal() -> &'static str {

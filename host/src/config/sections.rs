@@ -39,12 +39,17 @@ impl Default for ServerSection {
 #[serde(deny_unknown_fields, default)]
 pub struct PluginsSection {
     pub dir: PathBuf,
+    /// `assay serve` also rescans the directory this often (0: only on file
+    /// events, SIGHUP and `POST /v1/plugins/reload`); catches what file
+    /// events miss, such as a symlink's target changing elsewhere.
+    pub rescan_secs: u64,
 }
 
 impl Default for PluginsSection {
     fn default() -> Self {
         PluginsSection {
             dir: PathBuf::from("./plugins.d"),
+            rescan_secs: 30,
         }
     }
 }

@@ -43,6 +43,8 @@ pub struct Plugin {
     pub config_digest: String,
     /// Whether the compiled code came from the on-disk cache.
     pub from_cache: bool,
+    /// How long compiling (or loading the cached compilation) took.
+    pub compile_time: std::time::Duration,
     pub component: wasmtime::component::Component,
     pub(crate) validator: Option<ValidatorPre<CallState>>,
 }
@@ -51,6 +53,24 @@ impl Plugin {
     /// The pre-linked validator, when this plugin is one.
     pub fn validator(&self) -> Option<&ValidatorPre<CallState>> {
         self.validator.as_ref()
+    }
+
+    /// The same compiled plugin with other settings (a sidecar change: no recompile).
+    pub fn with_settings(&self, settings: PluginSettings) -> Plugin {
+        Plugin {
+            name: self.name.clone(),
+            file: self.file.clone(),
+            kind: self.kind,
+            digest: self.digest.clone(),
+            size: self.size,
+            info: self.info.clone(),
+            config_digest: digest(settings.config_json.as_bytes()),
+            settings,
+            from_cache: self.from_cache,
+            compile_time: std::time::Duration::ZERO,
+            component: self.component.clone(),
+            validator: self.validator.clone(),
+        }
     }
 
     pub fn version(&self) -> &str {
@@ -88,7 +108,7 @@ impl Registry {
     /// beside the registry of those that loaded; the caller decides whether
     /// that is fatal (the CLI) or reported and skipped (a server).
     pub async fn load(
-        runtime: &Runtime,
+        runtime: &Arc<Runtime>,
         config: &HostConfig,
     ) -> Result<(Registry, Vec<LoadError>), LoadError> {
         let dir = &config.plugins.dir;
@@ -155,7 +175,7 @@ pub fn discover(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
 /// Loads one plugin file: read, compile (or load the cached compilation),
 /// detect the kind, pre-link, ask `info()`; the sidecar is read first.
 pub async fn load_plugin(
-    runtime: &Runtime,
+    runtime: &Arc<Runtime>,
     file: &Path,
     config: &HostConfig,
 ) -> Result<Plugin, LoadError> {
@@ -174,7 +194,17 @@ pub async fn load_plugin(
     let bytes = std::fs::read(file).map_err(|e| fail(format!("cannot read: {e}")))?;
     let digest = digest(&bytes);
     let hex_digest = digest.trim_start_matches("sha256:");
-    let (component, from_cache) = runtime.compile(&bytes, hex_digest).map_err(|e| {
+    let size = bytes.len() as u64;
+    // Compiling takes seconds for a large plugin: off the async threads.
+    let started = std::time::Instant::now();
+    let compiled = {
+        let (runtime, hex) = (runtime.clone(), hex_digest.to_owned());
+        tokio::task::spawn_blocking(move || runtime.compile(&bytes, &hex))
+            .await
+            .map_err(|e| fail(format!("the compiler task failed: {e}")))?
+    };
+    let compile_time = started.elapsed();
+    let (component, from_cache) = compiled.map_err(|e| {
         fail(format!(
             "not a valid WebAssembly component: {}",
             first_line(&e)
@@ -209,17 +239,18 @@ pub async fn load_plugin(
         file: file.to_owned(),
         kind,
         digest,
-        size: bytes.len() as u64,
+        size,
         info,
         settings,
         from_cache,
+        compile_time,
         component,
         validator,
     })
 }
 
 /// A plugin's settings: its sidecar, or its `[[validator]]` entry, never both.
-fn settings_for(
+pub fn settings_for(
     name: &str,
     file: &Path,
     config: &HostConfig,

@@ -33,12 +33,16 @@ pub struct LoadFailure {
     pub name: String,
     pub file: String,
     pub error: LastError,
+    /// The bytes and sidecar that failed: the same file is not retried until it changes.
+    #[serde(skip)]
+    pub retry_key: Option<String>,
 }
 
 #[derive(Debug, Default)]
 pub struct PluginBook {
     pub stats: BTreeMap<String, PluginStats>,
-    pub failures: Vec<LoadFailure>,
+    /// The latest failure of each plugin file, by name, until it loads again.
+    pub failures: BTreeMap<String, LoadFailure>,
 }
 
 impl PluginBook {

@@ -7,6 +7,7 @@
 mod book;
 pub mod live;
 mod monitor;
+mod reload;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,10 +19,19 @@ use tokio::sync::{Semaphore, watch};
 pub use book::{LoadFailure, PluginBook, PluginStats};
 pub use live::{Live, LivePatch, PatchError};
 pub use monitor::{MonitorBook, MonitorStatus};
+pub use reload::{ReloadEvent, Reloads, spawn_watcher};
+
+/// What happened in the host that someone may want to hear of (the alerting
+/// side subscribes with [`Service::subscribe_events`]).
+#[derive(Debug, Clone)]
+pub enum HostEvent {
+    /// A plugin file failed to load; if an older version was loaded, it keeps serving.
+    PluginFailed(ReloadEvent),
+}
 
 use crate::api::auth::Auth;
 use crate::config::HostConfig;
-use crate::registry::Registry;
+use crate::registry::{self, Registry};
 use crate::runtime::Runtime;
 use crate::store::{ReportRow, Retention, Store, StoreError, now_ms};
 use crate::telemetry::Metrics;
@@ -38,6 +48,8 @@ pub struct Service {
     /// Serialises read-modify-write of the live settings.
     pub live_change: tokio::sync::Mutex<()>,
     pub plugins: Mutex<PluginBook>,
+    pub reloads: Reloads,
+    events: tokio::sync::broadcast::Sender<HostEvent>,
     pub monitors: MonitorBook,
     /// `max_concurrent_validations`.
     pub validation_slots: Semaphore,
@@ -73,6 +85,8 @@ impl Service {
             live: watch::Sender::new(Arc::new(live)),
             live_change: tokio::sync::Mutex::new(()),
             plugins: Mutex::default(),
+            reloads: Reloads::default(),
+            events: tokio::sync::broadcast::Sender::new(1024),
             monitors: MonitorBook::new(&config.monitors),
             validation_slots: Semaphore::new(config.server.max_concurrent_validations),
             ready: watch::Sender::new(false),
@@ -120,57 +134,31 @@ impl Service {
         self.shutting_down.load(Ordering::Relaxed)
     }
 
-    /// Loads the plugin directory into the pipeline; failures are kept for the API and logged.
+    /// Loads the plugin directory into the pipeline (the first rescan);
+    /// failures are kept for the API and logged. `/ready` passes from then on.
     pub async fn load_plugins(&self) -> anyhow::Result<()> {
         let started = Instant::now();
-        let (registry, errors) = Registry::load(self.pipeline.runtime(), &self.config).await?;
-        let failures: Vec<LoadFailure> = errors
-            .iter()
-            .map(|e| {
-                tracing::error!("cannot load plugin {e}");
-                let (file, message) = match e {
-                    crate::registry::LoadError::Plugin { file, message } => {
-                        (file.display().to_string(), message.clone())
-                    }
-                    other => (String::new(), other.to_string()),
-                };
-                LoadFailure {
-                    name: std::path::Path::new(&file)
-                        .file_stem()
-                        .map(|s| s.to_string_lossy().into_owned())
-                        .unwrap_or_default(),
-                    file,
-                    error: book::LastError {
-                        at: crate::store::rfc3339(now_ms()),
-                        message,
-                    },
-                }
-            })
-            .collect();
+        registry::discover(&self.config.plugins.dir)?;
+        let events = self.rescan("start", true).await;
+        let failed = events.iter().filter(|e| e.outcome == "failed").count();
         tracing::info!(
             "loaded {} plugin(s) from {} in {:.0?}{}",
-            registry.plugins.len(),
-            registry.dir.display(),
+            self.pipeline.registry().plugins.len(),
+            self.config.plugins.dir.display(),
             started.elapsed(),
-            if failures.is_empty() {
+            if failed == 0 {
                 String::new()
             } else {
-                format!("; {} failed", failures.len())
+                format!("; {failed} failed")
             }
         );
-        for p in &registry.plugins {
-            tracing::info!(
-                plugin = %p.name,
-                kind = p.kind.as_str(),
-                version = p.version(),
-                "plugin ready{}",
-                if p.from_cache { " (compiled code from cache)" } else { "" }
-            );
-        }
-        self.plugins.lock().expect("plugin book lock").failures = failures;
-        self.pipeline.set_registry(Arc::new(registry));
         self.ready.send_replace(true);
         Ok(())
+    }
+
+    /// Host events from now on (plugin load failures, …).
+    pub fn subscribe_events(&self) -> tokio::sync::broadcast::Receiver<HostEvent> {
+        self.events.subscribe()
     }
 
     /// Waits until the plugins are loaded.

@@ -16,6 +16,9 @@ const CALL_BUCKETS: &[f64] = &[
     0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025,
     0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
+const COMPILE_BUCKETS: &[f64] = &[
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
 const HTTP_BUCKETS: &[f64] = &[
     0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
     5.0, 10.0, 30.0,
@@ -33,6 +36,8 @@ pub struct Metrics {
     pub cache_entries: IntGauge,
     pub plugins_loaded: IntGaugeVec,
     pub plugin_load_failures: IntGauge,
+    pub plugin_reloads: IntCounterVec,
+    pub plugin_compile_seconds: HistogramVec,
     pub http_requests: IntCounterVec,
     pub http_seconds: HistogramVec,
     pub monitor_last_verdict: IntGaugeVec,
@@ -155,6 +160,19 @@ impl Metrics {
                 "assay_plugin_load_failures",
                 "Plugin files in the directory that failed to load.",
             ),
+            plugin_reloads: counter_vec(
+                &r,
+                "assay_plugin_reloads_total",
+                "Plugin changes picked up from the plugin directory, by outcome (ok, failed).",
+                &["outcome"],
+            ),
+            plugin_compile_seconds: histogram_vec(
+                &r,
+                "assay_plugin_compile_seconds",
+                "Time to compile (or load the cached compilation of) a plugin, by whether it came from the cache.",
+                &["cached"],
+                COMPILE_BUCKETS,
+            ),
             http_requests: counter_vec(
                 &r,
                 "assay_http_requests_total",
@@ -209,6 +227,12 @@ impl Metrics {
         }
         for result in ["applied", "rejected"] {
             self.config_changes.with_label_values(&[result]);
+        }
+        for outcome in ["ok", "failed"] {
+            self.plugin_reloads.with_label_values(&[outcome]);
+        }
+        for cached in ["true", "false"] {
+            self.plugin_compile_seconds.with_label_values(&[cached]);
         }
         self
     }

@@ -196,9 +196,9 @@ impl Pipeline {
         // Failures may be transient (a timeout under load): only cache clean runs.
         if let Some(key) = key
             && report
-            .plugins
-            .iter()
-            .all(|r| matches!(r.outcome, Outcome::Ok | Outcome::NotApplicable))
+                .plugins
+                .iter()
+                .all(|r| matches!(r.outcome, Outcome::Ok | Outcome::NotApplicable))
         {
             self.cache.put(key, report.clone());
         }

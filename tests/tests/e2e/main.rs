@@ -16,4 +16,5 @@ mod sandbox;
 mod serve_api;
 mod serve_auth;
 mod serve_ops;
+mod serve_reload;
 mod server;

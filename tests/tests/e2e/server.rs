@@ -104,6 +104,11 @@ impl Server {
         panic!("not ready after 120 s:\n{}", self.log());
     }
 
+    /// The server's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
     pub(crate) fn log(&self) -> String {
         self.log.lock().unwrap().clone()
     }

@@ -1,0 +1,402 @@
+//! Hot reload of the plugin directory: watch it, debounce bursts, rescan, publish a new registry snapshot.
+//!
+//! A rescan looks at each `NAME.wasm` (and its `NAME.toml`) and decides per
+//! plugin:
+//!
+//! - file and sidecar unchanged (size and modification time, then digest): keep the loaded plugin;
+//! - same bytes, new settings: new settings on the already compiled code, no recompile;
+//! - new or changed bytes: load it (compile off the async threads, check the
+//!   world, call `info()`); only a plugin that loaded replaces the old one;
+//! - gone: drop it from the snapshot. Calls already running hold their own
+//!   reference and finish on the version they started with.
+//!
+//! A file that fails keeps the previous version serving, and is not retried
+//! until it changes again. Every change is a [`ReloadEvent`]. The snapshot is
+//! swapped in one step ([`crate::validate::Pipeline::set_registry`]), so a
+//! request sees either the old set of plugins or the new one, never a mix.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Serialize;
+use tokio::sync::{mpsc, watch};
+
+use super::Service;
+use super::book::{LastError, LoadFailure};
+use crate::registry::{self, LoadError, Plugin, Registry};
+use crate::store::{now_ms, rfc3339};
+
+/// Quiet time after the last file event before a rescan: editors and
+/// copies write in bursts.
+const DEBOUNCE: Duration = Duration::from_millis(200);
+/// Events kept for `GET /v1/plugins/events`.
+const KEEP_EVENTS: usize = 500;
+
+/// One change picked up from the plugin directory.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReloadEvent {
+    pub at: String,
+    pub plugin: String,
+    pub file: String,
+    /// `added`, `changed`, `settings` (sidecar only), `removed`, or `failed`.
+    pub action: &'static str,
+    /// `ok` or `failed`.
+    pub outcome: &'static str,
+    pub old_digest: Option<String>,
+    pub new_digest: Option<String>,
+    pub old_version: Option<String>,
+    pub new_version: Option<String>,
+    /// Compile (or cached-compilation load) time, when it compiled.
+    pub compile_ms: Option<f64>,
+    pub error: Option<String>,
+    /// What started the rescan: `start`, `watch`, `periodic`, `api`, `SIGHUP`.
+    pub trigger: String,
+}
+
+/// What a file looked like when it was last loaded, to skip unchanged files cheaply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stamp {
+    wasm: (u64, Option<SystemTime>),
+    sidecar: Option<(u64, Option<SystemTime>)>,
+}
+
+fn stamp_of(path: &Path) -> Option<(u64, Option<SystemTime>)> {
+    // `metadata` follows symlinks: a link's target is what is stamped.
+    std::fs::metadata(path)
+        .ok()
+        .map(|m| (m.len(), m.modified().ok()))
+}
+
+fn stamp(file: &Path) -> Stamp {
+    Stamp {
+        wasm: stamp_of(file).unwrap_or((0, None)),
+        sidecar: stamp_of(&file.with_extension("toml")),
+    }
+}
+
+/// Reload state: the recent events, and what each file looked like.
+#[derive(Default)]
+pub struct Reloads {
+    events: Mutex<VecDeque<ReloadEvent>>,
+    /// Serialises rescans, and holds the stamps of the last one.
+    scan: tokio::sync::Mutex<HashMap<String, Stamp>>,
+}
+
+impl Reloads {
+    /// The most recent events, newest last.
+    pub fn events(&self) -> Vec<ReloadEvent> {
+        self.events
+            .lock()
+            .expect("reload events lock")
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    fn push(&self, e: ReloadEvent) {
+        let mut events = self.events.lock().expect("reload events lock");
+        if events.len() == KEEP_EVENTS {
+            events.pop_front();
+        }
+        events.push_back(e);
+    }
+}
+
+fn event(trigger: &str, plugin: &str, file: &Path, action: &'static str) -> ReloadEvent {
+    ReloadEvent {
+        at: rfc3339(now_ms()),
+        plugin: plugin.to_owned(),
+        file: file.display().to_string(),
+        action,
+        outcome: "ok",
+        old_digest: None,
+        new_digest: None,
+        old_version: None,
+        new_version: None,
+        compile_ms: None,
+        error: None,
+        trigger: trigger.to_owned(),
+    }
+}
+
+fn with_old(mut e: ReloadEvent, old: Option<&Arc<Plugin>>) -> ReloadEvent {
+    if let Some(old) = old {
+        e.old_digest = Some(old.digest.clone());
+        e.old_version = Some(old.version().to_owned());
+    }
+    e
+}
+
+impl Service {
+    /// Rescans the plugin directory and publishes what changed. `force`
+    /// reads every file again instead of trusting unchanged size and mtime
+    /// (the digest still spares a recompile). Returns this rescan's events.
+    pub async fn rescan(&self, trigger: &str, force: bool) -> Vec<ReloadEvent> {
+        let mut stamps = self.reloads.scan.lock().await;
+        let current = self.pipeline.registry();
+        let files = match registry::discover(&self.config.plugins.dir) {
+            Ok(files) => files,
+            Err(e) => {
+                // A directory that went away (or is unreadable) is not a
+                // reason to drop every plugin: keep serving what is loaded.
+                tracing::error!("plugin rescan: {e}; keeping the loaded plugins");
+                return Vec::new();
+            }
+        };
+        let mut events = Vec::new();
+        let mut next: BTreeMap<Arc<str>, Arc<Plugin>> = BTreeMap::new();
+        let mut seen = HashMap::new();
+        for file in &files {
+            let Some(name) = file.file_stem().and_then(|s| s.to_str()) else {
+                continue;
+            };
+            let old = current.get(name);
+            let now = stamp(file);
+            let unchanged = !force && stamps.get(name) == Some(&now);
+            seen.insert(name.to_owned(), now.clone());
+            if unchanged {
+                if let Some(old) = old {
+                    next.insert(old.name.clone(), old.clone());
+                }
+                continue;
+            }
+            let (plugin, ev) = self.reload_one(trigger, name, file, old).await;
+            if let Some(p) = plugin {
+                next.insert(p.name.clone(), p);
+            }
+            events.extend(ev);
+        }
+        for old in &current.plugins {
+            if !seen.contains_key(&*old.name) {
+                let e = with_old(event(trigger, &old.name, &old.file, "removed"), Some(old));
+                tracing::info!(plugin = %old.name, "plugin removed");
+                events.push(e);
+                self.plugins
+                    .lock()
+                    .expect("plugin book lock")
+                    .failures
+                    .remove(&*old.name);
+            }
+        }
+        // Failures of files that are gone are forgotten too.
+        self.plugins
+            .lock()
+            .expect("plugin book lock")
+            .failures
+            .retain(|name, _| seen.contains_key(name));
+        *stamps = seen;
+        let changed = events.iter().any(|e| e.outcome == "ok");
+        if changed || current.plugins.len() != next.len() {
+            self.pipeline.set_registry(Arc::new(Registry {
+                dir: current.dir.clone(),
+                plugins: next.into_values().collect(),
+            }));
+        }
+        for e in &events {
+            self.metrics
+                .plugin_reloads
+                .with_label_values(&[e.outcome])
+                .inc();
+            self.reloads.push(e.clone());
+        }
+        events
+    }
+
+    /// Loads (or re-settles) one plugin file. Answers the plugin to publish
+    /// (the old one when the new file failed) and the event, if any.
+    async fn reload_one(
+        &self,
+        trigger: &str,
+        name: &str,
+        file: &Path,
+        old: Option<&Arc<Plugin>>,
+    ) -> (Option<Arc<Plugin>>, Option<ReloadEvent>) {
+        let bytes_digest = std::fs::read(file).map(|b| registry::digest(&b));
+        // What a failure is remembered by: these bytes with this sidecar.
+        let retry_key = bytes_digest
+            .as_ref()
+            .ok()
+            .map(|d| format!("{d} {:?}", stamp_of(&file.with_extension("toml"))));
+        // Same code: only the settings may have changed; no recompile.
+        if let (Some(old), Ok(digest)) = (old, &bytes_digest)
+            && *digest == old.digest
+        {
+            return match registry::settings_for(name, file, &self.config, self.max_memory_mib()) {
+                Ok(settings) if settings == old.settings => (Some(old.clone()), None),
+                Ok(settings) => {
+                    let plugin = Arc::new(old.with_settings(settings));
+                    let mut e = with_old(event(trigger, name, file, "settings"), Some(old));
+                    e.new_digest = Some(plugin.digest.clone());
+                    e.new_version = Some(plugin.version().to_owned());
+                    tracing::info!(plugin = name, "plugin settings reloaded");
+                    self.forget_failure(name);
+                    (Some(plugin), Some(e))
+                }
+                Err(err) => self.failed(trigger, name, file, Some(old), err.to_string(), None),
+            };
+        }
+        // A file that already failed with these very bytes is not retried.
+        if let Some(key) = &retry_key
+            && self
+                .plugins
+                .lock()
+                .expect("plugin book lock")
+                .failures
+                .get(name)
+                .is_some_and(|f| f.retry_key.as_ref() == Some(key))
+        {
+            return (old.cloned(), None);
+        }
+        match registry::load_plugin(self.pipeline.runtime(), file, &self.config).await {
+            Ok(plugin) if old.is_some_and(|o| o.kind != plugin.kind) => {
+                let was = old.map_or("", |o| o.kind.as_str());
+                let message = format!(
+                    "{name} is a {was} and the new file is a {}; a plugin keeps its kind (remove the old file first to change it)",
+                    plugin.kind.as_str()
+                );
+                self.failed(trigger, name, file, old, message, retry_key)
+            }
+            Ok(plugin) => {
+                let plugin = Arc::new(plugin);
+                let action = if old.is_some() { "changed" } else { "added" };
+                let mut e = with_old(event(trigger, name, file, action), old);
+                e.new_digest = Some(plugin.digest.clone());
+                e.new_version = Some(plugin.version().to_owned());
+                e.compile_ms = Some(plugin.compile_time.as_secs_f64() * 1e3);
+                self.metrics
+                    .plugin_compile_seconds
+                    .with_label_values(&[if plugin.from_cache { "true" } else { "false" }])
+                    .observe(plugin.compile_time.as_secs_f64());
+                tracing::info!(
+                    plugin = name,
+                    kind = plugin.kind.as_str(),
+                    version = plugin.version(),
+                    digest = %plugin.digest,
+                    "plugin {action} (compiled in {:.0?}{})",
+                    plugin.compile_time,
+                    if plugin.from_cache { ", from cache" } else { "" }
+                );
+                self.forget_failure(name);
+                (Some(plugin), Some(e))
+            }
+            Err(err) => {
+                let message = match err {
+                    LoadError::Plugin { message, .. } => message,
+                    other => other.to_string(),
+                };
+                self.failed(trigger, name, file, old, message, retry_key)
+            }
+        }
+    }
+
+    fn failed(
+        &self,
+        trigger: &str,
+        name: &str,
+        file: &Path,
+        old: Option<&Arc<Plugin>>,
+        message: String,
+        retry_key: Option<String>,
+    ) -> (Option<Arc<Plugin>>, Option<ReloadEvent>) {
+        let mut e = with_old(event(trigger, name, file, "failed"), old);
+        e.outcome = "failed";
+        e.error = Some(message.clone());
+        if old.is_some() {
+            tracing::error!(plugin = name, file = %file.display(), "cannot load plugin: {message}; the previous version keeps serving");
+        } else {
+            tracing::error!(plugin = name, file = %file.display(), "cannot load plugin: {message}");
+        }
+        self.plugins
+            .lock()
+            .expect("plugin book lock")
+            .failures
+            .insert(
+                name.to_owned(),
+                LoadFailure {
+                    name: name.to_owned(),
+                    file: file.display().to_string(),
+                    retry_key,
+                    error: LastError {
+                        at: e.at.clone(),
+                        message,
+                    },
+                },
+            );
+        let _ = self.events.send(super::HostEvent::PluginFailed(e.clone()));
+        (old.cloned(), Some(e))
+    }
+
+    fn forget_failure(&self, name: &str) {
+        self.plugins
+            .lock()
+            .expect("plugin book lock")
+            .failures
+            .remove(name);
+    }
+
+    fn max_memory_mib(&self) -> u64 {
+        (self.pipeline.runtime().options().max_memory >> 20) as u64
+    }
+}
+
+/// Watches the plugin directory (and rescans every `rescan_secs`) until
+/// `stop` turns true. Bursts of file events are debounced into one rescan.
+pub fn spawn_watcher(
+    svc: Arc<Service>,
+    mut stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    use notify::{RecursiveMode, Watcher};
+    let (tx, mut rx) = mpsc::unbounded_channel::<()>();
+    let dir = svc.config.plugins.dir.clone();
+    let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        if let Ok(ev) = res
+            && ev.paths.iter().any(|p| relevant(p))
+        {
+            let _ = tx.send(());
+        }
+    })
+    .and_then(|mut w| w.watch(&dir, RecursiveMode::NonRecursive).map(|()| w));
+    let watcher = match watcher {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::error!(
+                "cannot watch {} for plugin changes ({e}); changes are picked up by the periodic rescan, SIGHUP or POST /v1/plugins/reload",
+                svc.config.plugins.dir.display()
+            );
+            None
+        }
+    };
+    let every = svc.config.plugins.rescan_secs;
+    tokio::spawn(async move {
+        let _watcher = watcher;
+        let mut tick = tokio::time::interval(Duration::from_secs(every.max(1)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.reset();
+        loop {
+            let trigger = tokio::select! {
+                Some(()) = rx.recv() => {
+                    // Wait for quiet: every event in the window restarts it.
+                    let mut quiet_from = Instant::now();
+                    loop {
+                        match tokio::time::timeout_at((quiet_from + DEBOUNCE).into(), rx.recv()).await {
+                            Ok(Some(())) => quiet_from = Instant::now(),
+                            _ => break,
+                        }
+                    }
+                    "watch"
+                }
+                _ = tick.tick(), if every > 0 => "periodic",
+                _ = super::stopped(&mut stop) => return,
+            };
+            svc.rescan(trigger, false).await;
+        }
+    })
+}
+
+/// Whether a path's change can matter: a `.wasm` or `.toml` that is not hidden.
+fn relevant(p: &PathBuf) -> bool {
+    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    !name.starts_with('.') && p.extension().is_some_and(|e| e == "wasm" || e == "toml")
+}
