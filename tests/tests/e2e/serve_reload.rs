@@ -305,7 +305,9 @@ fn the_cache_never_answers_for_a_version_that_is_gone() {
 /// The acceptance test: ≥ 4 clients for ≥ 20 s while `v` is
 /// replaced ≥ 50 times, bad files are written, and another plugin is deleted
 /// and re-added. No request may fail, each answer must be wholly one version,
-/// and each good write must serve within 1 s plus its compile time.
+/// each good write must serve within 1 s plus its compile time, and each bad
+/// write (truncated, not wasm, a component of another world) must leave the
+/// old version serving.
 #[test]
 fn churn_under_load_fails_no_request() {
     let env = Env::new();
@@ -338,6 +340,7 @@ fn churn_under_load_fails_no_request() {
     let mut worst = Duration::ZERO;
     let mut swaps = 0;
     let bytes = std::fs::read(b()).unwrap();
+    let router = std::fs::read(test_plugin("severity-router")).unwrap();
     while swaps < 50 || started.elapsed() < Duration::from_secs(20) {
         let (src, want) = if swaps % 2 == 0 {
             (b(), "B")
@@ -347,17 +350,31 @@ fn churn_under_load_fails_no_request() {
         let t = Instant::now();
         deploy(&dir, &src, "v");
         wait_for(&s, want, "a swap under load");
-        worst = worst.max(t.elapsed());
+        let took = t.elapsed();
+        let compile = events(&s)
+            .iter()
+            .find(|e| e["plugin"] == "v" && e["outcome"] == "ok")
+            .and_then(|e| e["compile_ms"].as_f64())
+            .unwrap_or(0.0);
+        // Serving within 1 s plus the compile time (the time measured here
+        // also includes this test's own polling).
+        let allowed = Duration::from_secs(1) + Duration::from_secs_f64(compile / 1e3);
+        assert!(
+            took <= allowed,
+            "swap {swaps} took {took:?}, compile {compile} ms"
+        );
+        worst = worst.max(took);
         swaps += 1;
         match swaps % 10 {
             3 => std::fs::write(dir.join("v.wasm"), &bytes[..bytes.len() / 3]).unwrap(),
+            4 => std::fs::write(dir.join("v.wasm"), &router).unwrap(),
             5 => std::fs::write(dir.join("v.wasm"), b"not wasm at all").unwrap(),
             7 => std::fs::remove_file(dir.join("extra.wasm")).unwrap(),
             8 => deploy(&dir, &a(), "extra"),
             _ => continue,
         }
         std::thread::sleep(Duration::from_millis(400));
-        if swaps % 10 == 3 || swaps % 10 == 5 {
+        if matches!(swaps % 10, 3..=5) {
             // The old version still serves after a bad write.
             assert_eq!(serving(&s), Some(want), "after bad write {swaps}");
         }
@@ -375,8 +392,5 @@ fn churn_under_load_fails_no_request() {
         bad.first()
     );
     assert!(swaps >= 50 && n > 100, "{swaps} swaps, {n} requests");
-    // Each swap serves within 1 s plus its compile time (these plugins come
-    // from the compiled cache after their first load: milliseconds).
-    assert!(worst < Duration::from_secs(3), "slowest swap {worst:?}");
     eprintln!("churn: {swaps} swaps, {n} requests, slowest swap {worst:?}");
 }
