@@ -48,6 +48,9 @@ pub struct HostConfig {
     /// The config file's directory: relative `config_file`s of `[[validator]]` entries start there.
     #[serde(skip)]
     pub base_dir: Option<PathBuf>,
+    /// The file this was read from, if any (`assay serve` watches it).
+    #[serde(skip)]
+    pub file: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +81,7 @@ impl HostConfig {
         let source_name = path.map_or("(built-in defaults)".into(), |p| p.display().to_string());
         let (mut config, overrides) = Self::parse(&text, &source_name, std::env::vars())?;
         config.base_dir = path.map(|p| p.parent().unwrap_or(Path::new(".")).to_owned());
+        config.file = path.map(Path::to_owned);
         Ok((config, overrides))
     }
 

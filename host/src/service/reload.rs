@@ -16,7 +16,7 @@
 //! request sees either the old set of plugins or the new one, never a mix.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -25,6 +25,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::Service;
 use super::book::{LastError, LoadFailure};
+use crate::config::HostConfig;
 use crate::registry::{self, LoadError, Plugin, Registry};
 use crate::store::{now_ms, rfc3339};
 
@@ -76,10 +77,14 @@ fn stamp(file: &Path) -> Stamp {
     }
 }
 
-/// Reload state: the recent events, and what each file looked like.
+/// Reload state: the recent events, what each file looked like, and the
+/// plugin settings of the config file as last read.
 #[derive(Default)]
 pub struct Reloads {
     events: Mutex<VecDeque<ReloadEvent>>,
+    /// The host config with `[[validator]]` and `[plugin_defaults]` as the
+    /// config file says now (`None`: as at start).
+    plugin_config: Mutex<Option<Arc<HostConfig>>>,
     /// Serialises rescans, and holds the stamps of the last one.
     scan: tokio::sync::Mutex<HashMap<String, Stamp>>,
 }
@@ -130,6 +135,43 @@ fn with_old(mut e: ReloadEvent, old: Option<&Arc<Plugin>>) -> ReloadEvent {
 }
 
 impl Service {
+    /// The config that plugin settings come from.
+    fn plugin_config(&self) -> Arc<HostConfig> {
+        self.reloads
+            .plugin_config
+            .lock()
+            .expect("plugin config lock")
+            .clone()
+            .unwrap_or_else(|| Arc::new(self.config.clone()))
+    }
+
+    /// Re-reads the config file's plugin settings (`[[validator]]`,
+    /// `[plugin_defaults]`) and applies them with a rescan. Other sections
+    /// take effect on restart. A file with an error changes nothing.
+    pub async fn reload_config_file(&self) {
+        let Some(path) = &self.config.file else {
+            return;
+        };
+        match HostConfig::load(Some(path)) {
+            Ok((new, _)) => {
+                let mut effective = self.config.clone();
+                effective.validators = new.validators;
+                effective.plugin_defaults = new.plugin_defaults;
+                *self
+                    .reloads
+                    .plugin_config
+                    .lock()
+                    .expect("plugin config lock") = Some(Arc::new(effective));
+                tracing::info!(
+                    "{} changed: plugin settings ([[validator]], [plugin_defaults]) re-applied; other sections take effect on restart",
+                    path.display()
+                );
+                self.rescan("config", true).await;
+            }
+            Err(e) => tracing::error!("{e}; keeping the current plugin settings"),
+        }
+    }
+
     /// Rescans the plugin directory and publishes what changed. `force`
     /// reads every file again instead of trusting unchanged size and mtime
     /// (the digest still spares a recompile). Returns this rescan's events.
@@ -223,7 +265,8 @@ impl Service {
         if let (Some(old), Ok(digest)) = (old, &bytes_digest)
             && *digest == old.digest
         {
-            return match registry::settings_for(name, file, &self.config, self.max_memory_mib()) {
+            let config = self.plugin_config();
+            return match registry::settings_for(name, file, &config, self.max_memory_mib()) {
                 Ok(settings) if settings == old.settings => (Some(old.clone()), None),
                 Ok(settings) => {
                     let plugin = Arc::new(old.with_settings(settings));
@@ -249,7 +292,7 @@ impl Service {
         {
             return (old.cloned(), None);
         }
-        match registry::load_plugin(self.pipeline.runtime(), file, &self.config).await {
+        match registry::load_plugin(self.pipeline.runtime(), file, &self.plugin_config()).await {
             Ok(plugin) if old.is_some_and(|o| o.kind != plugin.kind) => {
                 let was = old.map_or("", |o| o.kind.as_str());
                 let message = format!(
@@ -348,16 +391,40 @@ pub fn spawn_watcher(
     mut stop: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     use notify::{RecursiveMode, Watcher};
-    let (tx, mut rx) = mpsc::unbounded_channel::<()>();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Change>();
     let dir = svc.config.plugins.dir.clone();
+    let config_file = svc.config.file.clone();
+    // The config file is watched through its directory: editors replace it by rename.
+    let config_dir = config_file.as_ref().map(|f| {
+        f.parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_owned()
+    });
+    let config_name = config_file
+        .as_ref()
+        .and_then(|f| f.file_name())
+        .map(|n| n.to_owned());
+    let plugins_dir = dir.clone();
     let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-        if let Ok(ev) = res
-            && ev.paths.iter().any(|p| relevant(p))
-        {
-            let _ = tx.send(());
+        let Ok(ev) = res else { return };
+        for p in &ev.paths {
+            if config_name.is_some() && p.file_name() == config_name.as_deref() {
+                let _ = tx.send(Change::Config);
+            } else if p.parent() == Some(plugins_dir.as_path()) && relevant(p) {
+                let _ = tx.send(Change::Plugins);
+            }
         }
     })
-    .and_then(|mut w| w.watch(&dir, RecursiveMode::NonRecursive).map(|()| w));
+    .and_then(|mut w| {
+        w.watch(&dir, RecursiveMode::NonRecursive)?;
+        if let Some(d) = &config_dir
+            && !same_dir(d, &dir)
+        {
+            w.watch(d, RecursiveMode::NonRecursive)?;
+        }
+        Ok(w)
+    });
     let watcher = match watcher {
         Ok(w) => Some(w),
         Err(e) => {
@@ -375,28 +442,46 @@ pub fn spawn_watcher(
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.reset();
         loop {
-            let trigger = tokio::select! {
-                Some(()) = rx.recv() => {
+            let (trigger, config) = tokio::select! {
+                Some(first) = rx.recv() => {
                     // Wait for quiet: every event in the window restarts it.
+                    let mut config = first == Change::Config;
                     let mut quiet_from = Instant::now();
-                    loop {
-                        match tokio::time::timeout_at((quiet_from + DEBOUNCE).into(), rx.recv()).await {
-                            Ok(Some(())) => quiet_from = Instant::now(),
-                            _ => break,
-                        }
+                    while let Ok(Some(change)) =
+                        tokio::time::timeout_at((quiet_from + DEBOUNCE).into(), rx.recv()).await
+                    {
+                        config |= change == Change::Config;
+                        quiet_from = Instant::now();
                     }
-                    "watch"
+                    ("watch", config)
                 }
-                _ = tick.tick(), if every > 0 => "periodic",
+                _ = tick.tick(), if every > 0 => ("periodic", false),
                 _ = super::stopped(&mut stop) => return,
             };
-            svc.rescan(trigger, false).await;
+            if config {
+                svc.reload_config_file().await;
+            } else {
+                svc.rescan(trigger, false).await;
+            }
         }
     })
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Change {
+    Plugins,
+    Config,
+}
+
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
 /// Whether a path's change can matter: a `.wasm` or `.toml` that is not hidden.
-fn relevant(p: &PathBuf) -> bool {
+fn relevant(p: &Path) -> bool {
     let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
     !name.starts_with('.') && p.extension().is_some_and(|e| e == "wasm" || e == "toml")
 }

@@ -394,3 +394,44 @@ fn churn_under_load_fails_no_request() {
     assert!(swaps >= 50 && n > 100, "{swaps} swaps, {n} requests");
     eprintln!("churn: {swaps} swaps, {n} requests, slowest swap {worst:?}");
 }
+
+#[test]
+fn validator_settings_in_the_config_file_reload_too() {
+    let env = Env::new();
+    env.plugin(&b(), "v", None);
+    let config = |mode: &str| {
+        format!(
+            "[plugins]\nrescan_secs = 0\n\n[[validator]]\nname = \"v\"\n[validator.config]\nmode = \"{mode}\"\n"
+        )
+    };
+    let s = Server::start(
+        &env,
+        Start {
+            config: &config("ok"),
+            ..Start::default()
+        },
+    );
+    assert_eq!(serving(&s), Some("B"));
+    let file = env.work_dir().join("assay.toml");
+    // An editor's save: write a temporary file, rename it over.
+    std::fs::write(env.work_dir().join(".assay.toml.swp"), config("fail")).unwrap();
+    std::fs::rename(env.work_dir().join(".assay.toml.swp"), &file).unwrap();
+    eventually(30, "the config file change", || {
+        let (_, r) = s.validate("?plugin=v", "{}");
+        (r["plugins"][0]["outcome"] == "error").then_some(())
+    });
+    let ev = events(&s);
+    assert_eq!(ev[0]["action"], "settings", "{ev:?}");
+    assert_eq!(ev[0]["trigger"], "config");
+    // A config file with an error changes nothing.
+    std::fs::write(&file, "[[validator]\n").unwrap();
+    eventually(30, "the bad config to be read", || {
+        s.log()
+            .contains("keeping the current plugin settings")
+            .then_some(())
+    });
+    let (_, r) = s.validate("?plugin=v", "{}");
+    assert_eq!(r["plugins"][0]["outcome"], "error", "{r}");
+    std::fs::write(&file, config("ok")).unwrap();
+    wait_for(&s, "B", "the mended config");
+}
