@@ -10,6 +10,7 @@
 #   DURATION=10 bench/load.sh    # shorter runs
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 DURATION=${DURATION:-20}        # seconds per throughput run
 MEMORY_RUN=${MEMORY_RUN:-60}    # seconds of the memory run
@@ -43,13 +44,7 @@ wrk.body = '{"id": "a-record", "name": "benchmark"}'
 wrk.headers["Content-Type"] = "application/json"
 LUA
 
-ASSAY_LOG=warn "$BIN" --config "$work/assay.toml" serve &
-server=$!
-for _ in $(seq 1 600); do
-    curl -fs "http://127.0.0.1:$PORT/ready" >/dev/null 2>&1 && break
-    sleep 0.1
-done
-curl -fs "http://127.0.0.1:$PORT/ready" >/dev/null || { echo "assay did not become ready" >&2; exit 1; }
+start_assay "$work/assay.toml" "$PORT"
 
 # wrk's summary: requests/s and the 50/99th percentile latency.
 run() { # name, extra wrk args...

@@ -15,6 +15,7 @@
 #   bench/reload.sh            # ROUNDS=5 DURATION=15 by default
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-15}
@@ -69,13 +70,7 @@ PY
 digest_of() { echo "sha256:$(sha256sum "$1" | cut -d' ' -f1)"; }
 now_ms() { date +%s%3N; }
 
-ASSAY_LOG=warn "$BIN" --config "$work/assay.toml" serve &
-server=$!
-for _ in $(seq 1 600); do
-    curl -fs "http://127.0.0.1:$PORT/ready" >/dev/null 2>&1 && break
-    sleep 0.1
-done
-curl -fs "http://127.0.0.1:$PORT/ready" >/dev/null || { echo "assay did not become ready" >&2; exit 1; }
+start_assay "$work/assay.toml" "$PORT"
 
 # swap NAME FILE: rename FILE over NAME.wasm; prints ms until GET /v1/plugins/NAME shows its digest.
 swap() {

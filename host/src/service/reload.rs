@@ -215,14 +215,9 @@ impl Service {
                 let e = with_old(event(trigger, &old.name, &old.file, "removed"), Some(old));
                 tracing::info!(plugin = %old.name, "plugin removed");
                 events.push(e);
-                self.plugins
-                    .lock()
-                    .expect("plugin book lock")
-                    .failures
-                    .remove(&*old.name);
             }
         }
-        // Failures of files that are gone are forgotten too.
+        // Failures of files that are gone are forgotten.
         self.plugins
             .lock()
             .expect("plugin book lock")
