@@ -6,12 +6,14 @@
 //! - [`runtime`]: the wasmtime engine, isolation and limits, guarded calls;
 //! - [`registry`]: finding and loading plugins from the plugin directory;
 //! - [`validate`]: levels, the validation pipeline, reports and the result cache;
+//! - [`probes`]: health probes: one run, the state machine, the scheduler;
 //! - [`cli`]: the command line;
 //! - [`telemetry`]: tracing set-up.
 
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod probes;
 pub mod registry;
 pub mod runtime;
 pub mod service;

@@ -3,7 +3,20 @@
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    let cli = assay_host::cli::Cli::parse();
+    let cli = match assay_host::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            let code = match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                // `assay probe run` is called by monitoring systems, for
+                // which 2 means CRITICAL: bad arguments are UNKNOWN there.
+                _ if is_probe_run() => assay_host::cli::probe::EXIT_UNKNOWN,
+                _ => assay_host::cli::EXIT_ERROR,
+            };
+            return std::process::ExitCode::from(code);
+        }
+    };
     assay_host::telemetry::init(cli.default_log_level(), cli.global.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -16,4 +29,9 @@ fn main() -> std::process::ExitCode {
         }
     };
     runtime.block_on(assay_host::cli::run(cli))
+}
+
+fn is_probe_run() -> bool {
+    let args: Vec<String> = std::env::args().collect();
+    args.windows(2).any(|w| w[0] == "probe" && w[1] == "run")
 }

@@ -154,16 +154,20 @@ extern crate self as assay_plugin_sdk;
 pub mod bindings;
 pub mod digest;
 mod export;
+#[cfg(feature = "probe")]
+pub mod http;
 mod kinds;
 pub mod log;
 pub mod pointer;
+#[cfg(feature = "probe")]
+pub mod system;
 mod types;
 
 pub use kinds::{NoConfig, Probe, Router, Validator, parse_config};
 pub use pointer::pointer;
 pub use types::{
-    Alert, AlertStatus, Finding, Level, Observation, PluginInfo, ProbeOutcome, ProbeStatus,
-    RoutingDecision, Severity, Subject, Validation,
+    Alert, AlertStatus, DiskStats, Finding, Level, LoadStats, MemoryStats, Observation,
+    PluginInfo, ProbeOutcome, ProbeStatus, RoutingDecision, Severity, Subject, Validation,
 };
 
 /// Implementation details of the export macros. Not a stable API.

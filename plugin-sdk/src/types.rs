@@ -148,6 +148,30 @@ impl ProbeOutcome {
     }
 }
 
+/// Space on a file system, from [`crate::system::disk_usage`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiskStats {
+    pub total_bytes: u64,
+    pub available_bytes: u64,
+}
+
+/// Memory and swap, from [`crate::system::memory_usage`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryStats {
+    pub total_bytes: u64,
+    pub available_bytes: u64,
+    pub swap_total_bytes: u64,
+    pub swap_free_bytes: u64,
+}
+
+/// Load averages, from [`crate::system::load_average`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LoadStats {
+    pub one: f64,
+    pub five: f64,
+    pub fifteen: f64,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AlertStatus {
     Firing,

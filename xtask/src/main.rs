@@ -13,20 +13,34 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 
-/// Plugins shipped to operators: (crate name, plugin name).
-const SHIPPED: &[&str] = &[
-    "hash-chain",
-    "json-schema",
-    "duplicate-records",
-    "required-fields",
+/// Plugins shipped to operators, one list per kind (see [`TEST_PLUGINS`]
+/// for why): (crate name, plugin file stem).
+const SHIPPED: &[&[(&str, &str)]] = &[
+    &[
+        ("hash-chain", "hash-chain"),
+        ("json-schema", "json-schema"),
+        ("duplicate-records", "duplicate-records"),
+        ("required-fields", "required-fields"),
+    ],
+    &[
+        ("probe-http", "http"),
+        ("probe-tcp", "tcp"),
+        ("probe-dns", "dns"),
+        ("probe-disk-space", "disk-space"),
+        ("probe-memory", "memory"),
+        ("probe-file-freshness", "file-freshness"),
+    ],
 ];
 /// Plugins that exist to test the host and benchmark it, one list per kind:
 /// each list is built by its own cargo invocation, because cargo unifies the
 /// SDK's features across one build and a component must carry one world only.
-const TEST_PLUGINS: &[&[&str]] = &[
-    &["misbehave", "trivial"],
-    &["clock-probe"],
-    &["severity-router"],
+const TEST_PLUGINS: &[&[(&str, &str)]] = &[
+    &[("misbehave", "misbehave"), ("trivial", "trivial")],
+    &[
+        ("clock-probe", "clock-probe"),
+        ("misbehave-probe", "misbehave-probe"),
+    ],
+    &[("severity-router", "severity-router")],
 ];
 const WASM_TARGET: &str = "wasm32-wasip2";
 
@@ -96,21 +110,21 @@ fn ensure_wasm_target() -> anyhow::Result<()> {
     }
 }
 
-/// Builds `crates` for wasm32-wasip2 and copies each to `dest/<name>.wasm`.
-fn build_plugins(root: &Path, crates: &[&str], dest: &Path) -> anyhow::Result<()> {
+/// Builds `crates` for wasm32-wasip2 and copies each to `dest/<plugin name>.wasm`.
+fn build_plugins(root: &Path, crates: &[(&str, &str)], dest: &Path) -> anyhow::Result<()> {
     ensure_wasm_target()?;
     let mut cmd = cargo();
     cmd.current_dir(root)
         .args(["build", "--profile", "plugin", "--target", WASM_TARGET]);
-    for c in crates {
+    for (c, _) in crates {
         cmd.args(["-p", c]);
     }
     run(&mut cmd)?;
     std::fs::create_dir_all(dest).with_context(|| format!("creating {}", dest.display()))?;
     let out_dir = root.join("target").join(WASM_TARGET).join("plugin");
-    for c in crates {
+    for (c, name) in crates {
         let built = out_dir.join(format!("{}.wasm", c.replace('-', "_")));
-        let target = dest.join(format!("{c}.wasm"));
+        let target = dest.join(format!("{name}.wasm"));
         copy_if_changed(&built, &target)?;
     }
     Ok(())
@@ -129,13 +143,16 @@ fn copy_if_changed(from: &Path, to: &Path) -> anyhow::Result<()> {
 }
 
 fn build(root: &Path) -> anyhow::Result<()> {
-    build_plugins(root, SHIPPED, &root.join("plugins.d"))?;
+    for kind in SHIPPED {
+        build_plugins(root, kind, &root.join("plugins.d"))?;
+    }
     run(cargo()
         .current_dir(root)
         .args(["build", "--release", "-p", "assay-host"]))?;
+    let names: Vec<&str> = SHIPPED.iter().flat_map(|k| k.iter().map(|(_, n)| *n)).collect();
     eprintln!(
         "xtask: built target/release/assay and plugins.d/{{{}}}.wasm",
-        SHIPPED.join(",")
+        names.join(",")
     );
     Ok(())
 }

@@ -61,8 +61,13 @@ pub(super) async fn health(State(svc): State<Arc<Service>>) -> Response {
         let path = svc.store.path().display();
         ("fail", format!("{path} is not writable (see the log)"))
     };
-    let status = worst([plugins_status, store_status]);
-    let body = json!({
+    let probes = probe_checks(&svc, &time);
+    let status = worst(
+        [plugins_status, store_status]
+            .into_iter()
+            .chain(probes.iter().map(|(_, s, _)| *s)),
+    );
+    let mut body = json!({
         "status": status,
         "version": env!("CARGO_PKG_VERSION").split('.').next(),
         "releaseId": env!("CARGO_PKG_VERSION"),
@@ -93,6 +98,9 @@ pub(super) async fn health(State(svc): State<Arc<Service>>) -> Response {
             }],
         },
     });
+    for (key, _, check) in probes {
+        body["checks"][key] = json!([check]);
+    }
     let code = if status == "fail" {
         StatusCode::SERVICE_UNAVAILABLE
     } else {
@@ -101,9 +109,45 @@ pub(super) async fn health(State(svc): State<Arc<Service>>) -> Response {
     health_json(code, body)
 }
 
-/// `GET /ready`: 200 once the plugins are loaded and the store is open; 503 before and while stopping.
+/// One check per probe instance: `probe:NAME`. A failing critical probe
+/// fails the whole; any other failing, warning or flapping one warns; a probe
+/// that has not run yet passes (with output saying so).
+fn probe_checks(svc: &Service, time: &str) -> Vec<(String, &'static str, Value)> {
+    use crate::probes::ProbeState;
+    svc.probes
+        .all()
+        .iter()
+        .map(|p| {
+            let st = p.status.lock().expect("probe status lock");
+            let state = st.tracker.state();
+            let status = match state {
+                ProbeState::Failing if p.spec.critical => "fail",
+                ProbeState::Failing | ProbeState::Warning | ProbeState::Flapping => "warn",
+                ProbeState::Passing | ProbeState::Unknown => "pass",
+            };
+            let last = st.recent.back();
+            let check = json!({
+                "componentType": "probe",
+                "componentId": p.spec.plugin,
+                "observedValue": state.as_str(),
+                "status": status,
+                "output": last.map_or("not run yet", |r| r.message.as_str()),
+                "critical": p.spec.critical,
+                "time": last.map_or(time.to_owned(), |r| rfc3339(r.at_ms)),
+            });
+            (format!("probe:{}", p.spec.name), status, check)
+        })
+        .collect()
+}
+
+/// `GET /ready`: 200 once the plugins are loaded and the store is open, and
+/// while no critical probe fails; 503 otherwise and while stopping.
 pub(super) async fn ready(State(svc): State<Arc<Service>>) -> Response {
-    match svc.unready_reason() {
+    let why = svc.unready_reason().map(str::to_owned).or_else(|| {
+        let failing = svc.critical_failures();
+        (!failing.is_empty()).then(|| format!("critical probes failing: {}", failing.join(", ")))
+    });
+    match why {
         None => health_json(StatusCode::OK, json!({"status": "pass"})),
         Some(why) => health_json(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -7,6 +7,7 @@ pub mod auth;
 mod config;
 pub mod error;
 mod health;
+mod probes;
 mod resources;
 mod validate;
 
@@ -44,6 +45,9 @@ pub fn router(svc: Arc<Service>) -> Router {
         .route("/v1/reports", get(resources::reports))
         .route("/v1/reports/{id}", get(resources::report))
         .route("/v1/monitors", get(resources::monitors))
+        .route("/v1/probes", get(probes::probes))
+        .route("/v1/probes/{name}", get(probes::probe))
+        .route("/v1/probes/{name}/run", post(probes::run))
         .route("/v1/audit", get(resources::audit))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -2,9 +2,12 @@
 //!
 //! Exit codes: 0 success (every verdict within `--fail-on`), 1 a verdict
 //! beyond `--fail-on`, 2 usage, I/O, configuration or plugin-load errors.
+//! `assay probe run` follows the Nagios plugin convention instead: 0 pass,
+//! 1 warn, 2 fail, 3 unknown (see [`probe`]).
 
 mod config_check;
 mod inspect;
+pub mod probe;
 mod serve;
 mod text;
 mod validate;
@@ -72,6 +75,15 @@ pub enum Command {
     /// Work with plugin files.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Run health probes.
+    #[command(subcommand)]
+    Probe(ProbeCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProbeCommand {
+    /// Run one probe once and print its result; exit 0 pass, 1 warn, 2 fail, 3 unknown (Nagios).
+    Run(probe::RunArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -111,6 +123,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Validate(args) => validate::run(&cli.global, args).await,
         Command::Config(ConfigCommand::Check(args)) => config_check::run(args),
         Command::Plugin(PluginCommand::Inspect(args)) => inspect::run(&cli.global, args).await,
+        Command::Probe(ProbeCommand::Run(args)) => probe::run(&cli.global, args).await,
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -8,6 +8,7 @@
 
 pub mod env;
 mod plugin;
+mod probe;
 mod secret;
 mod sections;
 
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use plugin::{PluginSection, PluginSettings, SettingsError, SubjectFilter};
+pub use probe::{ProbeConfig, ProbeSection, ProbeSpec, ProbesSection};
 pub use secret::Secret;
 pub use sections::*;
 
@@ -45,6 +47,11 @@ pub struct HostConfig {
     pub validators: Vec<PluginSection>,
     #[serde(default, rename = "monitor")]
     pub monitors: Vec<MonitorSection>,
+    #[serde(default)]
+    pub probes: ProbesSection,
+    /// `[[probe]]`: probe instances (sidecars of probe plugins may declare more).
+    #[serde(default, rename = "probe")]
+    pub probe_entries: Vec<ProbeSection>,
     /// The config file's directory: relative `config_file`s of `[[validator]]` entries start there.
     #[serde(skip)]
     pub base_dir: Option<PathBuf>,
@@ -165,7 +172,22 @@ impl HostConfig {
         }
         self.check_auth()?;
         self.check_validators()?;
-        self.check_monitors()
+        self.check_monitors()?;
+        self.probes.check()?;
+        self.probe_specs().map(|_| ())
+    }
+
+    /// The `[[probe]]` entries of this file, resolved; names must be unique.
+    pub fn probe_specs(&self) -> Result<Vec<ProbeSpec>, String> {
+        let mut names = BTreeSet::new();
+        let mut specs = Vec::new();
+        for p in &self.probe_entries {
+            if !names.insert(p.name.as_str()) {
+                return Err(format!("probe: the name {:?} is used twice", p.name));
+            }
+            specs.push(p.resolve(None, "assay.toml", self.max_memory_mib())?);
+        }
+        Ok(specs)
     }
 
     fn check_auth(&self) -> Result<(), String> {
@@ -211,6 +233,11 @@ impl HostConfig {
             };
             if !names.insert(name) {
                 return Err(format!("validator: {name:?} is configured twice"));
+            }
+            if !v.probes.is_empty() {
+                return Err(format!(
+                    "validator {name:?}: probe instances are top-level [[probe]] entries with `plugin = ...`, not part of a [[validator]]"
+                ));
             }
             PluginSettings::from_section(
                 v,
@@ -285,6 +312,7 @@ impl HostConfig {
         if let Some(n) = self.runtime.max_concurrency {
             o.max_concurrency = n;
         }
+        o.max_probe_concurrency = self.probes.max_concurrency;
         if let Some(t) = self.runtime.epoch_tick_ms {
             o.epoch_tick = std::time::Duration::from_millis(t);
         }

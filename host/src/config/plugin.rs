@@ -39,6 +39,9 @@ pub struct PluginSection {
     pub subjects: Vec<String>,
     pub config: Option<toml::Table>,
     pub config_file: Option<PathBuf>,
+    /// `[[probe]]` instances of this plugin (probe plugins' sidecars only).
+    #[serde(default, rename = "probe")]
+    pub probes: Vec<super::ProbeSection>,
 }
 
 fn yes() -> bool {
@@ -57,6 +60,9 @@ pub struct PluginSettings {
     pub subjects: Option<SubjectFilter>,
     /// Where the settings came from, if a sidecar exists.
     pub sidecar: Option<PathBuf>,
+    /// Probe instances the sidecar declares (resolved; names not yet checked
+    /// against other plugins').
+    pub probes: Vec<super::ProbeSpec>,
 }
 
 /// Glob patterns over subject names (`*` also crosses `/`, so `*ledger*` matches `data/ledger.json`).
@@ -110,6 +116,7 @@ impl PluginSettings {
             config_json: "{}".into(),
             subjects: None,
             sidecar: None,
+            probes: Vec::new(),
         }
     }
 
@@ -135,6 +142,17 @@ impl PluginSettings {
         }
         let mut settings =
             Self::from_section(&section, path.parent(), defaults, max_memory_mib).map_err(err)?;
+        let plugin = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+        let mut names = std::collections::BTreeSet::new();
+        for p in &section.probes {
+            if !names.insert(p.name.as_str()) {
+                return Err(err(format!("probe: the name {:?} is used twice", p.name)));
+            }
+            let origin = path.display().to_string();
+            settings
+                .probes
+                .push(p.resolve(Some(plugin), &origin, max_memory_mib).map_err(err)?);
+        }
         settings.sidecar = Some(path.into());
         Ok(settings)
     }

@@ -16,7 +16,7 @@ pub use kind::PluginKind;
 
 use crate::config::{HostConfig, PluginSettings};
 use crate::runtime::Runtime;
-use crate::runtime::bindings::ValidatorPre;
+use crate::runtime::bindings::{ProbePre, ValidatorPre};
 use crate::runtime::state::CallState;
 
 /// What a plugin says about itself (`info()`).
@@ -47,12 +47,18 @@ pub struct Plugin {
     pub compile_time: std::time::Duration,
     pub component: wasmtime::component::Component,
     pub(crate) validator: Option<ValidatorPre<CallState>>,
+    pub(crate) probe: Option<ProbePre<CallState>>,
 }
 
 impl Plugin {
     /// The pre-linked validator, when this plugin is one.
     pub fn validator(&self) -> Option<&ValidatorPre<CallState>> {
         self.validator.as_ref()
+    }
+
+    /// The pre-linked probe, when this plugin is one.
+    pub fn probe(&self) -> Option<&ProbePre<CallState>> {
+        self.probe.as_ref()
     }
 
     /// The same compiled plugin with other settings (a sidecar change: no recompile).
@@ -70,6 +76,7 @@ impl Plugin {
             compile_time: std::time::Duration::ZERO,
             component: self.component.clone(),
             validator: self.validator.clone(),
+            probe: self.probe.clone(),
         }
     }
 
@@ -145,6 +152,10 @@ impl Registry {
     pub fn validators(&self) -> impl Iterator<Item = &Arc<Plugin>> {
         self.plugins.iter().filter(|p| p.validator.is_some())
     }
+
+    pub fn probes(&self) -> impl Iterator<Item = &Arc<Plugin>> {
+        self.plugins.iter().filter(|p| p.probe.is_some())
+    }
 }
 
 /// The `*.wasm` files of `dir`, sorted; hidden files (editor temporaries) skipped.
@@ -213,7 +224,17 @@ pub async fn load_plugin(
     let kind = kind::detect(runtime.engine(), &component).map_err(fail)?;
     let name: Arc<str> = name.into();
 
-    let (validator, info) = match kind {
+    if kind != PluginKind::Probe && !settings.probes.is_empty() {
+        return Err(fail(format!(
+            "is a {kind}, but its sidecar declares [[probe]] instances; only probe plugins run as probes"
+        )));
+    }
+    let info_of = |i: crate::runtime::bindings::PluginInfo| Info {
+        name: i.name,
+        version: i.version,
+        description: i.description,
+    };
+    let (validator, probe, info) = match kind {
         PluginKind::Validator => {
             let pre = runtime
                 .prepare_validator(&component)
@@ -222,16 +243,21 @@ pub async fn load_plugin(
                 .call_validator_info(&name, &pre, settings.limits)
                 .await
                 .map_err(|e| fail(format!("info() failed: {e}")))?;
-            let info = Info {
-                name: info.name,
-                version: info.version,
-                description: info.description,
-            };
-            (Some(pre), Some(info))
+            (Some(pre), None, Some(info_of(info)))
         }
-        // Recognised, but run by the probe scheduler and alert engine, which
-        // this version of the host does not have yet.
-        PluginKind::Probe | PluginKind::Router => (None, None),
+        PluginKind::Probe => {
+            let pre = runtime
+                .prepare_probe(&component)
+                .map_err(|e| fail(format!("does not fit the probe world: {e:#}")))?;
+            let info = runtime
+                .call_probe_info(&name, &pre, settings.limits)
+                .await
+                .map_err(|e| fail(format!("info() failed: {e}")))?;
+            (None, Some(pre), Some(info_of(info)))
+        }
+        // Recognised, but run by the alert engine, which this version of the
+        // host does not have yet.
+        PluginKind::Router => (None, None, None),
     };
     Ok(Plugin {
         config_digest: self::digest(settings.config_json.as_bytes()),
@@ -246,6 +272,7 @@ pub async fn load_plugin(
         compile_time,
         component,
         validator,
+        probe,
     })
 }
 

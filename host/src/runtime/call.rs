@@ -7,7 +7,8 @@ use tokio::sync::SemaphorePermit;
 use wasmtime::{Store, UpdateDeadline};
 
 use super::Runtime;
-use super::bindings::{Level, PluginInfo, Subject, Validation, ValidatorPre};
+use super::bindings::{Level, PluginInfo, ProbeOutcome, ProbePre, Subject, Validation, ValidatorPre};
+use super::grants::Grants;
 use super::limits::mib;
 use super::state::CallState;
 
@@ -89,8 +90,16 @@ impl Runtime {
         plugin: &Arc<str>,
         limits: CallLimits,
     ) -> (SemaphorePermit<'_>, Store<CallState>, tokio::time::Instant) {
-        let permit = self
-            .permits
+        self.begin_on(&self.permits, plugin, limits).await
+    }
+
+    async fn begin_on<'a>(
+        &'a self,
+        permits: &'a tokio::sync::Semaphore,
+        plugin: &Arc<str>,
+        limits: CallLimits,
+    ) -> (SemaphorePermit<'a>, Store<CallState>, tokio::time::Instant) {
+        let permit = permits
             .acquire()
             .await
             .expect("the permit semaphore is never closed");
@@ -140,6 +149,68 @@ impl Runtime {
                 .assay_plugin_validation()
                 .call_info(&mut store)
                 .await
+        };
+        let result = tokio::time::timeout_at(deadline, call).await;
+        Self::settle(&mut store, limits, result)
+    }
+}
+
+/// What one probe call produced.
+pub struct ProbeCall {
+    pub outcome: Result<ProbeOutcome, CallFailure>,
+    /// From instantiation on (time queued for a permit excluded).
+    pub duration: Duration,
+    /// When the call got its permit and started.
+    pub started: Instant,
+    /// What the guest tried that its grants refused.
+    pub denied: Vec<String>,
+}
+
+impl Runtime {
+    /// Calls `probe` on a fresh instance of `pre`, with `grants` opening
+    /// WASI and the host interfaces. Waits for one of the probe permits.
+    pub async fn call_probe(
+        &self,
+        plugin: &Arc<str>,
+        pre: &ProbePre<CallState>,
+        limits: CallLimits,
+        grants: &Arc<Grants>,
+        config: &str,
+    ) -> ProbeCall {
+        let (_permit, mut store, deadline) =
+            self.begin_on(&self.probe_permits, plugin, limits).await;
+        store.data_mut().grants = Some(grants.clone());
+        let started = Instant::now();
+        let call = async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            instance
+                .assay_plugin_probing()
+                .call_probe(&mut store, config)
+                .await
+        };
+        let result = tokio::time::timeout_at(deadline, call).await;
+        let duration = started.elapsed();
+        let outcome =
+            Self::settle(&mut store, limits, result).and_then(|r| r.map_err(CallFailure::Guest));
+        ProbeCall {
+            outcome,
+            duration,
+            started,
+            denied: store.data_mut().take_denied(),
+        }
+    }
+
+    /// Calls a probe's `info` on a fresh instance (no grants).
+    pub async fn call_probe_info(
+        &self,
+        plugin: &Arc<str>,
+        pre: &ProbePre<CallState>,
+        limits: CallLimits,
+    ) -> Result<PluginInfo, CallFailure> {
+        let (_permit, mut store, deadline) = self.begin(plugin, limits).await;
+        let call = async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            instance.assay_plugin_probing().call_info(&mut store).await
         };
         let result = tokio::time::timeout_at(deadline, call).await;
         Self::settle(&mut store, limits, result)

@@ -19,7 +19,7 @@ use super::RuntimeOptions;
 const KEEP_RESIDENT: usize = 256 << 10;
 
 pub(super) fn build(options: &RuntimeOptions) -> anyhow::Result<Engine> {
-    let n = options.max_concurrency.max(1);
+    let n = options.max_concurrency.max(1) + options.max_probe_concurrency;
     let mut pool = PoolingAllocationConfig::default();
     // A Rust component is a handful of core instances, one or two memories
     // (the guest's and WASI adapter's) and tables; one extra slot for the

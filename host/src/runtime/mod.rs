@@ -11,6 +11,8 @@ mod artifacts;
 pub mod bindings;
 mod call;
 mod engine;
+pub mod grants;
+mod http;
 mod imports;
 pub mod limits;
 pub mod state;
@@ -23,14 +25,19 @@ use tokio::sync::Semaphore;
 use wasmtime::Engine;
 use wasmtime::component::{Component, HasSelf, Linker};
 
-pub use call::{CallFailure, CallLimits};
+pub use call::{CallFailure, CallLimits, ProbeCall};
+pub use grants::{Grants, HostPort};
 use state::CallState;
 
 /// How the runtime is set up. Every field has a default (see [`RuntimeOptions::default`]).
 #[derive(Debug, Clone)]
 pub struct RuntimeOptions {
-    /// Plugin calls in flight at once; also sizes the instance pool.
+    /// Validator calls in flight at once; also sizes the instance pool.
     pub max_concurrency: u32,
+    /// Probe calls in flight at once. Probes mostly wait on the network, so
+    /// they get their own, larger share of the pool and never take a
+    /// validator's place.
+    pub max_probe_concurrency: u32,
     /// Granularity of deadlines.
     pub epoch_tick: Duration,
     /// Largest memory cap any plugin may be given (pool slot size).
@@ -40,12 +47,13 @@ pub struct RuntimeOptions {
 }
 
 impl Default for RuntimeOptions {
-    /// Concurrency: twice the cores (at least 4); tick: 10 ms; max memory:
+    /// Concurrency: twice the cores (at least 4), 64 probes; tick: 10 ms; max memory:
     /// 1 GiB; cache: `$XDG_CACHE_HOME/assay/compiled` or `~/.cache/assay/compiled`.
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get() as u32);
         RuntimeOptions {
             max_concurrency: (cores * 2).max(4),
+            max_probe_concurrency: 64,
             epoch_tick: Duration::from_millis(10),
             max_memory: 1 << 30,
             cache_dir: default_cache_dir(),
@@ -65,8 +73,10 @@ fn default_cache_dir() -> Option<PathBuf> {
 pub struct Runtime {
     engine: Engine,
     validator_linker: Linker<CallState>,
+    probe_linker: Linker<CallState>,
     artifacts: artifacts::ArtifactCache,
     permits: Semaphore,
+    probe_permits: Semaphore,
     options: RuntimeOptions,
     _ticker: engine::EpochTicker,
 }
@@ -80,11 +90,19 @@ impl Runtime {
             &mut validator_linker,
             |s| s,
         )?;
+        // Probes: standard WASI (sockets and files filtered by the grants),
+        // wasi:http filtered by `allow_http`, and the system statistics.
+        let mut probe_linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut probe_linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut probe_linker)?;
+        bindings::Probe::add_to_linker::<CallState, HasSelf<CallState>>(&mut probe_linker, |s| s)?;
         Ok(Runtime {
             artifacts: artifacts::ArtifactCache::new(&engine, options.cache_dir.clone()),
             _ticker: engine::EpochTicker::start(&engine, options.epoch_tick),
             permits: Semaphore::new(options.max_concurrency as usize),
+            probe_permits: Semaphore::new(options.max_probe_concurrency as usize),
             validator_linker,
+            probe_linker,
             engine,
             options,
         })
@@ -112,5 +130,14 @@ impl Runtime {
     ) -> anyhow::Result<bindings::ValidatorPre<CallState>> {
         let pre = self.validator_linker.instantiate_pre(component)?;
         Ok(bindings::ValidatorPre::new(pre)?)
+    }
+
+    /// Pre-links a probe against the probe world.
+    pub fn prepare_probe(
+        &self,
+        component: &Component,
+    ) -> anyhow::Result<bindings::ProbePre<CallState>> {
+        let pre = self.probe_linker.instantiate_pre(component)?;
+        Ok(bindings::ProbePre::new(pre)?)
     }
 }

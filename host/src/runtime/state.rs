@@ -1,12 +1,15 @@
-//! The data a plugin's store carries for one call: WASI context (built lazily), limits, captured output.
+//! The data a plugin's store carries for one call: WASI context (built lazily, from the call's grants), limits, captured output.
 
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use super::grants::Grants;
+use super::http::HttpHooks;
 use super::limits::MemoryLimiter;
 
 /// Bytes of guest stdout (and, separately, stderr) kept per call. A guest
@@ -23,8 +26,13 @@ pub struct CallState {
     pub(crate) deadline: Instant,
     /// Set by the epoch callback when it stopped the guest.
     pub(crate) timed_out: bool,
+    /// What the operator granted this call (probes); `None` grants nothing.
+    pub(crate) grants: Option<Arc<Grants>>,
+    /// What the guest tried and the grants refused, for the call's result.
+    pub(crate) denied: Arc<Mutex<Vec<String>>>,
     table: ResourceTable,
     wasi: Option<Wasi>,
+    http: Option<(WasiHttpCtx, HttpHooks)>,
 }
 
 /// The WASI side of a call, made on the guest's first WASI call: most
@@ -44,9 +52,26 @@ impl CallState {
             log_lines: 0,
             deadline,
             timed_out: false,
+            grants: None,
+            denied: Arc::default(),
             table: ResourceTable::new(),
             wasi: None,
+            http: None,
         }
+    }
+
+    /// Notes a refused attempt (also logged at debug level).
+    pub(crate) fn deny(denied: &Mutex<Vec<String>>, plugin: &str, what: String) {
+        tracing::debug!(target: "assay::plugin", plugin, "denied: {what}");
+        let mut d = denied.lock().expect("denied lock");
+        if d.len() < 16 && !d.contains(&what) {
+            d.push(what);
+        }
+    }
+
+    /// What the grants refused during the call.
+    pub fn take_denied(&mut self) -> Vec<String> {
+        std::mem::take(&mut *self.denied.lock().expect("denied lock"))
     }
 
     /// Sends what the guest wrote to stdout/stderr to tracing, a line an event.
@@ -71,10 +96,13 @@ impl WasiView for CallState {
             let stderr = MemoryOutputPipe::new(MAX_GUEST_OUTPUT);
             // Default deny: no args, no env, no preopened dirs, no sockets,
             // no stdin; only clocks and random, which WASI always provides.
-            let ctx = WasiCtx::builder()
-                .stdout(stdout.clone())
-                .stderr(stderr.clone())
-                .build();
+            // A probe's grants open what the operator listed, and no more.
+            let mut builder = WasiCtx::builder();
+            builder.stdout(stdout.clone()).stderr(stderr.clone());
+            if let Some(grants) = &self.grants {
+                grant(&mut builder, grants, &self.plugin, &self.denied);
+            }
+            let ctx = builder.build();
             Wasi {
                 ctx,
                 stdout,
@@ -84,6 +112,79 @@ impl WasiView for CallState {
         WasiCtxView {
             ctx: &mut wasi.ctx,
             table: &mut self.table,
+        }
+    }
+}
+
+/// Opens a WASI context to exactly what `grants` lists.
+fn grant(
+    builder: &mut wasmtime_wasi::WasiCtxBuilder,
+    grants: &Arc<Grants>,
+    plugin: &Arc<str>,
+    denied: &Arc<Mutex<Vec<String>>>,
+) {
+    for dir in &grants.read {
+        let guest = dir.to_string_lossy();
+        if let Err(e) = builder.preopened_dir(dir, guest.as_ref(), FsPerms::ReadOnly)
+        {
+            // A granted directory that is gone reads as missing inside the guest.
+            tracing::warn!(target: "assay::plugin", plugin = %plugin, "allow_read {}: {e}", dir.display());
+        }
+    }
+    builder.allow_ip_name_lookup(grants.dns);
+    builder.allow_udp(false);
+    builder.allow_tcp(!grants.tcp.is_empty());
+    let (grants, plugin, denied) = (grants.clone(), plugin.clone(), denied.clone());
+    builder.socket_addr_check(move |addr, usage| {
+        let (grants, plugin, denied) = (grants.clone(), plugin.clone(), denied.clone());
+        Box::pin(async move {
+            use wasmtime_wasi::sockets::SocketAddrUse;
+            match usage {
+                // The implicit bind before a connect picks an ephemeral port;
+                // binding a chosen port (to listen) is not a probe's business.
+                SocketAddrUse::TcpBind => addr.port() == 0,
+                SocketAddrUse::TcpConnect => {
+                    let mut resolved = std::collections::HashMap::new();
+                    for name in grants.tcp_names() {
+                        let ips: Vec<std::net::IpAddr> =
+                            match tokio::net::lookup_host((name, 0)).await {
+                                Ok(a) => a.map(|s| s.ip()).collect(),
+                                Err(_) => Vec::new(),
+                            };
+                        resolved.insert(name.to_owned(), ips);
+                    }
+                    let ok = grants.tcp_allows(addr, &|n| {
+                        resolved.get(n).cloned().unwrap_or_default()
+                    });
+                    if !ok {
+                        CallState::deny(&denied, &plugin, format!("tcp connect to {addr}: not in allow_tcp"));
+                    }
+                    ok
+                }
+                _ => false,
+            }
+        })
+    });
+}
+
+impl WasiHttpView for CallState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        let (ctx, hooks) = self.http.get_or_insert_with(|| {
+            let hooks = HttpHooks {
+                grants: self.grants.clone().unwrap_or_default(),
+                timeout: self
+                    .deadline
+                    .saturating_duration_since(Instant::now())
+                    .max(Duration::from_millis(1)),
+                plugin: self.plugin.clone(),
+                denied: self.denied.clone(),
+            };
+            (WasiHttpCtx::new(), hooks)
+        });
+        WasiHttpCtxView {
+            ctx,
+            table: &mut self.table,
+            hooks,
         }
     }
 }

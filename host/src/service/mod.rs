@@ -27,6 +27,8 @@ pub use reload::{ReloadEvent, Reloads, spawn_watcher};
 pub enum HostEvent {
     /// A plugin file failed to load; if an older version was loaded, it keeps serving.
     PluginFailed(ReloadEvent),
+    /// A probe instance's reported state changed.
+    ProbeStateChanged(Box<crate::probes::ProbeEvent>),
 }
 
 use crate::api::auth::Auth;
@@ -51,11 +53,14 @@ pub struct Service {
     pub reloads: Reloads,
     events: tokio::sync::broadcast::Sender<HostEvent>,
     pub monitors: MonitorBook,
+    pub probes: crate::probes::ProbeBook,
     /// `max_concurrent_validations`.
     pub validation_slots: Semaphore,
     ready: watch::Sender<bool>,
     shutting_down: AtomicBool,
     pub started: Instant,
+    /// This service, for starting tasks from `&self` methods.
+    me: std::sync::Weak<Service>,
 }
 
 impl Service {
@@ -69,6 +74,7 @@ impl Service {
         let retention = Retention {
             max_age: Duration::from_secs(config.storage.retention_days * 86_400),
             max_reports: config.storage.max_reports,
+            probe_max_age: Duration::from_secs(config.probes.retention_hours * 3600),
         };
         let store = Store::open(
             &config.storage.path,
@@ -77,7 +83,9 @@ impl Service {
         )
         .context("opening the store")?;
         let live = Live::from_config(&config);
-        Ok(Arc::new(Service {
+        Ok(Arc::new_cyclic(|me| Service {
+            me: me.clone(),
+            probes: crate::probes::ProbeBook::new(&config.probes),
             pipeline: Arc::new(Pipeline::new(runtime, registry, cache)),
             store,
             metrics: Metrics::new(),
@@ -94,6 +102,31 @@ impl Service {
             started: Instant::now(),
             config,
         }))
+    }
+
+    /// Publishes a host event to whoever listens (nobody is fine).
+    pub fn publish(&self, event: HostEvent) {
+        let _ = self.events.send(event);
+    }
+
+    /// Starts, stops and restarts probe instances to match the config and the loaded plugins.
+    pub fn apply_probes(&self) {
+        if self.is_shutting_down() {
+            return;
+        }
+        if let Some(me) = self.me.upgrade() {
+            crate::probes::scheduler::apply(&me);
+        }
+    }
+
+    /// The critical probes failing now, by name.
+    pub fn critical_failures(&self) -> Vec<String> {
+        self.probes
+            .all()
+            .iter()
+            .filter(|p| p.spec.critical && p.state() == crate::probes::ProbeState::Failing)
+            .map(|p| p.spec.name.clone())
+            .collect()
     }
 
     /// The current live settings.
@@ -114,6 +147,7 @@ impl Service {
 
     /// Why the service cannot take work now, or `None` when it can
     /// (plugins loaded, store writable, not shutting down).
+    /// (`/ready` also fails while a critical probe fails; validations go on.)
     pub fn unready_reason(&self) -> Option<&'static str> {
         if self.is_shutting_down() {
             Some("the server is shutting down")
@@ -212,9 +246,10 @@ impl Service {
         }
     }
 
-    /// Marks the service as stopping: `/ready` fails from now on.
+    /// Marks the service as stopping: `/ready` fails from now on, probes stop.
     pub fn begin_shutdown(&self) {
         self.shutting_down.store(true, Ordering::Relaxed);
+        crate::probes::scheduler::stop_all(self);
     }
 }
 

@@ -136,7 +136,7 @@ fn with_old(mut e: ReloadEvent, old: Option<&Arc<Plugin>>) -> ReloadEvent {
 
 impl Service {
     /// The config that plugin settings come from.
-    fn plugin_config(&self) -> Arc<HostConfig> {
+    pub(crate) fn plugin_config(&self) -> Arc<HostConfig> {
         self.reloads
             .plugin_config
             .lock()
@@ -157,13 +157,14 @@ impl Service {
                 let mut effective = self.config.clone();
                 effective.validators = new.validators;
                 effective.plugin_defaults = new.plugin_defaults;
+                effective.probe_entries = new.probe_entries;
                 *self
                     .reloads
                     .plugin_config
                     .lock()
                     .expect("plugin config lock") = Some(Arc::new(effective));
                 tracing::info!(
-                    "{} changed: plugin settings ([[validator]], [plugin_defaults]) re-applied; other sections take effect on restart",
+                    "{} changed: plugin settings ([[validator]], [[probe]], [plugin_defaults]) re-applied; other sections take effect on restart",
                     path.display()
                 );
                 self.rescan("config", true).await;
@@ -238,6 +239,8 @@ impl Service {
                 .inc();
             self.reloads.push(e.clone());
         }
+        // Sidecars may have added, changed or removed probe instances.
+        self.apply_probes();
         events
     }
 

@@ -6,6 +6,7 @@
 //! committed row survives a crash of the process (kill -9); `FULL` also
 //! survives a power cut, at the cost of an fsync per commit.
 
+mod probes;
 mod query;
 mod schema;
 mod writer;
@@ -18,6 +19,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
 
+pub use probes::{ProbeRecord, ProbeRow};
 pub use query::{AuditRecord, ReportQuery, ReportSummary, rfc3339};
 
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +82,8 @@ pub struct AuditEntry {
 pub struct Retention {
     pub max_age: Duration,
     pub max_reports: u64,
+    /// Of probe results.
+    pub probe_max_age: Duration,
 }
 
 pub struct Store {
@@ -207,6 +211,7 @@ impl Store {
         self.submit(|reply| writer::Job::Prune {
             max_age_ms: r.max_age.as_millis() as i64,
             max_reports: r.max_reports,
+            probe_max_age_ms: r.probe_max_age.as_millis() as i64,
             reply,
         })
         .await

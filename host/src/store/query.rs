@@ -176,6 +176,7 @@ mod tests {
         let retention = Retention {
             max_age: Duration::from_secs(3600),
             max_reports,
+            probe_max_age: Duration::from_secs(3600),
         };
         Store::open(&dir.join("sub/assay.db"), retention, false).unwrap()
     }

@@ -34,6 +34,21 @@ const MIGRATIONS: &[&str] = &[
         detail  TEXT    NOT NULL
     );
     CREATE INDEX audit_at ON audit (at_ms);",
+    // 2: probe results.
+    "CREATE TABLE probe_results (
+        id           INTEGER PRIMARY KEY,
+        probe        TEXT    NOT NULL,
+        at_ms        INTEGER NOT NULL,
+        duration_us  INTEGER NOT NULL,
+        status       TEXT    NOT NULL,
+        state        TEXT    NOT NULL,
+        message      TEXT    NOT NULL,
+        observations TEXT    NOT NULL,
+        denied       TEXT    NOT NULL,
+        trigger      TEXT    NOT NULL
+    );
+    CREATE INDEX probe_results_probe ON probe_results (probe, id);
+    CREATE INDEX probe_results_at ON probe_results (at_ms);",
 ];
 
 /// Brings `conn` to the newest schema, in one transaction per migration.

@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use rusqlite::{Connection, params};
 use tokio::sync::oneshot;
 
-use super::{AuditEntry, ReportRow, StoreError, now_ms};
+use super::{AuditEntry, ProbeRow, ReportRow, StoreError, now_ms};
 
 const BATCH: usize = 512;
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
@@ -20,9 +20,12 @@ const WAL_LIMIT_FRAMES: i64 = 4096;
 pub(super) enum Job {
     Report(ReportRow, oneshot::Sender<Result<i64, StoreError>>),
     Audit(AuditEntry, oneshot::Sender<Result<i64, StoreError>>),
+    /// Nobody waits for a probe result's commit: its state is in memory already.
+    Probe(ProbeRow),
     Prune {
         max_age_ms: i64,
         max_reports: u64,
+        probe_max_age_ms: i64,
         reply: oneshot::Sender<Result<i64, StoreError>>,
     },
 }
@@ -31,6 +34,7 @@ impl Job {
     fn reply(self, result: Result<i64, StoreError>) {
         let tx = match self {
             Job::Report(_, tx) | Job::Audit(_, tx) | Job::Prune { reply: tx, .. } => tx,
+            Job::Probe(_) => return,
         };
         // The caller may have gone (a cancelled request): its row is written regardless.
         let _ = tx.send(result);
@@ -146,9 +150,29 @@ fn write_one(tx: &rusqlite::Transaction<'_>, job: &Job) -> Result<i64, rusqlite:
             ])?;
             Ok(tx.last_insert_rowid())
         }
+        Job::Probe(p) => {
+            let mut st = tx.prepare_cached(
+                "INSERT INTO probe_results (probe, at_ms, duration_us, status, state, message,
+                                            observations, denied, trigger)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?;
+            st.execute(params![
+                p.probe,
+                p.at_ms,
+                p.duration_us,
+                p.status,
+                p.state,
+                p.message,
+                p.observations,
+                p.denied,
+                p.trigger
+            ])?;
+            Ok(tx.last_insert_rowid())
+        }
         Job::Prune {
             max_age_ms,
             max_reports,
+            probe_max_age_ms,
             ..
         } => {
             let cutoff = now_ms() - max_age_ms;
@@ -158,6 +182,10 @@ fn write_one(tx: &rusqlite::Transaction<'_>, job: &Job) -> Result<i64, rusqlite:
                 [*max_reports as i64],
             )?;
             n += tx.execute("DELETE FROM audit WHERE at_ms < ?1", [cutoff])?;
+            n += tx.execute(
+                "DELETE FROM probe_results WHERE at_ms < ?1",
+                [now_ms() - probe_max_age_ms],
+            )?;
             Ok(n as i64)
         }
     }

@@ -46,6 +46,7 @@ pub struct Metrics {
     pub config_changes: IntCounterVec,
     pub store_write_errors: IntCounter,
     pub reports_stored: IntCounter,
+    pub probes: super::ProbeMetrics,
 }
 
 fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -215,6 +216,7 @@ impl Metrics {
                 "assay_reports_stored_total",
                 "Reports written to the history.",
             ),
+            probes: super::ProbeMetrics::new(&r),
             registry: r,
         }
         .with_known_series()

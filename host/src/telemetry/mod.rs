@@ -1,12 +1,14 @@
 //! Observability: tracing set-up ([`init`]) and the Prometheus metric families ([`Metrics`]).
 
 mod metrics;
+mod probe_metrics;
 
 use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
 pub use metrics::Metrics;
+pub use probe_metrics::ProbeMetrics;
 
 /// How log lines look.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -25,7 +27,9 @@ pub enum LogFormat {
 pub fn init(default: &str, format: LogFormat) {
     let filter = EnvFilter::try_from_env("ASSAY_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| EnvFilter::new(default));
+        // wasmtime-wasi-http logs every refused connection of a probe at
+        // warn; the probe's result already says so.
+        .unwrap_or_else(|_| EnvFilter::new(format!("{default},wasmtime_wasi_http=error")));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -1,0 +1,121 @@
+//! `/v1/probes`: probe instances, their state and results; running one now.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::error::ApiError;
+use crate::probes::Instance;
+use crate::service::Service;
+use crate::store::rfc3339;
+
+/// An instance as listed: its spec in short, its state and last result.
+fn summary(p: &Instance) -> Value {
+    let st = p.status.lock().expect("probe status lock");
+    let spec = &p.spec;
+    json!({
+        "name": spec.name,
+        "plugin": spec.plugin,
+        "state": st.tracker.state(),
+        "since": rfc3339(st.tracker.since_ms),
+        "critical": spec.critical,
+        "labels": spec.labels,
+        "interval_ms": spec.interval.as_millis() as u64,
+        "timeout_ms": spec.timeout.as_millis() as u64,
+        "runs": st.runs,
+        "skipped_runs": st.skipped,
+        "last_result": st.recent.back(),
+    })
+}
+
+/// `GET /v1/probes`.
+pub(super) async fn probes(State(svc): State<Arc<Service>>) -> Response {
+    let list: Vec<Value> = svc.probes.all().iter().map(|p| summary(p)).collect();
+    axum::Json(json!({ "probes": list })).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct HistoryQuery {
+    #[serde(default = "fifty")]
+    limit: u32,
+}
+
+fn fifty() -> u32 {
+    50
+}
+
+fn find(svc: &Service, name: &str) -> Result<Arc<Instance>, ApiError> {
+    svc.probes.get(name).ok_or_else(|| {
+        ApiError::not_found(
+            "unknown_probe",
+            format!("no probe instance named {name:?} (see GET /v1/probes)"),
+        )
+    })
+}
+
+/// `GET /v1/probes/{name}?limit=N`: the instance, its grants, recent results
+/// (memory) and stored history (newest first, at most `limit`, up to 1000).
+pub(super) async fn probe(
+    State(svc): State<Arc<Service>>,
+    Path(name): Path<String>,
+    Query(q): Query<HistoryQuery>,
+) -> Result<Response, ApiError> {
+    let p = find(&svc, &name)?;
+    if q.limit == 0 || q.limit > 1000 {
+        return Err(ApiError::bad_request(
+            "bad_limit",
+            "limit must be between 1 and 1000",
+        ));
+    }
+    let history = svc
+        .store
+        .probe_history(&name, q.limit)
+        .await
+        .map_err(|e| ApiError::internal(format!("reading the probe history: {e}")))?;
+    let mut body = summary(&p);
+    let g = &p.spec.grants;
+    let list = |v: &[crate::runtime::HostPort]| v.iter().map(|h| h.text.clone()).collect::<Vec<_>>();
+    body["settled_state"] = json!(p.status.lock().expect("probe status lock").tracker.settled());
+    body["failure_threshold"] = json!(p.spec.failure_threshold);
+    body["success_threshold"] = json!(p.spec.success_threshold);
+    body["origin"] = json!(p.spec.origin);
+    body["grants"] = json!({
+        "allow_http": list(&g.http),
+        "allow_tcp": list(&g.tcp),
+        "allow_dns": g.dns,
+        "allow_read": g.read,
+        "allow_system": g.system,
+    });
+    body["recent_results"] = json!(
+        p.status
+            .lock()
+            .expect("probe status lock")
+            .recent
+            .iter()
+            .rev()
+            .collect::<Vec<_>>()
+    );
+    body["history"] = json!(history);
+    Ok(axum::Json(body).into_response())
+}
+
+/// `POST /v1/probes/{name}/run`: runs the instance now (after a run in
+/// progress), records the result like a scheduled one, and answers it with
+/// the state after it.
+pub(super) async fn run(
+    State(svc): State<Arc<Service>>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let p = find(&svc, &name)?;
+    let result = crate::probes::scheduler::run_now(&svc, &p).await;
+    Ok(axum::Json(json!({
+        "probe": name,
+        "state": p.state(),
+        "result": result,
+    }))
+    .into_response())
+}

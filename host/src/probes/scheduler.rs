@@ -1,0 +1,347 @@
+//! The probe scheduler: one tokio task per instance, runs anchored to a fixed grid, at most one run per instance at a time.
+//!
+//! Instance `i` runs at `origin + phase_i + k × interval (+ jitter)`, where
+//! the phase spreads instances over their interval by a hash of the name,
+//! so thousands of probes with the same interval do not fire together, and
+//! the grid never drifts: a slow run does not push later runs back. A run
+//! still going at its next slot makes that slot a skipped run (counted), not
+//! a second concurrent run. Calls wait for one of the runtime's probe
+//! permits (`[probes] max_concurrency`); the wait counts as scheduler lag.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::hash::BuildHasher;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::state::{Policy, ProbeState, Tracker, Transition};
+use super::{ProbeResult, run_once};
+use crate::config::ProbeSpec;
+use crate::service::{HostEvent, Service};
+use crate::store::{ProbeRow, now_ms};
+
+/// A change of a probe's reported state, as published on the host's event stream.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProbeEvent {
+    pub probe: String,
+    pub plugin: String,
+    pub from: ProbeState,
+    pub to: ProbeState,
+    pub critical: bool,
+    pub labels: BTreeMap<String, String>,
+    /// The result that caused the change.
+    pub result: ProbeResult,
+}
+
+/// One scheduled probe instance.
+pub struct Instance {
+    pub spec: ProbeSpec,
+    /// Held for the length of a run: at most one at a time.
+    run_lock: tokio::sync::Mutex<()>,
+    pub status: Mutex<InstanceStatus>,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// What is known of an instance now.
+pub struct InstanceStatus {
+    pub tracker: Tracker,
+    /// Newest last.
+    pub recent: VecDeque<ProbeResult>,
+    pub runs: u64,
+    pub skipped: u64,
+    /// Observation names it has reported (to drop their series on removal).
+    pub observation_names: Vec<String>,
+}
+
+impl Instance {
+    pub fn state(&self) -> ProbeState {
+        self.status.lock().expect("probe status lock").tracker.state()
+    }
+}
+
+/// Every probe instance of the service.
+pub struct ProbeBook {
+    instances: Mutex<BTreeMap<String, Arc<Instance>>>,
+    flap_window_ms: i64,
+    flap_threshold: u32,
+    recent: usize,
+}
+
+impl ProbeBook {
+    pub fn new(section: &crate::config::ProbesSection) -> Self {
+        ProbeBook {
+            instances: Mutex::default(),
+            // Checked by the config.
+            flap_window_ms: section.flap_window().map_or(600_000, |d| d.as_millis() as i64),
+            flap_threshold: section.flap_threshold,
+            recent: section.recent_results,
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<Instance>> {
+        self.instances.lock().expect("probe book lock").get(name).cloned()
+    }
+
+    /// Every instance, by name.
+    pub fn all(&self) -> Vec<Arc<Instance>> {
+        self.instances
+            .lock()
+            .expect("probe book lock")
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    fn policy(&self, spec: &ProbeSpec) -> Policy {
+        Policy {
+            failure_threshold: spec.failure_threshold,
+            success_threshold: spec.success_threshold,
+            flap_window_ms: self.flap_window_ms,
+            flap_threshold: self.flap_threshold,
+        }
+    }
+}
+
+/// The probe instances the service should run now: `[[probe]]` entries of
+/// the config, then those of probe plugins' sidecars. A name used twice
+/// keeps its first declaration (the other is logged).
+pub fn wanted(svc: &Service) -> Vec<ProbeSpec> {
+    let mut specs: BTreeMap<String, ProbeSpec> = BTreeMap::new();
+    // The config as last (re)loaded: [[probe]] entries follow the file.
+    let from_config = svc.plugin_config().probe_specs().unwrap_or_default();
+    let registry = svc.pipeline.registry();
+    let from_sidecars = registry
+        .plugins
+        .iter()
+        .flat_map(|p| p.settings.probes.iter().cloned());
+    for spec in from_config.into_iter().chain(from_sidecars) {
+        if let Some(first) = specs.get(&spec.name) {
+            tracing::error!(
+                "probe {:?} is declared in {} and again in {}; the second is ignored",
+                spec.name,
+                first.origin,
+                spec.origin
+            );
+            continue;
+        }
+        specs.insert(spec.name.clone(), spec);
+    }
+    specs.into_values().filter(|s| s.enabled).collect()
+}
+
+/// Makes the running instances match `wanted(svc)`: new ones start,
+/// removed ones stop, changed ones restart with a fresh state; unchanged ones
+/// carry on (a reloaded plugin is picked up by their next run).
+pub fn apply(svc: &Arc<Service>) {
+    let specs = wanted(svc);
+    let mut instances = svc.probes.instances.lock().expect("probe book lock");
+    let keep: BTreeMap<&str, &ProbeSpec> = specs.iter().map(|s| (s.name.as_str(), s)).collect();
+    instances.retain(|name, inst| {
+        let same = keep.get(name.as_str()).is_some_and(|s| **s == inst.spec);
+        if !same {
+            stop(svc, inst);
+        }
+        same
+    });
+    for spec in specs {
+        if instances.contains_key(&spec.name) {
+            continue;
+        }
+        let inst = Arc::new(Instance {
+            status: Mutex::new(InstanceStatus {
+                tracker: Tracker::new(now_ms()),
+                recent: VecDeque::new(),
+                runs: 0,
+                skipped: 0,
+                observation_names: Vec::new(),
+            }),
+            run_lock: tokio::sync::Mutex::new(()),
+            task: Mutex::new(None),
+            spec,
+        });
+        svc.metrics
+            .probes
+            .set_state(&inst.spec.name, ProbeState::Unknown);
+        let task = tokio::spawn(run_schedule(svc.clone(), inst.clone()));
+        *inst.task.lock().expect("probe task lock") = Some(task);
+        tracing::debug!(probe = %inst.spec.name, "probe scheduled every {:?}", inst.spec.interval);
+        instances.insert(inst.spec.name.clone(), inst);
+    }
+    let all: Vec<Arc<Instance>> = instances.values().cloned().collect();
+    drop(instances);
+    count_states(svc, &all);
+}
+
+fn stop(svc: &Service, inst: &Instance) {
+    if let Some(task) = inst.task.lock().expect("probe task lock").take() {
+        task.abort();
+    }
+    let names = inst
+        .status
+        .lock()
+        .expect("probe status lock")
+        .observation_names
+        .clone();
+    svc.metrics.probes.forget(&inst.spec.name, &names);
+    tracing::debug!(probe = %inst.spec.name, "probe stopped");
+}
+
+/// Stops every instance (shutdown).
+pub fn stop_all(svc: &Service) {
+    let instances = std::mem::take(&mut *svc.probes.instances.lock().expect("probe book lock"));
+    for inst in instances.values() {
+        stop(svc, inst);
+    }
+}
+
+/// A stable spread of instances over their interval.
+fn phase(name: &str, interval: Duration) -> Duration {
+    let h = std::hash::BuildHasherDefault::<std::hash::DefaultHasher>::default().hash_one(name);
+    Duration::from_nanos(h % interval.as_nanos().max(1) as u64)
+}
+
+fn jitter(max: Duration) -> Duration {
+    if max.is_zero() {
+        return Duration::ZERO;
+    }
+    let r = std::hash::RandomState::new().hash_one(std::time::Instant::now());
+    Duration::from_nanos(r % max.as_nanos() as u64)
+}
+
+async fn run_schedule(svc: Arc<Service>, inst: Arc<Instance>) {
+    let interval = inst.spec.interval;
+    let origin = Instance::origin() + phase(&inst.spec.name, interval);
+    let mut k: u64 = 0;
+    loop {
+        let planned = origin + interval * k as u32 + jitter(inst.spec.jitter);
+        tokio::time::sleep_until(planned).await;
+        match inst.run_lock.try_lock() {
+            Ok(_guard) => {
+                let (result, started) = execute(&svc, &inst, "schedule").await;
+                let lag = started.saturating_duration_since(planned);
+                svc.metrics.probes.lag.observe(lag.as_secs_f64());
+                record(&svc, &inst, result);
+            }
+            // A manual run holds it: this slot is skipped.
+            Err(_) => skip(&svc, &inst, 1),
+        }
+        // The next slot on the grid that is still ahead.
+        let elapsed = Instant::now().saturating_duration_since(origin);
+        let next = (elapsed.as_nanos() / interval.as_nanos()) as u64 + 1;
+        if next > k + 1 {
+            skip(&svc, &inst, next - k - 1);
+        }
+        k = next.max(k + 1);
+    }
+}
+
+impl Instance {
+    /// One origin for every instance of the process, so phases spread them.
+    fn origin() -> Instant {
+        static ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        *ORIGIN.get_or_init(Instant::now)
+    }
+}
+
+fn skip(svc: &Service, inst: &Instance, n: u64) {
+    inst.status.lock().expect("probe status lock").skipped += n;
+    svc.metrics
+        .probes
+        .skipped
+        .with_label_values(&[&inst.spec.name])
+        .inc_by(n);
+}
+
+/// Runs the instance once on the current registry. Answers the result and
+/// when the call got its slot.
+async fn execute(svc: &Service, inst: &Instance, trigger: &'static str) -> (ProbeResult, Instant) {
+    let registry = svc.pipeline.registry();
+    let plugin = registry.get(&inst.spec.plugin);
+    let result = run_once(svc.pipeline.runtime(), plugin, &inst.spec, trigger).await;
+    // `run_once` measured the call; its start is now minus its duration.
+    let started = Instant::now()
+        .checked_sub(Duration::from_secs_f64(result.duration_ms / 1000.0))
+        .unwrap_or_else(Instant::now);
+    (result, started)
+}
+
+/// Runs the instance now (waiting for a run in progress to finish) and records the result.
+pub async fn run_now(svc: &Arc<Service>, inst: &Arc<Instance>) -> ProbeResult {
+    let _guard = inst.run_lock.lock().await;
+    let (result, _) = execute(svc, inst, "manual").await;
+    record(svc, inst, result.clone());
+    result
+}
+
+/// Takes a result in: state machine, memory, metrics, store, events.
+fn record(svc: &Service, inst: &Instance, result: ProbeResult) {
+    let name = &inst.spec.name;
+    let policy = svc.probes.policy(&inst.spec);
+    let (state, transition) = {
+        let mut st = inst.status.lock().expect("probe status lock");
+        let transition = st.tracker.observe(result.status, result.at_ms, &policy);
+        st.runs += 1;
+        for o in &result.observations {
+            if !st.observation_names.contains(&o.name) && st.observation_names.len() < 32 {
+                st.observation_names.push(o.name.clone());
+            }
+        }
+        st.recent.push_back(result.clone());
+        while st.recent.len() > svc.probes.recent {
+            st.recent.pop_front();
+        }
+        (st.tracker.state(), transition)
+    };
+    svc.metrics.probes.record(name, &result, state);
+    let json = |v: serde_json::Result<String>| v.unwrap_or_else(|_| "null".into());
+    svc.store.record_probe(ProbeRow {
+        probe: name.clone(),
+        at_ms: result.at_ms,
+        duration_us: (result.duration_ms * 1000.0) as i64,
+        status: result.status.as_str().to_owned(),
+        state: state.as_str().to_owned(),
+        message: result.message.clone(),
+        observations: json(serde_json::to_string(&result.observations)),
+        denied: json(serde_json::to_string(&result.denied)),
+        trigger: result.trigger.to_owned(),
+    });
+    if let Some(t) = transition {
+        announce(svc, inst, t, result);
+    }
+}
+
+fn announce(svc: &Service, inst: &Instance, t: Transition, result: ProbeResult) {
+    let spec = &inst.spec;
+    match t.to {
+        ProbeState::Failing | ProbeState::Flapping => tracing::warn!(
+            probe = %spec.name, "probe {} → {}: {}", t.from.as_str(), t.to.as_str(), result.message
+        ),
+        _ => tracing::info!(
+            probe = %spec.name, "probe {} → {}: {}", t.from.as_str(), t.to.as_str(), result.message
+        ),
+    }
+    svc.publish(HostEvent::ProbeStateChanged(Box::new(ProbeEvent {
+        probe: spec.name.clone(),
+        plugin: spec.plugin.clone(),
+        from: t.from,
+        to: t.to,
+        critical: spec.critical,
+        labels: spec.labels.clone(),
+        result,
+    })));
+    count_states(svc, &svc.probes.all());
+}
+
+/// Sets `assay_probe_instances{state}`.
+fn count_states(svc: &Service, instances: &[Arc<Instance>]) {
+    let mut counts: BTreeMap<&str, i64> = ProbeState::ALL.iter().map(|s| (s.as_str(), 0)).collect();
+    for i in instances {
+        *counts.entry(i.state().as_str()).or_default() += 1;
+    }
+    for (state, n) in counts {
+        svc.metrics.probes.instances.with_label_values(&[state]).set(n);
+    }
+}
