@@ -7,6 +7,9 @@
 //! still going at its next slot makes that slot a skipped run (counted), not
 //! a second concurrent run. Calls wait for one of the runtime's probe
 //! permits (`[probes] max_concurrency`); the wait counts as scheduler lag.
+//! One plugin's instances hold at most half of those permits at a time, so
+//! a plugin whose calls hang or spin until their timeout cannot starve the
+//! probes of other plugins.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::hash::BuildHasher;
@@ -65,6 +68,9 @@ impl Instance {
 /// Every probe instance of the service.
 pub struct ProbeBook {
     instances: Mutex<BTreeMap<String, Arc<Instance>>>,
+    /// Each plugin's share of the probe permits.
+    per_plugin: Mutex<BTreeMap<String, Arc<tokio::sync::Semaphore>>>,
+    plugin_share: usize,
     flap_window_ms: i64,
     flap_threshold: u32,
     recent: usize,
@@ -74,6 +80,8 @@ impl ProbeBook {
     pub fn new(section: &crate::config::ProbesSection) -> Self {
         ProbeBook {
             instances: Mutex::default(),
+            per_plugin: Mutex::default(),
+            plugin_share: (section.max_concurrency as usize / 2).max(1),
             // Checked by the config.
             flap_window_ms: section.flap_window().map_or(600_000, |d| d.as_millis() as i64),
             flap_threshold: section.flap_threshold,
@@ -93,6 +101,15 @@ impl ProbeBook {
             .values()
             .cloned()
             .collect()
+    }
+
+    fn plugin_slots(&self, plugin: &str) -> Arc<tokio::sync::Semaphore> {
+        self.per_plugin
+            .lock()
+            .expect("probe book lock")
+            .entry(plugin.to_owned())
+            .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(self.plugin_share)))
+            .clone()
     }
 
     fn policy(&self, spec: &ProbeSpec) -> Policy {
@@ -258,6 +275,8 @@ fn skip(svc: &Service, inst: &Instance, n: u64) {
 /// Runs the instance once on the current registry. Answers the result and
 /// when the call got its slot.
 async fn execute(svc: &Service, inst: &Instance, trigger: &'static str) -> (ProbeResult, Instant) {
+    let slots = svc.probes.plugin_slots(&inst.spec.plugin);
+    let _slot = slots.acquire().await.expect("never closed");
     let registry = svc.pipeline.registry();
     let plugin = registry.get(&inst.spec.plugin);
     let result = run_once(svc.pipeline.runtime(), plugin, &inst.spec, trigger).await;
