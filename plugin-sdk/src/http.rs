@@ -133,8 +133,7 @@ pub fn split_url(url: &str) -> Result<UrlParts, HttpError> {
     let rest = rest.split('#').next().unwrap_or_default();
     let end = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, path) = rest.split_at(end);
-    if authority.is_empty() || authority.contains('@') || authority.contains(char::is_whitespace)
-    {
+    if authority.is_empty() || authority.contains('@') || authority.contains(char::is_whitespace) {
         return Err(bad("missing or invalid host"));
     }
     let path_and_query = match path {
@@ -194,7 +193,9 @@ mod imp {
         req.set_authority(Some(&url.authority))
             .map_err(|()| HttpError::InvalidUrl(format!("invalid host {:?}", url.authority)))?;
         req.set_path_with_query(Some(&url.path_and_query))
-            .map_err(|()| HttpError::InvalidUrl(format!("invalid path {:?}", url.path_and_query)))?;
+            .map_err(|()| {
+                HttpError::InvalidUrl(format!("invalid path {:?}", url.path_and_query))
+            })?;
         let options = RequestOptions::new();
         if let Some(t) = request.timeout {
             let ns = u64::try_from(t.as_nanos()).unwrap_or(u64::MAX);
@@ -203,11 +204,15 @@ mod imp {
             let _ = options.set_first_byte_timeout(Some(ns));
             let _ = options.set_between_bytes_timeout(Some(ns));
         }
-        let body = req.body().map_err(|()| transport("request body unavailable"))?;
-        let future = outgoing_handler::handle(req, Some(options))
-            .map_err(|e| error(e, &url.authority))?;
+        let body = req
+            .body()
+            .map_err(|()| transport("request body unavailable"))?;
+        let future =
+            outgoing_handler::handle(req, Some(options)).map_err(|e| error(e, &url.authority))?;
         if !request.body.is_empty() {
-            let stream = body.write().map_err(|()| transport("request body stream"))?;
+            let stream = body
+                .write()
+                .map_err(|()| transport("request body stream"))?;
             for chunk in request.body.chunks(4096) {
                 stream
                     .blocking_write_and_flush(chunk)
@@ -226,9 +231,16 @@ mod imp {
             .headers()
             .entries()
             .into_iter()
-            .map(|(n, v)| (n.to_ascii_lowercase(), String::from_utf8_lossy(&v).into_owned()))
+            .map(|(n, v)| {
+                (
+                    n.to_ascii_lowercase(),
+                    String::from_utf8_lossy(&v).into_owned(),
+                )
+            })
             .collect();
-        let incoming = response.consume().map_err(|()| transport("response body"))?;
+        let incoming = response
+            .consume()
+            .map_err(|()| transport("response body"))?;
         let (body, truncated) = read_body(&incoming, request.max_body_bytes)?;
         drop(incoming);
         Ok(Response {
@@ -280,7 +292,9 @@ mod imp {
     fn error(e: ErrorCode, authority: &str) -> HttpError {
         match e {
             ErrorCode::HttpRequestDenied => HttpError::Denied(authority.to_owned()),
-            ErrorCode::ConnectionTimeout => HttpError::Timeout(format!("connecting to {authority}")),
+            ErrorCode::ConnectionTimeout => {
+                HttpError::Timeout(format!("connecting to {authority}"))
+            }
             ErrorCode::ConnectionReadTimeout | ErrorCode::HttpResponseTimeout => {
                 HttpError::Timeout(format!("waiting for {authority} to answer"))
             }
@@ -312,13 +326,25 @@ mod tests {
         let u = split_url("http://127.0.0.1").unwrap();
         assert_eq!(u.path_and_query, "/");
         assert_eq!(split_url("http://h?q").unwrap().path_and_query, "/?q");
-        assert!(matches!(split_url("ftp://h/"), Err(HttpError::InvalidUrl(_))));
-        assert!(matches!(split_url("example.com"), Err(HttpError::InvalidUrl(_))));
-        assert!(matches!(split_url("http://u@h/"), Err(HttpError::InvalidUrl(_))));
+        assert!(matches!(
+            split_url("ftp://h/"),
+            Err(HttpError::InvalidUrl(_))
+        ));
+        assert!(matches!(
+            split_url("example.com"),
+            Err(HttpError::InvalidUrl(_))
+        ));
+        assert!(matches!(
+            split_url("http://u@h/"),
+            Err(HttpError::InvalidUrl(_))
+        ));
     }
 
     #[test]
     fn natively_there_is_no_transport() {
-        assert_eq!(send(&Request::get("http://h/")), Err(HttpError::Unsupported));
+        assert_eq!(
+            send(&Request::get("http://h/")),
+            Err(HttpError::Unsupported)
+        );
     }
 }

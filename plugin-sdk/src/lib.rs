@@ -166,8 +166,8 @@ mod types;
 pub use kinds::{NoConfig, Probe, Router, Validator, parse_config};
 pub use pointer::pointer;
 pub use types::{
-    Alert, AlertStatus, DiskStats, Finding, Level, LoadStats, MemoryStats, Observation,
-    PluginInfo, ProbeOutcome, ProbeStatus, RoutingDecision, Severity, Subject, Validation,
+    Alert, AlertStatus, DiskStats, Finding, Level, LoadStats, MemoryStats, Observation, PluginInfo,
+    ProbeOutcome, ProbeStatus, RoutingDecision, Severity, Subject, Validation,
 };
 
 /// Implementation details of the export macros. Not a stable API.

@@ -149,7 +149,10 @@ fn build(root: &Path) -> anyhow::Result<()> {
     run(cargo()
         .current_dir(root)
         .args(["build", "--release", "-p", "assay-host"]))?;
-    let names: Vec<&str> = SHIPPED.iter().flat_map(|k| k.iter().map(|(_, n)| *n)).collect();
+    let names: Vec<&str> = SHIPPED
+        .iter()
+        .flat_map(|k| k.iter().map(|(_, n)| *n))
+        .collect();
     eprintln!(
         "xtask: built target/release/assay and plugins.d/{{{}}}.wasm",
         names.join(",")

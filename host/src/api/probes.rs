@@ -78,8 +78,15 @@ pub(super) async fn probe(
         .map_err(|e| ApiError::internal(format!("reading the probe history: {e}")))?;
     let mut body = summary(&p);
     let g = &p.spec.grants;
-    let list = |v: &[crate::runtime::HostPort]| v.iter().map(|h| h.text.clone()).collect::<Vec<_>>();
-    body["settled_state"] = json!(p.status.lock().expect("probe status lock").tracker.settled());
+    let list =
+        |v: &[crate::runtime::HostPort]| v.iter().map(|h| h.text.clone()).collect::<Vec<_>>();
+    body["settled_state"] = json!(
+        p.status
+            .lock()
+            .expect("probe status lock")
+            .tracker
+            .settled()
+    );
     body["failure_threshold"] = json!(p.spec.failure_threshold);
     body["success_threshold"] = json!(p.spec.success_threshold);
     body["origin"] = json!(p.spec.origin);

@@ -25,7 +25,11 @@ pub const EXIT_UNKNOWN: u8 = 3;
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// A configured probe instance (`[[probe]] name`).
-    #[arg(value_name = "NAME", required_unless_present = "plugin", conflicts_with = "plugin")]
+    #[arg(
+        value_name = "NAME",
+        required_unless_present = "plugin",
+        conflicts_with = "plugin"
+    )]
     pub name: Option<String>,
 
     /// Run this probe plugin file instead of a configured instance.
@@ -38,7 +42,12 @@ pub struct RunArgs {
     pub plugin_config: String,
 
     /// How long the probe may take (with --plugin).
-    #[arg(long, value_name = "DURATION", default_value = "5s", requires = "plugin")]
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "5s",
+        requires = "plugin"
+    )]
     pub timeout: String,
 
     /// Grant HTTP requests to HOST:PORT (repeatable; `*.domain:443` and `host:*` work).
@@ -114,7 +123,12 @@ async fn prepare(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<Prepared
         .probe_specs()
         .map_err(anyhow::Error::msg)?
         .into_iter()
-        .chain(registry.plugins.iter().flat_map(|p| p.settings.probes.clone()))
+        .chain(
+            registry
+                .plugins
+                .iter()
+                .flat_map(|p| p.settings.probes.clone()),
+        )
         .find(|s| s.name == name)
         .ok_or_else(|| {
             anyhow::anyhow!(
@@ -181,7 +195,12 @@ fn print(args: &RunArgs, spec: &ProbeSpec, r: &ProbeResult) -> anyhow::Result<()
             perf.push(format!("duration_seconds={:.6}", r.duration_ms / 1000.0));
             write_line(
                 &mut out,
-                &format!("{status} - {}: {} | {}", spec.name, r.message, perf.join(" ")),
+                &format!(
+                    "{status} - {}: {} | {}",
+                    spec.name,
+                    r.message,
+                    perf.join(" ")
+                ),
             )?;
             for d in &r.denied {
                 write_line(&mut out, &format!("denied: {d}"))?;

@@ -142,16 +142,20 @@ impl PluginSettings {
         }
         let mut settings =
             Self::from_section(&section, path.parent(), defaults, max_memory_mib).map_err(err)?;
-        let plugin = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+        let plugin = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default();
         let mut names = std::collections::BTreeSet::new();
         for p in &section.probes {
             if !names.insert(p.name.as_str()) {
                 return Err(err(format!("probe: the name {:?} is used twice", p.name)));
             }
             let origin = path.display().to_string();
-            settings
-                .probes
-                .push(p.resolve(Some(plugin), &origin, max_memory_mib).map_err(err)?);
+            settings.probes.push(
+                p.resolve(Some(plugin), &origin, max_memory_mib)
+                    .map_err(err)?,
+            );
         }
         settings.sidecar = Some(path.into());
         Ok(settings)

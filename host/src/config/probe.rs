@@ -112,7 +112,9 @@ impl ProbesSection {
             return Err("probes.flap_window and probes.flap_threshold must be above 0".into());
         }
         if self.retention_hours == 0 || self.recent_results == 0 {
-            return Err("probes.retention_hours and probes.recent_results must be at least 1".into());
+            return Err(
+                "probes.retention_hours and probes.recent_results must be at least 1".into(),
+            );
         }
         Ok(())
     }
@@ -178,7 +180,11 @@ impl ProbeSection {
             }
             (Some(p), _) => p.clone(),
             (None, Some(implied)) => implied.to_owned(),
-            (None, None) => return Err(e("`plugin` is required (the probe plugin's file stem)".into())),
+            (None, None) => {
+                return Err(e(
+                    "`plugin` is required (the probe plugin's file stem)".into()
+                ));
+            }
         };
         let duration = |key: &str, v: &Option<String>, default: Duration| match v {
             Some(t) => parse_duration(key, t).map_err(e),
@@ -188,10 +194,14 @@ impl ProbeSection {
         let timeout = duration("timeout", &self.timeout, Duration::from_secs(5))?;
         let jitter = duration("jitter", &self.jitter, Duration::ZERO)?;
         if interval < Duration::from_millis(100) {
-            return Err(e(format!("interval must be at least 100ms, not {interval:?}")));
+            return Err(e(format!(
+                "interval must be at least 100ms, not {interval:?}"
+            )));
         }
         if timeout.is_zero() || timeout > Duration::from_secs(600) {
-            return Err(e(format!("timeout must be between 1ms and 10m, not {timeout:?}")));
+            return Err(e(format!(
+                "timeout must be between 1ms and 10m, not {timeout:?}"
+            )));
         }
         if jitter > interval {
             return Err(e("jitter must not be longer than the interval".into()));
@@ -205,7 +215,9 @@ impl ProbeSection {
         let success_threshold = threshold("success_threshold", self.success_threshold, 1)?;
         let config_json = match &self.config {
             None => "{}".to_owned(),
-            Some(ProbeConfig::Table(t)) => serde_json::to_string(t).map_err(|x| e(format!("config: {x}")))?,
+            Some(ProbeConfig::Table(t)) => {
+                serde_json::to_string(t).map_err(|x| e(format!("config: {x}")))?
+            }
             Some(ProbeConfig::Json(s)) => serde_json::from_str::<serde_json::Value>(s)
                 .map_err(|x| e(format!("config is not JSON: {x}")))?
                 .to_string(),
@@ -217,7 +229,10 @@ impl ProbeSection {
         };
         for dir in &self.allow_read {
             if !dir.is_absolute() {
-                return Err(e(format!("allow_read: {} is not an absolute path", dir.display())));
+                return Err(e(format!(
+                    "allow_read: {} is not an absolute path",
+                    dir.display()
+                )));
             }
         }
         let grants = Grants {
@@ -269,7 +284,8 @@ mod tests {
 
     #[test]
     fn defaults_and_config_forms() {
-        let s = resolve("name = \"a\"\nplugin = \"http\"\n[config]\nurl = \"http://x/\"\n").unwrap();
+        let s =
+            resolve("name = \"a\"\nplugin = \"http\"\n[config]\nurl = \"http://x/\"\n").unwrap();
         assert_eq!(s.interval, Duration::from_secs(30));
         assert_eq!(s.timeout, Duration::from_secs(5));
         assert_eq!((s.failure_threshold, s.success_threshold), (3, 1));
@@ -291,7 +307,11 @@ mod tests {
         assert!(e.contains("absolute"), "{e}");
         let e = resolve("name = \"a b\"\nplugin = \"p\"\n").unwrap_err();
         assert!(e.contains("name"), "{e}");
-        assert!(resolve("name = \"a\"\n").unwrap_err().contains("`plugin` is required"));
+        assert!(
+            resolve("name = \"a\"\n")
+                .unwrap_err()
+                .contains("`plugin` is required")
+        );
         let e = resolve("name = \"a\"\nplugin = \"p\"\nfailure_threshold = 0\n").unwrap_err();
         assert!(e.contains("failure_threshold"), "{e}");
         let e = toml::from_str::<ProbeSection>("name = \"a\"\nallow_htp = []\n").unwrap_err();
@@ -300,7 +320,9 @@ mod tests {
 
     #[test]
     fn a_sidecar_implies_its_plugin() {
-        let s = section("name = \"a\"\n").resolve(Some("http"), "http.toml", 64).unwrap();
+        let s = section("name = \"a\"\n")
+            .resolve(Some("http"), "http.toml", 64)
+            .unwrap();
         assert_eq!(s.plugin, "http");
         let e = section("name = \"a\"\nplugin = \"tcp\"\n")
             .resolve(Some("http"), "http.toml", 64)

@@ -71,10 +71,7 @@ pub async fn run_once(
     trigger: &'static str,
 ) -> ProbeResult {
     let Some(plugin) = plugin else {
-        return ProbeResult::unknown(
-            format!("plugin {:?} is not loaded", spec.plugin),
-            trigger,
-        );
+        return ProbeResult::unknown(format!("plugin {:?} is not loaded", spec.plugin), trigger);
     };
     let Some(pre) = plugin.probe() else {
         return ProbeResult::unknown(

@@ -61,7 +61,11 @@ pub struct InstanceStatus {
 
 impl Instance {
     pub fn state(&self) -> ProbeState {
-        self.status.lock().expect("probe status lock").tracker.state()
+        self.status
+            .lock()
+            .expect("probe status lock")
+            .tracker
+            .state()
     }
 }
 
@@ -83,14 +87,20 @@ impl ProbeBook {
             per_plugin: Mutex::default(),
             plugin_share: (section.max_concurrency as usize / 2).max(1),
             // Checked by the config.
-            flap_window_ms: section.flap_window().map_or(600_000, |d| d.as_millis() as i64),
+            flap_window_ms: section
+                .flap_window()
+                .map_or(600_000, |d| d.as_millis() as i64),
             flap_threshold: section.flap_threshold,
             recent: section.recent_results,
         }
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<Instance>> {
-        self.instances.lock().expect("probe book lock").get(name).cloned()
+        self.instances
+            .lock()
+            .expect("probe book lock")
+            .get(name)
+            .cloned()
     }
 
     /// Every instance, by name.
@@ -361,6 +371,10 @@ fn count_states(svc: &Service, instances: &[Arc<Instance>]) {
         *counts.entry(i.state().as_str()).or_default() += 1;
     }
     for (state, n) in counts {
-        svc.metrics.probes.instances.with_label_values(&[state]).set(n);
+        svc.metrics
+            .probes
+            .instances
+            .with_label_values(&[state])
+            .set(n);
     }
 }

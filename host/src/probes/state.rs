@@ -212,7 +212,7 @@ mod tests {
             [Passing, Passing, Passing, Passing, Passing, Warning]
         );
         let mut t = Tracker::new(0);
-        assert_eq!(run(&mut t, 0, &[Unknown]), [Failing]);
+        assert_eq!(run(&mut t, 0, &[ResultStatus::Unknown]), [Failing]);
     }
 
     #[test]
@@ -226,7 +226,7 @@ mod tests {
         assert_eq!(
             t.observe(Pass, 0, &p1),
             Some(Transition {
-                from: Unknown,
+                from: ProbeState::Unknown,
                 to: Passing
             })
         );
@@ -251,7 +251,10 @@ mod tests {
         let mut t = Tracker::new(0);
         let mut events = Vec::new();
         // Alternating every second: moves at 1,2,3,4 s; the 4th (> 3) is flapping.
-        for (i, r) in [Pass, Fail, Pass, Fail, Pass, Fail, Pass].iter().enumerate() {
+        for (i, r) in [Pass, Fail, Pass, Fail, Pass, Fail, Pass]
+            .iter()
+            .enumerate()
+        {
             if let Some(tr) = t.observe(*r, i as i64 * 1000, &p1) {
                 events.push(tr.to);
             }

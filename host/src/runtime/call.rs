@@ -7,7 +7,9 @@ use tokio::sync::SemaphorePermit;
 use wasmtime::{Store, UpdateDeadline};
 
 use super::Runtime;
-use super::bindings::{Level, PluginInfo, ProbeOutcome, ProbePre, Subject, Validation, ValidatorPre};
+use super::bindings::{
+    Level, PluginInfo, ProbeOutcome, ProbePre, Subject, Validation, ValidatorPre,
+};
 use super::grants::Grants;
 use super::limits::mib;
 use super::state::CallState;

@@ -45,7 +45,11 @@ pub enum HostPattern {
 impl HostPort {
     /// Parses `host:port`, `[v6]:port`, `*.domain:port`, `10.0.0.0/8:443`, `host:*`.
     pub fn parse(s: &str) -> Result<HostPort, String> {
-        let bad = |why: &str| format!("{s:?}: {why} (expected host:port, e.g. \"api.example.com:443\", \"*.example.com:443\", \"10.0.0.0/8:5432\" or \"127.0.0.1:*\")");
+        let bad = |why: &str| {
+            format!(
+                "{s:?}: {why} (expected host:port, e.g. \"api.example.com:443\", \"*.example.com:443\", \"10.0.0.0/8:5432\" or \"127.0.0.1:*\")"
+            )
+        };
         let (host, port) = s.rsplit_once(':').ok_or_else(|| bad("no port"))?;
         let port = match port {
             "*" => None,
@@ -122,7 +126,8 @@ fn valid_name(n: &str) -> Result<(), &'static str> {
         && n.split('.').all(|l| {
             !l.is_empty()
                 && l.len() <= 63
-                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                && l.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         });
     if ok { Ok(()) } else { Err("invalid host name") }
 }
@@ -181,9 +186,9 @@ impl Grants {
         let Ok(real) = std::fs::canonicalize(path) else {
             return false;
         };
-        self.read.iter().any(|dir| {
-            std::fs::canonicalize(dir).is_ok_and(|d| real.starts_with(d))
-        })
+        self.read
+            .iter()
+            .any(|dir| std::fs::canonicalize(dir).is_ok_and(|d| real.starts_with(d)))
     }
 }
 
@@ -211,9 +216,21 @@ mod tests {
 
     #[test]
     fn bad_entries_say_what_is_wrong() {
-        assert!(HostPort::parse("example.com").unwrap_err().contains("no port"));
-        assert!(HostPort::parse("example.com:http").unwrap_err().contains("invalid port"));
-        assert!(HostPort::parse("10.0.0.0/33:1").unwrap_err().contains("prefix"));
+        assert!(
+            HostPort::parse("example.com")
+                .unwrap_err()
+                .contains("no port")
+        );
+        assert!(
+            HostPort::parse("example.com:http")
+                .unwrap_err()
+                .contains("invalid port")
+        );
+        assert!(
+            HostPort::parse("10.0.0.0/33:1")
+                .unwrap_err()
+                .contains("prefix")
+        );
         assert!(HostPort::parse("a..b:1").unwrap_err().contains("host name"));
         assert!(HostPort::parse(":1").unwrap_err().contains("no host"));
     }
@@ -221,11 +238,19 @@ mod tests {
     #[test]
     fn tcp_checks_addresses_after_resolution() {
         let g = Grants {
-            tcp: vec![hp("db.internal:5432"), hp("127.0.0.0/8:22"), hp("*.x.com:1")],
+            tcp: vec![
+                hp("db.internal:5432"),
+                hp("127.0.0.0/8:22"),
+                hp("*.x.com:1"),
+            ],
             ..Grants::default()
         };
         let resolve = |n: &str| -> Vec<IpAddr> {
-            if n == "db.internal" { vec!["10.0.0.5".parse().unwrap()] } else { vec![] }
+            if n == "db.internal" {
+                vec!["10.0.0.5".parse().unwrap()]
+            } else {
+                vec![]
+            }
         };
         let a = |s: &str| s.parse::<SocketAddr>().unwrap();
         assert!(g.tcp_allows(a("10.0.0.5:5432"), &resolve));

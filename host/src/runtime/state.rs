@@ -125,8 +125,7 @@ fn grant(
 ) {
     for dir in &grants.read {
         let guest = dir.to_string_lossy();
-        if let Err(e) = builder.preopened_dir(dir, guest.as_ref(), FsPerms::ReadOnly)
-        {
+        if let Err(e) = builder.preopened_dir(dir, guest.as_ref(), FsPerms::ReadOnly) {
             // A granted directory that is gone reads as missing inside the guest.
             tracing::warn!(target: "assay::plugin", plugin = %plugin, "allow_read {}: {e}", dir.display());
         }
@@ -153,11 +152,14 @@ fn grant(
                             };
                         resolved.insert(name.to_owned(), ips);
                     }
-                    let ok = grants.tcp_allows(addr, &|n| {
-                        resolved.get(n).cloned().unwrap_or_default()
-                    });
+                    let ok =
+                        grants.tcp_allows(addr, &|n| resolved.get(n).cloned().unwrap_or_default());
                     if !ok {
-                        CallState::deny(&denied, &plugin, format!("tcp connect to {addr}: not in allow_tcp"));
+                        CallState::deny(
+                            &denied,
+                            &plugin,
+                            format!("tcp connect to {addr}: not in allow_tcp"),
+                        );
                     }
                     ok
                 }

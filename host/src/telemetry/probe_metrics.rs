@@ -4,8 +4,10 @@ use prometheus::{GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGaugeVec,
 
 use crate::probes::{ProbeResult, ProbeState, ResultStatus};
 
+/// Fine around the 50 ms a scheduler should stay under.
 const LAG_BUCKETS: &[f64] = &[
-    0.000_1, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+    0.000_1, 0.000_5, 0.001, 0.002, 0.003, 0.005, 0.007_5, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05,
+    0.075, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
 
 pub struct ProbeMetrics {

@@ -45,14 +45,28 @@ impl Probe for DiskSpace {
 
 /// The verdict for `available` of `total` bytes.
 pub fn judge(config: &Config, total: u64, available: u64) -> ProbeOutcome {
-    let percent = if total == 0 { 0.0 } else { available as f64 * 100.0 / total as f64 };
+    let percent = if total == 0 {
+        0.0
+    } else {
+        available as f64 * 100.0 / total as f64
+    };
     let no_threshold = config.warn_free_percent.is_none()
         && config.fail_free_percent.is_none()
         && config.warn_free_bytes.is_none()
         && config.fail_free_bytes.is_none();
-    let fail_percent = if no_threshold { Some(5.0) } else { config.fail_free_percent };
-    let summary = format!("{} free of {} ({percent:.1} %) on {}", gib(available), gib(total), config.path);
-    let fails = fail_percent.is_some_and(|p| percent < p) || config.fail_free_bytes.is_some_and(|b| available < b);
+    let fail_percent = if no_threshold {
+        Some(5.0)
+    } else {
+        config.fail_free_percent
+    };
+    let summary = format!(
+        "{} free of {} ({percent:.1} %) on {}",
+        gib(available),
+        gib(total),
+        config.path
+    );
+    let fails = fail_percent.is_some_and(|p| percent < p)
+        || config.fail_free_bytes.is_some_and(|b| available < b);
     let warns = config.warn_free_percent.is_some_and(|p| percent < p)
         || config.warn_free_bytes.is_some_and(|b| available < b);
     let status = if fails {
@@ -80,20 +94,35 @@ mod tests {
 
     #[test]
     fn thresholds_pick_the_worst() {
-        let c = Config { path: "/d".into(), warn_free_percent: Some(20.0), fail_free_percent: Some(10.0), ..Config::default() };
+        let c = Config {
+            path: "/d".into(),
+            warn_free_percent: Some(20.0),
+            fail_free_percent: Some(10.0),
+            ..Config::default()
+        };
         assert_eq!(judge(&c, 100, 50).status, ProbeStatus::Pass);
         assert_eq!(judge(&c, 100, 15).status, ProbeStatus::Warn);
         assert_eq!(judge(&c, 100, 5).status, ProbeStatus::Fail);
-        let c = Config { path: "/d".into(), fail_free_bytes: Some(10), ..Config::default() };
+        let c = Config {
+            path: "/d".into(),
+            fail_free_bytes: Some(10),
+            ..Config::default()
+        };
         assert_eq!(judge(&c, 100, 9).status, ProbeStatus::Fail);
-        let c = Config { path: "/d".into(), ..Config::default() };
+        let c = Config {
+            path: "/d".into(),
+            ..Config::default()
+        };
         assert_eq!(judge(&c, 100, 4).status, ProbeStatus::Fail);
         assert_eq!(judge(&c, 100, 6).status, ProbeStatus::Pass);
     }
 
     #[test]
     fn natively_the_host_is_missing() {
-        let c = Config { path: "/".into(), ..Config::default() };
+        let c = Config {
+            path: "/".into(),
+            ..Config::default()
+        };
         assert_eq!(DiskSpace::probe(c).unwrap().status, ProbeStatus::Fail);
     }
 }

@@ -55,7 +55,11 @@ impl Probe for DnsProbe {
 }
 
 /// The verdict on one lookup.
-pub fn judge(config: &Config, found: Result<BTreeSet<IpAddr>, String>, took: Duration) -> ProbeOutcome {
+pub fn judge(
+    config: &Config,
+    found: Result<BTreeSet<IpAddr>, String>,
+    took: Duration,
+) -> ProbeOutcome {
     let ms = took.as_secs_f64() * 1000.0;
     let timed = |o: ProbeOutcome| o.observe("lookup_seconds", took.as_secs_f64(), Some("seconds"));
     let found = match found {
@@ -63,28 +67,51 @@ pub fn judge(config: &Config, found: Result<BTreeSet<IpAddr>, String>, took: Dur
         Err(e) => {
             return timed(ProbeOutcome::new(
                 ProbeStatus::Fail,
-                format!("lookup of {} failed: {e} (is allow_dns granted?)", config.name),
+                format!(
+                    "lookup of {} failed: {e} (is allow_dns granted?)",
+                    config.name
+                ),
             ));
         }
     };
-    let list = found.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+    let list = found
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
     let counted = |o: ProbeOutcome| timed(o).observe("addresses", found.len() as f64, None);
     if found.len() < config.min_addresses {
         return counted(ProbeOutcome::new(
             ProbeStatus::Fail,
-            format!("{} resolved to {} addresses ({list}), expected at least {}", config.name, found.len(), config.min_addresses),
+            format!(
+                "{} resolved to {} addresses ({list}), expected at least {}",
+                config.name,
+                found.len(),
+                config.min_addresses
+            ),
         ));
     }
-    let missing: Vec<String> = config.expect.iter().filter(|a| !found.contains(a)).map(ToString::to_string).collect();
+    let missing: Vec<String> = config
+        .expect
+        .iter()
+        .filter(|a| !found.contains(a))
+        .map(ToString::to_string)
+        .collect();
     if !missing.is_empty() {
         return counted(ProbeOutcome::new(
             ProbeStatus::Fail,
-            format!("{} resolved to [{list}], missing {}", config.name, missing.join(", ")),
+            format!(
+                "{} resolved to [{list}], missing {}",
+                config.name,
+                missing.join(", ")
+            ),
         ));
     }
     let summary = format!("{} resolved to [{list}] in {ms:.1} ms", config.name);
     counted(match config.warn_latency_ms {
-        Some(w) if ms > w as f64 => ProbeOutcome::new(ProbeStatus::Warn, format!("{summary}, slower than {w} ms")),
+        Some(w) if ms > w as f64 => {
+            ProbeOutcome::new(ProbeStatus::Warn, format!("{summary}, slower than {w} ms"))
+        }
         _ => ProbeOutcome::new(ProbeStatus::Pass, summary),
     })
 }
@@ -98,14 +125,31 @@ mod tests {
 
     #[test]
     fn expected_addresses_and_counts() {
-        let c: Config = parse_config(r#"{"name": "h", "expect": ["127.0.0.1"], "warn_latency_ms": 50}"#).unwrap();
+        let c: Config =
+            parse_config(r#"{"name": "h", "expect": ["127.0.0.1"], "warn_latency_ms": 50}"#)
+                .unwrap();
         let one: BTreeSet<IpAddr> = ["127.0.0.1".parse().unwrap()].into();
         let other: BTreeSet<IpAddr> = ["10.0.0.1".parse().unwrap()].into();
-        assert_eq!(judge(&c, Ok(one.clone()), Duration::from_millis(1)).status, ProbeStatus::Pass);
-        assert_eq!(judge(&c, Ok(one), Duration::from_millis(80)).status, ProbeStatus::Warn);
-        assert_eq!(judge(&c, Ok(other), Duration::from_millis(1)).status, ProbeStatus::Fail);
-        assert_eq!(judge(&c, Ok(BTreeSet::new()), Duration::from_millis(1)).status, ProbeStatus::Fail);
-        assert_eq!(judge(&c, Err("no".into()), Duration::from_millis(1)).status, ProbeStatus::Fail);
+        assert_eq!(
+            judge(&c, Ok(one.clone()), Duration::from_millis(1)).status,
+            ProbeStatus::Pass
+        );
+        assert_eq!(
+            judge(&c, Ok(one), Duration::from_millis(80)).status,
+            ProbeStatus::Warn
+        );
+        assert_eq!(
+            judge(&c, Ok(other), Duration::from_millis(1)).status,
+            ProbeStatus::Fail
+        );
+        assert_eq!(
+            judge(&c, Ok(BTreeSet::new()), Duration::from_millis(1)).status,
+            ProbeStatus::Fail
+        );
+        assert_eq!(
+            judge(&c, Err("no".into()), Duration::from_millis(1)).status,
+            ProbeStatus::Fail
+        );
     }
 
     #[test]

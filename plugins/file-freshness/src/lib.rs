@@ -41,15 +41,25 @@ impl Probe for FileFreshness {
             Err(e) => {
                 return Ok(ProbeOutcome::new(
                     ProbeStatus::Fail,
-                    format!("cannot read {}: {e} (paths outside allow_read are not visible)", config.path),
+                    format!(
+                        "cannot read {}: {e} (paths outside allow_read are not visible)",
+                        config.path
+                    ),
                 ));
             }
         };
         if !meta.is_file() {
-            return Ok(ProbeOutcome::new(ProbeStatus::Fail, format!("{} is not a file", config.path)));
+            return Ok(ProbeOutcome::new(
+                ProbeStatus::Fail,
+                format!("{} is not a file", config.path),
+            ));
         }
-        let modified = meta.modified().map_err(|e| format!("modification time of {}: {e}", config.path))?;
-        let age = SystemTime::now().duration_since(modified).unwrap_or(Duration::ZERO);
+        let modified = meta
+            .modified()
+            .map_err(|e| format!("modification time of {}: {e}", config.path))?;
+        let age = SystemTime::now()
+            .duration_since(modified)
+            .unwrap_or(Duration::ZERO);
         Ok(judge(&config, age, meta.len()))
     }
 }
@@ -67,7 +77,11 @@ pub fn judge(config: &Config, age: Duration, size: u64) -> ProbeOutcome {
     } else {
         (ProbeStatus::Pass, String::new())
     };
-    let message = if why.is_empty() { summary } else { format!("{summary}: {why}") };
+    let message = if why.is_empty() {
+        summary
+    } else {
+        format!("{summary}: {why}")
+    };
     ProbeOutcome::new(status, message)
         .observe("age_seconds", age.as_secs_f64(), Some("seconds"))
         .observe("size_bytes", size as f64, Some("bytes"))
@@ -81,7 +95,12 @@ mod tests {
 
     #[test]
     fn age_and_size() {
-        let c = Config { path: "f".into(), max_age_secs: Some(100), warn_age_secs: Some(50), min_size_bytes: Some(10) };
+        let c = Config {
+            path: "f".into(),
+            max_age_secs: Some(100),
+            warn_age_secs: Some(50),
+            min_size_bytes: Some(10),
+        };
         let s = |age: u64, size: u64| judge(&c, Duration::from_secs(age), size).status;
         assert_eq!(s(10, 20), ProbeStatus::Pass);
         assert_eq!(s(60, 20), ProbeStatus::Warn);
@@ -95,9 +114,16 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let f = dir.join("x");
         std::fs::write(&f, b"hello").unwrap();
-        let c = Config { path: f.display().to_string(), max_age_secs: Some(60), ..Config::default() };
+        let c = Config {
+            path: f.display().to_string(),
+            max_age_secs: Some(60),
+            ..Config::default()
+        };
         assert_eq!(FileFreshness::probe(c).unwrap().status, ProbeStatus::Pass);
-        let c = Config { path: dir.join("missing").display().to_string(), ..Config::default() };
+        let c = Config {
+            path: dir.join("missing").display().to_string(),
+            ..Config::default()
+        };
         assert_eq!(FileFreshness::probe(c).unwrap().status, ProbeStatus::Fail);
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -74,10 +74,9 @@ impl StatusRule {
                     [d @ b'1'..=b'5', b'x' | b'X', b'x' | b'X'] => {
                         Ok(u16::from(d - b'0') == status / 100)
                     }
-                    _ => s
-                        .parse::<u16>()
-                        .map(|c| c == status)
-                        .map_err(|_| format!("expect_status: {s:?} is neither a code nor a class like \"2xx\"")),
+                    _ => s.parse::<u16>().map(|c| c == status).map_err(|_| {
+                        format!("expect_status: {s:?} is neither a code nor a class like \"2xx\"")
+                    }),
                 }
             }
         }
@@ -219,7 +218,10 @@ mod tests {
     }
 
     fn status(c: &Config, r: Result<Response, http::HttpError>, ms: u64) -> ProbeStatus {
-        let re = c.body_regex.as_deref().map(|r| regex_lite::Regex::new(r).unwrap());
+        let re = c
+            .body_regex
+            .as_deref()
+            .map(|r| regex_lite::Regex::new(r).unwrap());
         judge(c, re.as_ref(), r, Duration::from_millis(ms)).status
     }
 
@@ -240,11 +242,26 @@ mod tests {
             r#"{"url": "http://h/", "body_contains": "ok", "body_regex": "v[0-9]+",
                 "json": {"/a/b": 1}, "warn_latency_ms": 100}"#,
         );
-        assert_eq!(status(&c, answer(200, r#"{"a":{"b":1},"s":"ok v2"}"#), 5), ProbeStatus::Pass);
-        assert_eq!(status(&c, answer(200, r#"{"a":{"b":1},"s":"ok v2"}"#), 500), ProbeStatus::Warn);
-        assert_eq!(status(&c, answer(200, r#"{"a":{"b":2},"s":"ok v2"}"#), 5), ProbeStatus::Fail);
-        assert_eq!(status(&c, answer(200, r#"{"a":{"b":1},"s":"ok"}"#), 5), ProbeStatus::Fail);
-        assert_eq!(status(&c, answer(200, r#"{"a":{"b":1},"s":"v2"}"#), 5), ProbeStatus::Fail);
+        assert_eq!(
+            status(&c, answer(200, r#"{"a":{"b":1},"s":"ok v2"}"#), 5),
+            ProbeStatus::Pass
+        );
+        assert_eq!(
+            status(&c, answer(200, r#"{"a":{"b":1},"s":"ok v2"}"#), 500),
+            ProbeStatus::Warn
+        );
+        assert_eq!(
+            status(&c, answer(200, r#"{"a":{"b":2},"s":"ok v2"}"#), 5),
+            ProbeStatus::Fail
+        );
+        assert_eq!(
+            status(&c, answer(200, r#"{"a":{"b":1},"s":"ok"}"#), 5),
+            ProbeStatus::Fail
+        );
+        assert_eq!(
+            status(&c, answer(200, r#"{"a":{"b":1},"s":"v2"}"#), 5),
+            ProbeStatus::Fail
+        );
         assert_eq!(
             status(&c, Err(http::HttpError::Denied("h:80".into())), 5),
             ProbeStatus::Fail

@@ -41,19 +41,41 @@ impl Probe for Memory {
 
 /// The verdict on one reading.
 pub fn judge(config: &Config, m: &MemoryStats) -> ProbeOutcome {
-    let pct = |part: u64, whole: u64| if whole == 0 { 0.0 } else { part as f64 * 100.0 / whole as f64 };
+    let pct = |part: u64, whole: u64| {
+        if whole == 0 {
+            0.0
+        } else {
+            part as f64 * 100.0 / whole as f64
+        }
+    };
     let available = pct(m.available_bytes, m.total_bytes);
     let swap_used = m.swap_total_bytes.saturating_sub(m.swap_free_bytes);
     let swap_pct = pct(swap_used, m.swap_total_bytes);
-    let defaults = config.fail_available_percent.is_none() && config.fail_available_bytes.is_none()
-        && config.warn_available_percent.is_none() && config.warn_available_bytes.is_none();
-    let fail_pct = if defaults { Some(5.0) } else { config.fail_available_percent };
+    let defaults = config.fail_available_percent.is_none()
+        && config.fail_available_bytes.is_none()
+        && config.warn_available_percent.is_none()
+        && config.warn_available_bytes.is_none();
+    let fail_pct = if defaults {
+        Some(5.0)
+    } else {
+        config.fail_available_percent
+    };
     let fails = fail_pct.is_some_and(|p| available < p)
-        || config.fail_available_bytes.is_some_and(|b| m.available_bytes < b);
+        || config
+            .fail_available_bytes
+            .is_some_and(|b| m.available_bytes < b);
     let warns = config.warn_available_percent.is_some_and(|p| available < p)
-        || config.warn_available_bytes.is_some_and(|b| m.available_bytes < b)
+        || config
+            .warn_available_bytes
+            .is_some_and(|b| m.available_bytes < b)
         || config.warn_swap_used_percent.is_some_and(|p| swap_pct > p);
-    let status = if fails { ProbeStatus::Fail } else if warns { ProbeStatus::Warn } else { ProbeStatus::Pass };
+    let status = if fails {
+        ProbeStatus::Fail
+    } else if warns {
+        ProbeStatus::Warn
+    } else {
+        ProbeStatus::Pass
+    };
     let mib = |b: u64| b >> 20;
     ProbeOutcome::new(
         status,
@@ -75,16 +97,29 @@ mod tests {
     use super::*;
 
     fn m(avail: u64, swap_free: u64) -> MemoryStats {
-        MemoryStats { total_bytes: 100, available_bytes: avail, swap_total_bytes: 100, swap_free_bytes: swap_free }
+        MemoryStats {
+            total_bytes: 100,
+            available_bytes: avail,
+            swap_total_bytes: 100,
+            swap_free_bytes: swap_free,
+        }
     }
 
     #[test]
     fn thresholds() {
-        let c = Config { warn_available_percent: Some(20.0), fail_available_percent: Some(10.0), warn_swap_used_percent: Some(50.0), ..Config::default() };
+        let c = Config {
+            warn_available_percent: Some(20.0),
+            fail_available_percent: Some(10.0),
+            warn_swap_used_percent: Some(50.0),
+            ..Config::default()
+        };
         assert_eq!(judge(&c, &m(50, 100)).status, ProbeStatus::Pass);
         assert_eq!(judge(&c, &m(15, 100)).status, ProbeStatus::Warn);
         assert_eq!(judge(&c, &m(50, 10)).status, ProbeStatus::Warn);
         assert_eq!(judge(&c, &m(5, 100)).status, ProbeStatus::Fail);
-        assert_eq!(judge(&Config::default(), &m(4, 100)).status, ProbeStatus::Fail);
+        assert_eq!(
+            judge(&Config::default(), &m(4, 100)).status,
+            ProbeStatus::Fail
+        );
     }
 }

@@ -66,7 +66,10 @@ impl Probe for TcpProbe {
         let mut errors = Vec::new();
         let mut stream = None;
         for addr in &addrs {
-            match TcpStream::connect_timeout(addr, timeout) {
+            // Not `connect_timeout`: on wasm32-wasip2 (Rust 1.95) it reports
+            // a refused connection as connected. The host's deadline bounds
+            // a connect that hangs.
+            match TcpStream::connect(addr) {
                 Ok(s) => {
                     stream = Some(s);
                     break;
@@ -75,10 +78,16 @@ impl Probe for TcpProbe {
             }
         }
         let Some(mut stream) = stream else {
+            let denied = errors.iter().any(|e| e.contains("ermission denied"));
             return Ok(fail(format!(
-                "cannot connect to {} ({}); an address outside allow_tcp is refused",
+                "cannot connect to {} ({}){}",
                 config.address,
-                errors.join("; ")
+                errors.join("; "),
+                if denied {
+                    "; the host refuses addresses outside allow_tcp"
+                } else {
+                    ""
+                }
             )));
         };
         let connect = started.elapsed();
@@ -101,7 +110,9 @@ impl Probe for TcpProbe {
                         )));
                     }
                     Ok(n) if got.len() + n <= MAX_READ => got.extend_from_slice(&buf[..n]),
-                    Ok(_) => return Ok(fail(format!("no {expect:?} in the first {MAX_READ} bytes"))),
+                    Ok(_) => {
+                        return Ok(fail(format!("no {expect:?} in the first {MAX_READ} bytes")));
+                    }
                     Err(e) => return Ok(fail(format!("reading from {}: {e}", config.address))),
                 }
             }
@@ -153,7 +164,11 @@ mod tests {
 
     #[test]
     fn closed_port_fails_and_bad_address_is_an_error() {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let c: Config = parse_config(&format!(r#"{{"address": "127.0.0.1:{port}"}}"#)).unwrap();
         assert_eq!(TcpProbe::probe(c).unwrap().status, ProbeStatus::Fail);
         let c: Config = parse_config(r#"{"address": "nohost"}"#).unwrap();

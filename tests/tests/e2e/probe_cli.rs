@@ -49,7 +49,11 @@ fn http_pass_warn_fail_and_denied() {
     let allow = t.addr.to_string();
     let a = ["--allow-http", allow.as_str()];
     let url = t.url("/health");
-    let ok = probe(&http, &format!(r#"{{"url": "{url}", "json": {{"/status": "ok"}}}}"#), &a);
+    let ok = probe(
+        &http,
+        &format!(r#"{{"url": "{url}", "json": {{"/status": "ok"}}}}"#),
+        &a,
+    );
     expect(&ok, 0, "pass", "200");
     let names: Vec<&str> = ok.1["observations"]
         .as_array()
@@ -65,19 +69,33 @@ fn http_pass_warn_fail_and_denied() {
     t.set_delay_ms(0);
 
     t.set_status(503);
-    expect(&probe(&http, &format!(r#"{{"url": "{url}"}}"#), &a), 2, "fail", "status 503");
+    expect(
+        &probe(&http, &format!(r#"{{"url": "{url}"}}"#), &a),
+        2,
+        "fail",
+        "status 503",
+    );
     let accept = format!(r#"{{"url": "{url}", "expect_status": ["5xx"]}}"#);
     expect(&probe(&http, &accept, &a), 0, "pass", "503");
     t.set_status(200);
     t.set_body("{\"status\":\"degraded\"}");
     let json = format!(r#"{{"url": "{url}", "json": {{"/status": "ok"}}}}"#);
-    expect(&probe(&http, &json, &a), 2, "fail", "/status is \"degraded\"");
+    expect(
+        &probe(&http, &json, &a),
+        2,
+        "fail",
+        "/status is \"degraded\"",
+    );
     let re = format!(r#"{{"url": "{url}", "body_regex": "\"status\":\\s*\"ok\""}}"#);
     expect(&probe(&http, &re, &a), 2, "fail", "does not match");
 
     // Not granted: refused before any connection is made.
     let hits = t.hits();
-    let r = probe(&http, &format!(r#"{{"url": "{url}"}}"#), &["--allow-http", "127.0.0.1:1"]);
+    let r = probe(
+        &http,
+        &format!(r#"{{"url": "{url}"}}"#),
+        &["--allow-http", "127.0.0.1:1"],
+    );
     expect(&r, 2, "fail", "denied by the host");
     assert!(denied(&r.1).contains("not in allow_http"), "{}", r.1);
     assert_eq!(t.hits(), hits, "a denied request reached the target");
@@ -99,8 +117,15 @@ fn timeouts_fail_with_the_time_taken() {
     );
     expect(&r, 2, "fail", "");
     let msg = r.1["message"].as_str().unwrap();
-    assert!(msg.contains("timed out") || msg.contains("timeout after"), "{msg}");
-    assert!(started.elapsed().as_secs() < 10, "took {:?}", started.elapsed());
+    assert!(
+        msg.contains("timed out") || msg.contains("timeout after"),
+        "{msg}"
+    );
+    assert!(
+        started.elapsed().as_secs() < 10,
+        "took {:?}",
+        started.elapsed()
+    );
 
     // A TCP probe whose expected banner never comes: the host's deadline ends it.
     let r = probe(
@@ -111,8 +136,18 @@ fn timeouts_fail_with_the_time_taken() {
     expect(&r, 2, "fail", "timeout after 300ms");
     // So do a plugin that spins and one that sleeps.
     let mis = test_plugin("misbehave-probe");
-    expect(&probe(&mis, r#"{"mode": "loop"}"#, &["--timeout", "200ms"]), 2, "fail", "timeout after 200ms");
-    expect(&probe(&mis, r#"{"mode": "sleep"}"#, &["--timeout", "200ms"]), 2, "fail", "timeout after 200ms");
+    expect(
+        &probe(&mis, r#"{"mode": "loop"}"#, &["--timeout", "200ms"]),
+        2,
+        "fail",
+        "timeout after 200ms",
+    );
+    expect(
+        &probe(&mis, r#"{"mode": "sleep"}"#, &["--timeout", "200ms"]),
+        2,
+        "fail",
+        "timeout after 200ms",
+    );
 }
 
 #[test]
@@ -124,9 +159,19 @@ fn tcp_and_dns_grants_are_checked_after_resolution() {
         r#"{{"address": "127.0.0.1:{port}", "send": "GET / HTTP/1.0\r\n\r\n", "expect": "HTTP/1.1 200"}}"#
     );
     let allow = format!("127.0.0.1:{port}");
-    expect(&probe(&tcp, &exchange, &["--allow-tcp", &allow]), 0, "pass", "connected");
+    expect(
+        &probe(&tcp, &exchange, &["--allow-tcp", &allow]),
+        0,
+        "pass",
+        "connected",
+    );
     let closed = format!(r#"{{"address": "127.0.0.1:{}"}}"#, closed_port());
-    expect(&probe(&tcp, &closed, &["--allow-tcp", "127.0.0.1:*"]), 2, "fail", "cannot connect");
+    expect(
+        &probe(&tcp, &closed, &["--allow-tcp", "127.0.0.1:*"]),
+        2,
+        "fail",
+        "cannot connect",
+    );
     // Not in allow_tcp.
     let r = probe(&tcp, &exchange, &["--allow-tcp", "127.0.0.1:1"]);
     expect(&r, 2, "fail", "cannot connect");
@@ -139,18 +184,45 @@ fn tcp_and_dns_grants_are_checked_after_resolution() {
     assert!(denied(&r.1).contains("127.0.0.1"), "{}", r.1);
     // The name granted: the host resolves it too, and the address matches.
     let name = format!("localhost:{port}");
-    expect(&probe(&tcp, &by_name, &["--allow-dns", "--allow-tcp", &name]), 0, "pass", "");
+    expect(
+        &probe(&tcp, &by_name, &["--allow-dns", "--allow-tcp", &name]),
+        0,
+        "pass",
+        "",
+    );
     // Without allow_dns, no lookup at all.
-    expect(&probe(&tcp, &by_name, &["--allow-tcp", &name]), 2, "fail", "cannot resolve");
+    expect(
+        &probe(&tcp, &by_name, &["--allow-tcp", &name]),
+        2,
+        "fail",
+        "cannot resolve",
+    );
 
     let dns = shipped("dns");
     let want = r#"{"name": "localhost", "expect": ["127.0.0.1"]}"#;
     expect(&probe(&dns, want, &["--allow-dns"]), 0, "pass", "127.0.0.1");
     expect(&probe(&dns, want, &[]), 2, "fail", "allow_dns");
+    let slow = r#"{"name": "localhost", "warn_latency_ms": 0}"#;
+    expect(
+        &probe(&dns, slow, &["--allow-dns"]),
+        1,
+        "warn",
+        "slower than 0 ms",
+    );
     let wrong = r#"{"name": "localhost", "expect": ["10.9.9.9"]}"#;
-    expect(&probe(&dns, wrong, &["--allow-dns"]), 2, "fail", "missing 10.9.9.9");
+    expect(
+        &probe(&dns, wrong, &["--allow-dns"]),
+        2,
+        "fail",
+        "missing 10.9.9.9",
+    );
     let many = r#"{"name": "localhost", "min_addresses": 50}"#;
-    expect(&probe(&dns, many, &["--allow-dns"]), 2, "fail", "at least 50");
+    expect(
+        &probe(&dns, many, &["--allow-dns"]),
+        2,
+        "fail",
+        "at least 50",
+    );
 }
 
 #[test]
@@ -165,43 +237,132 @@ fn files_and_system_statistics_need_their_grants() {
     let dir = granted.to_str().unwrap();
     let ff = shipped("file-freshness");
     let cfg = |path: &Path, extra: &str| {
-        format!(r#"{{"path": "{}", "max_age_secs": 3600{extra}}}"#, path.display())
+        format!(
+            r#"{{"path": "{}", "max_age_secs": 3600{extra}}}"#,
+            path.display()
+        )
     };
-    expect(&probe(&ff, &cfg(&file, ""), &["--allow-read", dir]), 0, "pass", "2048 bytes");
-    expect(&probe(&ff, &cfg(&file, r#", "min_size_bytes": 4096"#), &["--allow-read", dir]), 2, "fail", "smaller than 4096");
+    expect(
+        &probe(&ff, &cfg(&file, ""), &["--allow-read", dir]),
+        0,
+        "pass",
+        "2048 bytes",
+    );
+    expect(
+        &probe(
+            &ff,
+            &cfg(&file, r#", "min_size_bytes": 4096"#),
+            &["--allow-read", dir],
+        ),
+        2,
+        "fail",
+        "smaller than 4096",
+    );
     // Make the file old: warn, then fail.
     let old = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
-    std::fs::File::options().write(true).open(&file).unwrap().set_modified(old).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
     let warn_only = format!(r#"{{"path": "{}", "warn_age_secs": 60}}"#, file.display());
-    expect(&probe(&ff, &warn_only, &["--allow-read", dir]), 1, "warn", "older than 60 s");
-    expect(&probe(&ff, &cfg(&file, ""), &["--allow-read", dir]), 2, "fail", "older than 3600 s");
+    expect(
+        &probe(&ff, &warn_only, &["--allow-read", dir]),
+        1,
+        "warn",
+        "older than 60 s",
+    );
+    expect(
+        &probe(&ff, &cfg(&file, ""), &["--allow-read", dir]),
+        2,
+        "fail",
+        "older than 3600 s",
+    );
     // Outside allow_read, or with no grant: invisible.
-    expect(&probe(&ff, &cfg(&secret, ""), &["--allow-read", dir]), 2, "fail", "cannot read");
+    expect(
+        &probe(&ff, &cfg(&secret, ""), &["--allow-read", dir]),
+        2,
+        "fail",
+        "cannot read",
+    );
     expect(&probe(&ff, &cfg(&file, ""), &[]), 2, "fail", "cannot read");
     let mis = test_plugin("misbehave-probe");
     let read = format!(r#"{{"mode": "file", "path": "{}/../secret"}}"#, dir);
-    expect(&probe(&mis, &read, &["--allow-read", dir]), 2, "fail", "cannot read");
+    expect(
+        &probe(&mis, &read, &["--allow-read", dir]),
+        2,
+        "fail",
+        "cannot read",
+    );
     // The environment of the host is not the probe's.
-    expect(&probe(&mis, r#"{"mode": "env"}"#, &[]), 0, "pass", "0 environment variables");
+    expect(
+        &probe(&mis, r#"{"mode": "env"}"#, &[]),
+        0,
+        "pass",
+        "0 environment variables",
+    );
 
     let disk = shipped("disk-space");
     let path = format!(r#"{{"path": "{dir}", "fail_free_percent": 0.0001}}"#);
     let r = probe(&disk, &path, &["--allow-system", "--allow-read", dir]);
     expect(&r, 0, "pass", "free of");
     let full = format!(r#"{{"path": "{dir}", "warn_free_percent": 100.1}}"#);
-    expect(&probe(&disk, &full, &["--allow-system", "--allow-read", dir]), 1, "warn", "free");
+    expect(
+        &probe(&disk, &full, &["--allow-system", "--allow-read", dir]),
+        1,
+        "warn",
+        "free",
+    );
     let full = format!(r#"{{"path": "{dir}", "fail_free_percent": 100.1}}"#);
-    expect(&probe(&disk, &full, &["--allow-system", "--allow-read", dir]), 2, "fail", "free");
+    expect(
+        &probe(&disk, &full, &["--allow-system", "--allow-read", dir]),
+        2,
+        "fail",
+        "free",
+    );
     let r = probe(&disk, &path, &["--allow-read", dir]);
     expect(&r, 2, "fail", "not granted");
     assert!(denied(&r.1).contains("allow_system"), "{}", r.1);
     let outside = format!(r#"{{"path": "{}"}}"#, root.path().display());
-    expect(&probe(&disk, &outside, &["--allow-system", "--allow-read", dir]), 2, "fail", "allow_read");
+    expect(
+        &probe(&disk, &outside, &["--allow-system", "--allow-read", dir]),
+        2,
+        "fail",
+        "allow_read",
+    );
 
     let mem = shipped("memory");
-    expect(&probe(&mem, r#"{"fail_available_percent": 0.0001}"#, &["--allow-system"]), 0, "pass", "MiB available");
-    expect(&probe(&mem, r#"{"warn_available_percent": 100.1}"#, &["--allow-system"]), 1, "warn", "MiB available");
-    expect(&probe(&mem, r#"{"fail_available_bytes": 18446744073709551615}"#, &["--allow-system"]), 2, "fail", "MiB");
+    expect(
+        &probe(
+            &mem,
+            r#"{"fail_available_percent": 0.0001}"#,
+            &["--allow-system"],
+        ),
+        0,
+        "pass",
+        "MiB available",
+    );
+    expect(
+        &probe(
+            &mem,
+            r#"{"warn_available_percent": 100.1}"#,
+            &["--allow-system"],
+        ),
+        1,
+        "warn",
+        "MiB available",
+    );
+    expect(
+        &probe(
+            &mem,
+            r#"{"fail_available_bytes": 18446744073709551615}"#,
+            &["--allow-system"],
+        ),
+        2,
+        "fail",
+        "MiB",
+    );
     expect(&probe(&mem, "{}", &[]), 2, "fail", "not granted");
 }
 
@@ -210,11 +371,31 @@ fn exit_codes_follow_the_nagios_convention() {
     let mis = test_plugin("misbehave-probe");
     expect(&probe(&mis, r#"{"mode": "pass"}"#, &[]), 0, "pass", "fine");
     expect(&probe(&mis, r#"{"mode": "warn"}"#, &[]), 1, "warn", "meh");
-    expect(&probe(&mis, r#"{"mode": "fail"}"#, &[]), 2, "fail", "broken");
-    expect(&probe(&mis, r#"{"mode": "error"}"#, &[]), 3, "unknown", "cannot do this");
-    expect(&probe(&mis, r#"{"mode": "trap"}"#, &[]), 3, "unknown", "trapped");
+    expect(
+        &probe(&mis, r#"{"mode": "fail"}"#, &[]),
+        2,
+        "fail",
+        "broken",
+    );
+    expect(
+        &probe(&mis, r#"{"mode": "error"}"#, &[]),
+        3,
+        "unknown",
+        "cannot do this",
+    );
+    expect(
+        &probe(&mis, r#"{"mode": "trap"}"#, &[]),
+        3,
+        "unknown",
+        "trapped",
+    );
     // A bad grant or a missing file: unknown, with the reason.
-    expect(&probe(&mis, "{}", &["--allow-http", "nohost"]), 3, "unknown", "no port");
+    expect(
+        &probe(&mis, "{}", &["--allow-http", "nohost"]),
+        3,
+        "unknown",
+        "no port",
+    );
     let env = Env::new();
     let run = env.run(&["probe", "run", "--plugin", "/nonexistent.wasm"]);
     assert_eq!(run.code, 3, "{}", run.stdout);
@@ -222,9 +403,21 @@ fn exit_codes_follow_the_nagios_convention() {
     let run = env.run(&["probe", "run", "--no-such-flag"]);
     assert_eq!(run.code, 3, "{}", run.stderr);
     // Text output is a Nagios status line with performance data.
-    let run = env.run(&["probe", "run", "--plugin", mis.to_str().unwrap(), "--plugin-config", r#"{"mode": "warn"}"#]);
+    let run = env.run(&[
+        "probe",
+        "run",
+        "--plugin",
+        mis.to_str().unwrap(),
+        "--plugin-config",
+        r#"{"mode": "warn"}"#,
+    ]);
     assert_eq!(run.code, 1);
-    assert!(run.stdout.starts_with("WARNING - misbehave-probe: meh | duration_seconds="), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .starts_with("WARNING - misbehave-probe: meh | duration_seconds="),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -243,9 +436,17 @@ fn configured_instances_run_by_name() {
     for name in ["from-sidecar", "from-config"] {
         let run = env.run(&["--config", c, "probe", "run", name]);
         assert_eq!(run.code, 0, "{name}: {}{}", run.stdout, run.stderr);
-        assert!(run.stdout.starts_with(&format!("OK - {name}: 200")), "{}", run.stdout);
+        assert!(
+            run.stdout.starts_with(&format!("OK - {name}: 200")),
+            "{}",
+            run.stdout
+        );
     }
     let run = env.run(&["--config", c, "probe", "run", "nope"]);
     assert_eq!(run.code, 3);
-    assert!(run.stdout.contains("no probe instance named \"nope\""), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("no probe instance named \"nope\""),
+        "{}",
+        run.stdout
+    );
 }

@@ -166,8 +166,12 @@ fn promtool() -> Option<&'static str> {
 fn metrics_pass_promtool_and_deploy_files_name_real_metrics() {
     let env = Env::new();
     env.plugin(&test_plugin("trivial"), "trivial", None);
+    env.plugin(&test_plugin("misbehave-probe"), "misbehave-probe", None);
     let watched = env.subject("watched.json", "{}");
-    let config = format!("[[monitor]]\nname = \"m\"\npath = {watched:?}\n");
+    let config = format!(
+        "[[monitor]]\nname = \"m\"\npath = {watched:?}\n\
+         [[probe]]\nname = \"p\"\nplugin = \"misbehave-probe\"\ninterval = \"200ms\"\nconfig = '{{\"mode\": \"pass\"}}'\n"
+    );
     let s = Server::start(
         &env,
         Start {
@@ -179,6 +183,10 @@ fn metrics_pass_promtool_and_deploy_files_name_real_metrics() {
     eventually(30, "the monitor's first run", || {
         let (_, m) = json(s.get("/v1/monitors").send().unwrap());
         (m["monitors"][0]["runs"] == 1).then_some(())
+    });
+    eventually(30, "the probe's first result", || {
+        let (_, p) = json(s.get("/v1/probes/p").send().unwrap());
+        (p["state"] == "passing").then_some(())
     });
     let metrics = s.get("/metrics").send().unwrap().text().unwrap();
     let deploy = root().join("deploy");

@@ -14,9 +14,10 @@ fn probe_state(s: &Server, name: &str) -> Value {
     v
 }
 
+/// Waits until `name` exists and is in `state`.
 fn wait_state(s: &Server, name: &str, state: &str, secs: u64) -> Value {
     eventually(secs, &format!("{name} to be {state}"), || {
-        let v = probe_state(s, name);
+        let (_, v) = json(s.get(&format!("/v1/probes/{name}")).send().unwrap());
         (v["state"] == state).then_some(v)
     })
 }
@@ -37,25 +38,50 @@ fn thresholds_flapping_health_and_ready() {
     let other = HttpTarget::start();
     let flappy = HttpTarget::start();
     let config = [
-        http_probe("crit", &crit, "critical = true\nfailure_threshold = 3\nsuccess_threshold = 2"),
+        http_probe(
+            "crit",
+            &crit,
+            "critical = true\nfailure_threshold = 3\nsuccess_threshold = 2",
+        ),
         http_probe("other", &other, "failure_threshold = 1"),
-        http_probe("flappy", &flappy, "failure_threshold = 1\nsuccess_threshold = 1"),
+        http_probe(
+            "flappy",
+            &flappy,
+            "failure_threshold = 1\nsuccess_threshold = 1",
+        ),
         "[probes]\nflap_window = \"1m\"\nflap_threshold = 3\n".into(),
     ]
     .join("\n");
-    let s = Server::start(&env, Start { config: &config, ..Start::default() });
+    let s = Server::start(
+        &env,
+        Start {
+            config: &config,
+            ..Start::default()
+        },
+    );
     for p in ["crit", "other", "flappy"] {
         wait_state(&s, p, "passing", 20);
     }
     let (code, health) = json(s.get("/health").send().unwrap());
-    assert_eq!((code, health["status"].as_str()), (200, Some("pass")), "{health}");
-    assert_eq!(health["checks"]["probe:crit"][0]["observedValue"], "passing");
+    assert_eq!(
+        (code, health["status"].as_str()),
+        (200, Some("pass")),
+        "{health}"
+    );
+    assert_eq!(
+        health["checks"]["probe:crit"][0]["observedValue"],
+        "passing"
+    );
 
     // A non-critical probe failing: /health warns, /ready stays up.
     other.set_status(500);
     wait_state(&s, "other", "failing", 10);
     let (code, health) = json(s.get("/health").send().unwrap());
-    assert_eq!((code, health["status"].as_str()), (200, Some("warn")), "{health}");
+    assert_eq!(
+        (code, health["status"].as_str()),
+        (200, Some("warn")),
+        "{health}"
+    );
     assert_eq!(s.get("/ready").send().unwrap().status(), 200);
 
     // The critical one: three failures in a row before it turns failing.
@@ -63,12 +89,22 @@ fn thresholds_flapping_health_and_ready() {
     let v = wait_state(&s, "crit", "failing", 10);
     let recent = v["recent_results"].as_array().unwrap();
     let fails_before = recent.iter().take_while(|r| r["status"] == "fail").count();
-    assert!(fails_before >= 3, "failing after {fails_before} failures: {v}");
+    assert!(
+        fails_before >= 3,
+        "failing after {fails_before} failures: {v}"
+    );
     let (code, health) = json(s.get("/health").send().unwrap());
-    assert_eq!((code, health["status"].as_str()), (503, Some("fail")), "{health}");
+    assert_eq!(
+        (code, health["status"].as_str()),
+        (503, Some("fail")),
+        "{health}"
+    );
     let (code, ready) = json(s.get("/ready").send().unwrap());
     assert_eq!(code, 503);
-    assert!(ready["output"].as_str().unwrap().contains("crit"), "{ready}");
+    assert!(
+        ready["output"].as_str().unwrap().contains("crit"),
+        "{ready}"
+    );
     // Validation goes on while a probe fails.
     assert_eq!(s.get("/v1/plugins").send().unwrap().status(), 200);
     crit.set_status(200);
@@ -115,15 +151,37 @@ fn misbehaving_probes_do_not_stall_the_others() {
         }
     }
     config.push_str("[probes]\nmax_concurrency = 4\n");
-    let s = Server::start(&env, Start { config: &config, ..Start::default() });
+    let s = Server::start(
+        &env,
+        Start {
+            config: &config,
+            ..Start::default()
+        },
+    );
     wait_state(&s, "steady", "passing", 20);
     std::thread::sleep(std::time::Duration::from_secs(4));
     let v = probe_state(&s, "steady");
-    assert!(v["runs"].as_u64().unwrap() >= 8, "steady ran only {}: {v}", v["runs"]);
+    assert!(
+        v["runs"].as_u64().unwrap() >= 8,
+        "steady ran only {}: {v}",
+        v["runs"]
+    );
     let v = wait_state(&s, "loop-0", "failing", 10);
-    assert!(v["last_result"]["message"].as_str().unwrap().contains("timeout after 1s"), "{v}");
+    assert!(
+        v["last_result"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("timeout after 1s"),
+        "{v}"
+    );
     let v = wait_state(&s, "sleep-0", "failing", 10);
-    assert!(v["last_result"]["message"].as_str().unwrap().contains("timeout after 1s"), "{v}");
+    assert!(
+        v["last_result"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("timeout after 1s"),
+        "{v}"
+    );
     let v = wait_state(&s, "trap-0", "failing", 10);
     assert_eq!(v["last_result"]["status"], "unknown", "{v}");
     // A run that overruns its interval skips slots instead of piling up.
@@ -166,7 +224,10 @@ fn api_sidecar_instances_and_reload() {
     assert_eq!(v["history"][0]["status"], "pass");
     assert_eq!(v["grants"]["allow_http"][0], t.addr.to_string());
     let (code, e) = json(s.get("/v1/probes/nope").send().unwrap());
-    assert_eq!((code, e["error"]["code"].as_str()), (404, Some("unknown_probe")));
+    assert_eq!(
+        (code, e["error"]["code"].as_str()),
+        (404, Some("unknown_probe"))
+    );
     let (code, _) = json(s.post("/v1/probes/nope/run").send().unwrap());
     assert_eq!(code, 404);
 
@@ -193,6 +254,45 @@ fn api_sidecar_instances_and_reload() {
         (p["state"] == "failed").then_some(())
     });
     let (_, p) = json(s.get("/v1/plugins/http").send().unwrap());
-    assert!(p["last_error"].to_string().contains("probe \\\"d\\\": interval"), "{p}");
+    assert!(
+        p["last_error"]
+            .to_string()
+            .contains("probe \\\"d\\\": interval"),
+        "{p}"
+    );
     assert_eq!(s.get("/v1/probes/b").send().unwrap().status(), 200);
+}
+
+#[test]
+fn config_file_probes_follow_the_file() {
+    let env = Env::new();
+    env.plugin(&shipped("http"), "http", None);
+    let t = HttpTarget::start();
+    let s = Server::start(
+        &env,
+        Start {
+            config: &http_probe("one", &t, ""),
+            ..Start::default()
+        },
+    );
+    wait_state(&s, "one", "passing", 20);
+    // The server watches its config file: [[probe]] entries re-apply.
+    std::fs::write(
+        env.work_dir().join("assay.toml"),
+        http_probe("two", &t, "critical = true"),
+    )
+    .unwrap();
+    wait_state(&s, "two", "passing", 20);
+    assert_eq!(s.get("/v1/probes/one").send().unwrap().status(), 404);
+    // A bad entry changes nothing.
+    std::fs::write(
+        env.work_dir().join("assay.toml"),
+        "[[probe]]\nname = \"three\"\nplugin = \"http\"\nallow_http = [\"nope\"]\n",
+    )
+    .unwrap();
+    eventually(20, "the refusal in the log", || {
+        s.log().contains("allow_http").then_some(())
+    });
+    assert_eq!(probe_state(&s, "two")["critical"], true);
+    assert_eq!(s.get("/v1/probes/three").send().unwrap().status(), 404);
 }

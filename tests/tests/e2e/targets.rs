@@ -126,5 +126,9 @@ impl SilentTarget {
 
 /// A port on 127.0.0.1 that nothing listens on (bound, then released).
 pub(crate) fn closed_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

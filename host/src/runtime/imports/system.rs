@@ -16,7 +16,8 @@ impl CallState {
         if self.grants.as_ref().is_some_and(|g| g.system) {
             Ok(())
         } else {
-            let msg = format!("{what}: system statistics are not granted to this probe (allow_system)");
+            let msg =
+                format!("{what}: system statistics are not granted to this probe (allow_system)");
             CallState::deny(&self.denied, &self.plugin, msg.clone());
             Err(msg)
         }
@@ -31,7 +32,8 @@ impl Host for CallState {
             .as_ref()
             .is_some_and(|g| g.readable(Path::new(&path)));
         if !readable {
-            let msg = format!("disk-usage of {path}: not inside this probe's allow_read directories");
+            let msg =
+                format!("disk-usage of {path}: not inside this probe's allow_read directories");
             CallState::deny(&self.denied, &self.plugin, msg.clone());
             return Err(msg);
         }

@@ -38,12 +38,25 @@ impl Probe for Misbehave {
             }
             "env" => {
                 let n = std::env::vars().count();
-                let status = if n == 0 { ProbeStatus::Pass } else { ProbeStatus::Fail };
-                Ok(ProbeOutcome::new(status, format!("{n} environment variables visible")))
+                let status = if n == 0 {
+                    ProbeStatus::Pass
+                } else {
+                    ProbeStatus::Fail
+                };
+                Ok(ProbeOutcome::new(
+                    status,
+                    format!("{n} environment variables visible"),
+                ))
             }
             "file" => match std::fs::read(&c.path) {
-                Ok(b) => Ok(ProbeOutcome::new(ProbeStatus::Pass, format!("read {} bytes", b.len()))),
-                Err(e) => Ok(ProbeOutcome::new(ProbeStatus::Fail, format!("cannot read {}: {e}", c.path))),
+                Ok(b) => Ok(ProbeOutcome::new(
+                    ProbeStatus::Pass,
+                    format!("read {} bytes", b.len()),
+                )),
+                Err(e) => Ok(ProbeOutcome::new(
+                    ProbeStatus::Fail,
+                    format!("cannot read {}: {e}", c.path),
+                )),
             },
             m => Err(format!("unknown mode {m:?}")),
         }
