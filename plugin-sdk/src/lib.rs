@@ -118,6 +118,14 @@
 //! assert_eq!(Clock::probe(NoConfig).unwrap().status, ProbeStatus::Pass);
 //! ```
 //!
+//! A probe reaches the world only where the operator granted it: HTTP through
+//! the `http` module (over `wasi:http`, checked against `allow_http`), TCP and
+//! name lookups through `std::net` (`allow_tcp`, `allow_dns`), files through
+//! `std::fs` (`allow_read`), and machine statistics through the `system`
+//! module (`allow_system`). Both modules need the `probe` feature, and both
+//! answer `Err` natively, so keep the judging in a function your unit tests
+//! call. The shipped probes in `plugins/` show the pattern.
+//!
 //! # An alert router
 //!
 //! ```

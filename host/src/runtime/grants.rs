@@ -71,10 +71,10 @@ impl HostPort {
         } else if let Ok(ip) = host.parse::<IpAddr>() {
             HostPattern::Net(ip, if ip.is_ipv4() { 32 } else { 128 })
         } else if let Some(suffix) = host.strip_prefix("*.") {
-            valid_name(suffix).map_err(|w| bad(w))?;
+            valid_name(suffix).map_err(&bad)?;
             HostPattern::Suffix(format!(".{}", suffix.to_ascii_lowercase()))
         } else {
-            valid_name(host).map_err(|w| bad(w))?;
+            valid_name(host).map_err(&bad)?;
             HostPattern::Name(host.to_ascii_lowercase())
         };
         Ok(HostPort {

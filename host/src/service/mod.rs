@@ -26,7 +26,7 @@ pub use reload::{ReloadEvent, Reloads, spawn_watcher};
 #[derive(Debug, Clone)]
 pub enum HostEvent {
     /// A plugin file failed to load; if an older version was loaded, it keeps serving.
-    PluginFailed(ReloadEvent),
+    PluginFailed(Box<ReloadEvent>),
     /// A probe instance's reported state changed.
     ProbeStateChanged(Box<crate::probes::ProbeEvent>),
 }

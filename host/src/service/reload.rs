@@ -365,7 +365,9 @@ impl Service {
                     },
                 },
             );
-        let _ = self.events.send(super::HostEvent::PluginFailed(e.clone()));
+        let _ = self
+            .events
+            .send(super::HostEvent::PluginFailed(Box::new(e.clone())));
         (old.cloned(), Some(e))
     }
 
