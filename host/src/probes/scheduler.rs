@@ -241,9 +241,18 @@ fn jitter(max: Duration) -> Duration {
 async fn run_schedule(svc: Arc<Service>, inst: Arc<Instance>) {
     let interval = inst.spec.interval;
     let origin = Instance::origin() + phase(&inst.spec.name, interval);
-    let mut k: u64 = 0;
+    // An instance added later (a reload) starts at its first slot still ahead.
+    let slot = |k: u64| {
+        let nanos = interval.as_nanos().saturating_mul(u128::from(k));
+        origin + Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+    };
+    let since = |t: Instant| t.saturating_duration_since(origin).as_nanos() / interval.as_nanos();
+    let mut k = since(Instant::now()) as u64;
+    if slot(k) < Instant::now() {
+        k += 1;
+    }
     loop {
-        let planned = origin + interval * k as u32 + jitter(inst.spec.jitter);
+        let planned = slot(k) + jitter(inst.spec.jitter);
         tokio::time::sleep_until(planned).await;
         match inst.run_lock.try_lock() {
             Ok(_guard) => {
@@ -256,8 +265,7 @@ async fn run_schedule(svc: Arc<Service>, inst: Arc<Instance>) {
             Err(_) => skip(&svc, &inst, 1),
         }
         // The next slot on the grid that is still ahead.
-        let elapsed = Instant::now().saturating_duration_since(origin);
-        let next = (elapsed.as_nanos() / interval.as_nanos()) as u64 + 1;
+        let next = since(Instant::now()) as u64 + 1;
         if next > k + 1 {
             skip(&svc, &inst, next - k - 1);
         }
