@@ -241,16 +241,9 @@ fn jitter(max: Duration) -> Duration {
 async fn run_schedule(svc: Arc<Service>, inst: Arc<Instance>) {
     let interval = inst.spec.interval;
     let origin = Instance::origin() + phase(&inst.spec.name, interval);
+    let slot = |k: u64| origin + slot_offset(interval, k);
     // An instance added later (a reload) starts at its first slot still ahead.
-    let slot = |k: u64| {
-        let nanos = interval.as_nanos().saturating_mul(u128::from(k));
-        origin + Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
-    };
-    let since = |t: Instant| t.saturating_duration_since(origin).as_nanos() / interval.as_nanos();
-    let mut k = since(Instant::now()) as u64;
-    if slot(k) < Instant::now() {
-        k += 1;
-    }
+    let mut k = next_slot(origin, interval, Instant::now(), true);
     loop {
         let planned = slot(k) + jitter(inst.spec.jitter);
         tokio::time::sleep_until(planned).await;
@@ -265,11 +258,28 @@ async fn run_schedule(svc: Arc<Service>, inst: Arc<Instance>) {
             Err(_) => skip(&svc, &inst, 1),
         }
         // The next slot on the grid that is still ahead.
-        let next = since(Instant::now()) as u64 + 1;
+        let next = next_slot(origin, interval, Instant::now(), false);
         if next > k + 1 {
             skip(&svc, &inst, next - k - 1);
         }
         k = next.max(k + 1);
+    }
+}
+
+/// Slot `k`'s offset from the origin.
+fn slot_offset(interval: Duration, k: u64) -> Duration {
+    let nanos = interval.as_nanos().saturating_mul(u128::from(k));
+    Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+}
+
+/// The first slot at or after `now` (`inclusive`), or strictly after it.
+fn next_slot(origin: Instant, interval: Duration, now: Instant, inclusive: bool) -> u64 {
+    let elapsed = now.saturating_duration_since(origin);
+    let k = (elapsed.as_nanos() / interval.as_nanos()) as u64;
+    if inclusive && origin + slot_offset(interval, k) >= now {
+        k
+    } else {
+        k + 1
     }
 }
 
@@ -384,5 +394,31 @@ fn count_states(svc: &Service, instances: &[Arc<Instance>]) {
             .instances
             .with_label_values(&[state])
             .set(n);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_stay_on_the_grid() {
+        let origin = Instant::now();
+        let i = Duration::from_secs(1);
+        let at = |ms: u64| origin + Duration::from_millis(ms);
+        // A new instance: its first slot still ahead (the current one if exactly on it).
+        assert_eq!(next_slot(origin, i, at(0), true), 0);
+        assert_eq!(next_slot(origin, i, at(2500), true), 3);
+        assert_eq!(next_slot(origin, i, at(3000), true), 3);
+        // After a run: the next slot strictly ahead, however long the run took.
+        assert_eq!(next_slot(origin, i, at(100), false), 1);
+        assert_eq!(next_slot(origin, i, at(3700), false), 4);
+        // Before the origin (its phase not reached yet): slot 0.
+        assert_eq!(next_slot(at(500), i, origin, true), 0);
+        assert_eq!(slot_offset(i, 3), Duration::from_secs(3));
+        assert_eq!(slot_offset(i, u64::MAX), Duration::from_nanos(u64::MAX));
+        // Phases spread names over the interval and do not move.
+        assert_eq!(phase("a", i), phase("a", i));
+        assert!(phase("a", i) < i);
     }
 }
