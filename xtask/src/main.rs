@@ -177,6 +177,7 @@ fn serve(root: &Path) -> anyhow::Result<()> {
          \n  curl -s localhost:8080/health\
          \n  curl -s -X POST 'localhost:8080/v1/validate?level=full&name=bad-ledger.json' --data-binary @examples/bad-ledger.json\
          \n  curl -s localhost:8080/v1/reports\
+         \n  curl -s localhost:8080/v1/probes\
          \n  curl -s localhost:8080/metrics | grep ^assay_\
          \n\nThe README's \"HTTP API\" section has every endpoint.\n"
     );
