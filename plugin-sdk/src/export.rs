@@ -182,10 +182,23 @@ pub(crate) mod router {
                 starts_at_ms: alert.starts_at_ms,
                 ends_at_ms: alert.ends_at_ms,
             };
-            let d = T::route(&alert, config)?;
-            Ok(w::RoutingDecision {
-                channels: d.channels,
-                continue_chain: d.continue_chain,
+            Ok(match T::route(&alert, config)? {
+                t::RoutingDecision::Deliver {
+                    deliveries,
+                    continue_chain,
+                } => w::RoutingDecision::Deliver(w::Deliveries {
+                    to: deliveries
+                        .into_iter()
+                        .map(|d| w::Delivery {
+                            channel: d.channel,
+                            title: d.title,
+                            body: d.body,
+                            labels: d.labels,
+                        })
+                        .collect(),
+                    continue_chain,
+                }),
+                t::RoutingDecision::Suppress(why) => w::RoutingDecision::Suppress(why),
             })
         }
     }

@@ -148,8 +148,12 @@
 //!     }
 //!
 //!     fn route(alert: &Alert, config: Config) -> Result<RoutingDecision, String> {
+//!         if alert.label("env") == Some("test") {
+//!             return Ok(RoutingDecision::Suppress("test environments page nobody".into()));
+//!         }
 //!         let channel = if alert.severity >= Severity::Critical { config.pager } else { config.chat };
-//!         Ok(RoutingDecision { channels: vec![channel], continue_chain: false })
+//!         // `Delivery` also carries a rendered title and body, and extra labels.
+//!         Ok(RoutingDecision::to([channel]))
 //!     }
 //! }
 //! // In the plugin crate (features = ["router"]): `assay_plugin_sdk::export_router!(BySeverity);`
@@ -174,8 +178,8 @@ mod types;
 pub use kinds::{NoConfig, Probe, Router, Validator, parse_config};
 pub use pointer::pointer;
 pub use types::{
-    Alert, AlertStatus, DiskStats, Finding, Level, LoadStats, MemoryStats, Observation, PluginInfo,
-    ProbeOutcome, ProbeStatus, RoutingDecision, Severity, Subject, Validation,
+    Alert, AlertStatus, Delivery, DiskStats, Finding, Level, LoadStats, MemoryStats, Observation,
+    PluginInfo, ProbeOutcome, ProbeStatus, RoutingDecision, Severity, Subject, Validation,
 };
 
 /// Implementation details of the export macros. Not a stable API.

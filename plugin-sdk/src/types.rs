@@ -204,11 +204,56 @@ impl Alert {
     }
 }
 
-/// Where an alert goes.
+/// One notification a router asks for; the host delivers it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct RoutingDecision {
-    /// Names of operator-configured channels.
-    pub channels: Vec<String>,
-    /// Let the next router decide as well.
-    pub continue_chain: bool,
+pub struct Delivery {
+    /// An operator-configured `[[channel]]` name.
+    pub channel: String,
+    /// A rendered title and body; `None` leaves the channel's own rendering.
+    pub title: Option<String>,
+    pub body: Option<String>,
+    /// Labels added to this notification.
+    pub labels: Vec<(String, String)>,
+}
+
+impl Delivery {
+    /// A delivery to `channel` with the channel's own rendering.
+    pub fn to(channel: impl Into<String>) -> Self {
+        Delivery {
+            channel: channel.into(),
+            ..Delivery::default()
+        }
+    }
+}
+
+/// What a router wants done with an alert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoutingDecision {
+    /// Send these (possibly none); `continue_chain` lets the next router decide too.
+    Deliver {
+        deliveries: Vec<Delivery>,
+        continue_chain: bool,
+    },
+    /// Send nothing, for this reason (recorded with the alert).
+    Suppress(String),
+}
+
+impl RoutingDecision {
+    /// Deliveries to `channels` with their own rendering, ending the chain.
+    pub fn to<S: Into<String>>(channels: impl IntoIterator<Item = S>) -> Self {
+        RoutingDecision::Deliver {
+            deliveries: channels.into_iter().map(Delivery::to).collect(),
+            continue_chain: false,
+        }
+    }
+
+    /// The channels this decision delivers to (none when suppressed).
+    pub fn channels(&self) -> Vec<&str> {
+        match self {
+            RoutingDecision::Deliver { deliveries, .. } => {
+                deliveries.iter().map(|d| d.channel.as_str()).collect()
+            }
+            RoutingDecision::Suppress(_) => Vec::new(),
+        }
+    }
 }

@@ -28,8 +28,8 @@ fn plugin_json(
         let s = &p.settings;
         json!({
             "kind": p.kind,
-            "version": p.info.as_ref().map(|i| &i.version),
-            "description": p.info.as_ref().map(|i| &i.description),
+            "version": p.info.version,
+            "description": p.info.description,
             "digest": p.digest,
             "size_bytes": p.size,
             "enabled": s.enabled,

@@ -25,7 +25,7 @@ struct Inspection {
     name: String,
     file: String,
     kind: PluginKind,
-    info: Option<Info>,
+    info: Info,
     size: u64,
     digest: String,
     /// Whether the compiled code came from the on-disk cache.
@@ -69,15 +69,9 @@ pub(super) async fn run(global: &GlobalArgs, args: InspectArgs) -> anyhow::Resul
         Format::Text => {
             let mut s = format!("{} ({})\n", inspection.name, inspection.file);
             s.push_str(&format!("  kind:        {}\n", inspection.kind));
-            match &inspection.info {
-                Some(i) => {
-                    s.push_str(&format!("  info:        {} {}\n", i.name, i.version));
-                    s.push_str(&format!("  description: {}\n", i.description));
-                }
-                None => s.push_str(
-                    "  info:        (not called: this host does not run this kind yet)\n",
-                ),
-            }
+            let i = &inspection.info;
+            s.push_str(&format!("  info:        {} {}\n", i.name, i.version));
+            s.push_str(&format!("  description: {}\n", i.description));
             s.push_str(&format!("  size:        {} bytes\n", inspection.size));
             s.push_str(&format!("  digest:      {}\n", inspection.digest));
             s.push_str(&format!(

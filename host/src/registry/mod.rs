@@ -16,7 +16,7 @@ pub use kind::PluginKind;
 
 use crate::config::{HostConfig, PluginSettings};
 use crate::runtime::Runtime;
-use crate::runtime::bindings::{ProbePre, ValidatorPre};
+use crate::runtime::bindings::{ProbePre, RouterPre, ValidatorPre};
 use crate::runtime::state::CallState;
 
 /// What a plugin says about itself (`info()`).
@@ -36,8 +36,8 @@ pub struct Plugin {
     /// `sha256:<hex>` of the `.wasm` bytes.
     pub digest: String,
     pub size: u64,
-    /// `info()`, for the kinds this host runs.
-    pub info: Option<Info>,
+    /// `info()`, asked once at load.
+    pub info: Info,
     pub settings: PluginSettings,
     /// `sha256:<hex>` of the config JSON, for cache keys.
     pub config_digest: String,
@@ -48,6 +48,7 @@ pub struct Plugin {
     pub component: wasmtime::component::Component,
     pub(crate) validator: Option<ValidatorPre<CallState>>,
     pub(crate) probe: Option<ProbePre<CallState>>,
+    pub(crate) router: Option<RouterPre<CallState>>,
 }
 
 impl Plugin {
@@ -59,6 +60,11 @@ impl Plugin {
     /// The pre-linked probe, when this plugin is one.
     pub fn probe(&self) -> Option<&ProbePre<CallState>> {
         self.probe.as_ref()
+    }
+
+    /// The pre-linked router, when this plugin is one.
+    pub fn router(&self) -> Option<&RouterPre<CallState>> {
+        self.router.as_ref()
     }
 
     /// The same compiled plugin with other settings (a sidecar change: no recompile).
@@ -77,11 +83,12 @@ impl Plugin {
             component: self.component.clone(),
             validator: self.validator.clone(),
             probe: self.probe.clone(),
+            router: self.router.clone(),
         }
     }
 
     pub fn version(&self) -> &str {
-        self.info.as_ref().map_or("", |i| i.version.as_str())
+        &self.info.version
     }
 }
 
@@ -234,7 +241,8 @@ pub async fn load_plugin(
         version: i.version,
         description: i.description,
     };
-    let (validator, probe, info) = match kind {
+    let (mut validator, mut probe, mut router) = (None, None, None);
+    let info = match kind {
         PluginKind::Validator => {
             let pre = runtime
                 .prepare_validator(&component)
@@ -243,7 +251,8 @@ pub async fn load_plugin(
                 .call_validator_info(&name, &pre, settings.limits)
                 .await
                 .map_err(|e| fail(format!("info() failed: {e}")))?;
-            (Some(pre), None, Some(info_of(info)))
+            validator = Some(pre);
+            info
         }
         PluginKind::Probe => {
             let pre = runtime
@@ -253,12 +262,22 @@ pub async fn load_plugin(
                 .call_probe_info(&name, &pre, settings.limits)
                 .await
                 .map_err(|e| fail(format!("info() failed: {e}")))?;
-            (None, Some(pre), Some(info_of(info)))
+            probe = Some(pre);
+            info
         }
-        // Recognised, but run by the alert engine, which this version of the
-        // host does not have yet.
-        PluginKind::Router => (None, None, None),
+        PluginKind::Router => {
+            let pre = runtime
+                .prepare_router(&component)
+                .map_err(|e| fail(format!("does not fit the router world: {e:#}")))?;
+            let info = runtime
+                .call_router_info(&name, &pre, settings.limits)
+                .await
+                .map_err(|e| fail(format!("info() failed: {e}")))?;
+            router = Some(pre);
+            info
+        }
     };
+    let info = info_of(info);
     Ok(Plugin {
         config_digest: self::digest(settings.config_json.as_bytes()),
         name,
@@ -273,6 +292,7 @@ pub async fn load_plugin(
         component,
         validator,
         probe,
+        router,
     })
 }
 

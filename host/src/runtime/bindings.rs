@@ -1,9 +1,7 @@
 //! Generated host bindings for the plugin worlds (`wit/plugin.wit`). Only `bindgen!` output lives here.
 //!
-//! The validator and probe worlds are run by this version of the host; the
-//! probe world reuses the validator world's `types` and `host` bindings, so
-//! one implementation of `host` serves both. Routers are recognised by their
-//! exports (see `registry::kind`) and get their bindings with their host side.
+//! The probe and router worlds reuse the validator world's `types` and `host`
+//! bindings, so one implementation of `host` serves every kind.
 #![allow(missing_docs, unreachable_pub, clippy::all)]
 
 mod generated {
@@ -26,9 +24,22 @@ pub mod probe {
     });
 }
 
+pub mod router {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "router",
+        exports: { default: async },
+        with: {
+            "assay:plugin/types": super::generated::assay::plugin::types,
+            "assay:plugin/host": super::generated::assay::plugin::host,
+        },
+    });
+}
+
 pub use generated::assay::plugin::types::{
-    Finding, Level, Observation, PluginInfo, ProbeOutcome, ProbeStatus, Severity, Subject,
-    Validation,
+    Alert, AlertStatus, Deliveries, Delivery, Finding, Level, Observation, PluginInfo,
+    ProbeOutcome, ProbeStatus, RoutingDecision, Severity, Subject, Validation,
 };
 pub use generated::*;
 pub use probe::{Probe, ProbePre};
+pub use router::{Router, RouterPre};

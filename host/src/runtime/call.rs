@@ -8,7 +8,8 @@ use wasmtime::{Store, UpdateDeadline};
 
 use super::Runtime;
 use super::bindings::{
-    Level, PluginInfo, ProbeOutcome, ProbePre, Subject, Validation, ValidatorPre,
+    Alert, Level, PluginInfo, ProbeOutcome, ProbePre, RouterPre, RoutingDecision, Subject,
+    Validation, ValidatorPre,
 };
 use super::grants::Grants;
 use super::limits::mib;
@@ -213,6 +214,46 @@ impl Runtime {
         let call = async {
             let instance = pre.instantiate_async(&mut store).await?;
             instance.assay_plugin_probing().call_info(&mut store).await
+        };
+        let result = tokio::time::timeout_at(deadline, call).await;
+        Self::settle(&mut store, limits, result)
+    }
+}
+
+impl Runtime {
+    /// Calls `route` on a fresh instance of `pre` (validator permits: a
+    /// router decides in microseconds and waits on nothing).
+    pub async fn call_route(
+        &self,
+        plugin: &Arc<str>,
+        pre: &RouterPre<CallState>,
+        limits: CallLimits,
+        alert: &Alert,
+        config: &str,
+    ) -> Result<RoutingDecision, CallFailure> {
+        let (_permit, mut store, deadline) = self.begin(plugin, limits).await;
+        let call = async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            instance
+                .assay_plugin_routing()
+                .call_route(&mut store, alert, config)
+                .await
+        };
+        let result = tokio::time::timeout_at(deadline, call).await;
+        Self::settle(&mut store, limits, result).and_then(|r| r.map_err(CallFailure::Guest))
+    }
+
+    /// Calls a router's `info` on a fresh instance.
+    pub async fn call_router_info(
+        &self,
+        plugin: &Arc<str>,
+        pre: &RouterPre<CallState>,
+        limits: CallLimits,
+    ) -> Result<PluginInfo, CallFailure> {
+        let (_permit, mut store, deadline) = self.begin(plugin, limits).await;
+        let call = async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            instance.assay_plugin_routing().call_info(&mut store).await
         };
         let result = tokio::time::timeout_at(deadline, call).await;
         Self::settle(&mut store, limits, result)

@@ -74,6 +74,7 @@ pub struct Runtime {
     engine: Engine,
     validator_linker: Linker<CallState>,
     probe_linker: Linker<CallState>,
+    router_linker: Linker<CallState>,
     artifacts: artifacts::ArtifactCache,
     permits: Semaphore,
     probe_permits: Semaphore,
@@ -96,6 +97,13 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_async(&mut probe_linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut probe_linker)?;
         bindings::Probe::add_to_linker::<CallState, HasSelf<CallState>>(&mut probe_linker, |s| s)?;
+        // Routers: decide only; no network, no files (the host delivers).
+        let mut router_linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut router_linker)?;
+        bindings::Router::add_to_linker::<CallState, HasSelf<CallState>>(
+            &mut router_linker,
+            |s| s,
+        )?;
         Ok(Runtime {
             artifacts: artifacts::ArtifactCache::new(&engine, options.cache_dir.clone()),
             _ticker: engine::EpochTicker::start(&engine, options.epoch_tick),
@@ -103,6 +111,7 @@ impl Runtime {
             probe_permits: Semaphore::new(options.max_probe_concurrency as usize),
             validator_linker,
             probe_linker,
+            router_linker,
             engine,
             options,
         })
@@ -130,6 +139,15 @@ impl Runtime {
     ) -> anyhow::Result<bindings::ValidatorPre<CallState>> {
         let pre = self.validator_linker.instantiate_pre(component)?;
         Ok(bindings::ValidatorPre::new(pre)?)
+    }
+
+    /// Pre-links a router against the router world.
+    pub fn prepare_router(
+        &self,
+        component: &Component,
+    ) -> anyhow::Result<bindings::RouterPre<CallState>> {
+        let pre = self.router_linker.instantiate_pre(component)?;
+        Ok(bindings::RouterPre::new(pre)?)
     }
 
     /// Pre-links a probe against the probe world.

@@ -359,6 +359,8 @@ fn inspect_tells_the_three_kinds_apart() {
         assert_eq!(run.code, 0, "{plugin}: {}", run.stderr);
         let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
         assert_eq!(v["kind"], kind, "{plugin}");
+        // Every kind's info() is called in its own world.
+        assert_eq!(v["info"]["name"], plugin, "{v}");
     }
 }
 

@@ -33,10 +33,7 @@ impl Router for SeverityRouter {
         } else {
             config.chat
         };
-        Ok(RoutingDecision {
-            channels: vec![channel],
-            continue_chain: false,
-        })
+        Ok(RoutingDecision::to([channel]))
     }
 }
 
@@ -68,13 +65,13 @@ mod tests {
         assert_eq!(
             SeverityRouter::route(&alert(Severity::Critical), Config::default())
                 .unwrap()
-                .channels,
+                .channels(),
             ["pager"]
         );
         assert_eq!(
             SeverityRouter::route(&alert(Severity::Warning), Config::default())
                 .unwrap()
-                .channels,
+                .channels(),
             ["chat"]
         );
     }
