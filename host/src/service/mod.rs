@@ -316,10 +316,24 @@ pub fn spawn_pruner(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            match svc.store.prune().await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!("store: pruned {n} rows past retention"),
-                Err(e) => tracing::warn!("store: pruning failed: {e}"),
+            let mut total = 0;
+            loop {
+                match svc.store.prune().await {
+                    // A full chunk of probe results: more may be waiting.
+                    Ok(n) if n >= Store::PRUNE_CHUNK => total += n,
+                    Ok(n) => {
+                        total += n;
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!("store: pruning failed: {e}");
+                        break;
+                    }
+                }
+                tokio::task::yield_now().await;
+            }
+            if total > 0 {
+                tracing::info!("store: pruned {total} rows past retention");
             }
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs(600)) => {}

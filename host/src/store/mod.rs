@@ -205,7 +205,12 @@ impl Store {
         self.submit(|tx| writer::Job::Audit(entry, tx)).await
     }
 
-    /// Deletes what is past the retention; answers how many rows went.
+    /// Most rows of probe results one [`Store::prune`] deletes; when it
+    /// deleted this many, call it again.
+    pub const PRUNE_CHUNK: i64 = writer::PRUNE_CHUNK;
+
+    /// Deletes what is past the retention (probe results at most
+    /// [`Store::PRUNE_CHUNK`] at a time); answers how many rows went.
     pub async fn prune(&self) -> Result<i64, StoreError> {
         let r = self.retention;
         self.submit(|reply| writer::Job::Prune {

@@ -88,3 +88,55 @@ fn record(r: &Row<'_>) -> rusqlite::Result<ProbeRecord> {
         trigger: r.get(8)?,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::store::{Retention, now_ms};
+
+    fn row(probe: &str, at_ms: i64) -> ProbeRow {
+        ProbeRow {
+            probe: probe.into(),
+            at_ms,
+            duration_us: 1,
+            status: "pass".into(),
+            state: "passing".into(),
+            message: "ok".into(),
+            observations: "[]".into(),
+            denied: "[]".into(),
+            trigger: "schedule".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn old_results_go_in_chunks_and_new_ones_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let retention = Retention {
+            max_age: Duration::from_secs(3600),
+            max_reports: 1000,
+            probe_max_age: Duration::from_secs(3600),
+        };
+        let store = Store::open(&dir.path().join("a.db"), retention, false).unwrap();
+        let old = Store::PRUNE_CHUNK as usize * 2 + 5;
+        for _ in 0..old {
+            store.record_probe(row("old", 1));
+        }
+        store.record_probe(row("new", now_ms()));
+        // Probe rows are not waited for; the prune job queues behind them.
+        let mut counts = Vec::new();
+        loop {
+            let n = store.prune().await.unwrap();
+            counts.push(n);
+            if n < Store::PRUNE_CHUNK {
+                break;
+            }
+        }
+        assert_eq!(counts, [Store::PRUNE_CHUNK, Store::PRUNE_CHUNK, 5]);
+        assert!(store.probe_history("old", 10).await.unwrap().is_empty());
+        let new = store.probe_history("new", 10).await.unwrap();
+        assert_eq!(new.len(), 1);
+        assert_eq!(new[0].status, "pass");
+    }
+}

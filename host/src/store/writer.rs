@@ -13,6 +13,8 @@ use tokio::sync::oneshot;
 use super::{AuditEntry, ProbeRow, ReportRow, StoreError, now_ms};
 
 const BATCH: usize = 512;
+/// Most probe results one prune job deletes (see [`Job::Prune`]).
+pub(super) const PRUNE_CHUNK: i64 = 20_000;
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 /// 4,096 pages of 4 KiB: a 16 MiB WAL.
 const WAL_LIMIT_FRAMES: i64 = 4096;
@@ -182,9 +184,13 @@ fn write_one(tx: &rusqlite::Transaction<'_>, job: &Job) -> Result<i64, rusqlite:
                 [*max_reports as i64],
             )?;
             n += tx.execute("DELETE FROM audit WHERE at_ms < ?1", [cutoff])?;
+            // In bounded chunks: thousands of probes write millions of rows a
+            // day, and one big DELETE would hold up every commit waiting
+            // behind it. The pruner repeats until a chunk comes back short.
             n += tx.execute(
-                "DELETE FROM probe_results WHERE at_ms < ?1",
-                [now_ms() - probe_max_age_ms],
+                "DELETE FROM probe_results WHERE id IN
+                   (SELECT id FROM probe_results WHERE at_ms < ?1 ORDER BY id LIMIT ?2)",
+                rusqlite::params![now_ms() - probe_max_age_ms, PRUNE_CHUNK],
             )?;
             Ok(n as i64)
         }
