@@ -173,6 +173,7 @@ pub mod log;
 pub mod pointer;
 #[cfg(feature = "probe")]
 pub mod system;
+pub mod thresholds;
 mod types;
 
 pub use kinds::{NoConfig, Probe, Router, Validator, parse_config};

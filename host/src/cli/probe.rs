@@ -16,7 +16,7 @@ use serde_json::json;
 use super::{Format, GlobalArgs, write_line};
 use crate::config::{HostConfig, ProbeConfig, ProbeSection, ProbeSpec};
 use crate::probes::{ProbeResult, ResultStatus, run_once};
-use crate::registry::{Plugin, Registry, load_plugin};
+use crate::registry::{Plugin, discover, load_plugin, settings_for};
 
 pub const EXIT_WARN: u8 = 1;
 pub const EXIT_FAIL: u8 = 2;
@@ -114,34 +114,50 @@ async fn prepare(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<Prepared
         return Ok((runtime, Some(plugin), spec));
     }
     let name = args.name.as_deref().unwrap_or_default();
-    // A configured instance: the config's [[probe]] entries, then sidecars.
-    let (registry, errors) = Registry::load(&runtime, &config).await?;
-    for e in &errors {
-        tracing::warn!("cannot load plugin {e}");
-    }
-    let spec = config
+    let spec = configured(&config, name)?;
+    // Only the instance's plugin is compiled, not the whole directory.
+    let file = config.plugins.dir.join(format!("{}.wasm", spec.plugin));
+    let plugin = if file.is_file() {
+        Some(Arc::new(load_plugin(&runtime, &file, &config).await?))
+    } else {
+        None
+    };
+    Ok((runtime, plugin, spec))
+}
+
+/// A configured instance by name: the config's `[[probe]]` entries, then
+/// those of the sidecars in the plugin directory (read, not compiled).
+fn configured(config: &HostConfig, name: &str) -> anyhow::Result<ProbeSpec> {
+    if let Some(spec) = config
         .probe_specs()
         .map_err(anyhow::Error::msg)?
         .into_iter()
-        .chain(
-            registry
-                .plugins
-                .iter()
-                .flat_map(|p| p.settings.probes.clone()),
-        )
         .find(|s| s.name == name)
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "no probe instance named {name:?} in {} or the sidecars of {}",
-                config
-                    .file
-                    .as_ref()
-                    .map_or("the built-in config".into(), |f| f.display().to_string()),
-                config.plugins.dir.display()
-            )
-        })?;
-    let plugin = registry.get(&spec.plugin).cloned();
-    Ok((runtime, plugin, spec))
+    {
+        return Ok(spec);
+    }
+    let max_memory_mib = config.max_memory_mib();
+    for file in discover(&config.plugins.dir)? {
+        let Some(stem) = file.file_stem().and_then(|s| s.to_str()) else {
+            continue;
+        };
+        match settings_for(stem, &file, config, max_memory_mib) {
+            Ok(settings) => {
+                if let Some(spec) = settings.probes.into_iter().find(|s| s.name == name) {
+                    return Ok(spec);
+                }
+            }
+            Err(e) => tracing::warn!("{e}"),
+        }
+    }
+    anyhow::bail!(
+        "no probe instance named {name:?} in {} or the sidecars of {}",
+        config
+            .file
+            .as_ref()
+            .map_or("the built-in config".into(), |f| f.display().to_string()),
+        config.plugins.dir.display()
+    )
 }
 
 /// The instance the command line describes, checked like a `[[probe]]` entry.

@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 pub use kind::PluginKind;
 
 use crate::config::{HostConfig, PluginSettings};
+use crate::runtime::Prepared;
 use crate::runtime::Runtime;
 use crate::runtime::bindings::{ProbePre, RouterPre, ValidatorPre};
 use crate::runtime::state::CallState;
@@ -46,25 +47,33 @@ pub struct Plugin {
     /// How long compiling (or loading the cached compilation) took.
     pub compile_time: std::time::Duration,
     pub component: wasmtime::component::Component,
-    pub(crate) validator: Option<ValidatorPre<CallState>>,
-    pub(crate) probe: Option<ProbePre<CallState>>,
-    pub(crate) router: Option<RouterPre<CallState>>,
+    /// Pre-linked against the world of `kind`.
+    pub(crate) prepared: Prepared,
 }
 
 impl Plugin {
     /// The pre-linked validator, when this plugin is one.
     pub fn validator(&self) -> Option<&ValidatorPre<CallState>> {
-        self.validator.as_ref()
+        match &self.prepared {
+            Prepared::Validator(pre) => Some(pre),
+            _ => None,
+        }
     }
 
     /// The pre-linked probe, when this plugin is one.
     pub fn probe(&self) -> Option<&ProbePre<CallState>> {
-        self.probe.as_ref()
+        match &self.prepared {
+            Prepared::Probe(pre) => Some(pre),
+            _ => None,
+        }
     }
 
     /// The pre-linked router, when this plugin is one.
     pub fn router(&self) -> Option<&RouterPre<CallState>> {
-        self.router.as_ref()
+        match &self.prepared {
+            Prepared::Router(pre) => Some(pre),
+            _ => None,
+        }
     }
 
     /// The same compiled plugin with other settings (a sidecar change: no recompile).
@@ -81,9 +90,7 @@ impl Plugin {
             from_cache: self.from_cache,
             compile_time: std::time::Duration::ZERO,
             component: self.component.clone(),
-            validator: self.validator.clone(),
-            probe: self.probe.clone(),
-            router: self.router.clone(),
+            prepared: self.prepared.clone(),
         }
     }
 
@@ -157,11 +164,13 @@ impl Registry {
     }
 
     pub fn validators(&self) -> impl Iterator<Item = &Arc<Plugin>> {
-        self.plugins.iter().filter(|p| p.validator.is_some())
+        self.plugins
+            .iter()
+            .filter(|p| p.kind == PluginKind::Validator)
     }
 
     pub fn probes(&self) -> impl Iterator<Item = &Arc<Plugin>> {
-        self.plugins.iter().filter(|p| p.probe.is_some())
+        self.plugins.iter().filter(|p| p.kind == PluginKind::Probe)
     }
 }
 
@@ -236,48 +245,18 @@ pub async fn load_plugin(
             "is a {kind}, but its sidecar declares [[probe]] instances; only probe plugins run as probes"
         )));
     }
-    let info_of = |i: crate::runtime::bindings::PluginInfo| Info {
-        name: i.name,
-        version: i.version,
-        description: i.description,
+    let prepared = runtime
+        .prepare(kind, &component)
+        .map_err(|e| fail(format!("does not fit the {kind} world: {e:#}")))?;
+    let info = runtime
+        .call_info(&name, &prepared, settings.limits)
+        .await
+        .map_err(|e| fail(format!("info() failed: {e}")))?;
+    let info = Info {
+        name: info.name,
+        version: info.version,
+        description: info.description,
     };
-    let (mut validator, mut probe, mut router) = (None, None, None);
-    let info = match kind {
-        PluginKind::Validator => {
-            let pre = runtime
-                .prepare_validator(&component)
-                .map_err(|e| fail(format!("does not fit the validator world: {e:#}")))?;
-            let info = runtime
-                .call_validator_info(&name, &pre, settings.limits)
-                .await
-                .map_err(|e| fail(format!("info() failed: {e}")))?;
-            validator = Some(pre);
-            info
-        }
-        PluginKind::Probe => {
-            let pre = runtime
-                .prepare_probe(&component)
-                .map_err(|e| fail(format!("does not fit the probe world: {e:#}")))?;
-            let info = runtime
-                .call_probe_info(&name, &pre, settings.limits)
-                .await
-                .map_err(|e| fail(format!("info() failed: {e}")))?;
-            probe = Some(pre);
-            info
-        }
-        PluginKind::Router => {
-            let pre = runtime
-                .prepare_router(&component)
-                .map_err(|e| fail(format!("does not fit the router world: {e:#}")))?;
-            let info = runtime
-                .call_router_info(&name, &pre, settings.limits)
-                .await
-                .map_err(|e| fail(format!("info() failed: {e}")))?;
-            router = Some(pre);
-            info
-        }
-    };
-    let info = info_of(info);
     Ok(Plugin {
         config_digest: self::digest(settings.config_json.as_bytes()),
         name,
@@ -290,9 +269,7 @@ pub async fn load_plugin(
         from_cache,
         compile_time,
         component,
-        validator,
-        probe,
-        router,
+        prepared,
     })
 }
 

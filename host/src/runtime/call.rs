@@ -3,10 +3,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::SemaphorePermit;
 use wasmtime::{Store, UpdateDeadline};
 
-use super::Runtime;
 use super::bindings::{
     Alert, Level, PluginInfo, ProbeOutcome, ProbePre, RouterPre, RoutingDecision, Subject,
     Validation, ValidatorPre,
@@ -14,6 +12,7 @@ use super::bindings::{
 use super::grants::Grants;
 use super::limits::mib;
 use super::state::CallState;
+use super::{Prepared, Runtime};
 
 /// The budget of one call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,27 +86,32 @@ impl Runtime {
         }
     }
 
-    /// Waits for a concurrency permit, then makes the call's store and deadline.
-    async fn begin(
+    /// The one guarded call every entry point goes through: a permit from
+    /// `permits`, a fresh store (with `grants`, if any), `call` under the
+    /// deadline, and the outcome read from the store's flags.
+    async fn guarded<T>(
         &self,
+        permits: &tokio::sync::Semaphore,
         plugin: &Arc<str>,
         limits: CallLimits,
-    ) -> (SemaphorePermit<'_>, Store<CallState>, tokio::time::Instant) {
-        self.begin_on(&self.permits, plugin, limits).await
-    }
-
-    async fn begin_on<'a>(
-        &'a self,
-        permits: &'a tokio::sync::Semaphore,
-        plugin: &Arc<str>,
-        limits: CallLimits,
-    ) -> (SemaphorePermit<'a>, Store<CallState>, tokio::time::Instant) {
-        let permit = permits
+        grants: Option<&Arc<Grants>>,
+        call: impl AsyncFnOnce(&mut Store<CallState>) -> wasmtime::Result<T>,
+    ) -> Guarded<T> {
+        let _permit = permits
             .acquire()
             .await
             .expect("the permit semaphore is never closed");
-        let store = self.store(plugin, limits);
-        (permit, store, tokio::time::Instant::now() + limits.timeout)
+        let mut store = self.store(plugin, limits);
+        store.data_mut().grants = grants.cloned();
+        let deadline = tokio::time::Instant::now() + limits.timeout;
+        let started = Instant::now();
+        let result = tokio::time::timeout_at(deadline, call(&mut store)).await;
+        let duration = started.elapsed();
+        Guarded {
+            outcome: Self::settle(&mut store, limits, result),
+            duration,
+            denied: store.data_mut().take_denied(),
+        }
     }
 
     /// Calls `validate` on a fresh instance of `pre`. Also returns how long
@@ -121,55 +125,49 @@ impl Runtime {
         level: Level,
         config: &str,
     ) -> (Result<Validation, CallFailure>, Duration) {
-        let (_permit, mut store, deadline) = self.begin(plugin, limits).await;
-        let started = Instant::now();
-        let call = async {
-            let instance = pre.instantiate_async(&mut store).await?;
-            instance
-                .assay_plugin_validation()
-                .call_validate(&mut store, subject, level, config)
-                .await
-        };
-        let result = tokio::time::timeout_at(deadline, call).await;
-        let elapsed = started.elapsed();
-        (
-            Self::settle(&mut store, limits, result).and_then(|r| r.map_err(CallFailure::Guest)),
-            elapsed,
-        )
+        let g = self
+            .guarded(&self.permits, plugin, limits, None, async |store| {
+                let instance = pre.instantiate_async(&mut *store).await?;
+                instance
+                    .assay_plugin_validation()
+                    .call_validate(store, subject, level, config)
+                    .await
+            })
+            .await;
+        (guest(g.outcome), g.duration)
     }
 
-    /// Calls `info` on a fresh instance of `pre`.
-    pub async fn call_validator_info(
+    /// Calls `info` on a fresh instance of a plugin of any kind.
+    pub async fn call_info(
         &self,
         plugin: &Arc<str>,
-        pre: &ValidatorPre<CallState>,
+        prepared: &Prepared,
         limits: CallLimits,
     ) -> Result<PluginInfo, CallFailure> {
-        let (_permit, mut store, deadline) = self.begin(plugin, limits).await;
-        let call = async {
-            let instance = pre.instantiate_async(&mut store).await?;
-            instance
-                .assay_plugin_validation()
-                .call_info(&mut store)
-                .await
-        };
-        let result = tokio::time::timeout_at(deadline, call).await;
-        Self::settle(&mut store, limits, result)
+        self.guarded(
+            &self.permits,
+            plugin,
+            limits,
+            None,
+            async |store| match prepared {
+                Prepared::Validator(pre) => {
+                    let i = pre.instantiate_async(&mut *store).await?;
+                    i.assay_plugin_validation().call_info(store).await
+                }
+                Prepared::Probe(pre) => {
+                    let i = pre.instantiate_async(&mut *store).await?;
+                    i.assay_plugin_probing().call_info(store).await
+                }
+                Prepared::Router(pre) => {
+                    let i = pre.instantiate_async(&mut *store).await?;
+                    i.assay_plugin_routing().call_info(store).await
+                }
+            },
+        )
+        .await
+        .outcome
     }
-}
 
-/// What one probe call produced.
-pub struct ProbeCall {
-    pub outcome: Result<ProbeOutcome, CallFailure>,
-    /// From instantiation on (time queued for a permit excluded).
-    pub duration: Duration,
-    /// When the call got its permit and started.
-    pub started: Instant,
-    /// What the guest tried that its grants refused.
-    pub denied: Vec<String>,
-}
-
-impl Runtime {
     /// Calls `probe` on a fresh instance of `pre`, with `grants` opening
     /// WASI and the host interfaces. Waits for one of the probe permits.
     pub async fn call_probe(
@@ -180,47 +178,28 @@ impl Runtime {
         grants: &Arc<Grants>,
         config: &str,
     ) -> ProbeCall {
-        let (_permit, mut store, deadline) =
-            self.begin_on(&self.probe_permits, plugin, limits).await;
-        store.data_mut().grants = Some(grants.clone());
-        let started = Instant::now();
-        let call = async {
-            let instance = pre.instantiate_async(&mut store).await?;
-            instance
-                .assay_plugin_probing()
-                .call_probe(&mut store, config)
-                .await
-        };
-        let result = tokio::time::timeout_at(deadline, call).await;
-        let duration = started.elapsed();
-        let outcome =
-            Self::settle(&mut store, limits, result).and_then(|r| r.map_err(CallFailure::Guest));
+        let g = self
+            .guarded(
+                &self.probe_permits,
+                plugin,
+                limits,
+                Some(grants),
+                async |store| {
+                    let instance = pre.instantiate_async(&mut *store).await?;
+                    instance
+                        .assay_plugin_probing()
+                        .call_probe(store, config)
+                        .await
+                },
+            )
+            .await;
         ProbeCall {
-            outcome,
-            duration,
-            started,
-            denied: store.data_mut().take_denied(),
+            outcome: guest(g.outcome),
+            duration: g.duration,
+            denied: g.denied,
         }
     }
 
-    /// Calls a probe's `info` on a fresh instance (no grants).
-    pub async fn call_probe_info(
-        &self,
-        plugin: &Arc<str>,
-        pre: &ProbePre<CallState>,
-        limits: CallLimits,
-    ) -> Result<PluginInfo, CallFailure> {
-        let (_permit, mut store, deadline) = self.begin(plugin, limits).await;
-        let call = async {
-            let instance = pre.instantiate_async(&mut store).await?;
-            instance.assay_plugin_probing().call_info(&mut store).await
-        };
-        let result = tokio::time::timeout_at(deadline, call).await;
-        Self::settle(&mut store, limits, result)
-    }
-}
-
-impl Runtime {
     /// Calls `route` on a fresh instance of `pre` (validator permits: a
     /// router decides in microseconds and waits on nothing).
     pub async fn call_route(
@@ -231,33 +210,39 @@ impl Runtime {
         alert: &Alert,
         config: &str,
     ) -> Result<RoutingDecision, CallFailure> {
-        let (_permit, mut store, deadline) = self.begin(plugin, limits).await;
-        let call = async {
-            let instance = pre.instantiate_async(&mut store).await?;
-            instance
-                .assay_plugin_routing()
-                .call_route(&mut store, alert, config)
-                .await
-        };
-        let result = tokio::time::timeout_at(deadline, call).await;
-        Self::settle(&mut store, limits, result).and_then(|r| r.map_err(CallFailure::Guest))
+        let g = self
+            .guarded(&self.permits, plugin, limits, None, async |store| {
+                let instance = pre.instantiate_async(&mut *store).await?;
+                instance
+                    .assay_plugin_routing()
+                    .call_route(store, alert, config)
+                    .await
+            })
+            .await;
+        guest(g.outcome)
     }
+}
 
-    /// Calls a router's `info` on a fresh instance.
-    pub async fn call_router_info(
-        &self,
-        plugin: &Arc<str>,
-        pre: &RouterPre<CallState>,
-        limits: CallLimits,
-    ) -> Result<PluginInfo, CallFailure> {
-        let (_permit, mut store, deadline) = self.begin(plugin, limits).await;
-        let call = async {
-            let instance = pre.instantiate_async(&mut store).await?;
-            instance.assay_plugin_routing().call_info(&mut store).await
-        };
-        let result = tokio::time::timeout_at(deadline, call).await;
-        Self::settle(&mut store, limits, result)
-    }
+/// What [`Runtime::guarded`] produced.
+struct Guarded<T> {
+    outcome: Result<T, CallFailure>,
+    /// From instantiation on (time queued for a permit excluded).
+    duration: Duration,
+    denied: Vec<String>,
+}
+
+/// Folds a guest's own `err(message)` into the call's failure.
+fn guest<T>(outcome: Result<Result<T, String>, CallFailure>) -> Result<T, CallFailure> {
+    outcome.and_then(|r| r.map_err(CallFailure::Guest))
+}
+
+/// What one probe call produced.
+pub struct ProbeCall {
+    pub outcome: Result<ProbeOutcome, CallFailure>,
+    /// From instantiation on (time queued for a permit excluded).
+    pub duration: Duration,
+    /// What the guest tried that its grants refused.
+    pub denied: Vec<String>,
 }
 
 /// The first line of a trap's message plus its wasm backtrace frames, kept short.

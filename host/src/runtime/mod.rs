@@ -29,6 +29,8 @@ pub use call::{CallFailure, CallLimits, ProbeCall};
 pub use grants::{Grants, HostPort};
 use state::CallState;
 
+use crate::registry::PluginKind;
+
 /// How the runtime is set up. Every field has a default (see [`RuntimeOptions::default`]).
 #[derive(Debug, Clone)]
 pub struct RuntimeOptions {
@@ -131,31 +133,27 @@ impl Runtime {
         self.artifacts.load(&self.engine, bytes, digest)
     }
 
-    /// Pre-links a validator: checks its imports and exports against the
-    /// validator world once, so that each call only instantiates.
-    pub fn prepare_validator(
-        &self,
-        component: &Component,
-    ) -> anyhow::Result<bindings::ValidatorPre<CallState>> {
-        let pre = self.validator_linker.instantiate_pre(component)?;
-        Ok(bindings::ValidatorPre::new(pre)?)
+    /// Pre-links a plugin of `kind`: checks its imports and exports against
+    /// that kind's world once, so that each call only instantiates.
+    pub fn prepare(&self, kind: PluginKind, component: &Component) -> anyhow::Result<Prepared> {
+        Ok(match kind {
+            PluginKind::Validator => Prepared::Validator(bindings::ValidatorPre::new(
+                self.validator_linker.instantiate_pre(component)?,
+            )?),
+            PluginKind::Probe => Prepared::Probe(bindings::ProbePre::new(
+                self.probe_linker.instantiate_pre(component)?,
+            )?),
+            PluginKind::Router => Prepared::Router(bindings::RouterPre::new(
+                self.router_linker.instantiate_pre(component)?,
+            )?),
+        })
     }
+}
 
-    /// Pre-links a router against the router world.
-    pub fn prepare_router(
-        &self,
-        component: &Component,
-    ) -> anyhow::Result<bindings::RouterPre<CallState>> {
-        let pre = self.router_linker.instantiate_pre(component)?;
-        Ok(bindings::RouterPre::new(pre)?)
-    }
-
-    /// Pre-links a probe against the probe world.
-    pub fn prepare_probe(
-        &self,
-        component: &Component,
-    ) -> anyhow::Result<bindings::ProbePre<CallState>> {
-        let pre = self.probe_linker.instantiate_pre(component)?;
-        Ok(bindings::ProbePre::new(pre)?)
-    }
+/// A plugin pre-linked against its kind's world.
+#[derive(Clone)]
+pub enum Prepared {
+    Validator(bindings::ValidatorPre<CallState>),
+    Probe(bindings::ProbePre<CallState>),
+    Router(bindings::RouterPre<CallState>),
 }

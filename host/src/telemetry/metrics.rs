@@ -6,7 +6,7 @@
 //! [`Metrics::sync`] callers.
 
 use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
@@ -49,13 +49,13 @@ pub struct Metrics {
     pub probes: super::ProbeMetrics,
 }
 
-fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+pub(super) fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     let m = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
     r.register(Box::new(m.clone())).expect("unique metric");
     m
 }
 
-fn histogram_vec(
+pub(super) fn histogram_vec(
     r: &Registry,
     name: &str,
     help: &str,
@@ -71,19 +71,33 @@ fn histogram_vec(
     m
 }
 
-fn gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+pub(super) fn gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
     let m = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
     r.register(Box::new(m.clone())).expect("unique metric");
     m
 }
 
-fn counter(r: &Registry, name: &str, help: &str) -> IntCounter {
+/// A gauge of floating-point values.
+pub(super) fn float_gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+    let m = GaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
+    r.register(Box::new(m.clone())).expect("unique metric");
+    m
+}
+
+pub(super) fn histogram(r: &Registry, name: &str, help: &str, buckets: &[f64]) -> Histogram {
+    let m = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets.to_vec()))
+        .expect("valid metric");
+    r.register(Box::new(m.clone())).expect("unique metric");
+    m
+}
+
+pub(super) fn counter(r: &Registry, name: &str, help: &str) -> IntCounter {
     let m = IntCounter::new(name, help).expect("valid metric");
     r.register(Box::new(m.clone())).expect("unique metric");
     m
 }
 
-fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
+pub(super) fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
     let m = IntGauge::new(name, help).expect("valid metric");
     r.register(Box::new(m.clone())).expect("unique metric");
     m
@@ -104,16 +118,12 @@ impl Metrics {
             &["version"],
         );
         build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
-        let last_run = GaugeVec::new(
-            Opts::new(
-                "assay_monitor_last_run_timestamp_seconds",
-                "When each monitor last finished a run (Unix time).",
-            ),
+        let last_run = float_gauge_vec(
+            &r,
+            "assay_monitor_last_run_timestamp_seconds",
+            "When each monitor last finished a run (Unix time).",
             &["monitor"],
-        )
-        .expect("valid metric");
-        r.register(Box::new(last_run.clone()))
-            .expect("unique metric");
+        );
         Metrics {
             plugin_calls: counter_vec(
                 &r,

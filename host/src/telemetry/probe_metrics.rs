@@ -1,7 +1,8 @@
 //! Probe metrics, in blackbox_exporter's vocabulary (`probe_success`, `probe_duration_seconds`) with the `assay_` prefix.
 
-use prometheus::{GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts, Registry};
+use prometheus::{GaugeVec, Histogram, IntCounterVec, IntGaugeVec, Registry};
 
+use super::metrics::{counter_vec, float_gauge_vec, gauge_vec, histogram};
 use crate::probes::{ProbeResult, ProbeState, ResultStatus};
 
 /// Fine around the 50 ms a scheduler should stay under.
@@ -21,23 +22,58 @@ pub struct ProbeMetrics {
     pub instances: IntGaugeVec,
 }
 
-fn reg<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, m: T) -> T {
-    r.register(Box::new(m.clone())).expect("unique metric");
-    m
-}
-
 impl ProbeMetrics {
     pub(super) fn new(r: &Registry) -> Self {
-        let opts = Opts::new;
+        let probe = &["probe"];
         ProbeMetrics {
-            success: reg(r, IntGaugeVec::new(opts("assay_probe_success", "1 if the probe's last result was pass or warn, 0 otherwise."), &["probe"]).expect("valid")),
-            duration: reg(r, GaugeVec::new(opts("assay_probe_duration_seconds", "How long the probe's last run took."), &["probe"]).expect("valid")),
-            state: reg(r, IntGaugeVec::new(opts("assay_probe_state", "1 for each probe's current state (unknown, passing, warning, failing, flapping), 0 for the others."), &["probe", "state"]).expect("valid")),
-            observation: reg(r, GaugeVec::new(opts("assay_probe_observation", "Each number the probe's last run measured, by its name (units are in the name, e.g. latency_seconds)."), &["probe", "name"]).expect("valid")),
-            results: reg(r, IntCounterVec::new(opts("assay_probe_results_total", "Probe results by status (pass, warn, fail, unknown)."), &["status"]).expect("valid")),
-            skipped: reg(r, IntCounterVec::new(opts("assay_probe_skipped_runs_total", "Scheduled runs skipped because the previous run of the same probe was still going."), &["probe"]).expect("valid")),
-            lag: reg(r, Histogram::with_opts(HistogramOpts::new("assay_probe_scheduler_lag_seconds", "How late each scheduled run started, after its planned time (waiting for a concurrency slot included).").buckets(LAG_BUCKETS.to_vec())).expect("valid")),
-            instances: reg(r, IntGaugeVec::new(opts("assay_probe_instances", "Probe instances by state."), &["state"]).expect("valid")),
+            success: gauge_vec(
+                r,
+                "assay_probe_success",
+                "1 if the probe's last result was pass or warn, 0 otherwise.",
+                probe,
+            ),
+            duration: float_gauge_vec(
+                r,
+                "assay_probe_duration_seconds",
+                "How long the probe's last run took.",
+                probe,
+            ),
+            state: gauge_vec(
+                r,
+                "assay_probe_state",
+                "1 for each probe's current state (unknown, passing, warning, failing, flapping), 0 for the others.",
+                &["probe", "state"],
+            ),
+            observation: float_gauge_vec(
+                r,
+                "assay_probe_observation",
+                "Each number the probe's last run measured, by its name (units are in the name, e.g. latency_seconds).",
+                &["probe", "name"],
+            ),
+            results: counter_vec(
+                r,
+                "assay_probe_results_total",
+                "Probe results by status (pass, warn, fail, unknown).",
+                &["status"],
+            ),
+            skipped: counter_vec(
+                r,
+                "assay_probe_skipped_runs_total",
+                "Scheduled runs skipped because the previous run of the same probe was still going.",
+                probe,
+            ),
+            lag: histogram(
+                r,
+                "assay_probe_scheduler_lag_seconds",
+                "How late each scheduled run started, after its planned time (waiting for a concurrency slot included).",
+                LAG_BUCKETS,
+            ),
+            instances: gauge_vec(
+                r,
+                "assay_probe_instances",
+                "Probe instances by state.",
+                &["state"],
+            ),
         }
     }
 

@@ -10,6 +10,7 @@
 //! under 5 % free); the worst one crossed decides. Observations:
 //! `available_bytes`, `total_bytes`, `available_ratio`.
 
+use assay_plugin_sdk::thresholds::{LowWater, percent};
 use assay_plugin_sdk::{PluginInfo, Probe, ProbeOutcome, ProbeStatus, system};
 use serde::Deserialize;
 
@@ -45,37 +46,20 @@ impl Probe for DiskSpace {
 
 /// The verdict for `available` of `total` bytes.
 pub fn judge(config: &Config, total: u64, available: u64) -> ProbeOutcome {
-    let percent = if total == 0 {
-        0.0
-    } else {
-        available as f64 * 100.0 / total as f64
-    };
-    let no_threshold = config.warn_free_percent.is_none()
-        && config.fail_free_percent.is_none()
-        && config.warn_free_bytes.is_none()
-        && config.fail_free_bytes.is_none();
-    let fail_percent = if no_threshold {
-        Some(5.0)
-    } else {
-        config.fail_free_percent
-    };
+    let status = LowWater {
+        warn_percent: config.warn_free_percent,
+        fail_percent: config.fail_free_percent,
+        warn_bytes: config.warn_free_bytes,
+        fail_bytes: config.fail_free_bytes,
+    }
+    .judge(available, total);
+    let percent = percent(available, total);
     let summary = format!(
         "{} free of {} ({percent:.1} %) on {}",
         gib(available),
         gib(total),
         config.path
     );
-    let fails = fail_percent.is_some_and(|p| percent < p)
-        || config.fail_free_bytes.is_some_and(|b| available < b);
-    let warns = config.warn_free_percent.is_some_and(|p| percent < p)
-        || config.warn_free_bytes.is_some_and(|b| available < b);
-    let status = if fails {
-        ProbeStatus::Fail
-    } else if warns {
-        ProbeStatus::Warn
-    } else {
-        ProbeStatus::Pass
-    };
     ProbeOutcome::new(status, summary)
         .observe("available_bytes", available as f64, Some("bytes"))
         .observe("total_bytes", total as f64, Some("bytes"))

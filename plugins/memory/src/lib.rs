@@ -9,6 +9,7 @@
 //! Needs `allow_system = true`. Observations: `available_bytes`,
 //! `total_bytes`, `swap_used_bytes`.
 
+use assay_plugin_sdk::thresholds::{LowWater, percent};
 use assay_plugin_sdk::{MemoryStats, PluginInfo, Probe, ProbeOutcome, ProbeStatus, system};
 use serde::Deserialize;
 
@@ -41,40 +42,21 @@ impl Probe for Memory {
 
 /// The verdict on one reading.
 pub fn judge(config: &Config, m: &MemoryStats) -> ProbeOutcome {
-    let pct = |part: u64, whole: u64| {
-        if whole == 0 {
-            0.0
-        } else {
-            part as f64 * 100.0 / whole as f64
-        }
-    };
-    let available = pct(m.available_bytes, m.total_bytes);
+    let available = percent(m.available_bytes, m.total_bytes);
     let swap_used = m.swap_total_bytes.saturating_sub(m.swap_free_bytes);
-    let swap_pct = pct(swap_used, m.swap_total_bytes);
-    let defaults = config.fail_available_percent.is_none()
-        && config.fail_available_bytes.is_none()
-        && config.warn_available_percent.is_none()
-        && config.warn_available_bytes.is_none();
-    let fail_pct = if defaults {
-        Some(5.0)
-    } else {
-        config.fail_available_percent
-    };
-    let fails = fail_pct.is_some_and(|p| available < p)
-        || config
-            .fail_available_bytes
-            .is_some_and(|b| m.available_bytes < b);
-    let warns = config.warn_available_percent.is_some_and(|p| available < p)
-        || config
-            .warn_available_bytes
-            .is_some_and(|b| m.available_bytes < b)
-        || config.warn_swap_used_percent.is_some_and(|p| swap_pct > p);
-    let status = if fails {
-        ProbeStatus::Fail
-    } else if warns {
-        ProbeStatus::Warn
-    } else {
-        ProbeStatus::Pass
+    let swap_pct = percent(swap_used, m.swap_total_bytes);
+    let status = match (LowWater {
+        warn_percent: config.warn_available_percent,
+        fail_percent: config.fail_available_percent,
+        warn_bytes: config.warn_available_bytes,
+        fail_bytes: config.fail_available_bytes,
+    })
+    .judge(m.available_bytes, m.total_bytes)
+    {
+        ProbeStatus::Pass if config.warn_swap_used_percent.is_some_and(|p| swap_pct > p) => {
+            ProbeStatus::Warn
+        }
+        status => status,
     };
     let mib = |b: u64| b >> 20;
     ProbeOutcome::new(
