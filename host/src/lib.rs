@@ -7,9 +7,11 @@
 //! - [`registry`]: finding and loading plugins from the plugin directory;
 //! - [`validate`]: levels, the validation pipeline, reports and the result cache;
 //! - [`probes`]: health probes: one run, the state machine, the scheduler;
+//! - [`alerts`]: alerts, router plugins, the engine and durable delivery;
 //! - [`cli`]: the command line;
 //! - [`telemetry`]: tracing set-up.
 
+pub mod alerts;
 pub mod api;
 pub mod cli;
 pub mod config;

@@ -194,6 +194,7 @@ pub(crate) mod router {
                             title: d.title,
                             body: d.body,
                             labels: d.labels,
+                            repeat_interval_ms: d.repeat_interval_ms,
                         })
                         .collect(),
                     continue_chain,

@@ -214,6 +214,9 @@ pub struct Delivery {
     pub body: Option<String>,
     /// Labels added to this notification.
     pub labels: Vec<(String, String)>,
+    /// Re-send while the alert keeps firing this often (milliseconds),
+    /// instead of the host's `[alerting] repeat_interval`.
+    pub repeat_interval_ms: Option<u64>,
 }
 
 impl Delivery {

@@ -36,6 +36,8 @@ pub(super) async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<
     let addr = listener.local_addr()?;
     tracing::info!("listening on http://{addr}");
 
+    // Before the plugins load, so their load failures become alerts.
+    crate::alerts::Alerting::start(&svc).await?;
     let (stop_tx, stop_rx) = watch::channel(false);
     {
         let svc = svc.clone();

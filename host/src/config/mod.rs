@@ -6,6 +6,7 @@
 //! key (and its line) instead of a silently ignored setting. Semantic checks
 //! ([`HostConfig::check`]) name the key too.
 
+mod alerting;
 pub mod env;
 mod plugin;
 mod probe;
@@ -17,6 +18,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use alerting::{
+    AlertRuleSection, AlertingSection, ChannelSection, ChannelType, InhibitRuleSection,
+    RouterSection, RuleMetric, SmtpTls, WebhookFormat,
+};
 pub use plugin::{PluginSection, PluginSettings, SettingsError, SubjectFilter};
 pub use probe::{ProbeConfig, ProbeSection, ProbeSpec, ProbesSection};
 pub use secret::Secret;
@@ -52,6 +57,18 @@ pub struct HostConfig {
     /// `[[probe]]`: probe instances (sidecars of probe plugins may declare more).
     #[serde(default, rename = "probe")]
     pub probe_entries: Vec<ProbeSection>,
+    #[serde(default)]
+    pub alerting: AlertingSection,
+    /// `[[channel]]`: where notifications go.
+    #[serde(default, rename = "channel")]
+    pub channels: Vec<ChannelSection>,
+    /// `[[router]]`: the router chain, in order (none: every channel whose `min_severity` an alert meets).
+    #[serde(default, rename = "router")]
+    pub routers: Vec<RouterSection>,
+    #[serde(default, rename = "inhibit_rule")]
+    pub inhibit_rules: Vec<InhibitRuleSection>,
+    #[serde(default, rename = "alert_rule")]
+    pub alert_rules: Vec<AlertRuleSection>,
     /// The config file's directory: relative `config_file`s of `[[validator]]` entries start there.
     #[serde(skip)]
     pub base_dir: Option<PathBuf>,
@@ -174,7 +191,36 @@ impl HostConfig {
         self.check_validators()?;
         self.check_monitors()?;
         self.probes.check()?;
-        self.probe_specs().map(|_| ())
+        self.probe_specs()?;
+        self.check_alerting()
+    }
+
+    fn check_alerting(&self) -> Result<(), String> {
+        let mut names = BTreeSet::new();
+        for c in &self.channels {
+            c.check()?;
+            if !names.insert(c.name.as_str()) {
+                return Err(format!("channel: the name {:?} is used twice", c.name));
+            }
+        }
+        self.alerting.check(&self.channels)?;
+        for (i, r) in self.inhibit_rules.iter().enumerate() {
+            crate::alerts::InhibitRule::parse(r)
+                .map_err(|e| format!("inhibit_rule #{}: {e}", i + 1))?;
+        }
+        let mut rules = BTreeSet::new();
+        for r in &self.alert_rules {
+            r.check()?;
+            if !rules.insert(r.name.as_str()) {
+                return Err(format!("alert_rule: the name {:?} is used twice", r.name));
+            }
+        }
+        for r in &self.routers {
+            if r.plugin.is_empty() {
+                return Err("router: plugin must name a router plugin".into());
+            }
+        }
+        Ok(())
     }
 
     /// The `[[probe]]` entries of this file, resolved; names must be unique.

@@ -18,7 +18,7 @@ use tokio::sync::{Semaphore, watch};
 
 pub use book::{LoadFailure, PluginBook, PluginStats};
 pub use live::{Live, LivePatch, PatchError};
-pub use monitor::{MonitorBook, MonitorStatus};
+pub use monitor::{MonitorBook, MonitorStatus, MonitorVerdict};
 pub use reload::{ReloadEvent, Reloads, spawn_watcher};
 
 /// What happened in the host that someone may want to hear of (the alerting
@@ -29,6 +29,10 @@ pub enum HostEvent {
     PluginFailed(Box<ReloadEvent>),
     /// A probe instance's reported state changed.
     ProbeStateChanged(Box<crate::probes::ProbeEvent>),
+    /// A monitored subject's verdict changed (or was seen for the first time).
+    MonitorVerdict(Box<MonitorVerdict>),
+    /// A plugin that had failed to load has loaded.
+    PluginRecovered(String),
 }
 
 use crate::api::auth::Auth;
@@ -54,6 +58,7 @@ pub struct Service {
     events: tokio::sync::broadcast::Sender<HostEvent>,
     pub monitors: MonitorBook,
     pub probes: crate::probes::ProbeBook,
+    pub alerts: crate::alerts::Alerting,
     /// `max_concurrent_validations`.
     pub validation_slots: Semaphore,
     ready: watch::Sender<bool>,
@@ -83,12 +88,19 @@ impl Service {
         )
         .context("opening the store")?;
         let live = Live::from_config(&config);
+        let alerts = crate::alerts::Alerting::new(&config)
+            .map_err(|e| anyhow::anyhow!("alerting: {e}"))?;
+        let metrics = Metrics::new();
+        for c in &config.channels {
+            metrics.alerts.know_channel(&c.name);
+        }
         Ok(Arc::new_cyclic(|me| Service {
             me: me.clone(),
             probes: crate::probes::ProbeBook::new(&config.probes),
             pipeline: Arc::new(Pipeline::new(runtime, registry, cache)),
             store,
-            metrics: Metrics::new(),
+            metrics,
+            alerts,
             auth,
             live: watch::Sender::new(Arc::new(live)),
             live_change: tokio::sync::Mutex::new(()),

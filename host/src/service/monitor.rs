@@ -350,12 +350,26 @@ async fn run_once(
         .monitor_last_run
         .with_label_values(&[&m.name])
         .set(now as f64 / 1000.0);
+    let mut changed = Vec::new();
     svc.monitors.update(&m.name, |s| {
         s.runs += 1;
         s.last_run_at = Some(rfc3339(now));
         s.last_trigger = Some(trigger.to_owned());
         match result {
             Ok(subjects) => {
+                // Subjects seen for the first time count as changed: after a
+                // restart, an alert restored from the store may need resolving.
+                for now in &subjects {
+                    let before = s.subjects.iter().find(|b| b.subject == now.subject);
+                    if before.is_none_or(|b| b.verdict != now.verdict) {
+                        changed.push(MonitorVerdict {
+                            monitor: m.name.clone(),
+                            subject: now.subject.clone(),
+                            verdict: now.verdict,
+                            report_id: now.report_id,
+                        });
+                    }
+                }
                 let worst = subjects.iter().map(|s| s.verdict).max_by_key(|v| v.rank());
                 s.last_verdict = worst;
                 s.last_error = None;
@@ -371,4 +385,17 @@ async fn run_once(
         }
         tracing::info!(monitor = %m.name, trigger, verdict = ?s.last_verdict, "monitor run");
     });
+    for v in changed {
+        svc.publish(super::HostEvent::MonitorVerdict(Box::new(v)));
+    }
+}
+
+/// A monitored subject's verdict changed (published on the host's event stream).
+#[derive(Debug, Clone)]
+pub struct MonitorVerdict {
+    pub monitor: String,
+    pub subject: String,
+    pub verdict: Verdict,
+    /// The report that gave the verdict.
+    pub report_id: i64,
 }

@@ -372,11 +372,17 @@ impl Service {
     }
 
     fn forget_failure(&self, name: &str) {
-        self.plugins
+        let had = self
+            .plugins
             .lock()
             .expect("plugin book lock")
             .failures
             .remove(name);
+        if had.is_some() {
+            let _ = self
+                .events
+                .send(super::HostEvent::PluginRecovered(name.to_owned()));
+        }
     }
 
     fn max_memory_mib(&self) -> u64 {

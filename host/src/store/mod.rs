@@ -195,6 +195,31 @@ impl Store {
         result
     }
 
+    /// Queues `f` to run in the writer's next transaction, now (so writes
+    /// queued one after another commit in that order); the answer is its
+    /// value once committed. The caller may drop it: the write still happens.
+    pub fn write(
+        &self,
+        f: impl Fn(&rusqlite::Transaction<'_>) -> Result<i64, rusqlite::Error> + Send + 'static,
+    ) -> Committed {
+        let (tx, rx) = oneshot::channel();
+        Committed(self.send(writer::Job::Exec(Box::new(f), Some(tx))).map(|()| rx))
+    }
+
+    /// Queues `f` like [`Store::write`], with nobody waiting for the commit.
+    pub fn write_detached(
+        &self,
+        f: impl Fn(&rusqlite::Transaction<'_>) -> Result<i64, rusqlite::Error> + Send + 'static,
+    ) {
+        let _ = self.send(writer::Job::Exec(Box::new(f), None));
+    }
+
+    fn send(&self, job: writer::Job) -> Result<(), StoreError> {
+        let jobs = self.jobs.lock().expect("store lock poisoned");
+        let sender = jobs.as_ref().ok_or(StoreError::Closed)?;
+        sender.send(job).map_err(|_| StoreError::Closed)
+    }
+
     /// Records a report; answers its id once it is committed.
     pub async fn insert_report(&self, row: ReportRow) -> Result<i64, StoreError> {
         self.submit(|tx| writer::Job::Report(row, tx)).await
@@ -223,7 +248,7 @@ impl Store {
     }
 
     /// Runs `f` on the reading connection, off the async threads.
-    async fn read<T: Send + 'static>(
+    pub async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, rusqlite::Error> + Send + 'static,
     ) -> Result<T, StoreError> {
@@ -254,6 +279,16 @@ impl Store {
             tracing::error!("store: the writer thread panicked");
         }
         self.healthy.store(false, Ordering::Relaxed);
+    }
+}
+
+/// A write queued with [`Store::write`].
+pub struct Committed(Result<oneshot::Receiver<Result<i64, StoreError>>, StoreError>);
+
+impl Committed {
+    /// Waits for the commit.
+    pub async fn wait(self) -> Result<i64, StoreError> {
+        self.0?.await.map_err(|_| StoreError::Closed)?
     }
 }
 

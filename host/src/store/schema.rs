@@ -49,6 +49,52 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX probe_results_probe ON probe_results (probe, id);
     CREATE INDEX probe_results_at ON probe_results (at_ms);",
+    // 3: alerting. `alerts` holds the active alerts (the engine's state, so a
+    // restart resumes it); `alert_history` every change; `notifications` is
+    // the outbox; `silences` the operator's silences.
+    "CREATE TABLE alerts (
+        fingerprint TEXT    PRIMARY KEY,
+        updated_ms  INTEGER NOT NULL,
+        body        TEXT    NOT NULL
+    );
+    CREATE TABLE alert_history (
+        id          INTEGER PRIMARY KEY,
+        at_ms       INTEGER NOT NULL,
+        fingerprint TEXT    NOT NULL,
+        name        TEXT    NOT NULL,
+        status      TEXT    NOT NULL,
+        severity    TEXT    NOT NULL,
+        source      TEXT    NOT NULL,
+        detail      TEXT    NOT NULL,
+        body        TEXT    NOT NULL
+    );
+    CREATE INDEX alert_history_at ON alert_history (at_ms);
+    CREATE INDEX alert_history_fingerprint ON alert_history (fingerprint, id);
+    CREATE TABLE notifications (
+        id              INTEGER PRIMARY KEY,
+        key             TEXT    NOT NULL UNIQUE,
+        channel         TEXT    NOT NULL,
+        kind            TEXT    NOT NULL,
+        created_ms      INTEGER NOT NULL,
+        status          TEXT    NOT NULL,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_at_ms      INTEGER NOT NULL,
+        last_attempt_ms INTEGER,
+        delivered_ms    INTEGER,
+        last_error      TEXT,
+        payload         TEXT    NOT NULL
+    );
+    CREATE INDEX notifications_due ON notifications (status, channel, next_at_ms);
+    CREATE INDEX notifications_created ON notifications (created_ms);
+    CREATE TABLE silences (
+        id         TEXT    PRIMARY KEY,
+        created_ms INTEGER NOT NULL,
+        starts_ms  INTEGER NOT NULL,
+        ends_ms    INTEGER NOT NULL,
+        created_by TEXT    NOT NULL,
+        comment    TEXT    NOT NULL,
+        matchers   TEXT    NOT NULL
+    );",
 ];
 
 /// Brings `conn` to the newest schema, in one transaction per migration.

@@ -19,7 +19,13 @@ const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(1
 /// 4,096 pages of 4 KiB: a 16 MiB WAL.
 const WAL_LIMIT_FRAMES: i64 = 4096;
 
+/// A write of another module's own rows (alerts, the outbox), run in the group's transaction.
+pub(crate) type WriteFn =
+    Box<dyn Fn(&rusqlite::Transaction<'_>) -> Result<i64, rusqlite::Error> + Send>;
+
 pub(super) enum Job {
+    /// Answered on commit when a sender is given.
+    Exec(WriteFn, Option<oneshot::Sender<Result<i64, StoreError>>>),
     Report(ReportRow, oneshot::Sender<Result<i64, StoreError>>),
     Audit(AuditEntry, oneshot::Sender<Result<i64, StoreError>>),
     /// Nobody waits for a probe result's commit: its state is in memory already.
@@ -36,7 +42,8 @@ impl Job {
     fn reply(self, result: Result<i64, StoreError>) {
         let tx = match self {
             Job::Report(_, tx) | Job::Audit(_, tx) | Job::Prune { reply: tx, .. } => tx,
-            Job::Probe(_) => return,
+            Job::Probe(_) | Job::Exec(_, None) => return,
+            Job::Exec(_, Some(tx)) => tx,
         };
         // The caller may have gone (a cancelled request): its row is written regardless.
         let _ = tx.send(result);
@@ -121,6 +128,7 @@ fn write_batch(
 
 fn write_one(tx: &rusqlite::Transaction<'_>, job: &Job) -> Result<i64, rusqlite::Error> {
     match job {
+        Job::Exec(f, _) => f(tx),
         Job::Report(r, _) => {
             let mut st = tx.prepare_cached(
                 "INSERT INTO reports (created_ms, source, actor, subject, digest, level, verdict,
@@ -184,6 +192,13 @@ fn write_one(tx: &rusqlite::Transaction<'_>, job: &Job) -> Result<i64, rusqlite:
                 [*max_reports as i64],
             )?;
             n += tx.execute("DELETE FROM audit WHERE at_ms < ?1", [cutoff])?;
+            n += tx.execute("DELETE FROM alert_history WHERE at_ms < ?1", [cutoff])?;
+            // Pending notifications are kept whatever their age: nothing accepted is dropped.
+            n += tx.execute(
+                "DELETE FROM notifications WHERE created_ms < ?1 AND status != 'pending'",
+                [cutoff],
+            )?;
+            n += tx.execute("DELETE FROM silences WHERE ends_ms < ?1", [cutoff])?;
             // In bounded chunks: thousands of probes write millions of rows a
             // day, and one big DELETE would hold up every commit waiting
             // behind it. The pruner repeats until a chunk comes back short.

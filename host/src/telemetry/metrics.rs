@@ -47,6 +47,7 @@ pub struct Metrics {
     pub store_write_errors: IntCounter,
     pub reports_stored: IntCounter,
     pub probes: super::ProbeMetrics,
+    pub alerts: super::AlertMetrics,
 }
 
 pub(super) fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -227,6 +228,7 @@ impl Metrics {
                 "Reports written to the history.",
             ),
             probes: super::ProbeMetrics::new(&r),
+            alerts: super::AlertMetrics::new(&r),
             registry: r,
         }
         .with_known_series()
@@ -286,6 +288,11 @@ impl Metrics {
         if value > now {
             counter.inc_by(value - now);
         }
+    }
+
+    /// Every metric family, as scraped.
+    pub fn gather(&self) -> Vec<prometheus::proto::MetricFamily> {
+        self.registry.gather()
     }
 
     /// The text exposition format.

@@ -1,5 +1,6 @@
 //! Observability: tracing set-up ([`init`]) and the Prometheus metric families ([`Metrics`]).
 
+mod alert_metrics;
 mod metrics;
 mod probe_metrics;
 
@@ -7,6 +8,7 @@ use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
+pub use alert_metrics::AlertMetrics;
 pub use metrics::Metrics;
 pub use probe_metrics::ProbeMetrics;
 

@@ -1,0 +1,174 @@
+//! Alerting: host events become alerts, router plugins decide where each
+//! goes, the engine applies dedupe, grouping, silences, inhibition, rate
+//! limits and escalation, and the outbox delivers durably.
+//!
+//! ```text
+//! sources ─► Alerting::submit ─► router chain (plugins) ─► engine ─► outbox (SQLite) ─► channel workers
+//! (probes, monitors, plugin loads, dead letters, [[alert_rule]]s, POST /v1/alerts)
+//! ```
+//!
+//! Routing runs on the submitting task (so many alerts route at once); the
+//! engine is one task that owns the alert state, so its decisions need no locks.
+
+pub mod channels;
+pub mod engine;
+mod matchers;
+pub mod model;
+pub mod notification;
+pub mod outbox;
+mod routing;
+pub mod rules;
+pub mod silences;
+pub mod sources;
+
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{mpsc, oneshot};
+
+pub use engine::{Accepted, AlertView};
+pub use matchers::{InhibitRule, Matcher};
+pub use model::{Alert, AlertStatus};
+pub use notification::Notification;
+pub use outbox::Outbox;
+pub use routing::Decision;
+
+use crate::config::HostConfig;
+use crate::service::Service;
+use crate::store::{StoreError, now_ms};
+use engine::{Command, Engine};
+
+/// The alerting side of the service.
+pub struct Alerting {
+    tx: mpsc::Sender<Command>,
+    rx: Mutex<Option<mpsc::Receiver<Command>>>,
+    chain: routing::Chain,
+    pub outbox: Outbox,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AlertingError {
+    #[error("the alert engine is not running")]
+    Stopped,
+    #[error("storing the alert failed: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl Alerting {
+    /// Builds the channels; fails on settings a channel cannot use.
+    pub fn new(config: &HostConfig) -> Result<Alerting, String> {
+        let channels = config
+            .channels
+            .iter()
+            .map(|c| channels::Channel::new(c.clone()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (tx, rx) = mpsc::channel(8192);
+        Ok(Alerting {
+            tx,
+            rx: Mutex::new(Some(rx)),
+            chain: routing::Chain::new(config),
+            outbox: Outbox::new(channels, config.alerting.clone()),
+        })
+    }
+
+    /// Resumes the stored state and starts the engine, the outbox workers,
+    /// the event sources and the `[[alert_rule]]`s. Call once.
+    pub async fn start(svc: &Arc<Service>) -> anyhow::Result<()> {
+        use anyhow::Context;
+        let Some(rx) = svc.alerts.rx.lock().expect("alerting lock").take() else {
+            return Ok(());
+        };
+        let restored: Vec<String> = svc
+            .store
+            .read(|c| {
+                let mut st = c.prepare("SELECT body FROM alerts ORDER BY updated_ms")?;
+                st.query_map([], |r| r.get(0))?.collect()
+            })
+            .await
+            .context("reading the active alerts")?;
+        let silences = silences::load(&svc.store, now_ms())
+            .await
+            .context("reading the silences")?;
+        svc.alerts
+            .outbox
+            .load_depths(&svc.store)
+            .await
+            .context("reading the outbox")?;
+        let engine = Engine::new(svc.clone(), restored, silences);
+        tokio::spawn(engine.run(rx));
+        Outbox::spawn_workers(svc);
+        sources::spawn(svc.clone());
+        rules::spawn(svc.clone());
+        Ok(())
+    }
+
+    /// Routes `alert` and hands it to the engine; answers once its state is
+    /// committed to the store (what was accepted survives a crash).
+    pub async fn submit(&self, svc: &Arc<Service>, alert: Alert) -> Result<Accepted, AlertingError> {
+        // Router plugins are in the registry once the plugin directory has loaded.
+        svc.wait_ready().await;
+        let decision = self.chain.route(svc, &alert).await;
+        let (done, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Event {
+                alert,
+                decision,
+                done: Some(done),
+            })
+            .await
+            .map_err(|_| AlertingError::Stopped)?;
+        let mut accepted = rx.await.map_err(|_| AlertingError::Stopped)?;
+        if let Some(c) = accepted.committed.take() {
+            c.wait().await?;
+        }
+        Ok(accepted)
+    }
+
+    /// Submits `alert` in the background (for the host's own sources).
+    pub fn raise(&self, svc: &Arc<Service>, alert: Alert) {
+        let svc = svc.clone();
+        tokio::spawn(async move {
+            let name = alert.name.clone();
+            if let Err(e) = svc.alerts.submit(&svc, alert).await {
+                tracing::error!(alert = %name, "raising an alert failed: {e}");
+            }
+        });
+    }
+
+    pub async fn list(&self) -> Result<Vec<AlertView>, AlertingError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Command::List(tx))
+            .await
+            .map_err(|_| AlertingError::Stopped)?;
+        rx.await.map_err(|_| AlertingError::Stopped)
+    }
+
+    /// Acknowledges a firing alert: no more repeats, no escalation.
+    pub async fn ack(
+        &self,
+        fingerprint: &str,
+        by: &str,
+        comment: String,
+    ) -> Result<Result<AlertView, String>, AlertingError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Ack {
+                fingerprint: fingerprint.to_owned(),
+                by: by.to_owned(),
+                comment,
+                reply: tx,
+            })
+            .await
+            .map_err(|_| AlertingError::Stopped)?;
+        rx.await.map_err(|_| AlertingError::Stopped)
+    }
+
+    /// Reloads the silences from the store into the engine.
+    pub async fn silences_changed(&self, svc: &Service) -> Result<(), AlertingError> {
+        let s = silences::load(&svc.store, now_ms()).await?;
+        self.tx
+            .send(Command::Silences(s))
+            .await
+            .map_err(|_| AlertingError::Stopped)
+    }
+}

@@ -1,0 +1,503 @@
+//! The durable outbox: every notification is a row in SQLite before its first
+//! attempt, and one worker per channel delivers the due rows.
+//!
+//! - At least once: a row leaves `pending` only when its receiver said yes
+//!   (`delivered`) or its attempts ran out (`dead`). A crash at any moment
+//!   leaves it pending, and the next start delivers it, with the same
+//!   idempotency key (it is in the row).
+//! - Retries back off exponentially with jitter: about `backoff_base × 2^(n-1)`,
+//!   a random 50–100 % of it, at most `backoff_max`.
+//! - A channel that fails `breaker_failures` times in a row is circuit-broken:
+//!   nothing is attempted (and no attempts are spent) until its cooldown ends;
+//!   then one trial delivery decides whether it closes or stays open for twice as long.
+//! - A dead-lettered notification raises a `NotificationDeadLettered` alert,
+//!   resolved by the channel's next successful delivery.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+use tokio::sync::{Notify, Semaphore};
+
+use super::channels::Channel;
+use super::notification::Notification;
+use crate::config::AlertingSection;
+use crate::service::Service;
+use crate::store::{Store, StoreError, now_ms, rfc3339};
+
+/// The state of one channel's deliveries.
+pub struct ChannelQueue {
+    pub channel: Arc<Channel>,
+    wake: Notify,
+    breaker: Mutex<Breaker>,
+    /// Pending rows (the outbox depth).
+    pub depth: AtomicI64,
+    /// A dead-letter alert for this channel is firing.
+    dead_alert: AtomicBool,
+}
+
+#[derive(Debug, Default)]
+struct Breaker {
+    failures: u32,
+    open_until_ms: Option<i64>,
+    cooldown_ms: i64,
+}
+
+/// What `GET /v1/notifications` shows of a row.
+#[derive(Debug, Clone, Serialize)]
+pub struct NotificationRecord {
+    pub id: i64,
+    pub idempotency_key: String,
+    pub channel: String,
+    pub kind: String,
+    pub status: String,
+    pub attempts: i64,
+    pub created_at: String,
+    pub next_attempt_at: Option<String>,
+    pub last_attempt_at: Option<String>,
+    pub delivered_at: Option<String>,
+    pub last_error: Option<String>,
+    pub notification: serde_json::Value,
+}
+
+pub struct Outbox {
+    pub queues: BTreeMap<String, Arc<ChannelQueue>>,
+    policy: AlertingSection,
+}
+
+impl Outbox {
+    pub fn new(channels: Vec<Arc<Channel>>, policy: AlertingSection) -> Outbox {
+        let queues = channels
+            .into_iter()
+            .map(|c| {
+                let q = ChannelQueue {
+                    channel: c.clone(),
+                    wake: Notify::new(),
+                    breaker: Mutex::new(Breaker::default()),
+                    depth: AtomicI64::new(0),
+                    dead_alert: AtomicBool::new(false),
+                };
+                (c.name().to_owned(), Arc::new(q))
+            })
+            .collect();
+        Outbox { queues, policy }
+    }
+
+    /// Writes `batch` to the outbox; the answer resolves once committed, and
+    /// the channels' workers are woken then.
+    pub fn enqueue(
+        &self,
+        store: &Store,
+        batch: Vec<Notification>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send + 'static {
+        let rows: Vec<(String, String, String, i64, String)> = batch
+            .iter()
+            .map(|n| {
+                (
+                    n.idempotency_key.clone(),
+                    n.channel.clone(),
+                    n.kind.as_str().to_owned(),
+                    n.created_ms,
+                    serde_json::to_string(n).expect("a notification serialises"),
+                )
+            })
+            .collect();
+        let queues: Vec<Arc<ChannelQueue>> = batch
+            .iter()
+            .filter_map(|n| self.queues.get(&n.channel).cloned())
+            .collect();
+        let committed = store.write(move |tx| {
+            let mut st = tx.prepare_cached(
+                "INSERT INTO notifications (key, channel, kind, created_ms, status, next_at_ms, payload)
+                 VALUES (?1, ?2, ?3, ?4, 'pending', ?4, ?5)",
+            )?;
+            for (key, channel, kind, created, payload) in &rows {
+                st.execute(params![key, channel, kind, created, payload])?;
+            }
+            Ok(rows.len() as i64)
+        });
+        async move {
+            committed.wait().await?;
+            for q in queues {
+                q.depth.fetch_add(1, Ordering::Relaxed);
+                q.wake.notify_one();
+            }
+            Ok(())
+        }
+    }
+
+    /// Counts what is pending per channel (at start-up) and warns of rows
+    /// for channels the config no longer has (they stay pending, visible in the API).
+    pub async fn load_depths(&self, store: &Store) -> Result<(), StoreError> {
+        let counts: Vec<(String, i64)> = store
+            .read(|c| {
+                let mut st = c.prepare(
+                    "SELECT channel, COUNT(*) FROM notifications WHERE status = 'pending' GROUP BY channel",
+                )?;
+                st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
+            })
+            .await?;
+        for (channel, n) in counts {
+            match self.queues.get(&channel) {
+                Some(q) => {
+                    q.depth.store(n, Ordering::Relaxed);
+                    tracing::info!(%channel, "outbox: {n} notification(s) pending from before");
+                }
+                None => tracing::warn!(
+                    %channel,
+                    "outbox: {n} pending notification(s) for a channel that is no longer configured; \
+                     they stay pending (GET /v1/notifications?status=pending)"
+                ),
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts one worker per channel.
+    pub fn spawn_workers(svc: &Arc<Service>) {
+        for q in svc.alerts.outbox.queues.values() {
+            tokio::spawn(worker(svc.clone(), q.clone()));
+        }
+    }
+
+    /// Makes a dead (or pending) notification due now with fresh attempts.
+    /// Answers false when there is no such row or it was delivered.
+    pub async fn retry(&self, store: &Store, id: i64) -> Result<bool, StoreError> {
+        let n = store
+            .write(move |tx| {
+                Ok(tx.execute(
+                    "UPDATE notifications SET status = 'pending', attempts = 0, next_at_ms = ?2
+                     WHERE id = ?1 AND status != 'delivered'",
+                    params![id, now_ms()],
+                )? as i64)
+            })
+            .wait()
+            .await?;
+        if n == 0 {
+            return Ok(false);
+        }
+        let channel: Option<String> = store
+            .read(move |c| {
+                c.query_row("SELECT channel FROM notifications WHERE id = ?1", [id], |r| r.get(0))
+                    .optional()
+            })
+            .await?;
+        if let Some(q) = channel.and_then(|c| self.queues.get(&c)) {
+            q.depth.fetch_add(1, Ordering::Relaxed);
+            q.wake.notify_one();
+        }
+        Ok(true)
+    }
+
+    /// Rows for the API, newest first.
+    pub async fn list(
+        store: &Store,
+        status: Option<String>,
+        channel: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<NotificationRecord>, StoreError> {
+        store
+            .read(move |c| {
+                let mut st = c.prepare_cached(
+                    "SELECT id, key, channel, kind, status, attempts, created_ms, next_at_ms,
+                            last_attempt_ms, delivered_ms, last_error, payload
+                     FROM notifications
+                     WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR channel = ?2)
+                     ORDER BY id DESC LIMIT ?3",
+                )?;
+                st.query_map(params![status, channel, limit], |r| {
+                    let status: String = r.get(4)?;
+                    let payload: String = r.get(11)?;
+                    Ok(NotificationRecord {
+                        id: r.get(0)?,
+                        idempotency_key: r.get(1)?,
+                        channel: r.get(2)?,
+                        kind: r.get(3)?,
+                        attempts: r.get(5)?,
+                        created_at: rfc3339(r.get(6)?),
+                        next_attempt_at: (status == "pending").then(|| rfc3339(r.get(7).unwrap_or(0))),
+                        last_attempt_at: r.get::<_, Option<i64>>(8)?.map(rfc3339),
+                        delivered_at: r.get::<_, Option<i64>>(9)?.map(rfc3339),
+                        last_error: r.get(10)?,
+                        status,
+                        notification: serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null),
+                    })
+                })?
+                .collect()
+            })
+            .await
+    }
+
+    /// The delay before attempt `attempts + 1`.
+    pub fn backoff(&self, attempts: u32) -> Duration {
+        backoff(&self.policy, attempts)
+    }
+}
+
+fn backoff(p: &AlertingSection, attempts: u32) -> Duration {
+    let exp = p
+        .backoff_base
+        .saturating_mul(1u32 << attempts.saturating_sub(1).min(20))
+        .min(p.backoff_max);
+    exp.mul_f64(0.5 + fastrand::f64() * 0.5)
+}
+
+struct Due {
+    id: i64,
+    attempts: u32,
+    payload: String,
+}
+
+/// Delivers one channel's due rows, at most `concurrency` at once, forever.
+async fn worker(svc: Arc<Service>, q: Arc<ChannelQueue>) {
+    let concurrency = q.channel.config.concurrency;
+    let slots = Arc::new(Semaphore::new(concurrency));
+    let inflight: Arc<Mutex<HashSet<i64>>> = Arc::default();
+    let name = q.channel.name().to_owned();
+    loop {
+        if svc.is_shutting_down() {
+            return;
+        }
+        // While the breaker is open, wait for its cooldown; then one trial at a time.
+        let now = now_ms();
+        let open_until = q.breaker.lock().expect("breaker lock").open_until_ms;
+        let trial = match open_until {
+            Some(t) if t > now => {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis((t - now) as u64)) => {}
+                    _ = q.wake.notified() => {}
+                }
+                continue;
+            }
+            Some(_) => true,
+            None => false,
+        };
+        let busy = inflight.lock().expect("inflight lock").len();
+        let room = if trial {
+            usize::from(busy == 0)
+        } else {
+            concurrency - busy.min(concurrency)
+        };
+        let due = if room == 0 {
+            Vec::new()
+        } else {
+            fetch_due(&svc.store, &name, room + busy, &inflight).await
+        };
+        let due: Vec<Due> = due.into_iter().take(room).collect();
+        if due.is_empty() {
+            let wait = if room == 0 {
+                Duration::from_secs(1)
+            } else {
+                next_due_in(&svc.store, &name).await
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = q.wake.notified() => {}
+            }
+            continue;
+        }
+        for d in due {
+            let permit = slots.clone().acquire_owned().await.expect("never closed");
+            inflight.lock().expect("inflight lock").insert(d.id);
+            let (svc, q, inflight) = (svc.clone(), q.clone(), inflight.clone());
+            tokio::spawn(async move {
+                attempt(&svc, &q, d.id, d.attempts, &d.payload).await;
+                inflight.lock().expect("inflight lock").remove(&d.id);
+                drop(permit);
+                q.wake.notify_one();
+            });
+        }
+    }
+}
+
+async fn fetch_due(store: &Store, channel: &str, limit: usize, inflight: &Mutex<HashSet<i64>>) -> Vec<Due> {
+    let channel = channel.to_owned();
+    let rows = store
+        .read(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT id, attempts, payload FROM notifications
+                 WHERE status = 'pending' AND channel = ?1 AND next_at_ms <= ?2
+                 ORDER BY next_at_ms, id LIMIT ?3",
+            )?;
+            st.query_map(params![channel, now_ms(), limit as i64], |r| {
+                Ok(Due {
+                    id: r.get(0)?,
+                    attempts: r.get(1)?,
+                    payload: r.get(2)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()
+        })
+        .await;
+    match rows {
+        Ok(rows) => {
+            let busy = inflight.lock().expect("inflight lock");
+            rows.into_iter().filter(|d| !busy.contains(&d.id)).collect()
+        }
+        Err(e) => {
+            tracing::warn!("outbox: reading due notifications failed: {e}");
+            Vec::new()
+        }
+    }
+}
+
+/// How long until the channel's next pending row is due (at most 1 s).
+async fn next_due_in(store: &Store, channel: &str) -> Duration {
+    let channel = channel.to_owned();
+    let next: Option<i64> = store
+        .read(move |c| {
+            c.query_row(
+                "SELECT MIN(next_at_ms) FROM notifications WHERE status = 'pending' AND channel = ?1",
+                [channel],
+                |r| r.get(0),
+            )
+        })
+        .await
+        .ok()
+        .flatten();
+    let cap = Duration::from_secs(1);
+    next.map_or(cap, |t| {
+        Duration::from_millis((t - now_ms()).clamp(1, 1000) as u64)
+    })
+}
+
+/// One delivery attempt and its bookkeeping.
+async fn attempt(svc: &Arc<Service>, q: &ChannelQueue, id: i64, attempts: u32, payload: &str) {
+    let channel = q.channel.name();
+    let m = &svc.metrics.alerts;
+    let n: Notification = match serde_json::from_str(payload) {
+        Ok(n) => n,
+        Err(e) => {
+            // Not ours to fix by retrying: dead-letter it with the reason.
+            finish(svc, q, id, attempts + 1, Err(format!("unreadable outbox row: {e}")), true).await;
+            return;
+        }
+    };
+    let started = Instant::now();
+    let result = q.channel.deliver(&n).await;
+    m.delivery_seconds
+        .with_label_values(&[channel])
+        .observe(started.elapsed().as_secs_f64());
+    let tries = attempts + 1;
+    let result = result.map_err(|e| e.to_string());
+    let dead = result.is_err() && tries >= svc.config.alerting.max_attempts;
+    // The breaker learns from every attempt.
+    {
+        let mut b = q.breaker.lock().expect("breaker lock");
+        let p = &svc.config.alerting;
+        match &result {
+            Ok(()) => *b = Breaker::default(),
+            Err(_) => {
+                b.failures += 1;
+                let was_trial = b.open_until_ms.is_some();
+                if was_trial || b.failures >= p.breaker_failures {
+                    b.cooldown_ms = if was_trial {
+                        (b.cooldown_ms * 2).min(600_000)
+                    } else {
+                        p.breaker_cooldown.as_millis() as i64
+                    };
+                    b.open_until_ms = Some(now_ms() + b.cooldown_ms);
+                    m.circuit_open.with_label_values(&[channel]).set(1);
+                    tracing::warn!(
+                        %channel,
+                        "channel circuit open for {} ms after {} failure(s) in a row",
+                        b.cooldown_ms,
+                        b.failures
+                    );
+                }
+            }
+        }
+        if result.is_ok() {
+            m.circuit_open.with_label_values(&[channel]).set(0);
+        }
+    }
+    finish(svc, q, id, tries, result, dead).await;
+}
+
+async fn finish(
+    svc: &Arc<Service>,
+    q: &ChannelQueue,
+    id: i64,
+    tries: u32,
+    result: Result<(), String>,
+    dead: bool,
+) {
+    let channel = q.channel.name().to_owned();
+    let m = &svc.metrics.alerts;
+    let now = now_ms();
+    let outcome = match (&result, dead) {
+        (Ok(()), _) => "delivered",
+        (Err(_), true) => "dead",
+        (Err(_), false) => "failed",
+    };
+    m.notifications.with_label_values(&[&channel, outcome]).inc();
+    let next = now + svc.alerts.outbox.backoff(tries).as_millis() as i64;
+    let error = result.as_ref().err().cloned();
+    let status = match outcome {
+        "delivered" => "delivered",
+        "dead" => "dead",
+        _ => "pending",
+    };
+    let write = svc
+        .store
+        .write(move |tx| {
+            Ok(tx.execute(
+                "UPDATE notifications SET status = ?2, attempts = ?3, last_attempt_ms = ?4,
+                        next_at_ms = ?5, last_error = ?6,
+                        delivered_ms = CASE WHEN ?2 = 'delivered' THEN ?4 ELSE delivered_ms END
+                 WHERE id = ?1",
+                params![id, status, tries, now, next, error],
+            )? as i64)
+        })
+        .wait()
+        .await;
+    if let Err(e) = write {
+        tracing::error!(%channel, "outbox: recording the outcome of notification {id} failed: {e}");
+    }
+    if status != "pending" {
+        q.depth.fetch_sub(1, Ordering::Relaxed);
+    }
+    m.outbox_depth
+        .with_label_values(&[&channel])
+        .set(q.depth.load(Ordering::Relaxed));
+    match result {
+        Ok(()) => {
+            if q.dead_alert.swap(false, Ordering::Relaxed) {
+                svc.alerts.raise(svc, super::sources::dead_letter(&channel, None).resolved());
+            }
+        }
+        Err(e) if dead => {
+            tracing::error!(%channel, "notification {id} dead-lettered after {tries} attempt(s): {e}");
+            q.dead_alert.store(true, Ordering::Relaxed);
+            svc.alerts.raise(svc, super::sources::dead_letter(&channel, Some((id, &e))));
+        }
+        Err(e) => {
+            tracing::warn!(%channel, "notification {id}: attempt {tries} failed: {e}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_up_to_the_cap() {
+        let p = AlertingSection {
+            backoff_base: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(1),
+            ..AlertingSection::default()
+        };
+        for _ in 0..100 {
+            let b1 = backoff(&p, 1);
+            assert!(b1 >= Duration::from_millis(50) && b1 <= Duration::from_millis(100), "{b1:?}");
+            let b3 = backoff(&p, 3);
+            assert!(b3 >= Duration::from_millis(200) && b3 <= Duration::from_millis(400), "{b3:?}");
+            let b30 = backoff(&p, 30);
+            assert!(b30 >= Duration::from_millis(500) && b30 <= Duration::from_secs(1), "{b30:?}");
+        }
+    }
+}

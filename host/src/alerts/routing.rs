@@ -1,0 +1,176 @@
+//! The router chain: `[[router]]` plugins in config order, each deciding
+//! deliveries or suppression, with Alertmanager's `continue`; and the
+//! built-in default when no router is configured.
+//!
+//! A router that is missing, fails, traps or times out never loses the
+//! alert: the default routing takes over for it (logged and counted).
+//! Whoever routes, a channel never receives alerts below its `min_severity`,
+//! and deliveries to channels that do not exist are dropped (logged, counted).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::model::Alert;
+use crate::registry::PluginKind;
+use crate::runtime::bindings::RoutingDecision as WitDecision;
+use crate::service::Service;
+
+/// One channel an alert goes to, as a router decided.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Route {
+    pub channel: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repeat_interval_ms: Option<u64>,
+    /// Which router decided (`default` for the built-in).
+    pub router: String,
+}
+
+/// Where an alert goes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Deliver(Vec<Route>),
+    Suppressed(String),
+}
+
+/// The `[[router]]` entries with their config as JSON, made once.
+pub(super) struct Chain {
+    routers: Vec<(String, String)>,
+}
+
+impl Chain {
+    pub(super) fn new(svc_config: &crate::config::HostConfig) -> Chain {
+        Chain {
+            routers: svc_config
+                .routers
+                .iter()
+                .map(|r| {
+                    let json = serde_json::to_string(&r.config).expect("TOML tables are JSON");
+                    (r.plugin.clone(), json)
+                })
+                .collect(),
+        }
+    }
+
+    /// Routes `alert` through the chain.
+    pub(super) async fn route(&self, svc: &Arc<Service>, alert: &Alert) -> Decision {
+        let mut routes = Vec::new();
+        if self.routers.is_empty() {
+            routes = default_routes(svc, alert);
+        } else {
+            let registry = svc.pipeline.registry();
+            let wit_alert = alert.to_wit();
+            for (name, config) in &self.routers {
+                let outcome = match registry.get(name) {
+                    Some(p) if p.kind == PluginKind::Router => {
+                        let pre = p.router().expect("router plugins are pre-linked as routers");
+                        svc.pipeline
+                            .runtime()
+                            .call_route(&p.name, pre, p.settings.limits, &wit_alert, config)
+                            .await
+                            .map_err(|e| e.to_string())
+                    }
+                    Some(p) => Err(format!("{name} is a {} plugin, not a router", p.kind)),
+                    None => Err(format!("no router plugin named {name} is loaded")),
+                };
+                let label = match &outcome {
+                    Ok(_) => "ok",
+                    Err(_) => "failed",
+                };
+                svc.metrics
+                    .alerts
+                    .router_calls
+                    .with_label_values(&[name, label])
+                    .inc();
+                match outcome {
+                    Ok(WitDecision::Suppress(why)) => {
+                        if routes.is_empty() {
+                            return Decision::Suppressed(format!("{name}: {why}"));
+                        }
+                        break;
+                    }
+                    Ok(WitDecision::Deliver(d)) => {
+                        routes.extend(d.to.into_iter().map(|d| Route {
+                            channel: d.channel,
+                            title: d.title,
+                            body: d.body,
+                            labels: d.labels.into_iter().collect(),
+                            repeat_interval_ms: d.repeat_interval_ms,
+                            router: name.clone(),
+                        }));
+                        if !d.continue_chain {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(
+                            router = %name,
+                            alert = %alert.name,
+                            fingerprint = %alert.fingerprint,
+                            "routing failed, using the default routing for this alert: {e}"
+                        );
+                        routes.extend(default_routes(svc, alert));
+                        break;
+                    }
+                }
+            }
+        }
+        Decision::Deliver(admit(svc, alert, routes))
+    }
+}
+
+/// Every channel whose `min_severity` the alert meets.
+fn default_routes(svc: &Service, alert: &Alert) -> Vec<Route> {
+    svc.config
+        .channels
+        .iter()
+        .map(|c| Route {
+            channel: c.name.clone(),
+            title: None,
+            body: None,
+            labels: BTreeMap::new(),
+            repeat_interval_ms: None,
+            router: "default".into(),
+        })
+        .filter(|r| meets(svc, alert, &r.channel))
+        .collect()
+}
+
+fn meets(svc: &Service, alert: &Alert, channel: &str) -> bool {
+    svc.config
+        .channels
+        .iter()
+        .any(|c| c.name == channel && alert.severity >= c.min_severity)
+}
+
+/// Drops routes to unknown channels, below a channel's `min_severity`, and repeats.
+fn admit(svc: &Service, alert: &Alert, routes: Vec<Route>) -> Vec<Route> {
+    let mut out: Vec<Route> = Vec::with_capacity(routes.len());
+    for r in routes {
+        if !svc.config.channels.iter().any(|c| c.name == r.channel) {
+            tracing::warn!(router = %r.router, channel = %r.channel, "a router named a channel that does not exist");
+            svc.metrics
+                .alerts
+                .routes_dropped
+                .with_label_values(&["unknown_channel"])
+                .inc();
+        } else if !meets(svc, alert, &r.channel) {
+            svc.metrics
+                .alerts
+                .routes_dropped
+                .with_label_values(&["below_min_severity"])
+                .inc();
+        } else if !out.iter().any(|o| o.channel == r.channel) {
+            out.push(r);
+        }
+    }
+    out
+}

@@ -1,0 +1,147 @@
+//! The host's own alert sources: probe state changes, monitored validation
+//! verdicts, plugin load failures and dead-lettered notifications.
+//!
+//! | alert | severity | fires when | resolves when |
+//! |---|---|---|---|
+//! | `ProbeFailing` | `critical` for critical probes, else `error` | the probe turns failing | it passes again or warns |
+//! | `ProbeWarning` | `warning` | the probe turns warning | it passes or fails |
+//! | `ProbeFlapping` | `warning` | the probe starts flapping | it passes (settles) |
+//! | `ValidationFailing` | `error` (fail), `warning` (warn), `error` (error) | a monitored subject's verdict turns so | it passes |
+//! | `PluginLoadFailed` | `error` | a plugin file fails to load | it loads |
+//! | `NotificationDeadLettered` | `warning` | a notification runs out of attempts | the channel delivers again |
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use assay_contract::Severity;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::model::Alert;
+use crate::probes::{ProbeEvent, ProbeState};
+use crate::service::{HostEvent, MonitorVerdict, Service};
+use crate::validate::Verdict;
+
+/// Turns host events into alerts, for as long as the service runs.
+pub fn spawn(svc: Arc<Service>) {
+    let mut rx = svc.subscribe_events();
+    tokio::spawn(async move {
+        loop {
+            let event = match rx.recv().await {
+                Ok(e) => e,
+                Err(RecvError::Lagged(n)) => {
+                    tracing::warn!("alerts: {n} host event(s) were missed (the event stream overflowed)");
+                    continue;
+                }
+                Err(RecvError::Closed) => return,
+            };
+            for alert in alerts_of(&event) {
+                svc.alerts.raise(&svc, alert);
+            }
+        }
+    });
+}
+
+/// The alerts (firing and resolved) one host event means.
+pub fn alerts_of(event: &HostEvent) -> Vec<Alert> {
+    match event {
+        HostEvent::ProbeStateChanged(e) => probe(e),
+        HostEvent::MonitorVerdict(v) => monitor(v),
+        HostEvent::PluginFailed(e) => vec![
+            plugin_failed(&e.plugin)
+                .with_description(e.error.clone().unwrap_or_default())
+                .annotate("file", e.file.clone()),
+        ],
+        HostEvent::PluginRecovered(name) => vec![plugin_failed(name).resolved()],
+    }
+}
+
+fn plugin_failed(plugin: &str) -> Alert {
+    Alert::firing(
+        "PluginLoadFailed",
+        Severity::Error,
+        format!("plugin:{plugin}"),
+        BTreeMap::from([("plugin".to_owned(), plugin.to_owned())]),
+        format!("plugin {plugin} failed to load"),
+    )
+}
+
+fn probe(e: &ProbeEvent) -> Vec<Alert> {
+    let mut labels = e.labels.clone();
+    labels.insert("probe".into(), e.probe.clone());
+    labels.insert("plugin".into(), e.plugin.clone());
+    let source = format!("probe:{}", e.probe);
+    let make = |name: &str, severity: Severity, what: &str| {
+        Alert::firing(
+            name,
+            severity,
+            source.clone(),
+            labels.clone(),
+            format!("probe {} is {what}: {}", e.probe, e.result.message),
+        )
+        .annotate("probe_state", e.to.as_str())
+        .annotate("at", crate::store::rfc3339(e.result.at_ms))
+    };
+    let failing = make(
+        "ProbeFailing",
+        if e.critical { Severity::Critical } else { Severity::Error },
+        "failing",
+    );
+    let warning = make("ProbeWarning", Severity::Warning, "warning");
+    let flapping = make("ProbeFlapping", Severity::Warning, "flapping");
+    match e.to {
+        ProbeState::Failing => vec![failing, warning.resolved()],
+        ProbeState::Warning => vec![warning, failing.resolved()],
+        ProbeState::Flapping => vec![flapping],
+        ProbeState::Passing => vec![failing.resolved(), warning.resolved(), flapping.resolved()],
+        ProbeState::Unknown => vec![],
+    }
+}
+
+fn monitor(v: &MonitorVerdict) -> Vec<Alert> {
+    let labels = BTreeMap::from([
+        ("monitor".to_owned(), v.monitor.clone()),
+        ("subject".to_owned(), v.subject.clone()),
+    ]);
+    let source = format!("monitor:{}", v.monitor);
+    let alert = |severity: Severity| {
+        Alert::firing(
+            "ValidationFailing",
+            severity,
+            source.clone(),
+            labels.clone(),
+            format!("{} is {} (monitor {})", v.subject, v.verdict.as_str(), v.monitor),
+        )
+        .annotate("report_id", v.report_id.to_string())
+        .annotate("verdict", v.verdict.as_str())
+    };
+    // One alert name, a severity per verdict: the others are resolved.
+    let all = [Severity::Warning, Severity::Error];
+    let firing = match v.verdict {
+        Verdict::Pass => None,
+        Verdict::Warn => Some(Severity::Warning),
+        Verdict::Fail | Verdict::Error => Some(Severity::Error),
+    };
+    all.into_iter()
+        .map(|s| {
+            let a = alert(s);
+            if Some(s) == firing { a } else { a.resolved() }
+        })
+        .collect()
+}
+
+/// `NotificationDeadLettered` for `channel`; `dead` names the row and its last error.
+pub fn dead_letter(channel: &str, dead: Option<(i64, &str)>) -> Alert {
+    let a = Alert::firing(
+        "NotificationDeadLettered",
+        Severity::Warning,
+        format!("channel:{channel}"),
+        BTreeMap::from([("channel".to_owned(), channel.to_owned())]),
+        format!("notifications to {channel} are being dead-lettered"),
+    );
+    match dead {
+        Some((id, err)) => a
+            .with_description(format!("notification {id} ran out of attempts: {err}"))
+            .annotate("notification_id", id.to_string()),
+        None => a,
+    }
+}
