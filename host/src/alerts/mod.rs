@@ -172,3 +172,50 @@ impl Alerting {
             .map_err(|_| AlertingError::Stopped)
     }
 }
+
+/// One row of `GET /v1/alerts/history`.
+#[derive(Debug, serde::Serialize)]
+pub struct HistoryEntry {
+    pub id: i64,
+    pub at: String,
+    pub fingerprint: String,
+    pub name: String,
+    pub status: String,
+    pub severity: String,
+    pub source: String,
+    /// What happened: `firing`, `resolved`, `acknowledged`, `escalated`, …
+    pub detail: String,
+    pub alert: serde_json::Value,
+}
+
+/// The alert history, newest first, optionally of one fingerprint.
+pub async fn history(
+    store: &crate::store::Store,
+    fingerprint: Option<String>,
+    limit: u32,
+) -> Result<Vec<HistoryEntry>, StoreError> {
+    store
+        .read(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT id, at_ms, fingerprint, name, status, severity, source, detail, body
+                 FROM alert_history WHERE (?1 IS NULL OR fingerprint = ?1)
+                 ORDER BY id DESC LIMIT ?2",
+            )?;
+            st.query_map(rusqlite::params![fingerprint, limit], |r| {
+                let body: String = r.get(8)?;
+                Ok(HistoryEntry {
+                    id: r.get(0)?,
+                    at: crate::store::rfc3339(r.get(1)?),
+                    fingerprint: r.get(2)?,
+                    name: r.get(3)?,
+                    status: r.get(4)?,
+                    severity: r.get(5)?,
+                    source: r.get(6)?,
+                    detail: r.get(7)?,
+                    alert: serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
+                })
+            })?
+            .collect()
+        })
+        .await
+}

@@ -3,6 +3,7 @@
 //! Every answer is JSON (`/metrics` aside), errors included ([`error`]);
 //! unknown routes, wrong methods, bad parameters and panics too.
 
+mod alerts;
 pub mod auth;
 mod config;
 pub mod error;
@@ -19,7 +20,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 
 use crate::service::Service;
 use error::ApiError;
@@ -49,6 +50,16 @@ pub fn router(svc: Arc<Service>) -> Router {
         .route("/v1/probes/{name}", get(probes::probe))
         .route("/v1/probes/{name}/run", post(probes::run))
         .route("/v1/audit", get(resources::audit))
+        .route("/v1/alerts", get(alerts::list).post(alerts::post))
+        .route("/v1/alerts/history", get(alerts::history))
+        .route("/v1/alerts/{fingerprint}/ack", post(alerts::ack))
+        .route("/v1/notifications", get(alerts::notifications))
+        .route("/v1/notifications/{id}/retry", post(alerts::retry))
+        .route(
+            "/v1/silences",
+            get(alerts::list_silences).post(alerts::create_silence),
+        )
+        .route("/v1/silences/{id}", delete(alerts::expire_silence))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(

@@ -5,6 +5,7 @@
 //! `assay probe run` follows the Nagios plugin convention instead: 0 pass,
 //! 1 warn, 2 fail, 3 unknown (see [`probe`]).
 
+mod alert;
 mod config_check;
 mod inspect;
 pub mod probe;
@@ -78,6 +79,15 @@ pub enum Command {
     /// Run health probes.
     #[command(subcommand)]
     Probe(ProbeCommand),
+    /// Work with alert channels.
+    #[command(subcommand)]
+    Alert(AlertCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlertCommand {
+    /// Send a test notification to one channel; exit 0 delivered, 1 failed, 2 bad config.
+    Test(alert::TestArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -124,6 +134,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Config(ConfigCommand::Check(args)) => config_check::run(args),
         Command::Plugin(PluginCommand::Inspect(args)) => inspect::run(&cli.global, args).await,
         Command::Probe(ProbeCommand::Run(args)) => probe::run(&cli.global, args).await,
+        Command::Alert(AlertCommand::Test(args)) => alert::test(&cli.global, args).await,
     };
     match result {
         Ok(code) => ExitCode::from(code),

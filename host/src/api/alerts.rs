@@ -1,0 +1,333 @@
+//! `/v1/alerts`, `/v1/notifications` and `/v1/silences`: the alerting surfaces.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use assay_contract::Severity;
+use axum::Extension;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::auth::Actor;
+use super::error::ApiError;
+use crate::alerts::silences::{self, NewSilence};
+use crate::alerts::{Alert, AlertingError, Outbox};
+use crate::service::Service;
+use crate::store::now_ms;
+
+/// At most this many alerts in one `POST /v1/alerts`.
+const MAX_POSTED: usize = 1000;
+
+fn failed(e: AlertingError) -> ApiError {
+    match e {
+        AlertingError::Stopped => ApiError::unavailable("alerting_stopped", e.to_string(), 1),
+        AlertingError::Store(_) => ApiError::internal(e.to_string()),
+    }
+}
+
+fn json_body<T>(body: Result<axum::Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    body.map(|b| b.0)
+        .map_err(|e| ApiError::bad_request("bad_body", e.body_text()))
+}
+
+fn check_limit(limit: u32) -> Result<u32, ApiError> {
+    if limit == 0 || limit > 1000 {
+        return Err(ApiError::bad_request(
+            "bad_limit",
+            "limit must be between 1 and 1000",
+        ));
+    }
+    Ok(limit)
+}
+
+fn hundred() -> u32 {
+    100
+}
+
+/// `GET /v1/alerts`: the active alerts with their state.
+pub(super) async fn list(State(svc): State<Arc<Service>>) -> Result<Response, ApiError> {
+    let alerts = svc.alerts.list().await.map_err(failed)?;
+    Ok(axum::Json(json!({ "alerts": alerts })).into_response())
+}
+
+/// One alert of `POST /v1/alerts`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PostedAlert {
+    name: String,
+    #[serde(default = "warning")]
+    severity: Severity,
+    #[serde(default)]
+    summary: Option<String>,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
+    /// `firing` (the default) or `resolved`.
+    #[serde(default)]
+    status: Option<String>,
+}
+
+fn warning() -> Severity {
+    Severity::Warning
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PostedAlerts {
+    alerts: Vec<PostedAlert>,
+}
+
+/// A Prometheus label name: `[a-zA-Z_][a-zA-Z0-9_]*`.
+fn is_label_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+impl PostedAlert {
+    fn into_alert(self, i: usize, actor: &str) -> Result<Alert, ApiError> {
+        let bad = |m: String| ApiError::bad_request("bad_alert", format!("alerts[{i}]: {m}"));
+        if !is_label_name(&self.name) {
+            return Err(bad(format!(
+                "name {:?} is not a valid alert name ([a-zA-Z_][a-zA-Z0-9_]*)",
+                self.name
+            )));
+        }
+        for k in self.labels.keys() {
+            if !is_label_name(k) {
+                return Err(bad(format!(
+                    "label {k:?} is not a valid label name ([a-zA-Z_][a-zA-Z0-9_]*)"
+                )));
+            }
+            if k == "alertname" || k == "severity" {
+                return Err(bad(format!(
+                    "label {k:?} is set from the alert's `name`/`severity`; do not give it"
+                )));
+            }
+        }
+        let resolved = match self.status.as_deref() {
+            None | Some("firing") => false,
+            Some("resolved") => true,
+            Some(other) => {
+                return Err(bad(format!(
+                    "status {other:?} is neither \"firing\" nor \"resolved\""
+                )));
+            }
+        };
+        let summary = self.summary.unwrap_or_else(|| self.name.clone());
+        let mut alert = Alert::firing(
+            &self.name,
+            self.severity,
+            format!("api:{actor}"),
+            self.labels,
+            summary,
+        )
+        .with_description(self.description);
+        alert.annotations = self.annotations;
+        Ok(if resolved { alert.resolved() } else { alert })
+    }
+}
+
+/// `POST /v1/alerts`: raises (or resolves) alerts from outside, e.g. from a
+/// script. Answers once every alert's state is committed.
+pub(super) async fn post(
+    State(svc): State<Arc<Service>>,
+    actor: Option<Extension<Actor>>,
+    body: Result<axum::Json<PostedAlerts>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let posted = json_body(body)?;
+    if posted.alerts.is_empty() || posted.alerts.len() > MAX_POSTED {
+        return Err(ApiError::bad_request(
+            "bad_alert",
+            format!("give between 1 and {MAX_POSTED} alerts"),
+        ));
+    }
+    let actor = actor.map_or_else(|| "anonymous".to_owned(), |a| a.name.clone());
+    let alerts = posted
+        .alerts
+        .into_iter()
+        .enumerate()
+        .map(|(i, a)| a.into_alert(i, &actor))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, alert) in alerts.into_iter().enumerate() {
+        let svc = svc.clone();
+        tasks.spawn(async move { (i, svc.alerts.submit(&svc, alert).await) });
+    }
+    let mut accepted = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        let (i, result) = joined.map_err(|e| ApiError::internal(e.to_string()))?;
+        let a = result.map_err(failed)?;
+        accepted.push((i, json!({"fingerprint": a.fingerprint, "outcome": a.outcome})));
+    }
+    accepted.sort_by_key(|(i, _)| *i);
+    let accepted: Vec<_> = accepted.into_iter().map(|(_, v)| v).collect();
+    Ok((StatusCode::ACCEPTED, axum::Json(json!({ "accepted": accepted }))).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct HistoryQuery {
+    fingerprint: Option<String>,
+    #[serde(default = "hundred")]
+    limit: u32,
+}
+
+/// `GET /v1/alerts/history?fingerprint=…&limit=N`: newest first.
+pub(super) async fn history(
+    State(svc): State<Arc<Service>>,
+    Query(q): Query<HistoryQuery>,
+) -> Result<Response, ApiError> {
+    let limit = check_limit(q.limit)?;
+    let rows = crate::alerts::history(&svc.store, q.fingerprint, limit)
+        .await
+        .map_err(|e| ApiError::internal(format!("reading the alert history: {e}")))?;
+    Ok(axum::Json(json!({ "history": rows })).into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AckBody {
+    #[serde(default)]
+    comment: String,
+}
+
+/// `POST /v1/alerts/{fingerprint}/ack`: no more repeats, no escalation.
+pub(super) async fn ack(
+    State(svc): State<Arc<Service>>,
+    actor: Option<Extension<Actor>>,
+    Path(fingerprint): Path<String>,
+    body: Option<axum::Json<AckBody>>,
+) -> Result<Response, ApiError> {
+    let by = actor.map_or_else(|| "anonymous".to_owned(), |a| a.name.clone());
+    let comment = body.map(|b| b.0.comment).unwrap_or_default();
+    match svc.alerts.ack(&fingerprint, &by, comment).await.map_err(failed)? {
+        Ok(view) => Ok(axum::Json(json!({ "alert": view })).into_response()),
+        Err(why) => Err(ApiError::not_found("unknown_alert", why)),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NotificationsQuery {
+    status: Option<String>,
+    channel: Option<String>,
+    #[serde(default = "hundred")]
+    limit: u32,
+}
+
+/// `GET /v1/notifications?status=pending|delivered|dead&channel=…&limit=N`.
+pub(super) async fn notifications(
+    State(svc): State<Arc<Service>>,
+    Query(q): Query<NotificationsQuery>,
+) -> Result<Response, ApiError> {
+    let limit = check_limit(q.limit)?;
+    if let Some(s) = &q.status
+        && !["pending", "delivered", "dead"].contains(&s.as_str())
+    {
+        return Err(ApiError::bad_request(
+            "bad_status",
+            format!("status {s:?} is not one of pending, delivered, dead"),
+        ));
+    }
+    if let Some(c) = &q.channel
+        && !svc.alerts.outbox.queues.contains_key(c)
+    {
+        return Err(ApiError::not_found(
+            "unknown_channel",
+            format!("no channel named {c:?} is configured"),
+        ));
+    }
+    let rows = Outbox::list(&svc.store, q.status, q.channel, limit)
+        .await
+        .map_err(|e| ApiError::internal(format!("reading the outbox: {e}")))?;
+    Ok(axum::Json(json!({ "notifications": rows })).into_response())
+}
+
+/// `POST /v1/notifications/{id}/retry` (admin): a dead notification is
+/// attempted again, from zero attempts.
+pub(super) async fn retry(
+    State(svc): State<Arc<Service>>,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let found = svc
+        .alerts
+        .outbox
+        .retry(&svc.store, id)
+        .await
+        .map_err(|e| ApiError::internal(format!("updating the outbox: {e}")))?;
+    if !found {
+        return Err(ApiError::not_found(
+            "unknown_notification",
+            format!("no undelivered notification with id {id}"),
+        ));
+    }
+    Ok(axum::Json(json!({ "id": id, "status": "pending" })).into_response())
+}
+
+/// `GET /v1/silences`: every stored silence (expired ones until pruned).
+pub(super) async fn list_silences(State(svc): State<Arc<Service>>) -> Result<Response, ApiError> {
+    let all = silences::load(&svc.store, i64::MIN)
+        .await
+        .map_err(|e| ApiError::internal(format!("reading the silences: {e}")))?;
+    let now = now_ms();
+    let views: Vec<_> = all.iter().map(|s| s.view(now)).collect();
+    Ok(axum::Json(json!({ "silences": views })).into_response())
+}
+
+/// `POST /v1/silences`: mutes matching alerts until it ends.
+pub(super) async fn create_silence(
+    State(svc): State<Arc<Service>>,
+    actor: Option<Extension<Actor>>,
+    body: Result<axum::Json<NewSilence>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let new = json_body(body)?;
+    let actor = actor.map_or_else(|| "anonymous".to_owned(), |a| a.name.clone());
+    let silence = new
+        .into_silence(&actor)
+        .map_err(|e| ApiError::bad_request("bad_silence", e))?;
+    silences::insert(&svc.store, &silence)
+        .await
+        .map_err(|e| ApiError::internal(format!("storing the silence: {e}")))?;
+    svc.alerts.silences_changed(&svc).await.map_err(failed)?;
+    let view = silence.view(now_ms());
+    Ok((StatusCode::CREATED, axum::Json(json!({ "silence": view }))).into_response())
+}
+
+/// `DELETE /v1/silences/{id}`: ends the silence now.
+pub(super) async fn expire_silence(
+    State(svc): State<Arc<Service>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let found = silences::expire(&svc.store, &id)
+        .await
+        .map_err(|e| ApiError::internal(format!("updating the silence: {e}")))?;
+    if !found {
+        return Err(ApiError::not_found(
+            "unknown_silence",
+            format!("no active or pending silence with id {id:?}"),
+        ));
+    }
+    svc.alerts.silences_changed(&svc).await.map_err(failed)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_label_name;
+
+    #[test]
+    fn label_names_follow_prometheus() {
+        assert!(is_label_name("probe") && is_label_name("_x1"));
+        assert!(!is_label_name("") && !is_label_name("1a") && !is_label_name("a-b"));
+    }
+}
