@@ -1,6 +1,12 @@
 //! The vocabulary of the assay plugin contract (`wit/plugin.wit`, interface `types`) as
 //! plain Rust enums, shared by the host and the plugin SDK so both spell, order and
-//! parse them the same way. No dependencies; `serde` is an optional feature.
+//! parse them the same way. No dependencies by default; `serde` and `matchers`
+//! (label matchers, with `regex`) are optional features.
+
+#[cfg(feature = "matchers")]
+mod matchers;
+#[cfg(feature = "matchers")]
+pub use matchers::Matcher;
 
 use std::fmt;
 use std::str::FromStr;

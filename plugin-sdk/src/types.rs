@@ -202,6 +202,12 @@ impl Alert {
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
+
+    /// Whether every matcher matches the alert's labels (an absent label is `""`).
+    #[cfg(feature = "router")]
+    pub fn matches(&self, matchers: &[crate::Matcher]) -> bool {
+        matchers.iter().all(|m| m.matches_with(|name| self.label(name)))
+    }
 }
 
 /// One notification a router asks for; the host delivers it.

@@ -30,6 +30,10 @@ const SHIPPED: &[&[(&str, &str)]] = &[
         ("probe-memory", "memory"),
         ("probe-file-freshness", "file-freshness"),
     ],
+    &[
+        ("router-severity-routes", "severity-routes"),
+        ("router-business-hours", "business-hours"),
+    ],
 ];
 /// Plugins that exist to test the host and benchmark it, one list per kind:
 /// each list is built by its own cargo invocation, because cargo unifies the

@@ -106,7 +106,13 @@ impl Alerting {
     pub async fn submit(&self, svc: &Arc<Service>, alert: Alert) -> Result<Accepted, AlertingError> {
         // Router plugins are in the registry once the plugin directory has loaded.
         svc.wait_ready().await;
-        let decision = self.chain.route(svc, &alert).await;
+        // A resolution goes to the channels that were told of the firing:
+        // routers decide only where firing alerts go.
+        let decision = if alert.is_firing() {
+            self.chain.route(svc, &alert).await
+        } else {
+            Decision::Deliver(Vec::new())
+        };
         let (done, rx) = oneshot::channel();
         self.tx
             .send(Command::Event {
