@@ -643,8 +643,9 @@ impl Engine {
         let Some(limit) = self.limit(channel) else {
             return true;
         };
+        let window = self.policy.rate_window.as_millis() as i64;
         let w = self.rates.entry(channel.to_owned()).or_default();
-        while w.sent.front().is_some_and(|&t| t <= now - 3_600_000) {
+        while w.sent.front().is_some_and(|&t| t <= now - window) {
             w.sent.pop_front();
         }
         if w.sent.len() < limit as usize {

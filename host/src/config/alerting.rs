@@ -63,6 +63,10 @@ pub struct AlertingSection {
     /// How long an open breaker waits before one trial delivery (doubling while it fails, to 10 min).
     #[serde(deserialize_with = "dur")]
     pub breaker_cooldown: Duration,
+    /// The window a channel's `max_per_hour` counts over: an hour, unless
+    /// shortened (for tests and demonstrations).
+    #[serde(deserialize_with = "dur")]
+    pub rate_window: Duration,
     /// How often `[[alert_rule]]`s are evaluated.
     #[serde(deserialize_with = "dur")]
     pub rule_interval: Duration,
@@ -88,6 +92,7 @@ impl Default for AlertingSection {
             backoff_max: secs(300),
             breaker_failures: 5,
             breaker_cooldown: secs(30),
+            rate_window: secs(3600),
             rule_interval: secs(30),
             tick: Duration::from_millis(200),
             external_url: None,
@@ -375,6 +380,9 @@ impl AlertingSection {
         }
         if self.repeat_interval.is_zero() {
             return Err("alerting.repeat_interval must be above 0".into());
+        }
+        if self.rate_window.is_zero() {
+            return Err("alerting.rate_window must be above 0".into());
         }
         for c in &self.escalation_channels {
             if !channels.iter().any(|ch| &ch.name == c) {

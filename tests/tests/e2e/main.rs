@@ -4,6 +4,10 @@
 //! and points these tests at them (`ASSAY_BIN`, `ASSAY_SHIPPED_PLUGINS`,
 //! `ASSAY_TEST_PLUGINS`). One test binary with a module per area.
 
+mod alert_channels;
+mod alert_delivery;
+mod alert_routing;
+mod alert_semantics;
 mod cli;
 mod common;
 mod config;
@@ -12,6 +16,7 @@ mod duplicate_records;
 mod hash_chain;
 mod json_schema;
 mod probe_cli;
+mod receivers;
 mod required_fields;
 mod sandbox;
 mod serve_api;

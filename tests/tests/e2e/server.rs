@@ -187,6 +187,45 @@ impl Drop for Server {
     }
 }
 
+impl Server {
+    /// `POST /v1/alerts` with `{"alerts": alerts}`; answers the accepted list.
+    pub(crate) fn post_alerts(&self, alerts: Value) -> Vec<Value> {
+        let (status, v) = json(
+            self.post("/v1/alerts")
+                .json(&serde_json::json!({ "alerts": alerts }))
+                .send()
+                .unwrap(),
+        );
+        assert_eq!(status, 202, "{v}");
+        v["accepted"].as_array().unwrap().clone()
+    }
+
+    /// `GET /v1/alerts`: the active alerts.
+    pub(crate) fn alerts(&self) -> Vec<Value> {
+        let (status, v) = json(self.get("/v1/alerts").send().unwrap());
+        assert_eq!(status, 200, "{v}");
+        v["alerts"].as_array().unwrap().clone()
+    }
+
+    /// `GET /v1/notifications{query}`.
+    pub(crate) fn notifications(&self, query: &str) -> Vec<Value> {
+        let (status, v) = json(self.get(&format!("/v1/notifications{query}")).send().unwrap());
+        assert_eq!(status, 200, "{v}");
+        v["notifications"].as_array().unwrap().clone()
+    }
+}
+
+/// `[alerting]` timings short enough for tests.
+pub(crate) const FAST_ALERTING: &str = r#"
+[alerting]
+group_wait = "100ms"
+group_interval = "400ms"
+tick = "25ms"
+backoff_base = "100ms"
+backoff_max = "400ms"
+breaker_failures = 1000
+"#;
+
 /// (status, body as JSON); panics with the body if it is not JSON.
 pub(crate) fn json(resp: Response) -> (u16, Value) {
     let status = resp.status().as_u16();
