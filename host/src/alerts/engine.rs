@@ -638,8 +638,27 @@ impl Engine {
         ))
     }
 
-    /// Whether `channel`'s rate limit lets one more notification through now (counting it).
+    /// Whether `channel`'s rate limit lets one more notification through now
+    /// (counting it as sent, or as held back).
     fn admit(&mut self, channel: &str, now: i64) -> bool {
+        if self.room(channel, now) {
+            if self.limit(channel).is_some() {
+                self.rates.entry(channel.to_owned()).or_default().sent.push_back(now);
+            }
+            return true;
+        }
+        self.rates.entry(channel.to_owned()).or_default().held += 1;
+        self.svc
+            .metrics
+            .alerts
+            .notifications
+            .with_label_values(&[channel, "rate_limited"])
+            .inc();
+        false
+    }
+
+    /// Whether `channel`'s window has room for one more now.
+    fn room(&mut self, channel: &str, now: i64) -> bool {
         let Some(limit) = self.limit(channel) else {
             return true;
         };
@@ -648,19 +667,7 @@ impl Engine {
         while w.sent.front().is_some_and(|&t| t <= now - window) {
             w.sent.pop_front();
         }
-        if w.sent.len() < limit as usize {
-            w.sent.push_back(now);
-            true
-        } else {
-            w.held += 1;
-            self.svc
-                .metrics
-                .alerts
-                .notifications
-                .with_label_values(&[channel, "rate_limited"])
-                .inc();
-            false
-        }
+        w.sent.len() < limit as usize
     }
 
     fn limit(&self, channel: &str) -> Option<u32> {
@@ -682,15 +689,12 @@ impl Engine {
             .collect();
         let mut out = Vec::new();
         for ch in channels {
-            let held = self.rates[&ch].held;
-            if self.admit(&ch, now) {
+            if self.room(&ch, now) {
+                let w = self.rates.get_mut(&ch).expect("present");
+                let held = std::mem::take(&mut w.held);
+                w.sent.push_back(now);
                 let limit = self.limit(&ch).unwrap_or(0);
-                // `admit` counted nothing held for this one.
-                self.rates.get_mut(&ch).expect("present").held = 0;
                 out.push(Notification::rate_limit_summary(&ch, held, limit));
-            } else {
-                // The failed admit counted one more; it was not a notification.
-                self.rates.get_mut(&ch).expect("present").held = held;
             }
         }
         out

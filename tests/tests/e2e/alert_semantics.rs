@@ -1,0 +1,331 @@
+//! The host-side alert semantics, end to end: dedupe, grouping, repeat,
+//! acknowledgement, cooldown, silences, inhibition, rate limits and escalation.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::common::{Env, shipped};
+use crate::receivers::Receiver;
+use crate::server::{FAST_ALERTING, Server, Start, code, eventually, json};
+
+fn hook(name: &str, r: &Receiver, extra: &str) -> String {
+    format!(
+        "[[channel]]\nname = \"{name}\"\ntype = \"webhook\"\nurl = \"{}\"\n{extra}\n",
+        r.url(&format!("/{name}"))
+    )
+}
+
+fn start(env: &Env, config: &str) -> Server {
+    Server::start(
+        env,
+        Start {
+            config,
+            ..Start::default()
+        },
+    )
+}
+
+fn names(n: &Value) -> Vec<String> {
+    let mut v: Vec<String> = n["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| format!("{}:{}", a["labels"]["host"].as_str().unwrap_or("-"), a["status"].as_str().unwrap()))
+        .collect();
+    v.sort();
+    v
+}
+
+fn view<'a>(alerts: &'a [Value], fp: &str) -> &'a Value {
+    alerts
+        .iter()
+        .find(|a| a["alert"]["fingerprint"] == fp)
+        .unwrap_or_else(|| panic!("{fp} is not active: {alerts:?}"))
+}
+
+fn sleep_ms(ms: u64) {
+    std::thread::sleep(Duration::from_millis(ms));
+}
+
+#[test]
+fn dedupe_grouping_repeat_ack_and_cooldown() {
+    let env = Env::new();
+    let r = Receiver::start();
+    let config = format!(
+        "{FAST_ALERTING}repeat_interval = \"1s\"\nresolve_cooldown = \"1500ms\"\n{}",
+        hook("hook", &r, "")
+    );
+    let server = start(&env, &config);
+    // Two alerts sharing `alertname` (the default group_by): one notification.
+    let acc = server.post_alerts(json!([
+        {"name": "CertExpiring", "severity": "warning", "labels": {"host": "a"}},
+        {"name": "CertExpiring", "severity": "warning", "labels": {"host": "b"}},
+    ]));
+    let (fa, fb) = (
+        acc[0]["fingerprint"].as_str().unwrap().to_owned(),
+        acc[1]["fingerprint"].as_str().unwrap().to_owned(),
+    );
+    assert_ne!(fa, fb);
+    // The same alert again is the same alert.
+    let again = server.post_alerts(json!([
+        {"name": "CertExpiring", "severity": "warning", "labels": {"host": "a"}, "summary": "refreshed text"}
+    ]));
+    assert_eq!(again[0]["outcome"], "deduplicated");
+    assert_eq!(again[0]["fingerprint"], fa.as_str());
+    let first = r.wait_delivered("/hook", 1, 20)[0].json();
+    assert_eq!(names(&first), ["a:firing", "b:firing"]);
+    assert_eq!(first["group_labels"], json!({"alertname": "CertExpiring"}));
+
+    // While firing and unacknowledged, the group repeats every repeat_interval.
+    let repeats = r.wait_delivered("/hook", 2, 20);
+    let second = repeats[1].json();
+    assert_eq!(names(&second), ["a:firing", "b:firing"]);
+    assert_ne!(second["idempotency_key"], first["idempotency_key"]);
+    let gap = repeats[1].at - repeats[0].at;
+    assert!(gap >= Duration::from_millis(900), "repeated after {gap:?}");
+
+    // Acknowledged alerts are not repeated.
+    for fp in [&fa, &fb] {
+        let (status, v) = json(
+            server
+                .post(&format!("/v1/alerts/{fp}/ack"))
+                .json(&json!({"comment": "on it"}))
+                .send()
+                .unwrap(),
+        );
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(v["alert"]["state"], "acknowledged");
+        assert_eq!(v["alert"]["acknowledged"]["comment"], "on it");
+    }
+    let (status, v) = json(server.post("/v1/alerts/0000/ack").send().unwrap());
+    assert_eq!((status, code(&v)), (404, "unknown_alert"));
+    sleep_ms(300);
+    let settled = r.delivered("/hook").len();
+    sleep_ms(1500);
+    assert_eq!(r.delivered("/hook").len(), settled, "no repeats once acknowledged");
+
+    // Resolving one tells the channel (after group_interval).
+    server.post_alerts(json!([
+        {"name": "CertExpiring", "severity": "warning", "labels": {"host": "a"}, "status": "resolved"}
+    ]));
+    let got = r.wait_delivered("/hook", settled + 1, 20);
+    let resolution = got.last().unwrap().json();
+    assert_eq!(names(&resolution), ["a:resolved", "b:firing"]);
+    assert_eq!(resolution["status"], "firing", "b still fires");
+
+    // Cooldown: firing again within resolve_cooldown is held, then sent.
+    let refire = server.post_alerts(json!([
+        {"name": "CertExpiring", "severity": "warning", "labels": {"host": "a"}}
+    ]));
+    assert_eq!(refire[0]["outcome"], "held");
+    assert_eq!(view(&server.alerts(), &fa)["state"], "held");
+    let n = r.delivered("/hook").len();
+    sleep_ms(700);
+    assert_eq!(r.delivered("/hook").len(), n, "held during the cooldown");
+    let got = r.wait_delivered("/hook", n + 1, 20);
+    assert_eq!(names(&got.last().unwrap().json()), ["a:firing", "b:firing"]);
+
+    // The history tells the story of `a`, newest first (repeats of a firing
+    // alert refresh it without a row each).
+    let (status, h) = json(
+        server
+            .get(&format!("/v1/alerts/history?fingerprint={fa}"))
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(status, 200);
+    let details: Vec<&str> = h["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["detail"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        details,
+        ["held", "resolved", "acknowledged", "new"],
+        "{h}"
+    );
+}
+
+#[test]
+fn default_routing_honours_min_severity() {
+    let env = Env::new();
+    let r = Receiver::start();
+    let config = format!(
+        "{FAST_ALERTING}{}{}",
+        hook("all", &r, ""),
+        hook("pager", &r, "min_severity = \"critical\"")
+    );
+    let server = start(&env, &config);
+    server.post_alerts(json!([
+        {"name": "Low", "severity": "info"},
+        {"name": "High", "severity": "critical"},
+    ]));
+    assert_eq!(r.wait_delivered("/all", 2, 20).len(), 2);
+    let pager = r.wait_delivered("/pager", 1, 20);
+    assert_eq!(pager[0].json()["alerts"][0]["name"], "High");
+    sleep_ms(400);
+    assert_eq!(r.delivered("/pager").len(), 1);
+}
+
+#[test]
+fn silences_and_inhibition_mute_and_release() {
+    let env = Env::new();
+    let r = Receiver::start();
+    let config = format!(
+        r#"{FAST_ALERTING}{}
+[[inhibit_rule]]
+source_matchers = ['alertname="HostDown"']
+target_matchers = ['severity=~"warning|error"']
+equal = ["host"]
+"#,
+        hook("hook", &r, "")
+    );
+    let server = start(&env, &config);
+    // A silence for host a.
+    let (status, v) = json(
+        server
+            .post("/v1/silences")
+            .json(&json!({"matchers": ["host=\"a\""], "comment": "maintenance", "duration": "1h"}))
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(status, 201, "{v}");
+    let silence = v["silence"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(v["silence"]["state"], "active");
+    assert_eq!(v["silence"]["created_by"], "anonymous");
+    let (status, v) = json(
+        server
+            .post("/v1/silences")
+            .json(&json!({"matchers": ["host"], "comment": "x", "duration": "1h"}))
+            .send()
+            .unwrap(),
+    );
+    assert_eq!((status, code(&v)), (400, "bad_silence"), "{v}");
+    let (_, v) = json(server.get("/v1/silences").send().unwrap());
+    assert_eq!(v["silences"][0]["matchers"], json!(["host=\"a\""]));
+
+    let acc = server.post_alerts(json!([
+        {"name": "DiskFull", "severity": "warning", "labels": {"host": "a"}},
+        {"name": "HostDown", "severity": "critical", "labels": {"host": "b"}},
+        {"name": "DiskFull", "severity": "warning", "labels": {"host": "b"}},
+    ]));
+    let (disk_a, disk_b) = (
+        acc[0]["fingerprint"].as_str().unwrap(),
+        acc[2]["fingerprint"].as_str().unwrap(),
+    );
+    // HostDown goes out; the disk alerts are silenced and inhibited.
+    let down = r.wait_delivered("/hook", 1, 20)[0].json();
+    assert_eq!(down["alerts"][0]["name"], "HostDown");
+    let alerts = server.alerts();
+    assert_eq!(view(&alerts, disk_a)["state"], "silenced");
+    assert_eq!(view(&alerts, disk_a)["silenced_by"], json!([silence]));
+    assert_eq!(view(&alerts, disk_b)["state"], "inhibited");
+    sleep_ms(600);
+    assert_eq!(r.delivered("/hook").len(), 1, "muted alerts are not sent");
+
+    // Expiring the silence releases host a's alert (b's is still inhibited).
+    let resp = server.delete(&format!("/v1/silences/{silence}")).send().unwrap();
+    assert_eq!(resp.status(), 204);
+    let resp = server.delete(&format!("/v1/silences/{silence}")).send().unwrap();
+    assert_eq!(resp.status(), 404, "already expired");
+    let disk = r.wait_delivered("/hook", 2, 20)[1].json();
+    assert_eq!(names(&disk), ["a:firing"]);
+
+    // HostDown resolving ends the inhibition.
+    server.post_alerts(json!([
+        {"name": "HostDown", "severity": "critical", "labels": {"host": "b"}, "status": "resolved"}
+    ]));
+    let got = eventually(20, "host b's disk alert", || {
+        r.delivered("/hook")
+            .iter()
+            .map(|x| x.json())
+            .find(|n| n["alerts"][0]["name"] == "DiskFull" && names(n) == ["a:firing", "b:firing"])
+    });
+    assert_eq!(got["status"], "firing");
+}
+
+#[test]
+fn rate_limits_count_and_summarise() {
+    let env = Env::new();
+    let r = Receiver::start();
+    let config = format!(
+        "{FAST_ALERTING}rate_window = \"2s\"\n{}",
+        hook("hook", &r, "max_per_hour = 2")
+    );
+    let server = start(&env, &config);
+    let five: Vec<Value> = (1..=5)
+        .map(|i| json!({"name": format!("Burst{i}"), "severity": "warning"}))
+        .collect();
+    server.post_alerts(Value::Array(five));
+    r.wait_delivered("/hook", 2, 20);
+    sleep_ms(500);
+    assert_eq!(r.delivered("/hook").len(), 2, "the limit holds");
+    let metrics = server.get("/metrics").send().unwrap().text().unwrap();
+    assert!(
+        metrics.contains(r#"assay_notifications_total{channel="hook",outcome="rate_limited"} 3"#),
+        "{metrics}"
+    );
+    // Once the window has room, a summary says what was held back.
+    let summary = eventually(20, "the rate-limit summary", || {
+        r.delivered("/hook")
+            .iter()
+            .map(|x| x.json())
+            .find(|n| n["kind"] == "rate_limit_summary")
+    });
+    assert!(
+        summary["title"].as_str().unwrap().contains("3 notification(s)"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn unacknowledged_critical_alerts_escalate() {
+    let env = Env::new();
+    env.plugin(&shipped("severity-routes"), "severity-routes", None);
+    let r = Receiver::start();
+    let config = format!(
+        r#"{FAST_ALERTING}escalate_after = "1s"
+escalation_channels = ["boss"]
+{}{}
+[[router]]
+plugin = "severity-routes"
+[router.config]
+default = ["team"]
+"#,
+        hook("team", &r, ""),
+        hook("boss", &r, "")
+    );
+    let server = start(&env, &config);
+    let acc = server.post_alerts(json!([
+        {"name": "PaymentsDown", "severity": "critical"},
+        {"name": "LoginDown", "severity": "critical"},
+        {"name": "SlowPage", "severity": "warning"},
+    ]));
+    let (payments, login) = (
+        acc[0]["fingerprint"].as_str().unwrap().to_owned(),
+        acc[1]["fingerprint"].as_str().unwrap(),
+    );
+    let (status, _) = json(server.post(&format!("/v1/alerts/{login}/ack")).send().unwrap());
+    assert_eq!(status, 200);
+    let boss = r.wait_delivered("/boss", 1, 20);
+    let n = boss[0].json();
+    assert_eq!(n["kind"], "escalation");
+    assert_eq!(n["alerts"][0]["name"], "PaymentsDown");
+    assert!(
+        boss[0].at.elapsed() < Duration::from_secs(20),
+        "escalated while the test watched"
+    );
+    sleep_ms(800);
+    assert_eq!(
+        r.delivered("/boss").len(),
+        1,
+        "once; not the acknowledged nor the warning alert"
+    );
+    let alerts = server.alerts();
+    assert_eq!(view(&alerts, &payments)["escalated"], true);
+    assert_eq!(view(&alerts, login)["escalated"], false);
+    assert_eq!(view(&alerts, login)["state"], "acknowledged");
+    assert_eq!(r.wait_delivered("/team", 3, 20).len(), 3);
+}
