@@ -165,6 +165,19 @@ impl Engine {
                 Err(err) => tracing::warn!("alerts: a stored alert is unreadable and dropped: {err}"),
             }
         }
+        // A group whose channel was told everything counts as just notified:
+        // its repeats resume after repeat_interval, not never.
+        for (id, g) in e.groups.iter_mut() {
+            let told = g.members.iter().all(|fp| {
+                e.active
+                    .get(fp)
+                    .is_some_and(|a| a.notified.get(&id.channel) == Some(&a.alert.status))
+            });
+            if told {
+                g.last_flush_ms = Some(now);
+                g.pending_since_ms = None;
+            }
+        }
         if !e.active.is_empty() {
             tracing::info!("alerts: resumed {} active alert(s)", e.active.len());
         }
@@ -491,6 +504,25 @@ impl Engine {
         }
         out.extend(self.escalate(now, &mut touched));
         out.extend(self.summaries(now));
+        // The notifications are queued for writing before the alert state
+        // that records them as sent: the writer commits in order, so a crash
+        // between the two repeats a notification instead of losing it.
+        if !out.is_empty() {
+            for n in &out {
+                self.svc
+                    .metrics
+                    .alerts
+                    .notifications
+                    .with_label_values(&[&n.channel, "queued"])
+                    .inc();
+            }
+            let write = self.svc.alerts.outbox.enqueue(&self.svc.store, out);
+            tokio::spawn(async move {
+                if let Err(e) = write.await {
+                    tracing::error!("alerts: writing notifications to the outbox failed: {e}");
+                }
+            });
+        }
         // Alerts resolved and told to every channel they were told firing go.
         let done: Vec<String> = touched
             .iter()
@@ -511,22 +543,6 @@ impl Engine {
         }
         for fp in done {
             self.forget(&fp);
-        }
-        if !out.is_empty() {
-            for n in &out {
-                self.svc
-                    .metrics
-                    .alerts
-                    .notifications
-                    .with_label_values(&[&n.channel, "queued"])
-                    .inc();
-            }
-            let write = self.svc.alerts.outbox.enqueue(&self.svc.store, out);
-            tokio::spawn(async move {
-                if let Err(e) = write.await {
-                    tracing::error!("alerts: writing notifications to the outbox failed: {e}");
-                }
-            });
         }
         self.publish_gauges();
     }

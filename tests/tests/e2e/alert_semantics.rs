@@ -53,7 +53,7 @@ fn dedupe_grouping_repeat_ack_and_cooldown() {
     let env = Env::new();
     let r = Receiver::start();
     let config = format!(
-        "{FAST_ALERTING}repeat_interval = \"1s\"\nresolve_cooldown = \"1500ms\"\n{}",
+        "{FAST_ALERTING}repeat_interval = \"1s\"\nresolve_cooldown = \"3s\"\n{}",
         hook("hook", &r, "")
     );
     let server = start(&env, &config);

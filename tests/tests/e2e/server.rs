@@ -221,9 +221,6 @@ pub(crate) const FAST_ALERTING: &str = r#"
 group_wait = "100ms"
 group_interval = "400ms"
 tick = "25ms"
-backoff_base = "100ms"
-backoff_max = "400ms"
-breaker_failures = 1000
 "#;
 
 /// (status, body as JSON); panics with the body if it is not JSON.
