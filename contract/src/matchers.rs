@@ -21,7 +21,7 @@ pub struct Matcher {
     pub name: String,
     op: Op,
     value: String,
-    re: Option<regex::Regex>,
+    re: Option<regex_lite::Regex>,
 }
 
 impl Matcher {
@@ -57,7 +57,7 @@ impl Matcher {
         };
         let re = match op {
             Op::Re | Op::NotRe => Some(
-                regex::Regex::new(&format!("^(?:{value})$"))
+                regex_lite::Regex::new(&format!("^(?:{value})$"))
                     .map_err(|e| format!("{text:?}: bad regular expression: {e}"))?,
             ),
             _ => None,

@@ -323,7 +323,7 @@ impl Engine {
             self.history(&a.alert, outcome);
             Some(c)
         };
-        self.publish_gauges();
+        // (The gauges are refreshed at the next tick: counting every alert per event would be quadratic.)
         Accepted {
             fingerprint: fp,
             outcome,

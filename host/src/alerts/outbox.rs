@@ -255,12 +255,18 @@ struct Due {
 async fn worker(svc: Arc<Service>, q: Arc<ChannelQueue>) {
     let concurrency = q.channel.config.concurrency;
     let slots = Arc::new(Semaphore::new(concurrency));
-    let inflight: Arc<Mutex<HashSet<i64>>> = Arc::default();
+    let inflight: Arc<Mutex<Inflight>> = Arc::default();
     let name = q.channel.name().to_owned();
     loop {
         if svc.is_shutting_down() {
             return;
         }
+        // Woken by new rows too: publish the depth they added.
+        svc.metrics
+            .alerts
+            .outbox_depth
+            .with_label_values(&[&name])
+            .set(q.depth.load(Ordering::Relaxed));
         // While the breaker is open, wait for its cooldown; then one trial at a time.
         let now = now_ms();
         let open_until = q.breaker.lock().expect("breaker lock").open_until_ms;
@@ -275,7 +281,7 @@ async fn worker(svc: Arc<Service>, q: Arc<ChannelQueue>) {
             Some(_) => true,
             None => false,
         };
-        let busy = inflight.lock().expect("inflight lock").len();
+        let busy = inflight.lock().expect("inflight lock").attempting.len();
         let room = if trial {
             usize::from(busy == 0)
         } else {
@@ -301,11 +307,11 @@ async fn worker(svc: Arc<Service>, q: Arc<ChannelQueue>) {
         }
         for d in due {
             let permit = slots.clone().acquire_owned().await.expect("never closed");
-            inflight.lock().expect("inflight lock").insert(d.id);
+            inflight.lock().expect("inflight lock").attempting.insert(d.id);
             let (svc, q, inflight) = (svc.clone(), q.clone(), inflight.clone());
             tokio::spawn(async move {
                 attempt(&svc, &q, d.id, d.attempts, &d.payload).await;
-                inflight.lock().expect("inflight lock").remove(&d.id);
+                inflight.lock().expect("inflight lock").settle(d.id);
                 drop(permit);
                 q.wake.notify_one();
             });
@@ -313,7 +319,26 @@ async fn worker(svc: Arc<Service>, q: Arc<ChannelQueue>) {
     }
 }
 
-async fn fetch_due(store: &Store, channel: &str, limit: usize, inflight: &Mutex<HashSet<i64>>) -> Vec<Due> {
+/// The rows a channel's worker has in hand.
+#[derive(Default)]
+struct Inflight {
+    /// Being attempted now.
+    attempting: HashSet<i64>,
+    /// Attempted, outcome committed, since the last fetch began: a fetch
+    /// whose read started before that commit may still see them pending.
+    settled: HashSet<i64>,
+}
+
+impl Inflight {
+    fn settle(&mut self, id: i64) {
+        self.attempting.remove(&id);
+        self.settled.insert(id);
+    }
+}
+
+async fn fetch_due(store: &Store, channel: &str, limit: usize, inflight: &Mutex<Inflight>) -> Vec<Due> {
+    // Rows settled before this read began are committed: the read sees them.
+    inflight.lock().expect("inflight lock").settled.clear();
     let channel = channel.to_owned();
     let rows = store
         .read(move |c| {
@@ -335,7 +360,9 @@ async fn fetch_due(store: &Store, channel: &str, limit: usize, inflight: &Mutex<
     match rows {
         Ok(rows) => {
             let busy = inflight.lock().expect("inflight lock");
-            rows.into_iter().filter(|d| !busy.contains(&d.id)).collect()
+            rows.into_iter()
+                .filter(|d| !busy.attempting.contains(&d.id) && !busy.settled.contains(&d.id))
+                .collect()
         }
         Err(e) => {
             tracing::warn!("outbox: reading due notifications failed: {e}");

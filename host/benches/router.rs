@@ -1,0 +1,87 @@
+//! Cost of one routing decision: the shipped `severity-routes` router through
+//! the sandbox (fresh instance, config JSON parsed and matchers compiled in the
+//! guest, as on every host call) against the same code compiled natively (the
+//! physical limit), with the config of `bench/alerts.sh`.
+//!
+//! Needs the built plugins (`cargo xtask build`), then
+//! `cargo bench -p assay-host --bench router`. Numbers go in BENCHMARKS.md.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use assay_contract::Severity;
+use assay_host::alerts::Alert;
+use assay_host::config::HostConfig;
+use assay_host::registry::load_plugin;
+use assay_host::runtime::{Runtime, RuntimeOptions};
+use assay_plugin_sdk::{AlertStatus, Router, parse_config};
+use criterion::{Criterion, criterion_group, criterion_main};
+
+const CONFIG: &str = r#"{"default": ["hook"], "rules": [
+    {"matchers": ["team=\"db\"", "env!~\"dev|test\""], "channels": ["hook"]},
+    {"min_severity": "critical", "channels": ["hook"], "repeat_interval": "30m"}
+]}"#;
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let runtime = Arc::new(
+        Runtime::new(RuntimeOptions {
+            cache_dir: None,
+            ..RuntimeOptions::default()
+        })
+        .unwrap(),
+    );
+    let dir = std::env::var_os("ASSAY_SHIPPED_PLUGINS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins.d"));
+    let path = dir.join("severity-routes.wasm");
+    assert!(path.exists(), "{} is missing: run `cargo xtask build` first", path.display());
+    let plugin = rt
+        .block_on(load_plugin(&runtime, &path, &HostConfig::default()))
+        .unwrap();
+    let pre = plugin.router().unwrap();
+    let labels = BTreeMap::from([
+        ("team".to_owned(), "db".to_owned()),
+        ("env".to_owned(), "prod".to_owned()),
+        ("host".to_owned(), "h1".to_owned()),
+    ]);
+    let alert = Alert::firing("Bench", Severity::Warning, "bench", labels, "an alert");
+    let wit_alert = alert.to_wit();
+    let native_alert = assay_plugin_sdk::Alert {
+        name: alert.name.clone(),
+        status: AlertStatus::Firing,
+        severity: alert.severity,
+        summary: alert.summary.clone(),
+        description: String::new(),
+        labels: alert.labels.clone().into_iter().collect(),
+        annotations: Vec::new(),
+        source: alert.source.clone(),
+        fingerprint: alert.fingerprint.clone(),
+        starts_at_ms: alert.starts_ms as u64,
+        ends_at_ms: None,
+    };
+
+    let mut group = c.benchmark_group("route_one_alert");
+    group.measurement_time(Duration::from_secs(5));
+    group.bench_function("wasm/severity-routes", |b| {
+        b.iter(|| {
+            rt.block_on(runtime.call_route(&plugin.name, pre, plugin.settings.limits, &wit_alert, CONFIG))
+                .unwrap()
+        })
+    });
+    group.bench_function("native/severity-routes", |b| {
+        b.iter(|| {
+            router_severity_routes::SeverityRoutes::route(&native_alert, parse_config(CONFIG).unwrap())
+                .unwrap()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
