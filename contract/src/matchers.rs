@@ -28,12 +28,14 @@ impl Matcher {
     /// Parses one matcher; the error names what is wrong with it.
     pub fn parse(text: &str) -> Result<Matcher, String> {
         let t = text.trim();
-        let pos = t
-            .find(['=', '!'])
-            .ok_or_else(|| format!("{text:?} is not a matcher (expected name=\"value\", !=, =~ or !~)"))?;
+        let pos = t.find(['=', '!']).ok_or_else(|| {
+            format!("{text:?} is not a matcher (expected name=\"value\", !=, =~ or !~)")
+        })?;
         let name = t[..pos].trim();
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(format!("{text:?}: the label name must be letters, digits and _"));
+            return Err(format!(
+                "{text:?}: the label name must be letters, digits and _"
+            ));
         }
         let rest = &t[pos..];
         let (op, value) = if let Some(v) = rest.strip_prefix("=~") {
@@ -92,7 +94,6 @@ impl Matcher {
     }
 }
 
-
 impl std::fmt::Display for Matcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let op = match self.op {
@@ -117,13 +118,20 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn the_four_operators_anchored_and_absent_labels() {
         let l = labels(&[("probe", "api-2"), ("severity", "critical")]);
-        assert!(Matcher::parse(r#"severity="critical""#).unwrap().matches(&l));
+        assert!(
+            Matcher::parse(r#"severity="critical""#)
+                .unwrap()
+                .matches(&l)
+        );
         assert!(Matcher::parse("severity = critical").unwrap().matches(&l));
         assert!(Matcher::parse(r#"probe!="api""#).unwrap().matches(&l));
         assert!(!Matcher::parse(r#"probe=~"api""#).unwrap().matches(&l));
@@ -131,7 +139,10 @@ mod tests {
         assert!(Matcher::parse(r#"probe!~"db.*""#).unwrap().matches(&l));
         assert!(Matcher::parse(r#"team="""#).unwrap().matches(&l));
         assert!(!Matcher::parse(r#"team!="""#).unwrap().matches(&l));
-        assert_eq!(Matcher::parse(r#"a=~"x|y""#).unwrap().to_string(), r#"a=~"x|y""#);
+        assert_eq!(
+            Matcher::parse(r#"a=~"x|y""#).unwrap().to_string(),
+            r#"a=~"x|y""#
+        );
     }
 
     #[test]

@@ -40,7 +40,11 @@ fn bench(c: &mut Criterion) {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins.d"));
     let path = dir.join("severity-routes.wasm");
-    assert!(path.exists(), "{} is missing: run `cargo xtask build` first", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo xtask build` first",
+        path.display()
+    );
     let plugin = rt
         .block_on(load_plugin(&runtime, &path, &HostConfig::default()))
         .unwrap();
@@ -70,14 +74,23 @@ fn bench(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(5));
     group.bench_function("wasm/severity-routes", |b| {
         b.iter(|| {
-            rt.block_on(runtime.call_route(&plugin.name, pre, plugin.settings.limits, &wit_alert, CONFIG))
-                .unwrap()
+            rt.block_on(runtime.call_route(
+                &plugin.name,
+                pre,
+                plugin.settings.limits,
+                &wit_alert,
+                CONFIG,
+            ))
+            .unwrap()
         })
     });
     group.bench_function("native/severity-routes", |b| {
         b.iter(|| {
-            router_severity_routes::SeverityRoutes::route(&native_alert, parse_config(CONFIG).unwrap())
-                .unwrap()
+            router_severity_routes::SeverityRoutes::route(
+                &native_alert,
+                parse_config(CONFIG).unwrap(),
+            )
+            .unwrap()
         })
     });
     group.finish();

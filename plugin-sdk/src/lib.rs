@@ -176,12 +176,12 @@ pub mod system;
 pub mod thresholds;
 mod types;
 
-pub use kinds::{NoConfig, Probe, Router, Validator, parse_config};
-pub use pointer::pointer;
 /// Alertmanager-style label matchers (`team="db"`, `probe=~"api-.*"`, `env!="dev"`),
 /// read exactly as the host reads silences and inhibition rules.
 #[cfg(feature = "router")]
 pub use assay_contract::Matcher;
+pub use kinds::{NoConfig, Probe, Router, Validator, parse_config};
+pub use pointer::pointer;
 pub use types::{
     Alert, AlertStatus, Delivery, DiskStats, Finding, Level, LoadStats, MemoryStats, Observation,
     PluginInfo, ProbeOutcome, ProbeStatus, RoutingDecision, Severity, Subject, Validation,

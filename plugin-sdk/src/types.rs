@@ -206,7 +206,9 @@ impl Alert {
     /// Whether every matcher matches the alert's labels (an absent label is `""`).
     #[cfg(feature = "router")]
     pub fn matches(&self, matchers: &[crate::Matcher]) -> bool {
-        matchers.iter().all(|m| m.matches_with(|name| self.label(name)))
+        matchers
+            .iter()
+            .all(|m| m.matches_with(|name| self.label(name)))
     }
 }
 

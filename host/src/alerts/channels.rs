@@ -45,7 +45,12 @@ impl Channel {
             .user_agent(concat!("assay/", env!("CARGO_PKG_VERSION")))
             .pool_max_idle_per_host(config.concurrency)
             .build()
-            .map_err(|e| format!("channel {:?}: cannot build an HTTP client: {e}", config.name))?;
+            .map_err(|e| {
+                format!(
+                    "channel {:?}: cannot build an HTTP client: {e}",
+                    config.name
+                )
+            })?;
         let smtp = match config.kind {
             ChannelType::Email => Some(smtp_transport(&config)?),
             _ => None,
@@ -108,7 +113,12 @@ impl Channel {
         self.config.url.as_deref().unwrap_or_default()
     }
 
-    async fn post(&self, url: &str, body: &serde_json::Value, n: &Notification) -> Result<(), String> {
+    async fn post(
+        &self,
+        url: &str,
+        body: &serde_json::Value,
+        n: &Notification,
+    ) -> Result<(), String> {
         let bytes = serde_json::to_vec(body).map_err(|e| e.to_string())?;
         let mut req = self
             .http
@@ -180,7 +190,8 @@ impl Channel {
 
 /// `sha256=HEX` of HMAC-SHA256 over the body.
 pub fn sign(secret: &str, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
@@ -206,7 +217,9 @@ fn smtp_transport(c: &ChannelSection) -> Result<AsyncSmtpTransport<Tokio1Executo
     let tls = c.smtp_tls.unwrap_or_default();
     let err = |e: lettre::transport::smtp::Error| format!("channel {:?}: SMTP: {e}", c.name);
     let mut b = match tls {
-        SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host).map_err(err)?,
+        SmtpTls::Starttls => {
+            AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host).map_err(err)?
+        }
         SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(host).map_err(err)?,
         SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
     };

@@ -30,7 +30,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::matchers::InhibitRule;
 use super::model::{Alert, AlertStatus};
-use super::notification::{Kind, Notification};
+use super::notification::{Kind, Notification, Rendering};
 use super::routing::{Decision, Route};
 use super::silences::Silence;
 use crate::config::AlertingSection;
@@ -162,7 +162,9 @@ impl Engine {
                     e.join_groups(&fp, &a, now);
                     e.active.insert(fp, a);
                 }
-                Err(err) => tracing::warn!("alerts: a stored alert is unreadable and dropped: {err}"),
+                Err(err) => {
+                    tracing::warn!("alerts: a stored alert is unreadable and dropped: {err}")
+                }
             }
         }
         // A group whose channel was told everything counts as just notified:
@@ -277,8 +279,10 @@ impl Engine {
                 a.alert.ends_ms = alert.ends_ms.or(Some(now));
                 a.acked = None;
                 if !self.policy.resolve_cooldown.is_zero() {
-                    self.cooldowns
-                        .insert(fp.clone(), now + self.policy.resolve_cooldown.as_millis() as i64);
+                    self.cooldowns.insert(
+                        fp.clone(),
+                        now + self.policy.resolve_cooldown.as_millis() as i64,
+                    );
                 }
                 "resolved"
             }
@@ -303,11 +307,7 @@ impl Engine {
                         notified: BTreeMap::new(),
                     },
                 );
-                if held.is_some() {
-                    "held"
-                } else {
-                    "new"
-                }
+                if held.is_some() { "held" } else { "new" }
             }
         };
         m.received.with_label_values(&[outcome]).inc();
@@ -528,8 +528,7 @@ impl Engine {
             .iter()
             .filter(|fp| {
                 self.active.get(*fp).is_some_and(|a| {
-                    !a.alert.is_firing()
-                        && a.notified.values().all(|s| *s == AlertStatus::Resolved)
+                    !a.alert.is_firing() && a.notified.values().all(|s| *s == AlertStatus::Resolved)
                 })
             })
             .cloned()
@@ -548,14 +547,21 @@ impl Engine {
     }
 
     /// A notification for group `id`, if one is due.
-    fn flush(&mut self, id: &GroupId, now: i64, touched: &mut BTreeSet<String>) -> Option<Notification> {
+    fn flush(
+        &mut self,
+        id: &GroupId,
+        now: i64,
+        touched: &mut BTreeSet<String>,
+    ) -> Option<Notification> {
         let g = self.groups.get(id)?;
         let ch = &id.channel;
         // What the channel should know of: visible firing alerts, and
         // resolutions of alerts it was told were firing.
         let mut visible: Vec<&Active> = Vec::new();
         for fp in &g.members {
-            let Some(a) = self.active.get(fp) else { continue };
+            let Some(a) = self.active.get(fp) else {
+                continue;
+            };
             let told = a.notified.get(ch).copied();
             let show = match a.alert.status {
                 AlertStatus::Firing => self.mute(a, now).is_none(),
@@ -593,14 +599,17 @@ impl Engine {
             repeat_due
         };
         if !due {
-            if !changed && visible.is_empty() && g.members.iter().all(|fp| !self.active.contains_key(fp)) {
+            if !changed
+                && visible.is_empty()
+                && g.members.iter().all(|fp| !self.active.contains_key(fp))
+            {
                 self.groups.remove(id);
             }
             return None;
         }
         let alerts: Vec<Alert> = visible.iter().map(|a| a.alert.clone()).collect();
         let fps: Vec<String> = alerts.iter().map(|a| a.fingerprint.clone()).collect();
-        let route: Option<Route> = match (visible.as_slice(), ) {
+        let route: Option<Route> = match (visible.as_slice(),) {
             ([a],) => match &a.decision {
                 Decision::Deliver(r) => r.iter().find(|r| &r.channel == ch).cloned(),
                 Decision::Suppressed(_) => None,
@@ -648,8 +657,11 @@ impl Engine {
             id.key.clone(),
             group_labels,
             alerts,
-            route.map(|r| (r.title, r.body)),
-            labels,
+            Rendering {
+                title: route.as_ref().and_then(|r| r.title.clone()),
+                body: route.and_then(|r| r.body),
+                labels,
+            },
             self.policy.external_url.clone(),
         ))
     }
@@ -659,7 +671,11 @@ impl Engine {
     fn admit(&mut self, channel: &str, now: i64) -> bool {
         if self.room(channel, now) {
             if self.limit(channel).is_some() {
-                self.rates.entry(channel.to_owned()).or_default().sent.push_back(now);
+                self.rates
+                    .entry(channel.to_owned())
+                    .or_default()
+                    .sent
+                    .push_back(now);
             }
             return true;
         }
@@ -750,8 +766,7 @@ impl Engine {
                     format!("escalation:{fp}"),
                     BTreeMap::new(),
                     vec![alert.clone()],
-                    None,
-                    BTreeMap::new(),
+                    Rendering::default(),
                     self.policy.external_url.clone(),
                 ));
             }
@@ -763,10 +778,15 @@ impl Engine {
 
     fn publish_gauges(&self) {
         let m = &self.svc.metrics.alerts;
-        let mut firing: BTreeMap<&str, i64> = [Severity::Info, Severity::Warning, Severity::Error, Severity::Critical]
-            .iter()
-            .map(|s| (s.as_str(), 0))
-            .collect();
+        let mut firing: BTreeMap<&str, i64> = [
+            Severity::Info,
+            Severity::Warning,
+            Severity::Error,
+            Severity::Critical,
+        ]
+        .iter()
+        .map(|s| (s.as_str(), 0))
+        .collect();
         for a in self.active.values() {
             if a.alert.is_firing() {
                 *firing.entry(a.alert.severity.as_str()).or_default() += 1;

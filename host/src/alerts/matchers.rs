@@ -33,7 +33,11 @@ impl InhibitRule {
     }
 
     /// Whether `source` (a firing alert's labels) mutes `target`.
-    pub fn mutes(&self, source: &BTreeMap<String, String>, target: &BTreeMap<String, String>) -> bool {
+    pub fn mutes(
+        &self,
+        source: &BTreeMap<String, String>,
+        target: &BTreeMap<String, String>,
+    ) -> bool {
         all_match(&self.target, target)
             && all_match(&self.source, source)
             && self.equal.iter().all(|k| source.get(k) == target.get(k))
@@ -45,7 +49,10 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]

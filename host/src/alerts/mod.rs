@@ -103,7 +103,11 @@ impl Alerting {
 
     /// Routes `alert` and hands it to the engine; answers once its state is
     /// committed to the store (what was accepted survives a crash).
-    pub async fn submit(&self, svc: &Arc<Service>, alert: Alert) -> Result<Accepted, AlertingError> {
+    pub async fn submit(
+        &self,
+        svc: &Arc<Service>,
+        alert: Alert,
+    ) -> Result<Accepted, AlertingError> {
         // Router plugins are in the registry once the plugin directory has loaded.
         svc.wait_ready().await;
         // A resolution goes to the channels that were told of the firing:

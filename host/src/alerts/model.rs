@@ -102,9 +102,8 @@ impl Alert {
     /// As the router world takes it.
     pub fn to_wit(&self) -> crate::runtime::bindings::Alert {
         use crate::runtime::bindings as w;
-        let pairs = |m: &BTreeMap<String, String>| {
-            m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
-        };
+        let pairs =
+            |m: &BTreeMap<String, String>| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         w::Alert {
             name: self.name.clone(),
             status: match self.status {

@@ -62,6 +62,15 @@ pub struct Notification {
     pub external_url: Option<String>,
 }
 
+/// What a router rendered for a notification: its title and body (the
+/// channel's default rendering where `None`) and the labels it added.
+#[derive(Debug, Clone, Default)]
+pub struct Rendering {
+    pub title: Option<String>,
+    pub body: Option<String>,
+    pub labels: BTreeMap<String, String>,
+}
+
 /// A new idempotency key: 128 bits, unique across restarts and replicas.
 pub fn new_key() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -85,10 +94,14 @@ impl Notification {
         group_key: String,
         group_labels: BTreeMap<String, String>,
         alerts: Vec<Alert>,
-        rendered: Option<(Option<String>, Option<String>)>,
-        labels: BTreeMap<String, String>,
+        rendering: Rendering,
         external_url: Option<String>,
     ) -> Notification {
+        let Rendering {
+            title,
+            body,
+            labels,
+        } = rendering;
         let firing = alerts.iter().filter(|a| a.is_firing()).count();
         let status = if firing > 0 {
             AlertStatus::Firing
@@ -100,8 +113,8 @@ impl Notification {
             .map(|a| a.severity)
             .max()
             .unwrap_or(Severity::Info);
-        let (title, body) = rendered.unwrap_or_default();
-        let title = title.unwrap_or_else(|| default_title(kind, status, firing, &alerts, &group_labels));
+        let title =
+            title.unwrap_or_else(|| default_title(kind, status, firing, &alerts, &group_labels));
         let body = body.unwrap_or_else(|| default_body(&alerts));
         Notification {
             idempotency_key: new_key(),
@@ -128,8 +141,7 @@ impl Notification {
             format!("rate-limit:{channel}"),
             BTreeMap::new(),
             Vec::new(),
-            None,
-            BTreeMap::new(),
+            Rendering::default(),
             None,
         );
         n.severity = Severity::Warning;
@@ -157,8 +169,7 @@ impl Notification {
             "test".into(),
             BTreeMap::new(),
             vec![alert],
-            None,
-            BTreeMap::new(),
+            Rendering::default(),
             None,
         )
     }
@@ -194,7 +205,7 @@ impl Notification {
             "receiver": self.channel,
             "groupLabels": self.group_labels,
             "commonLabels": common(self.alerts.iter().map(|a| &a.labels)),
-            "commonAnnotations": common(self.alerts.iter().map(|a| am_annotations(a)).collect::<Vec<_>>().iter()),
+            "commonAnnotations": common(self.alerts.iter().map(am_annotations).collect::<Vec<_>>().iter()),
             "externalURL": self.external_url.clone().unwrap_or_default(),
             "alerts": alerts,
             "idempotencyKey": self.idempotency_key,
@@ -297,7 +308,9 @@ fn am_annotations(a: &Alert) -> BTreeMap<String, String> {
 }
 
 /// The pairs every map shares.
-fn common<'a>(mut maps: impl Iterator<Item = &'a BTreeMap<String, String>>) -> BTreeMap<String, String> {
+fn common<'a>(
+    mut maps: impl Iterator<Item = &'a BTreeMap<String, String>>,
+) -> BTreeMap<String, String> {
     let Some(first) = maps.next() else {
         return BTreeMap::new();
     };
@@ -320,13 +333,19 @@ fn default_title(
         _ => "",
     };
     match alerts {
-        [a] => format!("{prefix}[{}] {}: {}", a.status.as_str().to_uppercase(), a.name, a.summary),
+        [a] => format!(
+            "{prefix}[{}] {}: {}",
+            a.status.as_str().to_uppercase(),
+            a.name,
+            a.summary
+        ),
         _ => {
             let tag = match status {
                 AlertStatus::Firing => format!("FIRING:{firing}"),
                 AlertStatus::Resolved => "RESOLVED".into(),
             };
-            let names: std::collections::BTreeSet<&str> = alerts.iter().map(|a| a.name.as_str()).collect();
+            let names: std::collections::BTreeSet<&str> =
+                alerts.iter().map(|a| a.name.as_str()).collect();
             let what = if group_labels.is_empty() {
                 names.into_iter().collect::<Vec<_>>().join(", ")
             } else {

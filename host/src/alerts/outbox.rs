@@ -181,8 +181,12 @@ impl Outbox {
         }
         let channel: Option<String> = store
             .read(move |c| {
-                c.query_row("SELECT channel FROM notifications WHERE id = ?1", [id], |r| r.get(0))
-                    .optional()
+                c.query_row(
+                    "SELECT channel FROM notifications WHERE id = ?1",
+                    [id],
+                    |r| r.get(0),
+                )
+                .optional()
             })
             .await?;
         if let Some(q) = channel.and_then(|c| self.queues.get(&c)) {
@@ -218,12 +222,14 @@ impl Outbox {
                         kind: r.get(3)?,
                         attempts: r.get(5)?,
                         created_at: rfc3339(r.get(6)?),
-                        next_attempt_at: (status == "pending").then(|| rfc3339(r.get(7).unwrap_or(0))),
+                        next_attempt_at: (status == "pending")
+                            .then(|| rfc3339(r.get(7).unwrap_or(0))),
                         last_attempt_at: r.get::<_, Option<i64>>(8)?.map(rfc3339),
                         delivered_at: r.get::<_, Option<i64>>(9)?.map(rfc3339),
                         last_error: r.get(10)?,
                         status,
-                        notification: serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null),
+                        notification: serde_json::from_str(&payload)
+                            .unwrap_or(serde_json::Value::Null),
                     })
                 })?
                 .collect()
@@ -307,7 +313,11 @@ async fn worker(svc: Arc<Service>, q: Arc<ChannelQueue>) {
         }
         for d in due {
             let permit = slots.clone().acquire_owned().await.expect("never closed");
-            inflight.lock().expect("inflight lock").attempting.insert(d.id);
+            inflight
+                .lock()
+                .expect("inflight lock")
+                .attempting
+                .insert(d.id);
             let (svc, q, inflight) = (svc.clone(), q.clone(), inflight.clone());
             tokio::spawn(async move {
                 attempt(&svc, &q, d.id, d.attempts, &d.payload).await;
@@ -336,7 +346,12 @@ impl Inflight {
     }
 }
 
-async fn fetch_due(store: &Store, channel: &str, limit: usize, inflight: &Mutex<Inflight>) -> Vec<Due> {
+async fn fetch_due(
+    store: &Store,
+    channel: &str,
+    limit: usize,
+    inflight: &Mutex<Inflight>,
+) -> Vec<Due> {
     // Rows settled before this read began are committed: the read sees them.
     inflight.lock().expect("inflight lock").settled.clear();
     let channel = channel.to_owned();
@@ -399,7 +414,15 @@ async fn attempt(svc: &Arc<Service>, q: &ChannelQueue, id: i64, attempts: u32, p
         Ok(n) => n,
         Err(e) => {
             // Not ours to fix by retrying: dead-letter it with the reason.
-            finish(svc, q, id, attempts + 1, Err(format!("unreadable outbox row: {e}")), true).await;
+            finish(
+                svc,
+                q,
+                id,
+                attempts + 1,
+                Err(format!("unreadable outbox row: {e}")),
+                true,
+            )
+            .await;
             return;
         }
     };
@@ -460,7 +483,9 @@ async fn finish(
         (Err(_), true) => "dead",
         (Err(_), false) => "failed",
     };
-    m.notifications.with_label_values(&[&channel, outcome]).inc();
+    m.notifications
+        .with_label_values(&[&channel, outcome])
+        .inc();
     let next = now + svc.alerts.outbox.backoff(tries).as_millis() as i64;
     let error = result.as_ref().err().cloned();
     let status = match outcome {
@@ -493,13 +518,15 @@ async fn finish(
     match result {
         Ok(()) => {
             if q.dead_alert.swap(false, Ordering::Relaxed) {
-                svc.alerts.raise(svc, super::sources::dead_letter(&channel, None).resolved());
+                svc.alerts
+                    .raise(svc, super::sources::dead_letter(&channel, None).resolved());
             }
         }
         Err(e) if dead => {
             tracing::error!(%channel, "notification {id} dead-lettered after {tries} attempt(s): {e}");
             q.dead_alert.store(true, Ordering::Relaxed);
-            svc.alerts.raise(svc, super::sources::dead_letter(&channel, Some((id, &e))));
+            svc.alerts
+                .raise(svc, super::sources::dead_letter(&channel, Some((id, &e))));
         }
         Err(e) => {
             tracing::warn!(%channel, "notification {id}: attempt {tries} failed: {e}");
@@ -520,11 +547,20 @@ mod tests {
         };
         for _ in 0..100 {
             let b1 = backoff(&p, 1);
-            assert!(b1 >= Duration::from_millis(50) && b1 <= Duration::from_millis(100), "{b1:?}");
+            assert!(
+                b1 >= Duration::from_millis(50) && b1 <= Duration::from_millis(100),
+                "{b1:?}"
+            );
             let b3 = backoff(&p, 3);
-            assert!(b3 >= Duration::from_millis(200) && b3 <= Duration::from_millis(400), "{b3:?}");
+            assert!(
+                b3 >= Duration::from_millis(200) && b3 <= Duration::from_millis(400),
+                "{b3:?}"
+            );
             let b30 = backoff(&p, 30);
-            assert!(b30 >= Duration::from_millis(500) && b30 <= Duration::from_secs(1), "{b30:?}");
+            assert!(
+                b30 >= Duration::from_millis(500) && b30 <= Duration::from_secs(1),
+                "{b30:?}"
+            );
         }
     }
 }

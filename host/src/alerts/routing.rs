@@ -71,7 +71,9 @@ impl Chain {
             for (name, config) in &self.routers {
                 let outcome = match registry.get(name) {
                     Some(p) if p.kind == PluginKind::Router => {
-                        let pre = p.router().expect("router plugins are pre-linked as routers");
+                        let pre = p
+                            .router()
+                            .expect("router plugins are pre-linked as routers");
                         svc.pipeline
                             .runtime()
                             .call_route(&p.name, pre, p.settings.limits, &wit_alert, config)

@@ -40,7 +40,9 @@ fn sample(svc: &Service) -> Sample {
                     let h = metric.get_histogram();
                     s.validations += h.get_sample_count() as f64;
                     for b in h.get_bucket() {
-                        let e = buckets.entry(b.upper_bound().to_bits()).or_insert((b.upper_bound(), 0.0));
+                        let e = buckets
+                            .entry(b.upper_bound().to_bits())
+                            .or_insert((b.upper_bound(), 0.0));
                         e.1 += b.cumulative_count() as f64;
                     }
                 }
@@ -143,7 +145,9 @@ fn evaluate(
     now: Instant,
     firing: &mut BTreeMap<String, bool>,
 ) {
-    let Some((_, new)) = samples.back() else { return };
+    let Some((_, new)) = samples.back() else {
+        return;
+    };
     // The oldest sample inside the window (the window's start).
     let Some((_, old)) = samples
         .iter()
@@ -178,9 +182,15 @@ fn evaluate(
             humantime::format_duration(rule.window)
         )
     });
-    let alert = Alert::firing(&rule.name, rule.severity, format!("rule:{}", rule.name), labels, summary)
-        .annotate("value", format!("{v}"))
-        .annotate("metric", rule.metric.as_str());
+    let alert = Alert::firing(
+        &rule.name,
+        rule.severity,
+        format!("rule:{}", rule.name),
+        labels,
+        summary,
+    )
+    .annotate("value", format!("{v}"))
+    .annotate("metric", rule.metric.as_str());
     svc.alerts
         .raise(svc, if breach { alert } else { alert.resolved() });
 }
@@ -207,10 +217,19 @@ mod tests {
             calls: 200.0,
             failed_calls: 20.0,
         };
-        assert_eq!(value(RuleMetric::CacheHitRate, &old, &new), (Some(0.3), 10.0));
-        assert_eq!(value(RuleMetric::PluginErrorRate, &old, &new), (Some(0.2), 100.0));
+        assert_eq!(
+            value(RuleMetric::CacheHitRate, &old, &new),
+            (Some(0.3), 10.0)
+        );
+        assert_eq!(
+            value(RuleMetric::PluginErrorRate, &old, &new),
+            (Some(0.2), 100.0)
+        );
         // 90 of 100 within 0.1 s, 99 within 1 s: the 95th is in the 1 s bucket.
-        assert_eq!(value(RuleMetric::ValidationP95Seconds, &old, &new), (Some(1.0), 100.0));
+        assert_eq!(
+            value(RuleMetric::ValidationP95Seconds, &old, &new),
+            (Some(1.0), 100.0)
+        );
         assert_eq!(value(RuleMetric::CacheHitRate, &new, &new).0, None);
     }
 }

@@ -92,7 +92,9 @@ impl NewSilence {
     /// Checks the request; the error names the field.
     pub fn into_silence(self, actor: &str) -> Result<Silence, String> {
         if self.matchers.is_empty() {
-            return Err("matchers: give at least one (a silence of everything is not allowed)".into());
+            return Err(
+                "matchers: give at least one (a silence of everything is not allowed)".into(),
+            );
         }
         let matchers = Matcher::parse_all(&self.matchers).map_err(|e| format!("matchers: {e}"))?;
         if self.comment.trim().is_empty() {
@@ -136,7 +138,15 @@ pub async fn load(store: &Store, after_ms: i64) -> Result<Vec<Silence>, StoreErr
                  FROM silences WHERE ends_ms > ?1 ORDER BY created_ms",
             )?;
             st.query_map([after_ms], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                ))
             })?
             .collect()
         })
@@ -171,7 +181,10 @@ pub async fn insert(store: &Store, s: &Silence) -> Result<(), StoreError> {
         s.comment.clone(),
     );
     let matchers = serde_json::to_string(
-        &s.matchers.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        &s.matchers
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
     )
     .expect("strings serialise");
     store

@@ -29,7 +29,9 @@ pub fn spawn(svc: Arc<Service>) {
             let event = match rx.recv().await {
                 Ok(e) => e,
                 Err(RecvError::Lagged(n)) => {
-                    tracing::warn!("alerts: {n} host event(s) were missed (the event stream overflowed)");
+                    tracing::warn!(
+                        "alerts: {n} host event(s) were missed (the event stream overflowed)"
+                    );
                     continue;
                 }
                 Err(RecvError::Closed) => return,
@@ -83,7 +85,11 @@ fn probe(e: &ProbeEvent) -> Vec<Alert> {
     };
     let failing = make(
         "ProbeFailing",
-        if e.critical { Severity::Critical } else { Severity::Error },
+        if e.critical {
+            Severity::Critical
+        } else {
+            Severity::Error
+        },
         "failing",
     );
     let warning = make("ProbeWarning", Severity::Warning, "warning");
@@ -109,7 +115,12 @@ fn monitor(v: &MonitorVerdict) -> Vec<Alert> {
             severity,
             source.clone(),
             labels.clone(),
-            format!("{} is {} (monitor {})", v.subject, v.verdict.as_str(), v.monitor),
+            format!(
+                "{} is {} (monitor {})",
+                v.subject,
+                v.verdict.as_str(),
+                v.monitor
+            ),
         )
         .annotate("report_id", v.report_id.to_string())
         .annotate("verdict", v.verdict.as_str())

@@ -167,11 +167,18 @@ pub(super) async fn post(
     while let Some(joined) = tasks.join_next().await {
         let (i, result) = joined.map_err(|e| ApiError::internal(e.to_string()))?;
         let a = result.map_err(failed)?;
-        accepted.push((i, json!({"fingerprint": a.fingerprint, "outcome": a.outcome})));
+        accepted.push((
+            i,
+            json!({"fingerprint": a.fingerprint, "outcome": a.outcome}),
+        ));
     }
     accepted.sort_by_key(|(i, _)| *i);
     let accepted: Vec<_> = accepted.into_iter().map(|(_, v)| v).collect();
-    Ok((StatusCode::ACCEPTED, axum::Json(json!({ "accepted": accepted }))).into_response())
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(json!({ "accepted": accepted })),
+    )
+        .into_response())
 }
 
 #[derive(Deserialize)]
@@ -210,7 +217,12 @@ pub(super) async fn ack(
 ) -> Result<Response, ApiError> {
     let by = actor.map_or_else(|| "anonymous".to_owned(), |a| a.name.clone());
     let comment = body.map(|b| b.0.comment).unwrap_or_default();
-    match svc.alerts.ack(&fingerprint, &by, comment).await.map_err(failed)? {
+    match svc
+        .alerts
+        .ack(&fingerprint, &by, comment)
+        .await
+        .map_err(failed)?
+    {
         Ok(view) => Ok(axum::Json(json!({ "alert": view })).into_response()),
         Err(why) => Err(ApiError::not_found("unknown_alert", why)),
     }

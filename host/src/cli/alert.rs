@@ -44,7 +44,9 @@ pub(super) async fn test(global: &GlobalArgs, args: TestArgs) -> anyhow::Result<
         Ok(()) => {
             println!(
                 "sent a test notification to {} ({}), idempotency key {}",
-                args.channel, section.kind.as_str(), n.idempotency_key
+                args.channel,
+                section.kind.as_str(),
+                n.idempotency_key
             );
             Ok(EXIT_OK)
         }

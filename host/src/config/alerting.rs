@@ -210,14 +210,20 @@ impl ChannelSection {
             return Err(format!("{at}: timeout must be above 0"));
         }
         if self.max_per_hour == Some(0) {
-            return Err(format!("{at}: max_per_hour must be at least 1 (leave it out for no limit)"));
+            return Err(format!(
+                "{at}: max_per_hour must be at least 1 (leave it out for no limit)"
+            ));
         }
         let t = self.kind;
         let set: [(&str, bool, &[ChannelType]); 12] = {
             use ChannelType::*;
             [
                 ("url", self.url.is_some(), &[Webhook, Slack, Alertmanager]),
-                ("headers", !self.headers.is_empty(), &[Webhook, Alertmanager]),
+                (
+                    "headers",
+                    !self.headers.is_empty(),
+                    &[Webhook, Alertmanager],
+                ),
                 ("format", self.format.is_some(), &[Webhook]),
                 ("secret", self.secret.is_some(), &[Webhook]),
                 ("smtp_host", self.smtp_host.is_some(), &[Email]),
@@ -250,7 +256,9 @@ impl ChannelSection {
                 need("url", self.url.is_some())?;
                 let url = self.url.as_deref().unwrap_or_default();
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    return Err(format!("{at}: url must start with http:// or https://, not {url:?}"));
+                    return Err(format!(
+                        "{at}: url must start with http:// or https://, not {url:?}"
+                    ));
                 }
             }
             ChannelType::Email => {

@@ -88,8 +88,8 @@ impl Service {
         )
         .context("opening the store")?;
         let live = Live::from_config(&config);
-        let alerts = crate::alerts::Alerting::new(&config)
-            .map_err(|e| anyhow::anyhow!("alerting: {e}"))?;
+        let alerts =
+            crate::alerts::Alerting::new(&config).map_err(|e| anyhow::anyhow!("alerting: {e}"))?;
         let metrics = Metrics::new();
         for c in &config.channels {
             metrics.alerts.know_channel(&c.name);

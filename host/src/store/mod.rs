@@ -203,7 +203,10 @@ impl Store {
         f: impl Fn(&rusqlite::Transaction<'_>) -> Result<i64, rusqlite::Error> + Send + 'static,
     ) -> Committed {
         let (tx, rx) = oneshot::channel();
-        Committed(self.send(writer::Job::Exec(Box::new(f), Some(tx))).map(|()| rx))
+        Committed(
+            self.send(writer::Job::Exec(Box::new(f), Some(tx)))
+                .map(|()| rx),
+        )
     }
 
     /// Queues `f` like [`Store::write`], with nobody waiting for the commit.

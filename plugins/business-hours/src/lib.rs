@@ -59,8 +59,7 @@ fn weekdays() -> Vec<Weekday> {
 
 fn timezone<'de, D: Deserializer<'de>>(d: D) -> Result<TimeZone, D::Error> {
     let name = String::deserialize(d)?;
-    TimeZone::get(&name)
-        .map_err(|e| serde::de::Error::custom(format!("timezone {name:?}: {e}")))
+    TimeZone::get(&name).map_err(|e| serde::de::Error::custom(format!("timezone {name:?}: {e}")))
 }
 
 fn days<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Weekday>, D::Error> {
@@ -199,15 +198,33 @@ mod tests {
         let c = config();
         let warn = alert(Severity::Warning);
         // Monday 2026-11-23 10:00 in New York is 15:00 UTC.
-        assert_eq!(c.decide(&warn, at("2026-11-23T15:00:00Z")).channels(), ["chat"]);
+        assert_eq!(
+            c.decide(&warn, at("2026-11-23T15:00:00Z")).channels(),
+            ["chat"]
+        );
         // 17:30 local is closed (end is exclusive); 08:59 local is before opening.
-        assert_eq!(c.decide(&warn, at("2026-11-23T22:30:00Z")).channels(), ["pager"]);
-        assert_eq!(c.decide(&warn, at("2026-11-23T13:59:00Z")).channels(), ["pager"]);
+        assert_eq!(
+            c.decide(&warn, at("2026-11-23T22:30:00Z")).channels(),
+            ["pager"]
+        );
+        assert_eq!(
+            c.decide(&warn, at("2026-11-23T13:59:00Z")).channels(),
+            ["pager"]
+        );
         // 10:00 UTC Monday is 05:00 in New York: on call.
-        assert_eq!(c.decide(&warn, at("2026-11-23T10:00:00Z")).channels(), ["pager"]);
+        assert_eq!(
+            c.decide(&warn, at("2026-11-23T10:00:00Z")).channels(),
+            ["pager"]
+        );
         // Saturday, and a holiday (a Friday), at noon local.
-        assert_eq!(c.decide(&warn, at("2026-11-28T17:00:00Z")).channels(), ["pager"]);
-        assert_eq!(c.decide(&warn, at("2026-12-25T17:00:00Z")).channels(), ["pager"]);
+        assert_eq!(
+            c.decide(&warn, at("2026-11-28T17:00:00Z")).channels(),
+            ["pager"]
+        );
+        assert_eq!(
+            c.decide(&warn, at("2026-12-25T17:00:00Z")).channels(),
+            ["pager"]
+        );
     }
 
     #[test]
@@ -225,7 +242,9 @@ mod tests {
         let mut only_pager = config();
         only_pager.critical_to_both = false;
         assert_eq!(
-            only_pager.decide(&crit, at("2026-11-28T03:00:00Z")).channels(),
+            only_pager
+                .decide(&crit, at("2026-11-28T03:00:00Z"))
+                .channels(),
             ["pager"]
         );
     }
@@ -235,17 +254,35 @@ mod tests {
         let c = config();
         let warn = alert(Severity::Warning);
         // 13:30 UTC is 09:30 in New York in July (EDT) but 08:30 in January (EST).
-        assert_eq!(c.decide(&warn, at("2026-07-06T13:30:00Z")).channels(), ["chat"]);
-        assert_eq!(c.decide(&warn, at("2026-01-05T13:30:00Z")).channels(), ["pager"]);
+        assert_eq!(
+            c.decide(&warn, at("2026-07-06T13:30:00Z")).channels(),
+            ["chat"]
+        );
+        assert_eq!(
+            c.decide(&warn, at("2026-01-05T13:30:00Z")).channels(),
+            ["pager"]
+        );
     }
 
     #[test]
     fn bad_config_is_named() {
         for (config, says) in [
-            (r#"{"timezone": "Mars/Olympus", "start": "09:00", "end": "17:00", "daytime": [], "on_call": []}"#, "Mars/Olympus"),
-            (r#"{"timezone": "UTC", "start": "9am", "end": "17:00", "daytime": [], "on_call": []}"#, "HH:MM"),
-            (r#"{"timezone": "UTC", "days": ["funday"], "start": "09:00", "end": "17:00", "daytime": [], "on_call": []}"#, "not a weekday"),
-            (r#"{"timezone": "UTC", "start": "09:00", "end": "17:00", "daytime": []}"#, "on_call"),
+            (
+                r#"{"timezone": "Mars/Olympus", "start": "09:00", "end": "17:00", "daytime": [], "on_call": []}"#,
+                "Mars/Olympus",
+            ),
+            (
+                r#"{"timezone": "UTC", "start": "9am", "end": "17:00", "daytime": [], "on_call": []}"#,
+                "HH:MM",
+            ),
+            (
+                r#"{"timezone": "UTC", "days": ["funday"], "start": "09:00", "end": "17:00", "daytime": [], "on_call": []}"#,
+                "not a weekday",
+            ),
+            (
+                r#"{"timezone": "UTC", "start": "09:00", "end": "17:00", "daytime": []}"#,
+                "on_call",
+            ),
         ] {
             let e = parse_config::<Config>(config).unwrap_err();
             assert!(e.contains(says), "{config}: {e}");

@@ -279,7 +279,8 @@ mod tests {
     #[test]
     fn suppress_rules() {
         let mut flap = alert(Severity::Warning, &[]);
-        flap.labels.push(("alertname".into(), "ProbeFlapping".into()));
+        flap.labels
+            .push(("alertname".into(), "ProbeFlapping".into()));
         assert_eq!(
             route(&flap, CONFIG),
             RoutingDecision::Suppress("flapping".into())
@@ -290,8 +291,14 @@ mod tests {
     fn bad_config_is_named() {
         for (config, says) in [
             (r#"{"rules": [{"matchers": ["team"]}]}"#, "not a matcher"),
-            (r#"{"rules": [{"min_severity": "loud"}]}"#, "unknown variant"),
-            (r#"{"rules": [{"repeat_interval": "soon"}]}"#, "repeat_interval"),
+            (
+                r#"{"rules": [{"min_severity": "loud"}]}"#,
+                "unknown variant",
+            ),
+            (
+                r#"{"rules": [{"repeat_interval": "soon"}]}"#,
+                "repeat_interval",
+            ),
             (r#"{"rulez": []}"#, "unknown field"),
         ] {
             let e = parse_config::<Config>(config).unwrap_err();

@@ -108,15 +108,28 @@ type = "log"
     assert_eq!(v["groupLabels"], json!({"alertname": "DiskFull"}));
     assert_eq!(v["commonLabels"]["host"], "db-1");
     assert_eq!(v["alerts"][0]["endsAt"], "0001-01-01T00:00:00Z");
-    assert_eq!(v["alerts"][0]["annotations"]["summary"], "disk / is 99% full");
+    assert_eq!(
+        v["alerts"][0]["annotations"]["summary"],
+        "disk / is 99% full"
+    );
     assert_eq!(v["alerts"][0]["annotations"]["description"], "df says so");
     assert_eq!(v["idempotencyKey"], am.header("idempotency-key").unwrap());
-    assert_ne!(v["idempotencyKey"].as_str(), Some(key), "one key per notification");
-    assert!(am.header("x-assay-signature").is_none(), "no secret, no signature");
+    assert_ne!(
+        v["idempotencyKey"].as_str(),
+        Some(key),
+        "one key per notification"
+    );
+    assert!(
+        am.header("x-assay-signature").is_none(),
+        "no secret, no signature"
+    );
 
     // Slack: text, an attachment coloured by severity, blocks.
     let slack = r.wait_delivered("/slack", 1, 20)[0].json();
-    assert!(slack["text"].as_str().unwrap().contains("DiskFull"), "{slack}");
+    assert!(
+        slack["text"].as_str().unwrap().contains("DiskFull"),
+        "{slack}"
+    );
     let att = &slack["attachments"][0];
     assert_eq!(att["color"], "#a30200", "critical is dark red");
     let types: Vec<&str> = att["blocks"]
@@ -174,8 +187,13 @@ type = "log"
     assert_eq!(v["status"], "resolved");
     assert_ne!(v["alerts"][0]["endsAt"], "0001-01-01T00:00:00Z");
     let slack = r.wait_delivered("/slack", 2, 20)[1].json();
-    assert_eq!(slack["attachments"][0]["color"], "#2eb886", "resolved is green");
-    eventually(20, "the alert to be gone", || server.alerts().is_empty().then_some(()));
+    assert_eq!(
+        slack["attachments"][0]["color"], "#2eb886",
+        "resolved is green"
+    );
+    eventually(20, "the alert to be gone", || {
+        server.alerts().is_empty().then_some(())
+    });
 
     // The metrics count them.
     r.wait_delivered("/hook", 2, 20);
@@ -226,8 +244,14 @@ timeout = "2s"
     let msg = eventually(30, "an email in the sink", || sink.messages().pop());
     let lower = msg.to_ascii_lowercase();
     assert!(msg.contains("Subject: [FIRING] BackupLate"), "{msg}");
-    assert!(lower.contains("to: oncall@example.test, lead@example.test"), "{msg}");
-    assert!(lower.contains("content-type: multipart/alternative"), "{msg}");
+    assert!(
+        lower.contains("to: oncall@example.test, lead@example.test"),
+        "{msg}"
+    );
+    assert!(
+        lower.contains("content-type: multipart/alternative"),
+        "{msg}"
+    );
     assert!(lower.contains("content-type: text/plain"), "{msg}");
     assert!(lower.contains("content-type: text/html"), "{msg}");
     assert!(msg.contains("&lt;late&gt;"), "HTML is escaped: {msg}");
@@ -263,12 +287,25 @@ timeout = "2s"
         (m.len() > before).then(|| m.into_iter().find(|m| m.contains("AssayTestNotification")))
     });
     assert!(test_msg.is_some(), "the test email names the test alert");
-    let run = env.run(&args("nowhere").iter().map(String::as_str).collect::<Vec<_>>());
+    let run = env.run(
+        &args("nowhere")
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
     assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(run.stderr.contains("delivering to nowhere failed"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("delivering to nowhere failed"),
+        "{}",
+        run.stderr
+    );
     let run = env.run(&args("pager").iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(run.stderr.contains("configured: mail, nowhere"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("configured: mail, nowhere"),
+        "{}",
+        run.stderr
+    );
 }
 
 /// The structure of a JSON value: object keys (recursively) and value types.
@@ -323,7 +360,12 @@ url = "{v4}"
     // Alertmanager took it: its API lists the alert with our labels.
     let client = reqwest::blocking::Client::new();
     let listed = eventually(30, "the alert in Alertmanager", || {
-        let (status, v) = json(client.get(format!("{}/api/v2/alerts", am.url())).send().ok()?);
+        let (status, v) = json(
+            client
+                .get(format!("{}/api/v2/alerts", am.url()))
+                .send()
+                .ok()?,
+        );
         assert_eq!(status, 200);
         v.as_array()?
             .iter()

@@ -76,10 +76,20 @@ role = "operator"
     let attempts: Vec<_> = flaky.all();
     assert_eq!(attempts.len(), 3, "max_attempts");
     let key = dead["idempotency_key"].as_str().unwrap();
-    assert!(attempts.iter().all(|a| a.header("idempotency-key") == Some(key)));
+    assert!(
+        attempts
+            .iter()
+            .all(|a| a.header("idempotency-key") == Some(key))
+    );
     let gaps: Vec<Duration> = attempts.windows(2).map(|w| w[1].at - w[0].at).collect();
-    assert!(gaps[0] >= Duration::from_millis(140), "first retry after {gaps:?}");
-    assert!(gaps[1] >= Duration::from_millis(290), "second retry after {gaps:?}");
+    assert!(
+        gaps[0] >= Duration::from_millis(140),
+        "first retry after {gaps:?}"
+    );
+    assert!(
+        gaps[1] >= Duration::from_millis(290),
+        "second retry after {gaps:?}"
+    );
     assert_eq!(dead["attempts"], 3);
     assert!(
         dead["last_error"].as_str().unwrap().contains("503"),
@@ -106,14 +116,17 @@ role = "operator"
     assert_eq!(status, 200, "{v}");
     let delivered = flaky.wait_delivered("/flaky", 1, 20);
     assert_eq!(delivered[0].header("idempotency-key"), Some(key));
-    let (status, v) = json(as_admin(server.post("/v1/notifications/999999/retry")).send().unwrap());
+    let (status, v) = json(
+        as_admin(server.post("/v1/notifications/999999/retry"))
+            .send()
+            .unwrap(),
+    );
     assert_eq!(status, 404, "{v}");
     // The channel delivers again: the dead-letter alert resolves.
     eventually(30, "the dead-letter alert resolved", || {
-        ops.delivered("/ops")
-            .iter()
-            .map(|r| r.json())
-            .find(|n| n["alerts"][0]["name"] == "NotificationDeadLettered" && n["status"] == "resolved")
+        ops.delivered("/ops").iter().map(|r| r.json()).find(|n| {
+            n["alerts"][0]["name"] == "NotificationDeadLettered" && n["status"] == "resolved"
+        })
     });
 }
 
@@ -146,10 +159,17 @@ breaker_cooldown = "1500ms"
         m.contains(r#"assay_channel_circuit_open{channel="slow"} 1"#)
             .then_some(m)
     });
-    assert!(metrics.contains(r#"assay_outbox_depth{channel="slow"} 6"#), "{metrics}");
+    assert!(
+        metrics.contains(r#"assay_outbox_depth{channel="slow"} 6"#),
+        "{metrics}"
+    );
     let during = r.all().len();
     std::thread::sleep(Duration::from_millis(1000));
-    assert_eq!(r.all().len(), during, "no attempts while the circuit is open");
+    assert_eq!(
+        r.all().len(),
+        during,
+        "no attempts while the circuit is open"
+    );
     let pending = server.notifications("?status=pending");
     assert_eq!(pending.len(), 6);
     assert!(
@@ -210,7 +230,10 @@ fn kill_9_with_notifications_pending_loses_nothing() {
         .map(|n| {
             (
                 n["idempotency_key"].as_str().unwrap().to_owned(),
-                n["notification"]["alerts"][0]["name"].as_str().unwrap().to_owned(),
+                n["notification"]["alerts"][0]["name"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
             )
         })
         .collect();
@@ -244,7 +267,11 @@ fn kill_9_with_notifications_pending_loses_nothing() {
     }
     // Every stored notification arrived under its original key.
     for (key, name) in &stored {
-        assert_eq!(arrived.get(key), Some(name), "{name} ({key}) did not arrive");
+        assert_eq!(
+            arrived.get(key),
+            Some(name),
+            "{name} ({key}) did not arrive"
+        );
     }
     let names: BTreeSet<&String> = arrived.values().collect();
     for i in 1..=5 {
@@ -253,7 +280,10 @@ fn kill_9_with_notifications_pending_loses_nothing() {
     stored.retain(|_, n| n.starts_with("Pending"));
     assert_eq!(stored.len(), 20);
     eventually(20, "an empty outbox", || {
-        server.notifications("?status=pending").is_empty().then_some(())
+        server
+            .notifications("?status=pending")
+            .is_empty()
+            .then_some(())
     });
 }
 
@@ -316,7 +346,13 @@ interval_secs = 3600
     let a = &validation["alerts"][0];
     assert_eq!(a["severity"], "error");
     assert_eq!(a["labels"]["monitor"], "records");
-    assert!(a["annotations"]["report_id"].as_str().unwrap().parse::<i64>().is_ok());
+    assert!(
+        a["annotations"]["report_id"]
+            .as_str()
+            .unwrap()
+            .parse::<i64>()
+            .is_ok()
+    );
 
     // Both recover: both resolve.
     target.set_status(200);
@@ -330,5 +366,7 @@ interval_secs = 3600
                 .find(|n| n["alerts"][0]["name"] == name && n["status"] == "resolved")
         });
     }
-    eventually(20, "no active alerts", || server.alerts().is_empty().then_some(()));
+    eventually(20, "no active alerts", || {
+        server.alerts().is_empty().then_some(())
+    });
 }

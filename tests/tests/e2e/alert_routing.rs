@@ -115,7 +115,10 @@ on_call = ["oncall"]
         .iter()
         .map(|d| d["router"].as_str().unwrap())
         .collect();
-    assert_eq!(routers, BTreeSet::from(["severity-routes", "business-hours"]));
+    assert_eq!(
+        routers,
+        BTreeSet::from(["severity-routes", "business-hours"])
+    );
     // The db rule (no `continue`) ends the chain; a dev db alert matches no
     // rule, so business-hours (in hours) sends it to the daytime channel.
     assert_eq!(
@@ -246,5 +249,8 @@ on_call = ["pager"]
     });
     assert!(v.contains("business-hours"), "{v}");
     std::thread::sleep(std::time::Duration::from_millis(500));
-    assert!(r.delivered("/pager").is_empty(), "warning is below the pager's min_severity");
+    assert!(
+        r.delivered("/pager").is_empty(),
+        "warning is below the pager's min_severity"
+    );
 }

@@ -31,7 +31,13 @@ fn names(n: &Value) -> Vec<String> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|a| format!("{}:{}", a["labels"]["host"].as_str().unwrap_or("-"), a["status"].as_str().unwrap()))
+        .map(|a| {
+            format!(
+                "{}:{}",
+                a["labels"]["host"].as_str().unwrap_or("-"),
+                a["status"].as_str().unwrap()
+            )
+        })
         .collect();
     v.sort();
     v
@@ -103,7 +109,11 @@ fn dedupe_grouping_repeat_ack_and_cooldown() {
     sleep_ms(300);
     let settled = r.delivered("/hook").len();
     sleep_ms(1500);
-    assert_eq!(r.delivered("/hook").len(), settled, "no repeats once acknowledged");
+    assert_eq!(
+        r.delivered("/hook").len(),
+        settled,
+        "no repeats once acknowledged"
+    );
 
     // Resolving one tells the channel (after group_interval).
     server.post_alerts(json!([
@@ -141,11 +151,7 @@ fn dedupe_grouping_repeat_ack_and_cooldown() {
         .iter()
         .map(|e| e["detail"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        details,
-        ["held", "resolved", "acknowledged", "new"],
-        "{h}"
-    );
+    assert_eq!(details, ["held", "resolved", "acknowledged", "new"], "{h}");
 }
 
 #[test]
@@ -226,9 +232,15 @@ equal = ["host"]
     assert_eq!(r.delivered("/hook").len(), 1, "muted alerts are not sent");
 
     // Expiring the silence releases host a's alert (b's is still inhibited).
-    let resp = server.delete(&format!("/v1/silences/{silence}")).send().unwrap();
+    let resp = server
+        .delete(&format!("/v1/silences/{silence}"))
+        .send()
+        .unwrap();
     assert_eq!(resp.status(), 204);
-    let resp = server.delete(&format!("/v1/silences/{silence}")).send().unwrap();
+    let resp = server
+        .delete(&format!("/v1/silences/{silence}"))
+        .send()
+        .unwrap();
     assert_eq!(resp.status(), 404, "already expired");
     let disk = r.wait_delivered("/hook", 2, 20)[1].json();
     assert_eq!(names(&disk), ["a:firing"]);
@@ -275,7 +287,10 @@ fn rate_limits_count_and_summarise() {
             .find(|n| n["kind"] == "rate_limit_summary")
     });
     assert!(
-        summary["title"].as_str().unwrap().contains("3 notification(s)"),
+        summary["title"]
+            .as_str()
+            .unwrap()
+            .contains("3 notification(s)"),
         "{summary}"
     );
 }
@@ -307,7 +322,12 @@ default = ["team"]
         acc[0]["fingerprint"].as_str().unwrap().to_owned(),
         acc[1]["fingerprint"].as_str().unwrap(),
     );
-    let (status, _) = json(server.post(&format!("/v1/alerts/{login}/ack")).send().unwrap());
+    let (status, _) = json(
+        server
+            .post(&format!("/v1/alerts/{login}/ack"))
+            .send()
+            .unwrap(),
+    );
     assert_eq!(status, 200);
     let boss = r.wait_delivered("/boss", 1, 20);
     let n = boss[0].json();

@@ -107,7 +107,9 @@ impl Receiver {
         loop {
             match std::panic::catch_unwind(|| Self::bind(addr, log.clone())) {
                 Ok(r) => return r,
-                Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+                Err(_) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(100))
+                }
                 Err(e) => std::panic::resume_unwind(e),
             }
         }
@@ -219,7 +221,11 @@ fn serve(mut conn: TcpStream, mode: &Mutex<Mode>, log: &Mutex<Vec<Received>>, st
         }
         return;
     }
-    let body = if status == 200 { "{}" } else { "{\"error\":\"told to fail\"}" };
+    let body = if status == 200 {
+        "{}"
+    } else {
+        "{\"error\":\"told to fail\"}"
+    };
     let _ = write!(
         conn,
         "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
@@ -243,7 +249,10 @@ fn wait_listening(port: u16, what: &str, child: &mut Child) {
         if let Ok(Some(status)) = child.try_wait() {
             panic!("{what} exited with {status} before listening");
         }
-        assert!(Instant::now() < deadline, "{what} is not listening on {port}");
+        assert!(
+            Instant::now() < deadline,
+            "{what} is not listening on {port}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }

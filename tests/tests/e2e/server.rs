@@ -209,7 +209,11 @@ impl Server {
 
     /// `GET /v1/notifications{query}`.
     pub(crate) fn notifications(&self, query: &str) -> Vec<Value> {
-        let (status, v) = json(self.get(&format!("/v1/notifications{query}")).send().unwrap());
+        let (status, v) = json(
+            self.get(&format!("/v1/notifications{query}"))
+                .send()
+                .unwrap(),
+        );
         assert_eq!(status, 200, "{v}");
         v["notifications"].as_array().unwrap().clone()
     }
