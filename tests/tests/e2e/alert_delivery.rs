@@ -322,10 +322,12 @@ interval_secs = 3600
         addr = target.addr,
         url = target.url("/"),
     );
+    // The failing critical probe keeps /ready at 503: do not wait for it.
     let server = Server::start(
         &env,
         Start {
             config: &config,
+            wait_ready: false,
             ..Start::default()
         },
     );
