@@ -37,6 +37,9 @@ use crate::service::Service;
 use crate::store::{StoreError, now_ms};
 use engine::{Command, Engine};
 
+/// How long an alert waits for the plugin directory to load before it is routed without it.
+const READY_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The alerting side of the service.
 pub struct Alerting {
     tx: mpsc::Sender<Command>,
@@ -108,8 +111,15 @@ impl Alerting {
         svc: &Arc<Service>,
         alert: Alert,
     ) -> Result<Accepted, AlertingError> {
-        // Router plugins are in the registry once the plugin directory has loaded.
-        svc.wait_ready().await;
+        // Router plugins are in the registry once the plugin directory has
+        // loaded; if it never does, route anyway (a missing router means the
+        // default routing) rather than hold alerts forever.
+        if tokio::time::timeout(READY_WAIT, svc.wait_ready())
+            .await
+            .is_err()
+        {
+            tracing::warn!(alert = %alert.name, "the plugins are not loaded after {READY_WAIT:?}: routing without them");
+        }
         // A resolution goes to the channels that were told of the firing:
         // routers decide only where firing alerts go.
         let decision = if alert.is_firing() {

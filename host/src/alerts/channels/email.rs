@@ -1,0 +1,76 @@
+//! Email over SMTP (lettre): STARTTLS, implicit TLS or plain for local
+//! relays; multipart text and HTML; the idempotency key as a header and in
+//! the `Message-ID`.
+
+use lettre::message::{Mailbox, MultiPart, header};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use super::Channel;
+use crate::alerts::Notification;
+use crate::config::{ChannelSection, SmtpTls};
+
+impl Channel {
+    pub(super) async fn email(&self, n: &Notification) -> Result<(), String> {
+        let c = &self.config;
+        let smtp = self.smtp.as_ref().ok_or("no SMTP transport")?;
+        let from: Mailbox = c
+            .from
+            .as_deref()
+            .unwrap_or_default()
+            .parse()
+            .map_err(|e| format!("from: {e}"))?;
+        let mut b = Message::builder()
+            .from(from)
+            .subject(&n.title)
+            .message_id(Some(format!("<{}@assay>", n.idempotency_key)))
+            .header(IdempotencyKey(n.idempotency_key.clone()));
+        for to in &c.to {
+            b = b.to(to.parse().map_err(|e| format!("to {to:?}: {e}"))?);
+        }
+        let text = format!("{}\nidempotency key: {}\n", n.body, n.idempotency_key);
+        let msg = b
+            .multipart(MultiPart::alternative_plain_html(text, n.html()))
+            .map_err(|e| e.to_string())?;
+        smtp.send(msg).await.map(|_| ()).map_err(|e| e.to_string())
+    }
+}
+
+pub(super) fn transport(c: &ChannelSection) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
+    let host = c.smtp_host.as_deref().unwrap_or_default();
+    let tls = c.smtp_tls.unwrap_or_default();
+    let err = |e: lettre::transport::smtp::Error| format!("channel {:?}: SMTP: {e}", c.name);
+    let mut b = match tls {
+        SmtpTls::Starttls => {
+            AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host).map_err(err)?
+        }
+        SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(host).map_err(err)?,
+        SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
+    };
+    let port = c.smtp_port.unwrap_or(match tls {
+        SmtpTls::Starttls => 587,
+        SmtpTls::Tls => 465,
+        SmtpTls::None => 25,
+    });
+    b = b.port(port).timeout(Some(c.timeout));
+    if let (Some(u), Some(p)) = (&c.username, &c.password) {
+        b = b.credentials(Credentials::new(u.clone(), p.expose().to_owned()));
+    }
+    Ok(b.build())
+}
+
+/// The `Idempotency-Key` header of emails.
+#[derive(Clone)]
+struct IdempotencyKey(String);
+
+impl header::Header for IdempotencyKey {
+    fn name() -> header::HeaderName {
+        header::HeaderName::new_from_ascii_str("Idempotency-Key")
+    }
+    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(IdempotencyKey(s.to_owned()))
+    }
+    fn display(&self) -> header::HeaderValue {
+        header::HeaderValue::new(Self::name(), self.0.clone())
+    }
+}
