@@ -222,7 +222,7 @@ impl Server {
 /// `[alerting]` timings short enough for tests.
 pub(crate) const FAST_ALERTING: &str = r#"
 [alerting]
-group_wait = "100ms"
+group_wait = "300ms"
 group_interval = "400ms"
 tick = "25ms"
 "#;
