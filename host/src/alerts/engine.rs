@@ -48,7 +48,8 @@ pub enum Command {
         fingerprint: String,
         by: String,
         comment: String,
-        reply: oneshot::Sender<Result<AlertView, String>>,
+        /// The alert as it is now, and the commit of its new state.
+        reply: oneshot::Sender<Result<(AlertView, Committed), String>>,
     },
     List(oneshot::Sender<Vec<AlertView>>),
     Silences(Vec<Silence>),
@@ -331,7 +332,12 @@ impl Engine {
         }
     }
 
-    fn ack(&mut self, fp: &str, by: String, comment: String) -> Result<AlertView, String> {
+    fn ack(
+        &mut self,
+        fp: &str,
+        by: String,
+        comment: String,
+    ) -> Result<(AlertView, Committed), String> {
         let a = self
             .active
             .get_mut(fp)
@@ -345,9 +351,9 @@ impl Engine {
             at_ms: now_ms(),
         });
         let a = a.clone();
-        let _ = self.persist(&a);
+        let committed = self.persist(&a);
         self.history(&a.alert, "acknowledged");
-        Ok(self.view(&a, now_ms()))
+        Ok((self.view(&a, now_ms()), committed))
     }
 
     /// Puts `fp` in the group of each channel its routing names.

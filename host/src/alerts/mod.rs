@@ -180,7 +180,14 @@ impl Alerting {
             })
             .await
             .map_err(|_| AlertingError::Stopped)?;
-        rx.await.map_err(|_| AlertingError::Stopped)
+        match rx.await.map_err(|_| AlertingError::Stopped)? {
+            Ok((view, committed)) => {
+                // Answered once the acknowledgement is stored.
+                committed.wait().await?;
+                Ok(Ok(view))
+            }
+            Err(why) => Ok(Err(why)),
+        }
     }
 
     /// Reloads the silences from the store into the engine.
