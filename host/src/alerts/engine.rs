@@ -136,10 +136,15 @@ pub struct Engine {
     cooldowns: HashMap<String, i64>,
     silences: Vec<Silence>,
     rates: HashMap<String, RateWindow>,
+    /// Each rate-limited channel's `max_per_hour`.
+    limits: HashMap<String, u32>,
 }
 
 impl Engine {
     pub fn new(svc: Arc<Service>, restored: Vec<String>, silences: Vec<Silence>) -> Engine {
+        let limits = (svc.config.channels.iter())
+            .filter_map(|c| Some((c.name.clone(), c.max_per_hour?)))
+            .collect();
         let mut e = Engine {
             policy: svc.config.alerting.clone(),
             inhibit: svc
@@ -154,6 +159,7 @@ impl Engine {
             cooldowns: HashMap::new(),
             silences,
             rates: HashMap::new(),
+            limits,
         };
         let now = now_ms();
         for body in restored {
@@ -709,12 +715,7 @@ impl Engine {
     }
 
     fn limit(&self, channel: &str) -> Option<u32> {
-        self.svc
-            .config
-            .channels
-            .iter()
-            .find(|c| c.name == channel)
-            .and_then(|c| c.max_per_hour)
+        self.limits.get(channel).copied()
     }
 
     /// A summary for each channel that held notifications back and has room again.

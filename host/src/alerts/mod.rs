@@ -114,9 +114,10 @@ impl Alerting {
         // Router plugins are in the registry once the plugin directory has
         // loaded; if it never does, route anyway (a missing router means the
         // default routing) rather than hold alerts forever.
-        if tokio::time::timeout(READY_WAIT, svc.wait_ready())
-            .await
-            .is_err()
+        if !svc.plugins_loaded()
+            && tokio::time::timeout(READY_WAIT, svc.wait_ready())
+                .await
+                .is_err()
         {
             tracing::warn!(alert = %alert.name, "the plugins are not loaded after {READY_WAIT:?}: routing without them");
         }

@@ -8,18 +8,10 @@ use serde_json::json;
 
 use crate::common::{Env, shipped};
 use crate::receivers::Receiver;
-use crate::server::{FAST_ALERTING, Server, Start, eventually};
+use crate::server::{FAST_ALERTING, Server, eventually};
 
 fn channels(names: &[&str], r: &Receiver) -> String {
-    names
-        .iter()
-        .map(|n| {
-            format!(
-                "[[channel]]\nname = \"{n}\"\ntype = \"webhook\"\nurl = \"{}\"\n",
-                r.url(&format!("/{n}"))
-            )
-        })
-        .collect()
+    names.iter().map(|n| r.channel(n, "")).collect()
 }
 
 /// Today's date in UTC, `YYYY-MM-DD` (civil-from-days, Howard Hinnant's algorithm).
@@ -85,13 +77,7 @@ on_call = ["oncall"]
 "#,
         channels = channels(&["pager", "db", "chat", "oncall"], &r),
     );
-    let server = Server::start(
-        &env,
-        Start {
-            config: &config,
-            ..Start::default()
-        },
-    );
+    let server = Server::with_config(&env, &config);
     server.post_alerts(json!([
         {"name": "HostDown", "severity": "critical", "labels": {"host": "h1"}},
         {"name": "SlowQueries", "severity": "warning", "labels": {"team": "db", "env": "prod"}},
@@ -191,13 +177,7 @@ critical_to_both = false
         channels = channels(&["chat", "oncall"], &r),
         today = today_utc(),
     );
-    let server = Server::start(
-        &env,
-        Start {
-            config: &config,
-            ..Start::default()
-        },
-    );
+    let server = Server::with_config(&env, &config);
     server.post_alerts(json!([{"name": "DiskFilling", "severity": "warning"}]));
     let got = r.wait_delivered("/oncall", 1, 20);
     assert_eq!(got[0].json()["alerts"][0]["name"], "DiskFilling");
@@ -231,13 +211,7 @@ on_call = ["pager"]
         channels = channels(&["chat"], &r),
         pager = r.url("/pager"),
     );
-    let server = Server::start(
-        &env,
-        Start {
-            config: &config,
-            ..Start::default()
-        },
-    );
+    let server = Server::with_config(&env, &config);
     server.post_alerts(json!([{"name": "Minor", "severity": "warning"}]));
     r.wait_delivered("/chat", 1, 20);
     let v = eventually(10, "the router failure logged", || {

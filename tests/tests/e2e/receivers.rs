@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::targets::closed_port;
+
 /// How the HTTP receiver answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mode {
@@ -121,6 +123,15 @@ impl Receiver {
 
     pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// A `[[channel]]` named `name`: a webhook to this receiver's `/name`,
+    /// with `extra` settings lines.
+    pub(crate) fn channel(&self, name: &str, extra: &str) -> String {
+        format!(
+            "[[channel]]\nname = \"{name}\"\ntype = \"webhook\"\nurl = \"{}\"\n{extra}\n",
+            self.url(&format!("/{name}"))
+        )
     }
 
     /// Every request so far (answered or not).
@@ -233,15 +244,6 @@ fn serve(mut conn: TcpStream, mode: &Mutex<Mode>, log: &Mutex<Vec<Received>>, st
     );
 }
 
-/// A free port on 127.0.0.1 (bound, then released).
-pub(crate) fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Waits until something listens on `port`.
 fn wait_listening(port: u16, what: &str, child: &mut Child) {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -280,7 +282,7 @@ impl SmtpSink {
         let py = python_with_aiosmtpd().expect(
             "aiosmtpd is not installed: `apt-get install python3-aiosmtpd` (.ci/run installs it)",
         );
-        let port = free_port();
+        let port = closed_port();
         let maildir = dir.join("maildir");
         let mut child = Command::new(py)
             .args(["-m", "aiosmtpd", "-n", "-l"])
@@ -354,7 +356,7 @@ impl Alertmanager {
             ),
         )
         .unwrap();
-        let port = free_port();
+        let port = closed_port();
         let mut child = Command::new(bin)
             .arg(format!("--config.file={}", config.display()))
             .arg(format!("--storage.path={}", dir.join("am-data").display()))

@@ -188,6 +188,17 @@ impl Drop for Server {
 }
 
 impl Server {
+    /// [`Server::start`] with `config` as `assay.toml`, waiting for `/ready`.
+    pub(crate) fn with_config(env: &Env, config: &str) -> Server {
+        Server::start(
+            env,
+            Start {
+                config,
+                ..Start::default()
+            },
+        )
+    }
+
     /// `POST /v1/alerts` with `{"alerts": alerts}`; answers the accepted list.
     pub(crate) fn post_alerts(&self, alerts: Value) -> Vec<Value> {
         let (status, v) = json(
