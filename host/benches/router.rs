@@ -48,7 +48,6 @@ fn bench(c: &mut Criterion) {
     let plugin = rt
         .block_on(load_plugin(&runtime, &path, &HostConfig::default()))
         .unwrap();
-    let pre = plugin.router().unwrap();
     let labels = BTreeMap::from([
         ("team".to_owned(), "db".to_owned()),
         ("env".to_owned(), "prod".to_owned()),
@@ -74,14 +73,9 @@ fn bench(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(5));
     group.bench_function("wasm/severity-routes", |b| {
         b.iter(|| {
-            rt.block_on(runtime.call_route(
-                &plugin.name,
-                pre,
-                plugin.settings.limits,
-                &wit_alert,
-                CONFIG,
-            ))
-            .unwrap()
+            rt.block_on(runtime.call_route(plugin.router().unwrap(), &wit_alert, CONFIG))
+                .outcome
+                .unwrap()
         })
     });
     group.bench_function("native/severity-routes", |b| {

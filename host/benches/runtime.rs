@@ -62,6 +62,7 @@ fn bench(c: &mut Criterion) {
         plugin_defaults: PluginDefaults {
             timeout_ms: 60_000,
             memory_limit_mib: 512,
+            ..PluginDefaults::default()
         },
         ..HostConfig::default()
     };
@@ -79,18 +80,16 @@ fn bench(c: &mut Criterion) {
         content_type: "application/json".into(),
         data: b"{}".to_vec(),
     };
-    let pre = trivial.validator().unwrap();
+    // Through the plugin's gate (share, quarantine) and the quotas, as served.
     c.bench_function("fresh_instance_call/trivial", |b| {
         b.iter(|| {
             rt.block_on(runtime.call_validate(
-                &trivial.name,
-                pre,
-                trivial.settings.limits,
+                trivial.validator().unwrap(),
                 &small,
                 WitLevel::Full,
                 "{}",
             ))
-            .0
+            .outcome
             .unwrap()
         })
     });
@@ -103,7 +102,6 @@ fn bench(c: &mut Criterion) {
             &defaults,
         ))
         .unwrap();
-    let hc_pre = hc.validator().unwrap();
     let wit_subject = Subject {
         name: "ledger.json".into(),
         content_type: "application/json".into(),
@@ -120,7 +118,7 @@ fn bench(c: &mut Criterion) {
     for &level in Level::ALL {
         group.bench_function(format!("wasm/{level}"), |b| {
             b.iter(|| {
-                let (r, _) = rt.block_on(runtime.call_validate(&hc.name, hc_pre, hc.settings.limits, &wit_subject, wit_level(level), "{}"));
+                let r = rt.block_on(runtime.call_validate(hc.validator().unwrap(), &wit_subject, wit_level(level), "{}")).outcome;
                 assert!(matches!(r.unwrap(), assay_host::runtime::bindings::Validation::Findings(f) if f.is_empty()));
             })
         });

@@ -57,18 +57,13 @@ async fn a_router_component_routes_by_severity() {
         .unwrap();
     assert_eq!(plugin.kind, PluginKind::Router);
     assert_eq!(plugin.info.name, "severity-router");
-    let pre = plugin.router().expect("pre-linked as a router");
+    assert!(plugin.router().is_some(), "pre-linked as a router");
     let config = r#"{"pager": "oncall", "chat": "team"}"#;
     for (severity, channel) in [(Severity::Critical, "oncall"), (Severity::Warning, "team")] {
         let decision = runtime
-            .call_route(
-                &plugin.name,
-                pre,
-                plugin.settings.limits,
-                &alert(severity),
-                config,
-            )
+            .call_route(plugin.router().unwrap(), &alert(severity), config)
             .await
+            .outcome
             .unwrap();
         match decision {
             RoutingDecision::Deliver(d) => {
@@ -81,14 +76,9 @@ async fn a_router_component_routes_by_severity() {
     }
     // A config the router rejects is that call's error, named.
     let e = runtime
-        .call_route(
-            &plugin.name,
-            pre,
-            plugin.settings.limits,
-            &alert(Severity::Info),
-            r#"{"pagr": 1}"#,
-        )
+        .call_route(plugin.router().unwrap(), &alert(Severity::Info), r#"{"pagr": 1}"#)
         .await
+        .outcome
         .unwrap_err();
     assert!(e.to_string().contains("pagr"), "{e}");
 }

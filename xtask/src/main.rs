@@ -1,8 +1,12 @@
 //! `cargo xtask <command>`: the one entry point for builds that need two targets.
 //!
 //! - `build`: the `assay` binary (release) and the shipped plugins, copied to `plugins.d/`.
-//! - `run`:   `build`, then `assay serve` on its embedded defaults, with the example plugin settings.
-//! - `test`:  `build`, the test plugins, then every test of the workspace.
+//! - `run`:   `build`, then `assay serve` on its embedded defaults, with the example
+//!   plugin settings, from a demo directory of its own (`target/demo/`), so
+//!   `plugins.d/` stays as `build` made it.
+//! - `test`:  `build`, the test plugins, then every test of the workspace. First it
+//!   installs the Debian packages the tests drive (promtool, Alertmanager, the
+//!   SMTP sink) when they are missing, as root (or with sudo).
 //!
 //! The `wasm32-wasip2` target is installed with rustup when missing. Plugins
 //! are copied only when their bytes changed, so the host's compiled-plugin
@@ -39,12 +43,21 @@ const SHIPPED: &[&[(&str, &str)]] = &[
 /// each list is built by its own cargo invocation, because cargo unifies the
 /// SDK's features across one build and a component must carry one world only.
 const TEST_PLUGINS: &[&[(&str, &str)]] = &[
-    &[("misbehave", "misbehave"), ("trivial", "trivial")],
+    &[
+        ("misbehave", "misbehave"),
+        ("trivial", "trivial"),
+        ("info-loop", "info-loop"),
+        ("info-panic", "info-panic"),
+        ("info-huge", "info-huge"),
+    ],
     &[
         ("clock-probe", "clock-probe"),
         ("misbehave-probe", "misbehave-probe"),
     ],
-    &[("severity-router", "severity-router")],
+    &[
+        ("severity-router", "severity-router"),
+        ("hostile-router", "hostile-router"),
+    ],
 ];
 const WASM_TARGET: &str = "wasm32-wasip2";
 
@@ -164,16 +177,32 @@ fn build(root: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The demonstration: every example subject at every level, with the example plugin settings.
 /// `cargo xtask run`: the service on its embedded defaults (127.0.0.1:8080,
-/// `./plugins.d`, `./assay-data/`), with the shipped plugins and the example
-/// settings from `examples/plugins.d`. Stops on Ctrl-C.
+/// `./assay-data/`), with the shipped plugins and the example settings from
+/// `examples/plugins.d`, gathered in `target/demo/plugins.d` (the shipped
+/// `plugins.d/` is left as `build` made it). Stops on Ctrl-C.
 fn serve(root: &Path) -> anyhow::Result<()> {
-    let plugins = root.join("plugins.d");
-    for entry in std::fs::read_dir(root.join("examples").join("plugins.d"))? {
+    let demo = root.join("target").join("demo").join("plugins.d");
+    std::fs::create_dir_all(&demo).with_context(|| format!("creating {}", demo.display()))?;
+    let mut wanted = std::collections::BTreeSet::new();
+    for dir in [root.join("plugins.d"), root.join("examples").join("plugins.d")] {
+        for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+            let path = entry?.path();
+            if path
+                .extension()
+                .is_some_and(|e| e == "wasm" || e == "toml" || e == "json")
+            {
+                let name = path.file_name().expect("a file").to_owned();
+                copy_if_changed(&path, &demo.join(&name))?;
+                wanted.insert(name);
+            }
+        }
+    }
+    // What an earlier demo left that neither place has any more.
+    for entry in std::fs::read_dir(&demo)? {
         let path = entry?.path();
-        if path.extension().is_some_and(|e| e == "toml" || e == "json") {
-            copy_if_changed(&path, &plugins.join(path.file_name().expect("a file")))?;
+        if !wanted.contains(path.file_name().expect("a file")) {
+            std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
         }
     }
     println!(
@@ -190,6 +219,8 @@ fn serve(root: &Path) -> anyhow::Result<()> {
         .current_dir(root)
         .env_remove("ASSAY_CONFIG")
         .arg("serve")
+        .arg("--plugins-dir")
+        .arg(&demo)
         .status()
         .context("running target/release/assay serve")?;
     if !status.success() {
@@ -198,7 +229,62 @@ fn serve(root: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Debian packages the tests drive, by the command (or Python module) that shows each is there.
+const TEST_PACKAGES: &[(&str, &str)] = &[
+    ("prometheus", "promtool"),
+    ("prometheus-alertmanager", "prometheus-alertmanager"),
+    ("python3-aiosmtpd", "python3:aiosmtpd"),
+];
+
+/// Installs the missing [`TEST_PACKAGES`] with apt-get (as root, else with sudo).
+fn ensure_test_packages() -> anyhow::Result<()> {
+    let missing: Vec<&str> = TEST_PACKAGES
+        .iter()
+        .filter(|(_, probe)| !present(probe))
+        .map(|(pkg, _)| *pkg)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("xtask: installing Debian packages the tests need: {}", missing.join(" "));
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let apt = |args: &[&str]| {
+        let mut cmd = if root {
+            Command::new("apt-get")
+        } else {
+            let mut c = Command::new("sudo");
+            c.arg("apt-get");
+            c
+        };
+        cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        cmd
+    };
+    run(&mut apt(&["update", "-qq"])).context(
+        "installing the tests' Debian packages needs root (or sudo) and apt-get",
+    )?;
+    let mut install = apt(&["install", "-y", "-qq", "--no-install-recommends"]);
+    install.args(&missing);
+    run(&mut install)
+}
+
+fn present(probe: &str) -> bool {
+    match probe.strip_prefix("python3:") {
+        Some(module) => Command::new("/usr/bin/python3")
+            .args(["-c", &format!("import {module}")])
+            .output()
+            .is_ok_and(|o| o.status.success()),
+        None => Command::new("sh")
+            .args(["-c", &format!("command -v {probe}")])
+            .output()
+            .is_ok_and(|o| o.status.success()),
+    }
+}
+
 fn test(root: &Path, extra: &[String]) -> anyhow::Result<()> {
+    ensure_test_packages()?;
     build(root)?;
     let test_plugins = root.join("target").join("test-plugins");
     for kind in TEST_PLUGINS {

@@ -44,11 +44,24 @@ pub enum Decision {
 /// The `[[router]]` entries with their config as JSON, made once.
 pub(super) struct Chain {
     routers: Vec<(String, String)>,
+    /// A router's repeat interval is at least this (`[alerting] group_interval`).
+    min_repeat_ms: u64,
+    /// Drops of deliveries to unknown channels, logged once per router and
+    /// channel per [`DROP_LOG_EVERY`] with the count since.
+    drops: std::sync::Mutex<DropLog>,
 }
+
+/// How often a router's drops to one unknown channel are logged.
+const DROP_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// (router, channel) → (when last logged, drops since).
+type DropLog = std::collections::HashMap<(String, String), (Option<std::time::Instant>, u64)>;
 
 impl Chain {
     pub(super) fn new(svc_config: &crate::config::HostConfig) -> Chain {
         Chain {
+            min_repeat_ms: svc_config.alerting.group_interval.as_millis() as u64,
+            drops: std::sync::Mutex::default(),
             routers: svc_config
                 .routers
                 .iter()
@@ -71,13 +84,14 @@ impl Chain {
             for (name, config) in &self.routers {
                 let outcome = match registry.get(name) {
                     Some(p) if p.kind == PluginKind::Router => {
-                        let pre = p
+                        let callee = p
                             .router()
                             .expect("router plugins are pre-linked as routers");
                         svc.pipeline
                             .runtime()
-                            .call_route(&p.name, pre, p.settings.limits, &wit_alert, config)
+                            .call_route(callee, &wit_alert, config)
                             .await
+                            .outcome
                             .map_err(|e| e.to_string())
                     }
                     Some(p) => Err(format!("{name} is a {} plugin, not a router", p.kind)),
@@ -105,7 +119,10 @@ impl Chain {
                             title: d.title,
                             body: d.body,
                             labels: d.labels.into_iter().collect(),
-                            repeat_interval_ms: d.repeat_interval_ms,
+                            // Never more often than a group may be notified.
+                            repeat_interval_ms: d
+                                .repeat_interval_ms
+                                .map(|ms| ms.max(self.min_repeat_ms)),
                             router: name.clone(),
                         }));
                         if !d.continue_chain {
@@ -125,7 +142,54 @@ impl Chain {
                 }
             }
         }
-        Decision::Deliver(admit(svc, alert, routes))
+        Decision::Deliver(self.admit(svc, alert, routes))
+    }
+
+    /// Drops routes to unknown channels, below a channel's `min_severity`, and repeats.
+    fn admit(&self, svc: &Service, alert: &Alert, routes: Vec<Route>) -> Vec<Route> {
+        let mut out: Vec<Route> = Vec::with_capacity(routes.len());
+        for r in routes {
+            if !svc.config.channels.iter().any(|c| c.name == r.channel) {
+                self.note_drop(&r.router, &r.channel);
+                svc.metrics
+                    .alerts
+                    .routes_dropped
+                    .with_label_values(&["unknown_channel"])
+                    .inc();
+            } else if !meets(svc, alert, &r.channel) {
+                svc.metrics
+                    .alerts
+                    .routes_dropped
+                    .with_label_values(&["below_min_severity"])
+                    .inc();
+            } else if !out.iter().any(|o| o.channel == r.channel) {
+                out.push(r);
+            }
+        }
+        out
+    }
+
+    /// Logs a drop to an unknown channel, at most once per router and
+    /// channel per [`DROP_LOG_EVERY`], with the count since the last line.
+    fn note_drop(&self, router: &str, channel: &str) {
+        let now = std::time::Instant::now();
+        let mut drops = self.drops.lock().expect("drop log lock");
+        // Bounded: a router inventing channel names cannot grow the map forever.
+        if drops.len() >= 1024 {
+            drops.retain(|_, (at, _)| at.is_some_and(|at| now.duration_since(at) < DROP_LOG_EVERY));
+        }
+        let key = (router.to_owned(), channel.to_owned());
+        let entry = drops.entry(key).or_insert((None, 0));
+        entry.1 += 1;
+        if entry.0.is_none_or(|at| now.duration_since(at) >= DROP_LOG_EVERY) {
+            tracing::warn!(
+                router,
+                channel,
+                "a router named a channel that does not exist: {} delivery(ies) dropped (logged at most once a minute per router and channel)",
+                entry.1
+            );
+            *entry = (Some(now), 0);
+        }
     }
 }
 
@@ -153,26 +217,3 @@ fn meets(svc: &Service, alert: &Alert, channel: &str) -> bool {
         .any(|c| c.name == channel && alert.severity >= c.min_severity)
 }
 
-/// Drops routes to unknown channels, below a channel's `min_severity`, and repeats.
-fn admit(svc: &Service, alert: &Alert, routes: Vec<Route>) -> Vec<Route> {
-    let mut out: Vec<Route> = Vec::with_capacity(routes.len());
-    for r in routes {
-        if !svc.config.channels.iter().any(|c| c.name == r.channel) {
-            tracing::warn!(router = %r.router, channel = %r.channel, "a router named a channel that does not exist");
-            svc.metrics
-                .alerts
-                .routes_dropped
-                .with_label_values(&["unknown_channel"])
-                .inc();
-        } else if !meets(svc, alert, &r.channel) {
-            svc.metrics
-                .alerts
-                .routes_dropped
-                .with_label_values(&["below_min_severity"])
-                .inc();
-        } else if !out.iter().any(|o| o.channel == r.channel) {
-            out.push(r);
-        }
-    }
-    out
-}

@@ -8,6 +8,7 @@
 //! | `ProbeFlapping` | `warning` | the probe starts flapping | it passes (settles) |
 //! | `ValidationFailing` | `error` (fail), `warning` (warn), `error` (error) | a monitored subject's verdict turns so | it passes |
 //! | `PluginLoadFailed` | `error` | a plugin file fails to load | it loads |
+//! | `PluginQuarantined` | `error` | a plugin is quarantined after repeated timeouts, traps or limit breaches | a trial call answers, or an operator releases it |
 //! | `NotificationDeadLettered` | `warning` | a notification runs out of attempts | the channel delivers again |
 
 use std::collections::BTreeMap;
@@ -54,6 +55,28 @@ pub fn alerts_of(event: &HostEvent) -> Vec<Alert> {
                 .annotate("file", e.file.clone()),
         ],
         HostEvent::PluginRecovered(name) => vec![plugin_failed(name).resolved()],
+        HostEvent::Quarantine(q) => vec![quarantined(q)],
+    }
+}
+
+fn quarantined(q: &crate::runtime::QuarantineEvent) -> Alert {
+    let plugin = &*q.plugin;
+    let a = Alert::firing(
+        "PluginQuarantined",
+        Severity::Error,
+        format!("plugin:{plugin}"),
+        BTreeMap::from([("plugin".to_owned(), plugin.to_owned())]),
+        format!("plugin {plugin} is quarantined: its calls are refused"),
+    );
+    match q.change {
+        crate::runtime::QuarantineChange::Quarantined { cooldown, failures } => a
+            .with_description(format!(
+                "{failures} consecutive failure(s); next trial in {} s. Last failure: {}",
+                cooldown.as_secs(),
+                q.reason
+            ))
+            .annotate("cooldown_seconds", cooldown.as_secs().to_string()),
+        crate::runtime::QuarantineChange::Released => a.resolved(),
     }
 }
 

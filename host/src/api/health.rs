@@ -62,8 +62,19 @@ pub(super) async fn health(State(svc): State<Arc<Service>>) -> Response {
         ("fail", format!("{path} is not writable (see the log)"))
     };
     let probes = probe_checks(&svc, &time);
+    let quarantined: Vec<&str> = registry
+        .plugins
+        .iter()
+        .filter(|p| p.gate.is_quarantined())
+        .map(|p| &*p.name)
+        .collect();
+    let (quarantine_status, quarantine_output) = if quarantined.is_empty() {
+        ("pass", String::new())
+    } else {
+        ("warn", format!("quarantined: {}", quarantined.join(", ")))
+    };
     let status = worst(
-        [plugins_status, store_status]
+        [plugins_status, store_status, quarantine_status]
             .into_iter()
             .chain(probes.iter().map(|(_, s, _)| *s)),
     );
@@ -80,6 +91,14 @@ pub(super) async fn health(State(svc): State<Arc<Service>>) -> Response {
                 "observedUnit": "plugins",
                 "status": plugins_status,
                 "output": plugins_output,
+                "time": time,
+            }],
+            "plugins:quarantined": [{
+                "componentType": "component",
+                "observedValue": quarantined.len(),
+                "observedUnit": "plugins",
+                "status": quarantine_status,
+                "output": quarantine_output,
                 "time": time,
             }],
             "store:writable": [{

@@ -36,6 +36,9 @@ fn plugin_json(
             "min_level": s.min_level,
             "timeout_ms": s.limits.timeout.as_millis() as u64,
             "memory_limit_mib": s.limits.memory >> 20,
+            "max_concurrency": p.gate.policy().share,
+            "max_queue_ms": p.gate.policy().max_queue.as_millis() as u64,
+            "quarantine": p.gate.quarantine(),
             "settings_file": s.sidecar.as_ref().map(|p| p.display().to_string()),
         })
     });
@@ -104,6 +107,43 @@ pub(super) async fn plugin(
         ));
     }
     Ok(axum::Json(plugin_json(p.map(|p| &**p), book.stats.get(&name), failure)).into_response())
+}
+
+/// `POST /v1/plugins/{name}/release`: lifts a quarantine now (admin, audited).
+pub(super) async fn plugin_release(
+    State(svc): State<Arc<Service>>,
+    actor: Option<Extension<Actor>>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let actor = actor.map_or_else(Actor::anonymous, |Extension(a)| a);
+    let registry = svc.pipeline.registry();
+    let Some(p) = registry.get(&name) else {
+        return Err(ApiError::not_found(
+            "unknown_plugin",
+            format!("no plugin named {name:?} is loaded"),
+        ));
+    };
+    let was = p.gate.release();
+    if was {
+        svc.released(&p.name);
+    }
+    svc.store
+        .audit(AuditEntry {
+            at_ms: now_ms(),
+            actor: actor.name.clone(),
+            action: "plugins.release".into(),
+            target: format!("/v1/plugins/{name}"),
+            result: "ok".into(),
+            detail: if was {
+                "quarantine lifted".into()
+            } else {
+                "was not quarantined".into()
+            },
+        })
+        .await?;
+    tracing::info!(actor = %actor.name, plugin = %name, released = was, "plugin release requested");
+    Ok(axum::Json(json!({ "plugin": name, "released": was, "quarantine": p.gate.quarantine() }))
+        .into_response())
 }
 
 /// `GET /v1/plugins/events`: recent reloads, newest first.

@@ -98,6 +98,24 @@ pub(super) async fn validate(
         .pipeline
         .validate(&subject, level, &plugins, budget)
         .await;
+    // A plugin refused a slot did not check the subject: no report, a retry.
+    if let Some(busy) = report.busy_plugins() {
+        svc.metrics
+            .validations_rejected
+            .with_label_values(&["plugin_busy"])
+            .inc();
+        let why = report
+            .plugins
+            .iter()
+            .filter(|p| p.outcome == crate::validate::Outcome::Busy)
+            .find_map(|p| p.error.clone())
+            .unwrap_or_default();
+        return Err(ApiError::unavailable(
+            "plugin_busy",
+            format!("{busy}: {why}; retry shortly"),
+            1,
+        ));
+    }
     let actor = actor.map(|Extension(a)| a);
     let actor_name = actor
         .as_ref()

@@ -26,6 +26,11 @@ pub(super) async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<
         .check_serve()
         .map_err(|e| anyhow::anyhow!("refusing to start: {e}"))?;
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
+    // Probe sockets are bounded against this limit (80% at most for guests).
+    match crate::runtime::sockets::raise_fd_limit() {
+        Some(n) => tracing::info!("file descriptors: RLIMIT_NOFILE {n}; probe plugins' sockets may use at most {}%", crate::runtime::sockets::HEADROOM_PERCENT),
+        None => tracing::info!("file descriptors: RLIMIT_NOFILE unlimited"),
+    }
     let svc = Service::new(config)?;
     tracing::info!("store: {}", svc.store.path().display());
     tracing::info!("auth: {}", svc.auth.describe());

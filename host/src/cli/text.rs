@@ -55,7 +55,7 @@ pub(super) fn write_report(out: &mut impl Write, r: &Report) -> anyhow::Result<(
             Outcome::NotApplicable => {
                 s.push_str(&format!("  plugin {}: not applicable: {why}\n", p.name))
             }
-            Outcome::Error | Outcome::Timeout => s.push_str(&format!(
+            _ => s.push_str(&format!(
                 "  plugin {}: {}: {why} ({})\n",
                 p.name,
                 p.outcome.as_str(),

@@ -170,8 +170,9 @@ impl HostConfig {
                 "runtime.max_memory_mib must be between 1 and 4096, not {m}"
             ));
         }
-        if self.plugin_defaults.timeout_ms == 0 {
-            return Err("plugin_defaults.timeout_ms must be at least 1".into());
+        self.plugin_defaults.check()?;
+        if self.plugins.load_timeout_ms == 0 {
+            return Err("plugins.load_timeout_ms must be at least 1".into());
         }
         if self.plugin_defaults.memory_limit_mib > self.max_memory_mib() {
             return Err(format!(
@@ -186,6 +187,9 @@ impl HostConfig {
         }
         if self.storage.retention_days == 0 || self.storage.max_reports == 0 {
             return Err("storage.retention_days and storage.max_reports must be at least 1".into());
+        }
+        if self.storage.max_report_bytes < 4096 {
+            return Err("storage.max_report_bytes must be at least 4096".into());
         }
         self.check_auth()?;
         self.check_validators()?;

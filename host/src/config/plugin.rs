@@ -6,6 +6,10 @@
 //! timeout_ms = 2000          # default: [plugin_defaults] of assay.toml (5000)
 //! memory_limit_mib = 128     # default: [plugin_defaults] of assay.toml (64)
 //! subjects = ["*ledger*.json"] # only subjects whose name matches a glob (default: all)
+//! max_concurrency = 2        # call slots it may hold at once (default: half the pool)
+//! max_queue_ms = 100         # longest wait for a slot (default: a tenth of timeout_ms)
+//! quarantine_after = 5       # consecutive timeouts/traps/breaches before quarantine (0: never)
+//! max_findings = 1000        # and the other quotas of [plugin_defaults]
 //!
 //! [config]                   # handed to the plugin as JSON on every call
 //! key = ["id"]
@@ -19,7 +23,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::PluginDefaults;
-use crate::runtime::CallLimits;
+use crate::runtime::{BreakerPolicy, CallLimits, GatePolicy};
 use crate::validate::Level;
 
 /// A plugin's settings as written: a sidecar file, or a `[[validator]]` entry
@@ -37,6 +41,15 @@ pub struct PluginSection {
     pub memory_limit_mib: Option<u64>,
     #[serde(default)]
     pub subjects: Vec<String>,
+    pub max_concurrency: Option<u32>,
+    pub max_queue_ms: Option<u64>,
+    pub quarantine_after: Option<u32>,
+    pub max_findings: Option<u32>,
+    pub max_result_bytes: Option<u32>,
+    pub max_output_lines: Option<u32>,
+    pub max_output_bytes: Option<u32>,
+    pub max_sockets: Option<u32>,
+    pub max_deliveries: Option<u32>,
     pub config: Option<toml::Table>,
     pub config_file: Option<PathBuf>,
     /// `[[probe]]` instances of this plugin (probe plugins' sidecars only).
@@ -54,6 +67,11 @@ pub struct PluginSettings {
     pub enabled: bool,
     pub min_level: Level,
     pub limits: CallLimits,
+    /// Call slots the plugin may hold at once (`None`: half the pool).
+    pub max_concurrency: Option<u32>,
+    /// Longest wait for a slot (`None`: a tenth of the timeout).
+    pub max_queue_ms: Option<u64>,
+    pub breaker: BreakerPolicy,
     /// The config handed to the plugin, as JSON text (`{}` when none).
     pub config_json: String,
     /// Which subjects the plugin runs on, by name (`None`: all).
@@ -112,6 +130,14 @@ impl PluginSettings {
             limits: CallLimits {
                 timeout: Duration::from_millis(defaults.timeout_ms),
                 memory: (defaults.memory_limit_mib as usize) << 20,
+                quotas: defaults.quotas(),
+            },
+            max_concurrency: defaults.max_concurrency,
+            max_queue_ms: defaults.max_queue_ms,
+            breaker: BreakerPolicy {
+                after: defaults.quarantine_after,
+                cooldown: Duration::from_millis(defaults.quarantine_cooldown_ms),
+                max_cooldown: Duration::from_millis(defaults.quarantine_max_cooldown_ms),
             },
             config_json: "{}".into(),
             subjects: None,
@@ -186,6 +212,7 @@ impl PluginSettings {
             }
             settings.limits.memory = (mib as usize) << 20;
         }
+        settings.apply_limits(section)?;
         if !section.subjects.is_empty() {
             settings.subjects = Some(SubjectFilter::new(&section.subjects)?);
         }
@@ -207,6 +234,50 @@ impl PluginSettings {
             (None, None) => "{}".into(),
         };
         Ok(settings)
+    }
+}
+
+impl PluginSettings {
+    /// The sidecar's (or `[[validator]]` entry's) own limits over the defaults.
+    fn apply_limits(&mut self, section: &PluginSection) -> Result<(), String> {
+        let positive = |key: &str, v: Option<u32>| match v {
+            Some(0) => Err(format!("{key} must be at least 1")),
+            v => Ok(v),
+        };
+        if let Some(n) = positive("max_concurrency", section.max_concurrency)? {
+            self.max_concurrency = Some(n);
+        }
+        if let Some(ms) = section.max_queue_ms {
+            self.max_queue_ms = Some(ms);
+        }
+        if let Some(n) = section.quarantine_after {
+            self.breaker.after = n;
+        }
+        let q = &mut self.limits.quotas;
+        for (key, value, slot) in [
+            ("max_findings", section.max_findings, &mut q.max_findings),
+            ("max_result_bytes", section.max_result_bytes, &mut q.max_result_bytes),
+            ("max_output_lines", section.max_output_lines, &mut q.max_output_lines),
+            ("max_output_bytes", section.max_output_bytes, &mut q.max_output_bytes),
+            ("max_sockets", section.max_sockets, &mut q.max_sockets),
+            ("max_deliveries", section.max_deliveries, &mut q.max_deliveries),
+        ] {
+            if let Some(v) = positive(key, value)? {
+                *slot = v;
+            }
+        }
+        Ok(())
+    }
+
+    /// How the plugin's calls are admitted, with the pool's default share.
+    pub fn gate_policy(&self, default_share: u32, shared: bool) -> GatePolicy {
+        GatePolicy {
+            share: shared.then(|| self.max_concurrency.unwrap_or(default_share)),
+            max_queue: self
+                .max_queue_ms
+                .map_or(self.limits.timeout / 10, Duration::from_millis),
+            breaker: self.breaker,
+        }
     }
 }
 
@@ -247,6 +318,19 @@ mod tests {
     fn unknown_keys_are_rejected_by_name() {
         let e = load("timeout = 5\n").unwrap_err();
         assert!(e.message.contains("unknown field `timeout`"), "{e}");
+    }
+
+    #[test]
+    fn limits_override_the_defaults_and_zero_is_named() {
+        let s = load("max_concurrency = 1\nmax_findings = 10\nquarantine_after = 0\ntimeout_ms = 2000\n").unwrap();
+        assert_eq!(s.limits.quotas.max_findings, 10);
+        assert_eq!(s.breaker.after, 0);
+        let g = s.gate_policy(4, true);
+        assert_eq!(g.share, Some(1));
+        assert_eq!(g.max_queue, Duration::from_millis(200));
+        assert_eq!(s.gate_policy(4, false).share, None);
+        let e = load("max_sockets = 0\n").unwrap_err();
+        assert!(e.message.contains("max_sockets must be at least 1"), "{e}");
     }
 
     #[test]

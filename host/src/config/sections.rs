@@ -43,6 +43,10 @@ pub struct PluginsSection {
     /// events, SIGHUP and `POST /v1/plugins/reload`); catches what file
     /// events miss, such as a symlink's target changing elsewhere.
     pub rescan_secs: u64,
+    /// How long a plugin's `info()` may take while it loads; past it the
+    /// file is marked failed (and retried when it changes), so one bad file
+    /// never holds up the others or `/ready`.
+    pub load_timeout_ms: u64,
 }
 
 impl Default for PluginsSection {
@@ -50,6 +54,7 @@ impl Default for PluginsSection {
         PluginsSection {
             dir: PathBuf::from("./plugins.d"),
             rescan_secs: 30,
+            load_timeout_ms: 500,
         }
     }
 }
@@ -65,18 +70,102 @@ pub struct RuntimeSection {
 }
 
 /// `[plugin_defaults]`: limits for plugins whose settings give none.
-#[derive(Debug, Clone, Copy, Deserialize)]
+/// README "The sandbox" lists each with what a user sees when it is hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PluginDefaults {
     pub timeout_ms: u64,
     pub memory_limit_mib: u64,
+    /// Call slots one plugin may hold at once (default: half the pool of its kind).
+    pub max_concurrency: Option<u32>,
+    /// The longest a call waits for a slot before it is refused (default: a tenth of its timeout).
+    pub max_queue_ms: Option<u64>,
+    /// Consecutive timeouts, traps or limit breaches that quarantine a plugin (0: never).
+    pub quarantine_after: u32,
+    /// The first quarantine's length; it doubles after each failed trial, up to the maximum.
+    pub quarantine_cooldown_ms: u64,
+    pub quarantine_max_cooldown_ms: u64,
+    pub max_findings: u32,
+    pub max_code_bytes: u32,
+    pub max_message_bytes: u32,
+    pub max_path_bytes: u32,
+    pub max_result_bytes: u32,
+    pub max_output_lines: u32,
+    pub max_output_bytes: u32,
+    pub max_sockets: u32,
+    pub max_deliveries: u32,
 }
 
 impl Default for PluginDefaults {
     fn default() -> Self {
+        let q = crate::runtime::Quotas::default();
+        let b = crate::runtime::BreakerPolicy::default();
         PluginDefaults {
             timeout_ms: 5_000,
             memory_limit_mib: 64,
+            max_concurrency: None,
+            max_queue_ms: None,
+            quarantine_after: b.after,
+            quarantine_cooldown_ms: b.cooldown.as_millis() as u64,
+            quarantine_max_cooldown_ms: b.max_cooldown.as_millis() as u64,
+            max_findings: q.max_findings,
+            max_code_bytes: q.max_code_bytes,
+            max_message_bytes: q.max_message_bytes,
+            max_path_bytes: q.max_path_bytes,
+            max_result_bytes: q.max_result_bytes,
+            max_output_lines: q.max_output_lines,
+            max_output_bytes: q.max_output_bytes,
+            max_sockets: q.max_sockets,
+            max_deliveries: q.max_deliveries,
+        }
+    }
+}
+
+impl PluginDefaults {
+    /// Checks the values that have to be positive; the message names the key.
+    pub fn check(&self) -> Result<(), String> {
+        let positive = [
+            ("timeout_ms", self.timeout_ms),
+            ("memory_limit_mib", self.memory_limit_mib),
+            ("quarantine_cooldown_ms", self.quarantine_cooldown_ms),
+            ("max_findings", u64::from(self.max_findings)),
+            ("max_code_bytes", u64::from(self.max_code_bytes)),
+            ("max_message_bytes", u64::from(self.max_message_bytes)),
+            ("max_path_bytes", u64::from(self.max_path_bytes)),
+            ("max_result_bytes", u64::from(self.max_result_bytes)),
+            ("max_output_bytes", u64::from(self.max_output_bytes)),
+            ("max_sockets", u64::from(self.max_sockets)),
+            ("max_deliveries", u64::from(self.max_deliveries)),
+        ];
+        for (key, v) in positive {
+            if v == 0 {
+                return Err(format!("[plugin_defaults] {key} must be at least 1"));
+            }
+        }
+        if self.max_concurrency == Some(0) {
+            return Err("[plugin_defaults] max_concurrency must be at least 1".into());
+        }
+        if self.quarantine_max_cooldown_ms < self.quarantine_cooldown_ms {
+            return Err(
+                "[plugin_defaults] quarantine_max_cooldown_ms must be at least quarantine_cooldown_ms"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// The quotas these defaults give.
+    pub fn quotas(&self) -> crate::runtime::Quotas {
+        crate::runtime::Quotas {
+            max_findings: self.max_findings,
+            max_code_bytes: self.max_code_bytes,
+            max_message_bytes: self.max_message_bytes,
+            max_path_bytes: self.max_path_bytes,
+            max_result_bytes: self.max_result_bytes,
+            max_output_lines: self.max_output_lines,
+            max_output_bytes: self.max_output_bytes,
+            max_sockets: self.max_sockets,
+            max_deliveries: self.max_deliveries,
         }
     }
 }
@@ -162,6 +251,9 @@ pub struct StorageSection {
     pub retention_days: u64,
     /// At most this many reports are kept (oldest pruned first).
     pub max_reports: u64,
+    /// The largest report body stored, in bytes: past it the report's
+    /// findings are cut (the count of those cut is kept in the report).
+    pub max_report_bytes: u64,
     /// `normal`: a committed report survives a crash of the process (kill -9);
     /// `full`: also a power cut, at the cost of an fsync per commit.
     pub synchronous: Synchronous,
@@ -187,6 +279,7 @@ impl Default for StorageSection {
             path: PathBuf::from("./assay-data/assay.db"),
             retention_days: 30,
             max_reports: 1_000_000,
+            max_report_bytes: 1 << 20,
             synchronous: Synchronous::Normal,
         }
     }

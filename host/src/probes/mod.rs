@@ -15,7 +15,7 @@ pub use state::{Policy, ProbeState, ResultStatus, Tracker, Transition};
 use crate::config::ProbeSpec;
 use crate::registry::Plugin;
 use crate::runtime::bindings::ProbeStatus;
-use crate::runtime::{CallFailure, CallLimits, Runtime};
+use crate::runtime::{CallFailure, Runtime};
 use crate::store::now_ms;
 
 /// One number a probe measured.
@@ -73,19 +73,17 @@ pub async fn run_once(
     let Some(plugin) = plugin else {
         return ProbeResult::unknown(format!("plugin {:?} is not loaded", spec.plugin), trigger);
     };
-    let Some(pre) = plugin.probe() else {
+    let Some(mut callee) = plugin.probe() else {
         return ProbeResult::unknown(
             format!("plugin {:?} is a {}, not a probe", spec.plugin, plugin.kind),
             trigger,
         );
     };
-    let limits = CallLimits {
-        timeout: spec.timeout,
-        memory: spec.memory.unwrap_or(plugin.settings.limits.memory),
-    };
+    callee.limits.timeout = spec.timeout;
+    callee.limits.memory = spec.memory.unwrap_or(callee.limits.memory);
     let at_ms = now_ms();
     let call = runtime
-        .call_probe(&plugin.name, pre, limits, &spec.grants, &spec.config_json)
+        .call_probe(callee, &spec.grants, &spec.config_json)
         .await;
     let (status, message, observations) = match call.outcome {
         Ok(o) => (

@@ -15,8 +15,7 @@ use sha2::{Digest, Sha256};
 pub use kind::PluginKind;
 
 use crate::config::{HostConfig, PluginSettings};
-use crate::runtime::Prepared;
-use crate::runtime::Runtime;
+use crate::runtime::{CallFailure, CallLimits, Callee, Gate, Prepared, Runtime};
 use crate::runtime::bindings::{ProbePre, RouterPre, ValidatorPre};
 use crate::runtime::state::CallState;
 
@@ -49,36 +48,51 @@ pub struct Plugin {
     pub component: wasmtime::component::Component,
     /// Pre-linked against the world of `kind`.
     pub(crate) prepared: Prepared,
+    /// Its share of the call slots and its quarantine state; kept across
+    /// settings changes, new with new bytes.
+    pub gate: Arc<Gate>,
 }
 
 impl Plugin {
-    /// The pre-linked validator, when this plugin is one.
-    pub fn validator(&self) -> Option<&ValidatorPre<CallState>> {
+    fn callee<'a, P>(&'a self, pre: &'a P) -> Callee<'a, P> {
+        Callee {
+            name: &self.name,
+            pre,
+            limits: self.settings.limits,
+            gate: Some(&self.gate),
+        }
+    }
+
+    /// The validator to call, when this plugin is one.
+    pub fn validator(&self) -> Option<Callee<'_, ValidatorPre<CallState>>> {
         match &self.prepared {
-            Prepared::Validator(pre) => Some(pre),
+            Prepared::Validator(pre) => Some(self.callee(pre)),
             _ => None,
         }
     }
 
-    /// The pre-linked probe, when this plugin is one.
-    pub fn probe(&self) -> Option<&ProbePre<CallState>> {
+    /// The probe to call, when this plugin is one.
+    pub fn probe(&self) -> Option<Callee<'_, ProbePre<CallState>>> {
         match &self.prepared {
-            Prepared::Probe(pre) => Some(pre),
+            Prepared::Probe(pre) => Some(self.callee(pre)),
             _ => None,
         }
     }
 
-    /// The pre-linked router, when this plugin is one.
-    pub fn router(&self) -> Option<&RouterPre<CallState>> {
+    /// The router to call, when this plugin is one.
+    pub fn router(&self) -> Option<Callee<'_, RouterPre<CallState>>> {
         match &self.prepared {
-            Prepared::Router(pre) => Some(pre),
+            Prepared::Router(pre) => Some(self.callee(pre)),
             _ => None,
         }
     }
 
-    /// The same compiled plugin with other settings (a sidecar change: no recompile).
-    pub fn with_settings(&self, settings: PluginSettings) -> Plugin {
+    /// The same compiled plugin with other settings (a sidecar change: no
+    /// recompile; the quarantine state carries on).
+    pub fn with_settings(&self, settings: PluginSettings, default_share: u32) -> Plugin {
+        let policy = settings.gate_policy(default_share, self.kind != PluginKind::Probe);
         Plugin {
+            gate: Arc::new(self.gate.with_policy(policy)),
             name: self.name.clone(),
             file: self.file.clone(),
             kind: self.kind,
@@ -136,8 +150,10 @@ impl Registry {
         let files = discover(dir)?;
         let mut plugins = Vec::new();
         let mut errors = Vec::new();
-        for file in files {
-            match load_plugin(runtime, &file, config).await {
+        // Concurrently: one slow file does not hold up the others.
+        let loads = files.iter().map(|file| load_plugin(runtime, file, config));
+        for result in futures_util::future::join_all(loads).await {
+            match result {
                 Ok(p) => plugins.push(Arc::new(p)),
                 Err(e) => errors.push(e),
             }
@@ -239,6 +255,7 @@ pub async fn load_plugin(
     })?;
     let kind = kind::detect(runtime.engine(), &component).map_err(fail)?;
     let name: Arc<str> = name.into();
+    let name_for_gate = name.clone();
 
     if kind != PluginKind::Probe && !settings.probes.is_empty() {
         return Err(fail(format!(
@@ -248,10 +265,24 @@ pub async fn load_plugin(
     let prepared = runtime
         .prepare(kind, &component)
         .map_err(|e| fail(format!("does not fit the {kind} world: {e:#}")))?;
+    // info() gets the load deadline, not the call timeout: a plugin that
+    // does not answer at once is marked failed instead of holding up others.
+    let load_timeout = std::time::Duration::from_millis(config.plugins.load_timeout_ms);
+    let info_limits = CallLimits {
+        timeout: settings.limits.timeout.min(load_timeout),
+        ..settings.limits
+    };
     let info = runtime
-        .call_info(&name, &prepared, settings.limits)
+        .call_info(&name, &prepared, info_limits)
         .await
-        .map_err(|e| fail(format!("info() failed: {e}")))?;
+        .map_err(|e| match e {
+            CallFailure::Timeout(t) => fail(format!(
+                "info() did not answer within the load deadline of {} ms (plugins.load_timeout_ms)",
+                t.as_millis()
+            )),
+            e => fail(format!("info() failed: {e}")),
+        })?;
+    let policy = settings.gate_policy(runtime.default_share(kind), kind != PluginKind::Probe);
     let info = Info {
         name: info.name,
         version: info.version,
@@ -270,6 +301,7 @@ pub async fn load_plugin(
         compile_time,
         component,
         prepared,
+        gate: Arc::new(Gate::new(name_for_gate, policy)),
     })
 }
 

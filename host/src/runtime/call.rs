@@ -5,12 +5,16 @@ use std::time::{Duration, Instant};
 
 use wasmtime::{Store, UpdateDeadline};
 
+use tokio::sync::Semaphore;
+
 use super::bindings::{
     Alert, Level, PluginInfo, ProbeOutcome, ProbePre, RouterPre, RoutingDecision, Subject,
     Validation, ValidatorPre,
 };
+use super::gate::{Gate, Refusal};
 use super::grants::Grants;
 use super::limits::mib;
+use super::quota::{Quotas, check_info, cut};
 use super::state::CallState;
 use super::{Prepared, Runtime};
 
@@ -20,28 +24,61 @@ pub struct CallLimits {
     pub timeout: Duration,
     /// Total linear memory, in bytes.
     pub memory: usize,
+    /// What the call may hand back and write.
+    pub quotas: Quotas,
+}
+
+/// A plugin as a call sees it: its name, pre-linked code, limits and gate.
+pub struct Callee<'a, P> {
+    pub name: &'a Arc<str>,
+    pub pre: &'a P,
+    pub limits: CallLimits,
+    /// `None`: no share, no quarantine (one-shot calls).
+    pub gate: Option<&'a Gate>,
 }
 
 /// Why a call produced no answer. Each is an outcome of that call only.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CallFailure {
-    #[error("timed out after {} ms", .0.as_millis())]
+    #[error("timed out after {} ms (timeout_ms)", .0.as_millis())]
     Timeout(Duration),
-    #[error("memory limit of {} exceeded", mib(*.0))]
+    #[error("memory limit of {} exceeded (memory_limit_mib)", mib(*.0))]
     MemoryExceeded(usize),
-    /// The guest trapped (panic, `unreachable`, out-of-bounds access, …), or
-    /// could not be instantiated; the message is wasmtime's.
+    /// The answer or the output was over a quota; the message names it.
+    #[error("output limit: {0}")]
+    OutputLimit(String),
+    /// The guest trapped (panic, `unreachable`, stack overflow, …), or
+    /// could not be instantiated; the message names the cause.
     #[error("plugin trapped: {0}")]
     Trap(String),
     /// The guest returned `err(message)`.
     #[error("{0}")]
     Guest(String),
+    /// The call never ran: the plugin is busy or quarantined.
+    #[error("{0}")]
+    Refused(Refusal),
 }
 
 impl CallFailure {
     pub fn is_timeout(&self) -> bool {
         matches!(self, CallFailure::Timeout(_))
     }
+
+    /// Whether this counts toward quarantine: a timeout, trap or limit breach.
+    fn is_breach(&self) -> bool {
+        !matches!(self, CallFailure::Guest(_) | CallFailure::Refused(_))
+    }
+}
+
+/// What one call produced, and what it cost.
+pub struct Called<T> {
+    pub outcome: Result<T, CallFailure>,
+    /// From instantiation on.
+    pub duration: Duration,
+    /// Waiting for a call slot before that.
+    pub queued: Duration,
+    /// What the guest tried that its grants refused.
+    pub denied: Vec<String>,
 }
 
 impl Runtime {
@@ -49,9 +86,11 @@ impl Runtime {
         let deadline = Instant::now() + limits.timeout;
         let mut store = Store::new(
             &self.engine,
-            CallState::new(plugin.clone(), limits.memory, deadline),
+            CallState::new(plugin.clone(), limits.memory, limits.quotas, deadline),
         );
         store.limiter(|s| &mut s.limiter);
+        // One host call may copy at most the call's memory cap out of the guest.
+        store.set_hostcall_fuel(limits.memory.max(1 << 20));
         // Checked every epoch tick: yield to the async executor until the
         // deadline (so a busy guest does not hog a worker thread), then trap.
         store.epoch_deadline_callback(|mut ctx| {
@@ -73,7 +112,7 @@ impl Runtime {
         limits: CallLimits,
         result: Result<wasmtime::Result<T>, tokio::time::error::Elapsed>,
     ) -> Result<T, CallFailure> {
-        store.data_mut().flush_output();
+        let stderr = store.data_mut().flush_output();
         let state = store.data();
         match result {
             Err(_) => Err(CallFailure::Timeout(limits.timeout)),
@@ -82,62 +121,116 @@ impl Runtime {
             Ok(Err(_)) if state.limiter.exceeded.is_some() => {
                 Err(CallFailure::MemoryExceeded(limits.memory))
             }
-            Ok(Err(e)) => Err(CallFailure::Trap(trap_message(&e))),
+            Ok(Err(_)) if let Some(stream) = state.output_full() => {
+                Err(CallFailure::OutputLimit(format!(
+                    "the plugin wrote more than {} bytes to {stream} in one call (max_output_bytes)",
+                    limits.quotas.max_output_bytes
+                )))
+            }
+            Ok(Err(e)) => Err(CallFailure::Trap(trap_message(&e, &stderr, limits.memory))),
         }
     }
 
-    /// The one guarded call every entry point goes through: a permit from
-    /// `permits`, a fresh store (with `grants`, if any), `call` under the
-    /// deadline, and the outcome read from the store's flags.
-    async fn guarded<T>(
+    /// The one guarded call every entry point goes through: the plugin's
+    /// gate (share, bounded wait, quarantine) and one of `pool`'s slots, a
+    /// fresh store (with `grants`, if any), `call` under the deadline, the
+    /// outcome read from the store's flags, then `bound` (the quotas on the
+    /// answer) before the gate hears how the call ended.
+    async fn guarded<T, U>(
         &self,
-        permits: &tokio::sync::Semaphore,
-        plugin: &Arc<str>,
-        limits: CallLimits,
+        pool: &Semaphore,
+        callee: (&Arc<str>, CallLimits, Option<&Gate>),
         grants: Option<&Arc<Grants>>,
-        call: impl AsyncFnOnce(&mut Store<CallState>) -> wasmtime::Result<T>,
-    ) -> Guarded<T> {
-        let _permit = permits
-            .acquire()
-            .await
-            .expect("the permit semaphore is never closed");
+        call: impl AsyncFnOnce(&mut Store<CallState>) -> wasmtime::Result<Result<T, String>>,
+        bound: impl FnOnce(T, &Quotas) -> Result<U, CallFailure>,
+    ) -> Called<U> {
+        let (plugin, limits, gate) = callee;
+        let pass = match gate {
+            Some(gate) => match gate.enter(pool).await {
+                Ok(pass) => Some(pass),
+                Err(refusal) => {
+                    self.observer().refused(plugin, refusal.reason());
+                    return Called {
+                        outcome: Err(CallFailure::Refused(refusal)),
+                        duration: Duration::ZERO,
+                        queued: Duration::ZERO,
+                        denied: Vec::new(),
+                    };
+                }
+            },
+            None => None,
+        };
+        // Ungated calls (one-shot CLI runs, `info()` at load) wait for a pool slot.
+        let _slot = if pass.is_none() {
+            Some(pool.acquire().await.expect("the pool is never closed"))
+        } else {
+            None
+        };
+        let queued = pass.as_ref().map_or(Duration::ZERO, |p| p.queued);
+        self.observer().queued(plugin, queued);
         let mut store = self.store(plugin, limits);
         store.data_mut().grants = grants.cloned();
         let deadline = tokio::time::Instant::now() + limits.timeout;
         let started = Instant::now();
         let result = tokio::time::timeout_at(deadline, call(&mut store)).await;
         let duration = started.elapsed();
-        Guarded {
-            outcome: Self::settle(&mut store, limits, result),
+        let outcome = Self::settle(&mut store, limits, result)
+            .and_then(|r| r.map_err(CallFailure::Guest))
+            .and_then(|v| bound(v, &limits.quotas));
+        let sockets = store.data().sockets.refusals();
+        if sockets != (0, 0) {
+            self.observer().sockets_refused(plugin, sockets.0, sockets.1);
+        }
+        if let (Some(gate), Some(pass)) = (gate, pass) {
+            let breach = outcome.as_ref().err().filter(|f| f.is_breach());
+            if let Some(event) = gate.settle(pass, breach.map(|f| f.to_string()).as_deref()) {
+                self.observer().quarantine(&event);
+            }
+        }
+        Called {
+            outcome,
             duration,
+            queued,
             denied: store.data_mut().take_denied(),
         }
     }
 
-    /// Calls `validate` on a fresh instance of `pre`. Also returns how long
-    /// the call ran, from instantiation on (time queued for a permit excluded).
+    /// Calls `validate` on a fresh instance; the findings are bounded by the quotas.
     pub async fn call_validate(
         &self,
-        plugin: &Arc<str>,
-        pre: &ValidatorPre<CallState>,
-        limits: CallLimits,
+        callee: Callee<'_, ValidatorPre<CallState>>,
         subject: &Subject,
         level: Level,
         config: &str,
-    ) -> (Result<Validation, CallFailure>, Duration) {
-        let g = self
-            .guarded(&self.permits, plugin, limits, None, async |store| {
+    ) -> Called<Validation> {
+        let pre = callee.pre;
+        self.guarded(
+            &self.permits,
+            (callee.name, callee.limits, callee.gate),
+            None,
+            async |store| {
                 let instance = pre.instantiate_async(&mut *store).await?;
                 instance
                     .assay_plugin_validation()
                     .call_validate(store, subject, level, config)
                     .await
-            })
-            .await;
-        (guest(g.outcome), g.duration)
+            },
+            |v, quotas| match v {
+                Validation::Findings(found) => quotas
+                    .bound_findings(found)
+                    .map(Validation::Findings)
+                    .map_err(|e| CallFailure::OutputLimit(e.to_string())),
+                Validation::NotApplicable(mut why) => {
+                    cut(&mut why, quotas.max_message_bytes);
+                    Ok(Validation::NotApplicable(why))
+                }
+            },
+        )
+        .await
     }
 
-    /// Calls `info` on a fresh instance of a plugin of any kind.
+    /// Calls `info` on a fresh instance of a plugin of any kind, under the
+    /// load deadline; the fields must be within the contract's limits.
     pub async fn call_info(
         &self,
         plugin: &Arc<str>,
@@ -145,116 +238,167 @@ impl Runtime {
         limits: CallLimits,
     ) -> Result<PluginInfo, CallFailure> {
         self.guarded(
-            &self.permits,
-            plugin,
-            limits,
+            &self.load_permits,
+            (plugin, limits, None),
             None,
-            async |store| match prepared {
-                Prepared::Validator(pre) => {
-                    let i = pre.instantiate_async(&mut *store).await?;
-                    i.assay_plugin_validation().call_info(store).await
-                }
-                Prepared::Probe(pre) => {
-                    let i = pre.instantiate_async(&mut *store).await?;
-                    i.assay_plugin_probing().call_info(store).await
-                }
-                Prepared::Router(pre) => {
-                    let i = pre.instantiate_async(&mut *store).await?;
-                    i.assay_plugin_routing().call_info(store).await
-                }
+            async |store| {
+                let info = match prepared {
+                    Prepared::Validator(pre) => {
+                        let i = pre.instantiate_async(&mut *store).await?;
+                        i.assay_plugin_validation().call_info(store).await
+                    }
+                    Prepared::Probe(pre) => {
+                        let i = pre.instantiate_async(&mut *store).await?;
+                        i.assay_plugin_probing().call_info(store).await
+                    }
+                    Prepared::Router(pre) => {
+                        let i = pre.instantiate_async(&mut *store).await?;
+                        i.assay_plugin_routing().call_info(store).await
+                    }
+                };
+                info.map(Ok)
             },
+            |info, _| check_info(&info).map(|()| info).map_err(CallFailure::OutputLimit),
         )
         .await
         .outcome
     }
 
-    /// Calls `probe` on a fresh instance of `pre`, with `grants` opening
-    /// WASI and the host interfaces. Waits for one of the probe permits.
+    /// Calls `probe` on a fresh instance, with `grants` opening WASI and the
+    /// host interfaces. Waits for one of the probe permits.
     pub async fn call_probe(
         &self,
-        plugin: &Arc<str>,
-        pre: &ProbePre<CallState>,
-        limits: CallLimits,
+        callee: Callee<'_, ProbePre<CallState>>,
         grants: &Arc<Grants>,
         config: &str,
-    ) -> ProbeCall {
-        let g = self
-            .guarded(
-                &self.probe_permits,
-                plugin,
-                limits,
-                Some(grants),
-                async |store| {
-                    let instance = pre.instantiate_async(&mut *store).await?;
-                    instance
-                        .assay_plugin_probing()
-                        .call_probe(store, config)
-                        .await
-                },
-            )
-            .await;
-        ProbeCall {
-            outcome: guest(g.outcome),
-            duration: g.duration,
-            denied: g.denied,
-        }
+    ) -> Called<ProbeOutcome> {
+        let pre = callee.pre;
+        self.guarded(
+            &self.probe_permits,
+            (callee.name, callee.limits, callee.gate),
+            Some(grants),
+            async |store| {
+                let instance = pre.instantiate_async(&mut *store).await?;
+                instance
+                    .assay_plugin_probing()
+                    .call_probe(store, config)
+                    .await
+            },
+            |mut o, quotas| {
+                cut(&mut o.message, quotas.max_message_bytes);
+                o.observations.truncate(64);
+                Ok(o)
+            },
+        )
+        .await
     }
 
-    /// Calls `route` on a fresh instance of `pre` (validator permits: a
-    /// router decides in microseconds and waits on nothing).
+    /// Calls `route` on a fresh instance (validator slots: a router decides
+    /// in microseconds and waits on nothing). At most `max_deliveries`
+    /// deliveries are kept, each title and body cut to `max_message_bytes`.
     pub async fn call_route(
         &self,
-        plugin: &Arc<str>,
-        pre: &RouterPre<CallState>,
-        limits: CallLimits,
+        callee: Callee<'_, RouterPre<CallState>>,
         alert: &Alert,
         config: &str,
-    ) -> Result<RoutingDecision, CallFailure> {
-        let g = self
-            .guarded(&self.permits, plugin, limits, None, async |store| {
+    ) -> Called<RoutingDecision> {
+        let pre = callee.pre;
+        self.guarded(
+            &self.permits,
+            (callee.name, callee.limits, callee.gate),
+            None,
+            async |store| {
                 let instance = pre.instantiate_async(&mut *store).await?;
                 instance
                     .assay_plugin_routing()
                     .call_route(store, alert, config)
                     .await
-            })
-            .await;
-        guest(g.outcome)
+            },
+            |d, quotas| Ok(bound_decision(d, quotas)),
+        )
+        .await
     }
 }
 
-/// What [`Runtime::guarded`] produced.
-struct Guarded<T> {
-    outcome: Result<T, CallFailure>,
-    /// From instantiation on (time queued for a permit excluded).
-    duration: Duration,
-    denied: Vec<String>,
+/// A router's answer within its quotas.
+fn bound_decision(d: RoutingDecision, quotas: &Quotas) -> RoutingDecision {
+    match d {
+        RoutingDecision::Deliver(mut d) => {
+            if d.to.len() > quotas.max_deliveries as usize {
+                tracing::warn!(
+                    "a router asked for {} deliveries of one alert; the first {} are kept (max_deliveries)",
+                    d.to.len(),
+                    quotas.max_deliveries
+                );
+                d.to.truncate(quotas.max_deliveries as usize);
+            }
+            for t in &mut d.to {
+                cut(&mut t.channel, quotas.max_code_bytes);
+                for s in [&mut t.title, &mut t.body].into_iter().flatten() {
+                    cut(s, quotas.max_message_bytes);
+                }
+                t.labels.truncate(32);
+            }
+            RoutingDecision::Deliver(d)
+        }
+        RoutingDecision::Suppress(mut why) => {
+            cut(&mut why, quotas.max_message_bytes);
+            RoutingDecision::Suppress(why)
+        }
+    }
 }
 
-/// Folds a guest's own `err(message)` into the call's failure.
-fn guest<T>(outcome: Result<Result<T, String>, CallFailure>) -> Result<T, CallFailure> {
-    outcome.and_then(|r| r.map_err(CallFailure::Guest))
-}
-
-/// What one probe call produced.
-pub struct ProbeCall {
-    pub outcome: Result<ProbeOutcome, CallFailure>,
-    /// From instantiation on (time queued for a permit excluded).
-    pub duration: Duration,
-    /// What the guest tried that its grants refused.
-    pub denied: Vec<String>,
-}
-
-/// The first line of a trap's message plus its wasm backtrace frames, kept short.
-fn trap_message(e: &wasmtime::Error) -> String {
-    let mut msg = match e.downcast_ref::<wasmtime::Trap>() {
-        Some(trap) => trap.to_string(),
-        None => e.to_string(),
-    };
-    if let Some(bt) = e.downcast_ref::<wasmtime::WasmBacktrace>()
-        && let Some(frame) = bt.frames().iter().find_map(|f| f.func_name())
+/// What a person needs from a trap: the cause named (stack overflow,
+/// host-copy limit, …), the guest function it happened in, and the panic
+/// message the guest wrote to stderr, if any.
+fn trap_message(e: &wasmtime::Error, stderr: &str, memory: usize) -> String {
+    let frame = e
+        .downcast_ref::<wasmtime::WasmBacktrace>()
+        .and_then(|bt| bt.frames().iter().find_map(|f| f.func_name().map(str::to_owned)));
+    let mut msg = e.downcast_ref::<wasmtime::Trap>().map(|trap| match trap {
+        wasmtime::Trap::StackOverflow => {
+            "stack overflow: the plugin's call stack is exhausted (recursion too deep)".to_owned()
+        }
+        t => t.to_string(),
+    });
+    let mut fault_address = None;
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if let Some(addr) = text
+            .strip_prefix("memory fault at wasm address 0x")
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|h| u64::from_str_radix(h, 16).ok())
+        {
+            fault_address = Some(addr);
+        } else if text.contains("fuel allocated for hostcalls has been exhausted") {
+            msg = Some(format!(
+                "host-copy limit: the plugin passed more than {} to one host call (memory_limit_mib bounds it)",
+                mib(memory.max(1 << 20))
+            ));
+        } else if msg.is_none() && !text.starts_with("error while executing at wasm backtrace") {
+            msg = Some(text);
+        }
+    }
+    let mut msg = msg.unwrap_or_else(|| e.to_string());
+    // A Rust guest's stack sits at the bottom of its memory and grows down:
+    // an overflow moves the stack pointer below 0, so the fault is at an
+    // address just under 4 GiB rather than past the end of memory.
+    if let Some(addr) = fault_address
+        && addr >= 0xFFF0_0000
     {
+        msg = format!(
+            "stack overflow: the plugin's stack grew past its start (deep recursion or large stack frames; {msg} at 0x{addr:x})"
+        );
+    }
+    if let Some(frame) = frame {
         msg.push_str(&format!(" (in {frame})"));
+    }
+    if let Some(panic) = stderr
+        .lines()
+        .position(|l| l.contains("panicked at"))
+        .map(|i| stderr.lines().skip(i).take(3).collect::<Vec<_>>().join(" "))
+    {
+        msg.push_str(&format!("; the plugin said: {panic}"));
     }
     msg
 }

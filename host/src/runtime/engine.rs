@@ -18,13 +18,16 @@ use super::RuntimeOptions;
 /// first heap pages all fit), 1 MiB → 43 µs (the memset itself dominates).
 const KEEP_RESIDENT: usize = 256 << 10;
 
+/// Instance slots for the `info()` calls of plugins loading at once.
+pub(super) const LOAD_SLOTS: u32 = 4;
+
 pub(super) fn build(options: &RuntimeOptions) -> anyhow::Result<Engine> {
     let n = options.max_concurrency.max(1) + options.max_probe_concurrency;
     let mut pool = PoolingAllocationConfig::default();
     // A Rust component is a handful of core instances, one or two memories
-    // (the guest's and WASI adapter's) and tables; one extra slot for the
-    // `info()` calls made while loading.
-    let slots = n + 1;
+    // (the guest's and WASI adapter's) and tables; extra slots for the
+    // `info()` calls made while plugins load.
+    let slots = n + LOAD_SLOTS;
     pool.total_component_instances(slots)
         .total_core_instances(slots * 8)
         .total_memories(slots * 2)

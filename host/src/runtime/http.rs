@@ -1,5 +1,6 @@
 //! `wasi:http` for probes: requests go out through wasmtime-wasi-http only to the authorities in `allow_http`.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -7,6 +8,7 @@ use http_body_util::BodyExt;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 use super::grants::Grants;
+use super::sockets::SocketBook;
 use super::state::CallState;
 
 /// The hooks of one call: its grants, and what is left of its deadline.
@@ -16,6 +18,9 @@ pub(crate) struct HttpHooks {
     pub(crate) timeout: Duration,
     pub(crate) plugin: Arc<str>,
     pub(crate) denied: Arc<Mutex<Vec<String>>>,
+    /// The call's socket accounting: each request holds one.
+    pub(crate) sockets: Arc<SocketBook>,
+    pub(crate) max_sockets: u32,
 }
 
 type SendResult = wasmtime_wasi_http::Result<(
@@ -42,6 +47,15 @@ impl WasiHttpHooks for HttpHooks {
             );
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
+        let open = self.sockets.http_requests.load(Ordering::Relaxed);
+        let what = format!("http request to {host}:{port}");
+        if !self
+            .sockets
+            .admit(open, self.max_sockets, &what, &self.plugin, &self.denied)
+        {
+            return Box::new(async { Err(Error::HttpRequestDenied) });
+        }
+        self.sockets.http_requests.fetch_add(1, Ordering::Relaxed);
         let cap = |t: Option<Duration>| Some(t.map_or(self.timeout, |t| t.min(self.timeout)));
         let options = options.unwrap_or_default();
         let options = RequestOptions {

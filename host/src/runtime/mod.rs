@@ -9,12 +9,17 @@
 
 mod artifacts;
 pub mod bindings;
+mod breaker;
 mod call;
 mod engine;
+pub mod gate;
 pub mod grants;
 mod http;
 mod imports;
 pub mod limits;
+mod observer;
+pub mod quota;
+pub mod sockets;
 pub mod state;
 
 use std::path::PathBuf;
@@ -25,8 +30,12 @@ use tokio::sync::Semaphore;
 use wasmtime::Engine;
 use wasmtime::component::{Component, HasSelf, Linker};
 
-pub use call::{CallFailure, CallLimits, ProbeCall};
+pub use breaker::{BreakerPolicy, Change as QuarantineChange};
+pub use call::{CallFailure, CallLimits, Callee, Called};
+pub use gate::{Gate, GatePolicy, QuarantineEvent, QuarantineView, Refusal};
 pub use grants::{Grants, HostPort};
+pub use observer::Observer;
+pub use quota::Quotas;
 use state::CallState;
 
 use crate::registry::PluginKind;
@@ -80,6 +89,9 @@ pub struct Runtime {
     artifacts: artifacts::ArtifactCache,
     permits: Semaphore,
     probe_permits: Semaphore,
+    /// `info()` calls while plugins load (their own instance slots).
+    load_permits: Semaphore,
+    observer: std::sync::OnceLock<std::sync::Arc<dyn Observer>>,
     options: RuntimeOptions,
     _ticker: engine::EpochTicker,
 }
@@ -111,6 +123,8 @@ impl Runtime {
             _ticker: engine::EpochTicker::start(&engine, options.epoch_tick),
             permits: Semaphore::new(options.max_concurrency as usize),
             probe_permits: Semaphore::new(options.max_probe_concurrency as usize),
+            load_permits: Semaphore::new(engine::LOAD_SLOTS as usize),
+            observer: std::sync::OnceLock::new(),
             validator_linker,
             probe_linker,
             router_linker,
@@ -125,6 +139,27 @@ impl Runtime {
 
     pub fn options(&self) -> &RuntimeOptions {
         &self.options
+    }
+
+    /// Sets who hears of queueing, refusals and quarantines (once; later calls are ignored).
+    pub fn set_observer(&self, observer: std::sync::Arc<dyn Observer>) {
+        let _ = self.observer.set(observer);
+    }
+
+    fn observer(&self) -> &dyn Observer {
+        match self.observer.get() {
+            Some(o) => o.as_ref(),
+            None => &observer::Nobody,
+        }
+    }
+
+    /// A plugin's default share of the call slots of `kind`: half the pool.
+    pub fn default_share(&self, kind: PluginKind) -> u32 {
+        let pool = match kind {
+            PluginKind::Probe => self.options.max_probe_concurrency,
+            _ => self.options.max_concurrency,
+        };
+        (pool / 2).max(1)
     }
 
     /// Compiles (or loads the cached compilation of) a component. The bool

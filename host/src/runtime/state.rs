@@ -11,17 +11,17 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use super::grants::Grants;
 use super::http::HttpHooks;
 use super::limits::MemoryLimiter;
-
-/// Bytes of guest stdout (and, separately, stderr) kept per call. A guest
-/// that writes more gets a write error (Rust's `println!` then panics, which
-/// ends the call as an error): output is bounded like memory and time.
-pub const MAX_GUEST_OUTPUT: usize = 64 * 1024;
+use super::quota::Quotas;
+use super::sockets::SocketBook;
 
 /// Store data for one plugin call. Made fresh for every call and dropped after it.
 pub struct CallState {
     pub(crate) plugin: Arc<str>,
     pub(crate) limiter: MemoryLimiter,
-    pub(crate) log_lines: u32,
+    pub(crate) quotas: Quotas,
+    /// What is left of the call's output budget (stdout, stderr and `log()` together).
+    pub(crate) output: OutputBudget,
+    pub(crate) sockets: Arc<SocketBook>,
     /// When the call must end; checked by the epoch callback.
     pub(crate) deadline: Instant,
     /// Set by the epoch callback when it stopped the guest.
@@ -30,7 +30,7 @@ pub struct CallState {
     pub(crate) grants: Option<Arc<Grants>>,
     /// What the guest tried and the grants refused, for the call's result.
     pub(crate) denied: Arc<Mutex<Vec<String>>>,
-    table: ResourceTable,
+    pub(crate) table: ResourceTable,
     wasi: Option<Wasi>,
     http: Option<(WasiHttpCtx, HttpHooks)>,
 }
@@ -44,12 +44,45 @@ struct Wasi {
     stderr: MemoryOutputPipe,
 }
 
+/// The lines and bytes a call may still send to the host's log.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OutputBudget {
+    pub(crate) lines: u32,
+    pub(crate) bytes: usize,
+    /// Lines dropped once the budget ran out.
+    pub(crate) dropped: u32,
+}
+
+impl OutputBudget {
+    fn new(q: &Quotas) -> Self {
+        OutputBudget {
+            lines: q.max_output_lines,
+            bytes: q.max_output_bytes as usize,
+            dropped: 0,
+        }
+    }
+
+    /// Takes one line of `len` bytes from the budget, or counts it dropped.
+    pub(crate) fn take(&mut self, len: usize) -> bool {
+        if self.lines == 0 || len > self.bytes {
+            self.dropped += 1;
+            self.lines = 0;
+            return false;
+        }
+        self.lines -= 1;
+        self.bytes -= len;
+        true
+    }
+}
+
 impl CallState {
-    pub fn new(plugin: Arc<str>, memory_cap: usize, deadline: Instant) -> Self {
+    pub fn new(plugin: Arc<str>, memory_cap: usize, quotas: Quotas, deadline: Instant) -> Self {
         CallState {
             plugin,
             limiter: MemoryLimiter::new(memory_cap),
-            log_lines: 0,
+            output: OutputBudget::new(&quotas),
+            quotas,
+            sockets: Arc::default(),
             deadline,
             timed_out: false,
             grants: None,
@@ -74,17 +107,53 @@ impl CallState {
         std::mem::take(&mut *self.denied.lock().expect("denied lock"))
     }
 
-    /// Sends what the guest wrote to stdout/stderr to tracing, a line an event.
-    pub fn flush_output(&mut self) {
-        let Some(wasi) = &self.wasi else { return };
-        for (stream, pipe) in [("stdout", &wasi.stdout), ("stderr", &wasi.stderr)] {
-            let bytes = pipe.contents();
-            for line in String::from_utf8_lossy(&bytes)
-                .lines()
-                .filter(|l| !l.is_empty())
-            {
-                tracing::info!(target: "assay::plugin", plugin = %self.plugin, stream, "{line}");
+    /// Sends what the guest wrote to stdout/stderr to tracing, a line an
+    /// event, within the call's output budget (shared with `log()`); then
+    /// says once how many lines the budget dropped. Answers the start of
+    /// stderr (up to 1 KiB), where a guest's panic message is.
+    pub fn flush_output(&mut self) -> String {
+        let mut stderr_head = String::new();
+        if let Some(wasi) = &self.wasi {
+            for (stream, pipe) in [("stdout", &wasi.stdout), ("stderr", &wasi.stderr)] {
+                let bytes = pipe.contents();
+                if stream == "stderr" {
+                    let head = &bytes[..bytes.len().min(1024)];
+                    stderr_head = String::from_utf8_lossy(head).trim().to_owned();
+                }
+                for line in String::from_utf8_lossy(&bytes)
+                    .lines()
+                    .filter(|l| !l.is_empty())
+                {
+                    if self.output.take(line.len()) {
+                        tracing::info!(target: "assay::plugin", plugin = %self.plugin, stream, "{line}");
+                    }
+                }
             }
+        }
+        if self.output.dropped > 0 {
+            tracing::warn!(
+                target: "assay::plugin",
+                plugin = %self.plugin,
+                "output budget of {} lines / {} bytes per call reached (max_output_lines, max_output_bytes): {} line(s) of stdout, stderr and log() dropped",
+                self.quotas.max_output_lines,
+                self.quotas.max_output_bytes,
+                self.output.dropped
+            );
+            self.output.dropped = 0;
+        }
+        stderr_head
+    }
+
+    /// Whether stdout or stderr filled its capture (the guest's next write failed).
+    pub(crate) fn output_full(&self) -> Option<&'static str> {
+        let wasi = self.wasi.as_ref()?;
+        let cap = self.quotas.max_output_bytes as usize;
+        if wasi.stdout.contents().len() >= cap {
+            Some("stdout")
+        } else if wasi.stderr.contents().len() >= cap {
+            Some("stderr")
+        } else {
+            None
         }
     }
 }
@@ -92,8 +161,9 @@ impl CallState {
 impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         let wasi = self.wasi.get_or_insert_with(|| {
-            let stdout = MemoryOutputPipe::new(MAX_GUEST_OUTPUT);
-            let stderr = MemoryOutputPipe::new(MAX_GUEST_OUTPUT);
+            let cap = self.quotas.max_output_bytes as usize;
+            let stdout = MemoryOutputPipe::new(cap);
+            let stderr = MemoryOutputPipe::new(cap);
             // Default deny: no args, no env, no preopened dirs, no sockets,
             // no stdin; only clocks and random, which WASI always provides.
             // A probe's grants open what the operator listed, and no more.
@@ -181,6 +251,8 @@ impl WasiHttpView for CallState {
                     .max(Duration::from_millis(1)),
                 plugin: self.plugin.clone(),
                 denied: self.denied.clone(),
+                sockets: self.sockets.clone(),
+                max_sockets: self.quotas.max_sockets,
             };
             (WasiHttpCtx::new(), hooks)
         });

@@ -13,6 +13,9 @@ pub struct Calls {
     pub not_applicable: u64,
     pub error: u64,
     pub timeout: u64,
+    pub output_limit: u64,
+    pub quarantined: u64,
+    pub busy: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -58,8 +61,14 @@ impl PluginBook {
                 Outcome::NotApplicable => s.calls.not_applicable += 1,
                 Outcome::Error => s.calls.error += 1,
                 Outcome::Timeout => s.calls.timeout += 1,
+                Outcome::OutputLimit => s.calls.output_limit += 1,
+                Outcome::Quarantined => s.calls.quarantined += 1,
+                Outcome::Busy => s.calls.busy += 1,
             }
-            if matches!(run.outcome, Outcome::Error | Outcome::Timeout) {
+            if matches!(
+                run.outcome,
+                Outcome::Error | Outcome::Timeout | Outcome::OutputLimit
+            ) {
                 s.last_error = Some(LastError {
                     at: rfc3339(now_ms()),
                     message: run.error.clone().unwrap_or_default(),

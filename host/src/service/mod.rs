@@ -8,6 +8,7 @@ mod book;
 pub mod live;
 mod monitor;
 mod reload;
+mod runtime_watch;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -33,6 +34,8 @@ pub enum HostEvent {
     MonitorVerdict(Box<MonitorVerdict>),
     /// A plugin that had failed to load has loaded.
     PluginRecovered(String),
+    /// A plugin was quarantined, or released (by a trial call or an operator).
+    Quarantine(Box<crate::runtime::QuarantineEvent>),
 }
 
 use crate::api::auth::Auth;
@@ -73,6 +76,9 @@ impl Service {
     pub fn new(config: HostConfig) -> anyhow::Result<Arc<Service>> {
         let auth = Auth::from_config(&config.auth);
         let runtime = Arc::new(Runtime::new(config.runtime_options())?);
+        let metrics = Metrics::new();
+        let events = tokio::sync::broadcast::Sender::new(1024);
+        runtime.set_observer(runtime_watch::watch(&metrics, &events));
         let c = &config.validation.cache;
         let cache = ResultCache::new(c.enabled, Duration::from_secs(c.ttl_secs), c.max_entries);
         let registry = Arc::new(Registry::empty(&config.plugins.dir));
@@ -90,7 +96,6 @@ impl Service {
         let live = Live::from_config(&config);
         let alerts =
             crate::alerts::Alerting::new(&config).map_err(|e| anyhow::anyhow!("alerting: {e}"))?;
-        let metrics = Metrics::new();
         for c in &config.channels {
             metrics.alerts.know_channel(&c.name);
         }
@@ -106,7 +111,7 @@ impl Service {
             live_change: tokio::sync::Mutex::new(()),
             plugins: Mutex::default(),
             reloads: Reloads::default(),
-            events: tokio::sync::broadcast::Sender::new(1024),
+            events,
             monitors: MonitorBook::new(&config.monitors),
             validation_slots: Semaphore::new(config.server.max_concurrent_validations),
             ready: watch::Sender::new(false),
@@ -233,7 +238,7 @@ impl Service {
             findings: report.findings.len() as i64,
             cached: report.cached,
             duration_us: report.duration_us as i64,
-            body: serde_json::to_string(report).expect("reports serialise"),
+            body: report.to_bounded_json(self.config.storage.max_report_bytes as usize),
         };
         self.metrics.record_validation(report, source.label());
         self.plugins
@@ -256,6 +261,21 @@ impl Service {
                 Err(e)
             }
         }
+    }
+
+    /// Says that an operator lifted `plugin`'s quarantine: gauge, log, alert resolved.
+    pub fn released(&self, plugin: &Arc<str>) {
+        self.metrics
+            .plugin_quarantined
+            .with_label_values(&[plugin])
+            .set(0);
+        self.publish(HostEvent::Quarantine(Box::new(
+            crate::runtime::QuarantineEvent {
+                plugin: plugin.clone(),
+                change: crate::runtime::QuarantineChange::Released,
+                reason: "released by an operator".into(),
+            },
+        )));
     }
 
     /// Marks the service as stopping: `/ready` fails from now on, probes stop.

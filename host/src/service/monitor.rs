@@ -32,6 +32,8 @@ pub struct MonitorStatus {
     pub plugins: Vec<String>,
     pub interval_secs: u64,
     pub runs: u64,
+    /// Runs skipped because a plugin was busy (no call slot within its `max_queue_ms`).
+    pub skipped_runs: u64,
     pub last_run_at: Option<String>,
     pub last_trigger: Option<String>,
     pub last_verdict: Option<Verdict>,
@@ -57,6 +59,7 @@ impl MonitorBook {
             .iter()
             .map(|m| {
                 let s = MonitorStatus {
+                    skipped_runs: 0,
                     name: m.name.clone(),
                     path: m.path.display().to_string(),
                     glob: m.glob.clone(),
@@ -286,6 +289,9 @@ async fn run_monitor(
     }
 }
 
+/// How a run's error says it was skipped rather than failed.
+const SKIPPED: &str = "skipped: ";
+
 async fn run_once(
     svc: &Service,
     m: &MonitorSection,
@@ -331,6 +337,11 @@ async fn run_once(
                 .pipeline
                 .validate(&subject, level, &plugins, budget)
                 .await;
+            // A plugin that could not get a slot did not check this file:
+            // skip the run rather than record a report it did not earn.
+            if let Some(busy) = report.busy_plugins() {
+                return Err(format!("{SKIPPED}{busy} busy"));
+            }
             let id = svc
                 .record(&report, &super::Source::Monitor(m.name.clone()), None)
                 .await
@@ -374,6 +385,14 @@ async fn run_once(
                 s.last_verdict = worst;
                 s.last_error = None;
                 s.subjects = subjects;
+            }
+            Err(e) if e.starts_with(SKIPPED) => {
+                tracing::warn!(monitor = %m.name, "monitor run skipped: {e}");
+                s.skipped_runs += 1;
+                svc.metrics
+                    .monitor_skipped
+                    .with_label_values(&[&m.name])
+                    .inc();
             }
             Err(e) => {
                 tracing::warn!(monitor = %m.name, "monitor run failed: {e}");

@@ -191,6 +191,7 @@ impl Service {
         let mut events = Vec::new();
         let mut next: BTreeMap<Arc<str>, Arc<Plugin>> = BTreeMap::new();
         let mut seen = HashMap::new();
+        let mut changed_files = Vec::new();
         for file in &files {
             let Some(name) = file.file_stem().and_then(|s| s.to_str()) else {
                 continue;
@@ -205,7 +206,14 @@ impl Service {
                 }
                 continue;
             }
-            let (plugin, ev) = self.reload_one(trigger, name, file, old).await;
+            changed_files.push((name, file, old));
+        }
+        // Concurrently: a slow file (a large compile, an info() that runs to
+        // the load deadline) does not hold up the others.
+        let loads = changed_files
+            .into_iter()
+            .map(|(name, file, old)| self.reload_one(trigger, name, file, old));
+        for (plugin, ev) in futures_util::future::join_all(loads).await {
             if let Some(p) = plugin {
                 next.insert(p.name.clone(), p);
             }
@@ -215,6 +223,9 @@ impl Service {
             if !seen.contains_key(&*old.name) {
                 let e = with_old(event(trigger, &old.name, &old.file, "removed"), Some(old));
                 tracing::info!(plugin = %old.name, "plugin removed");
+                if old.gate.is_quarantined() {
+                    self.released(&old.name);
+                }
                 events.push(e);
             }
         }
@@ -267,7 +278,8 @@ impl Service {
             return match registry::settings_for(name, file, &config, self.max_memory_mib()) {
                 Ok(settings) if settings == old.settings => (Some(old.clone()), None),
                 Ok(settings) => {
-                    let plugin = Arc::new(old.with_settings(settings));
+                    let share = self.pipeline.runtime().default_share(old.kind);
+                    let plugin = Arc::new(old.with_settings(settings, share));
                     let mut e = with_old(event(trigger, name, file, "settings"), Some(old));
                     e.new_digest = Some(plugin.digest.clone());
                     e.new_version = Some(plugin.version().to_owned());
@@ -320,6 +332,10 @@ impl Service {
                     if plugin.from_cache { ", from cache" } else { "" }
                 );
                 self.forget_failure(name);
+                // New bytes, new gate: a quarantine of the old version ends.
+                if let Some(old) = old.filter(|o| o.gate.is_quarantined()) {
+                    self.released(&old.name);
+                }
                 (Some(plugin), Some(e))
             }
             Err(err) => {

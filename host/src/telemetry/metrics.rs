@@ -38,11 +38,15 @@ pub struct Metrics {
     pub plugin_load_failures: IntGauge,
     pub plugin_reloads: IntCounterVec,
     pub plugin_compile_seconds: HistogramVec,
+    pub plugin_queue_seconds: HistogramVec,
+    pub plugin_rejected: IntCounterVec,
+    pub plugin_quarantined: IntGaugeVec,
     pub http_requests: IntCounterVec,
     pub http_seconds: HistogramVec,
     pub monitor_last_verdict: IntGaugeVec,
     pub monitor_last_run: GaugeVec,
     pub monitor_runs: IntCounterVec,
+    pub monitor_skipped: IntCounterVec,
     pub config_changes: IntCounterVec,
     pub store_write_errors: IntCounter,
     pub reports_stored: IntCounter,
@@ -129,7 +133,7 @@ impl Metrics {
             plugin_calls: counter_vec(
                 &r,
                 "assay_plugin_calls_total",
-                "Plugin calls by plugin, kind and outcome (ok, not_applicable, error, timeout).",
+                "Plugin calls by plugin, kind and outcome (ok, not_applicable, error, timeout, output_limit, quarantined, busy).",
                 &["plugin", "kind", "outcome"],
             ),
             plugin_call_seconds: histogram_vec(
@@ -155,7 +159,7 @@ impl Metrics {
             validations_rejected: counter_vec(
                 &r,
                 "assay_validations_rejected_total",
-                "Validation requests turned away, by reason (overloaded, not_ready).",
+                "Validation requests turned away, by reason (overloaded, not_ready, plugin_busy).",
                 &["reason"],
             ),
             cache_hits: counter(&r, "assay_cache_hits_total", "Result cache hits."),
@@ -185,6 +189,25 @@ impl Metrics {
                 &["cached"],
                 COMPILE_BUCKETS,
             ),
+            plugin_queue_seconds: histogram_vec(
+                &r,
+                "assay_plugin_queue_seconds",
+                "Time a plugin call waited for a call slot before it ran.",
+                &["plugin"],
+                CALL_BUCKETS,
+            ),
+            plugin_rejected: counter_vec(
+                &r,
+                "assay_plugin_rejected_total",
+                "Plugin calls or sockets refused, by plugin and reason (share, pool, quarantined, max_sockets, fd_headroom).",
+                &["plugin", "reason"],
+            ),
+            plugin_quarantined: gauge_vec(
+                &r,
+                "assay_plugin_quarantined",
+                "1 while a plugin is quarantined (its calls refused after repeated failures), else 0.",
+                &["plugin"],
+            ),
             http_requests: counter_vec(
                 &r,
                 "assay_http_requests_total",
@@ -211,6 +234,12 @@ impl Metrics {
                 "Monitor runs, by monitor and trigger (interval, change, start).",
                 &["monitor", "trigger"],
             ),
+            monitor_skipped: counter_vec(
+                &r,
+                "assay_monitor_skipped_runs_total",
+                "Monitor runs skipped because a plugin was busy (no call slot within its max_queue_ms).",
+                &["monitor"],
+            ),
             config_changes: counter_vec(
                 &r,
                 "assay_config_changes_total",
@@ -236,7 +265,7 @@ impl Metrics {
 
     /// Creates the series of known label values, so that they read 0 instead of being absent.
     fn with_known_series(self) -> Self {
-        for reason in ["overloaded", "not_ready"] {
+        for reason in ["overloaded", "not_ready", "plugin_busy"] {
             self.validations_rejected.with_label_values(&[reason]);
         }
         for result in ["applied", "rejected"] {

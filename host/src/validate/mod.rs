@@ -8,4 +8,4 @@ mod report;
 pub use cache::{CacheStats, ResultCache};
 pub use level::Level;
 pub use pipeline::{Pipeline, SubjectInput};
-pub use report::{Outcome, PluginRun, Report, ReportFinding, Severity, Verdict};
+pub use report::{Outcome, PluginRun, REPORT_TRUNCATED, Report, ReportFinding, Severity, Verdict};

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use super::report::{PluginRun, Report, ReportFinding, verdict};
 use super::{Level, Outcome, ResultCache};
 use crate::registry::{self, Plugin, Registry};
-use crate::runtime::Runtime;
+use crate::runtime::{CallFailure, Runtime};
 use crate::runtime::bindings::{Subject, Validation};
 
 /// A subject as handed to the pipeline.
@@ -175,7 +175,7 @@ impl Pipeline {
                 let (run, mut found) = task.await.unwrap_or_else(|e| {
                     // Only a bug in the host itself could panic a task: report it for that plugin.
                     (
-                        failed_run(plugin, Outcome::Error, format!("host error: {e}"), 0),
+                        run(plugin, Outcome::Error, Some(format!("host error: {e}")), 0, 0),
                         Vec::new(),
                     )
                 });
@@ -198,7 +198,7 @@ impl Pipeline {
             && report
                 .plugins
                 .iter()
-                .all(|r| matches!(r.outcome, Outcome::Ok | Outcome::NotApplicable))
+                .all(|r| !r.outcome.is_failure())
         {
             self.cache.put(key, report.clone());
         }
@@ -213,9 +213,9 @@ async fn run_one(
     level: Level,
     budget: Option<Duration>,
 ) -> (PluginRun, Vec<ReportFinding>) {
-    let Some(pre) = plugin.validator() else {
+    let Some(mut callee) = plugin.validator() else {
         return (
-            failed_run(plugin, Outcome::Error, "not a validator".into(), 0),
+            run(plugin, Outcome::Error, Some("not a validator".into()), 0, 0),
             Vec::new(),
         );
     };
@@ -229,22 +229,21 @@ async fn run_one(
         content_type: subject.content_type.clone(),
         data: subject.data.to_vec(),
     };
-    let mut limits = plugin.settings.limits;
     if let Some(budget) = budget {
-        limits.timeout = limits.timeout.min(budget);
+        callee.limits.timeout = callee.limits.timeout.min(budget);
     }
-    let (result, elapsed) = runtime
+    let called = runtime
         .call_validate(
-            &plugin.name,
-            pre,
-            limits,
+            callee,
             &wit_subject,
             level.into(),
             &plugin.settings.config_json,
         )
         .await;
-    let duration_us = elapsed.as_micros().try_into().unwrap_or(u64::MAX);
-    match result {
+    let duration_us = called.duration.as_micros().try_into().unwrap_or(u64::MAX);
+    let queue_us = called.queued.as_micros().try_into().unwrap_or(u64::MAX);
+    let run = |outcome, error| run(plugin, outcome, error, duration_us, queue_us);
+    match called.outcome {
         Ok(Validation::Findings(found)) => {
             let findings = found
                 .into_iter()
@@ -256,39 +255,42 @@ async fn run_one(
                     path: f.path,
                 })
                 .collect();
-            (run(plugin, Outcome::Ok, None, duration_us), findings)
+            (run(Outcome::Ok, None), findings)
         }
-        Ok(Validation::NotApplicable(why)) => (
-            run(plugin, Outcome::NotApplicable, Some(why), duration_us),
-            Vec::new(),
-        ),
+        Ok(Validation::NotApplicable(why)) => (run(Outcome::NotApplicable, Some(why)), Vec::new()),
         Err(failure) => {
-            let outcome = if failure.is_timeout() {
-                Outcome::Timeout
-            } else {
-                Outcome::Error
+            let outcome = match &failure {
+                CallFailure::Timeout(_) => Outcome::Timeout,
+                CallFailure::OutputLimit(_) => Outcome::OutputLimit,
+                CallFailure::Refused(r) if r.is_quarantined() => Outcome::Quarantined,
+                CallFailure::Refused(_) => Outcome::Busy,
+                _ => Outcome::Error,
             };
-            tracing::warn!(plugin = %plugin.name, subject = %subject.name, "validator {}: {failure}", outcome.as_str());
-            (
-                failed_run(plugin, outcome, failure.to_string(), duration_us),
-                Vec::new(),
-            )
+            // Refusals are counted in metrics; a log line each would let a
+            // flood of requests to a busy plugin flood the log too.
+            if !matches!(failure, CallFailure::Refused(_)) {
+                tracing::warn!(plugin = %plugin.name, subject = %subject.name, "validator {}: {failure}", outcome.as_str());
+            }
+            (run(outcome, Some(failure.to_string())), Vec::new())
         }
     }
 }
 
-fn run(plugin: &Plugin, outcome: Outcome, error: Option<String>, duration_us: u64) -> PluginRun {
+fn run(
+    plugin: &Plugin,
+    outcome: Outcome,
+    error: Option<String>,
+    duration_us: u64,
+    queue_us: u64,
+) -> PluginRun {
     PluginRun {
         name: plugin.name.to_string(),
         version: plugin.version().to_owned(),
         outcome,
         duration_us,
+        queue_us,
         error,
     }
-}
-
-fn failed_run(plugin: &Plugin, outcome: Outcome, error: String, duration_us: u64) -> PluginRun {
-    run(plugin, outcome, Some(error), duration_us)
 }
 
 fn micros(since: Instant) -> u64 {
@@ -314,6 +316,7 @@ fn cache_key(
         let limits = p.settings.limits;
         h.update(limits.timeout.as_nanos().to_le_bytes());
         h.update(limits.memory.to_le_bytes());
+        h.update(format!("{:?}", limits.quotas));
     }
     hex::encode(h.finalize())
 }

@@ -61,16 +61,41 @@ pub enum Outcome {
     NotApplicable,
     Error,
     Timeout,
+    /// The answer or output was over a quota (`max_result_bytes`, `max_output_bytes`).
+    OutputLimit,
+    /// Not run: the plugin is quarantined.
+    Quarantined,
+    /// Not run: no call slot within `max_queue_ms`. The API answers 503
+    /// rather than record a report with it; monitors skip the run.
+    Busy,
 }
 
 impl Outcome {
+    pub const ALL: &[Outcome] = &[
+        Outcome::Ok,
+        Outcome::NotApplicable,
+        Outcome::Error,
+        Outcome::Timeout,
+        Outcome::OutputLimit,
+        Outcome::Quarantined,
+        Outcome::Busy,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Ok => "ok",
             Outcome::NotApplicable => "not_applicable",
             Outcome::Error => "error",
             Outcome::Timeout => "timeout",
+            Outcome::OutputLimit => "output_limit",
+            Outcome::Quarantined => "quarantined",
+            Outcome::Busy => "busy",
         }
+    }
+
+    /// Whether the plugin gave no answer (the verdict is then at least `error`).
+    pub fn is_failure(self) -> bool {
+        !matches!(self, Outcome::Ok | Outcome::NotApplicable)
     }
 }
 
@@ -89,6 +114,8 @@ pub struct PluginRun {
     pub version: String,
     pub outcome: Outcome,
     pub duration_us: u64,
+    /// Time spent waiting for a call slot before the call ran.
+    pub queue_us: u64,
     /// Why the call failed (`error`, `timeout`) or was not applicable.
     pub error: Option<String>,
 }
@@ -113,13 +140,66 @@ pub(super) fn verdict(findings: &[ReportFinding], plugins: &[PluginRun]) -> Verd
         Verdict::Fail
     } else if worst == Some(Severity::Warning) {
         Verdict::Warn
-    } else if plugins
-        .iter()
-        .any(|p| matches!(p.outcome, Outcome::Error | Outcome::Timeout))
-    {
+    } else if plugins.iter().any(|p| p.outcome.is_failure()) {
         Verdict::Error
     } else {
         Verdict::Pass
+    }
+}
+
+/// The code of the finding that stands for the findings a stored report had to drop.
+pub const REPORT_TRUNCATED: &str = "assay.report_truncated";
+
+impl Report {
+    /// The plugins that were refused a call slot (`busy`), comma-separated, if any.
+    pub fn busy_plugins(&self) -> Option<String> {
+        let busy: Vec<&str> = self
+            .plugins
+            .iter()
+            .filter(|p| p.outcome == Outcome::Busy)
+            .map(|p| p.name.as_str())
+            .collect();
+        (!busy.is_empty()).then(|| busy.join(", "))
+    }
+
+    /// The report as JSON of at most `max_bytes`: past it, findings are
+    /// dropped from the end and one marker finding (as severe as the worst
+    /// dropped, so the verdict still reads true) says how many.
+    pub fn to_bounded_json(&self, max_bytes: usize) -> String {
+        let whole = serde_json::to_string(self).expect("reports serialise");
+        if whole.len() <= max_bytes {
+            return whole;
+        }
+        let mut cut = self.clone();
+        cut.findings.clear();
+        // Room for the marker and the separators.
+        let mut room = max_bytes.saturating_sub(
+            serde_json::to_string(&cut).expect("reports serialise").len() + 512,
+        );
+        for f in &self.findings {
+            let len = serde_json::to_string(f).expect("findings serialise").len() + 1;
+            if len > room {
+                break;
+            }
+            room -= len;
+            cut.findings.push(f.clone());
+        }
+        let dropped = &self.findings[cut.findings.len()..];
+        cut.findings.push(ReportFinding {
+            plugin: "assay".into(),
+            severity: dropped
+                .iter()
+                .map(|f| f.severity)
+                .max()
+                .unwrap_or(Severity::Info),
+            code: REPORT_TRUNCATED.into(),
+            message: format!(
+                "{} finding(s) were dropped to keep the stored report within storage.max_report_bytes ({max_bytes})",
+                dropped.len()
+            ),
+            path: None,
+        });
+        serde_json::to_string(&cut).expect("reports serialise")
     }
 }
 
@@ -143,8 +223,32 @@ mod tests {
             version: "1".into(),
             outcome,
             duration_us: 1,
+            queue_us: 0,
             error: None,
         }
+    }
+
+    #[test]
+    fn a_stored_report_stays_within_its_cap_and_keeps_its_worst_severity() {
+        let mut findings = vec![finding(Severity::Info); 5000];
+        findings.push(finding(Severity::Critical));
+        let report = Report {
+            subject: "s".into(),
+            digest: "d".into(),
+            level: Level::Full,
+            verdict: Verdict::Fail,
+            findings,
+            plugins: vec![run(Outcome::Ok)],
+            cached: false,
+            duration_us: 1,
+        };
+        let json = report.to_bounded_json(16 << 10);
+        assert!(json.len() <= 16 << 10, "{}", json.len());
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let last = v["findings"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!(last["code"], REPORT_TRUNCATED);
+        assert_eq!(last["severity"], "critical");
+        assert_eq!(report.to_bounded_json(1 << 30).len(), serde_json::to_string(&report).unwrap().len());
     }
 
     #[test]

@@ -14,6 +14,7 @@ mod config;
 mod conformance;
 mod duplicate_records;
 mod hash_chain;
+mod hostile;
 mod json_schema;
 mod probe_cli;
 mod receivers;

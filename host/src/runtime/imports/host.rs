@@ -8,18 +8,9 @@ use crate::runtime::state::CallState;
 
 /// Longest message kept, in bytes; longer ones are cut (at a char boundary).
 pub(super) const MAX_LOG_MESSAGE: usize = 4096;
-/// Lines kept per call; later ones are dropped with a single warning.
-pub(super) const MAX_LOG_LINES: u32 = 1000;
 
 impl Host for CallState {
     fn log(&mut self, level: LogLevel, mut message: String) {
-        self.log_lines += 1;
-        if self.log_lines > MAX_LOG_LINES {
-            if self.log_lines == MAX_LOG_LINES + 1 {
-                tracing::warn!(target: "assay::plugin", plugin = %self.plugin, "log limit of {MAX_LOG_LINES} lines per call reached; dropping the rest");
-            }
-            return;
-        }
         if message.len() > MAX_LOG_MESSAGE {
             let mut cut = MAX_LOG_MESSAGE;
             while !message.is_char_boundary(cut) {
@@ -27,6 +18,11 @@ impl Host for CallState {
             }
             message.truncate(cut);
             message.push('…');
+        }
+        // One budget of lines and bytes for log(), stdout and stderr; what
+        // it drops is counted and said once when the call ends.
+        if !self.output.take(message.len()) {
+            return;
         }
         let plugin = &*self.plugin;
         match level {

@@ -3,7 +3,9 @@
 //! Config `{"mode": M}`: `pass`, `warn`, `fail`, `error` (returns Err),
 //! `trap` (panics), `loop` (spins forever), `sleep` (blocks in a WASI sleep
 //! forever), `env` (fails if it can see any environment variable), `file`
-//! with `"path"` (passes if it can read the file).
+//! with `"path"` (passes if it can read the file), `sockets` with `"target"`
+//! and `"n"` (opens up to `n` TCP connections to the target and holds them
+//! for `hold_ms`, then reports how many it got).
 
 use assay_plugin_sdk::{PluginInfo, Probe, ProbeOutcome, ProbeStatus};
 
@@ -12,6 +14,12 @@ pub struct Config {
     pub mode: String,
     #[serde(default)]
     pub path: String,
+    #[serde(default)]
+    pub target: String,
+    #[serde(default)]
+    pub n: u32,
+    #[serde(default)]
+    pub hold_ms: u64,
 }
 
 pub struct Misbehave;
@@ -58,6 +66,21 @@ impl Probe for Misbehave {
                     format!("cannot read {}: {e}", c.path),
                 )),
             },
+            "sockets" => {
+                let mut held = Vec::new();
+                let mut last_error = String::new();
+                for _ in 0..c.n {
+                    match std::net::TcpStream::connect(&c.target) {
+                        Ok(s) => held.push(s),
+                        Err(e) => last_error = e.to_string(),
+                    }
+                }
+                std::thread::sleep(std::time::Duration::from_millis(c.hold_ms));
+                Ok(ProbeOutcome::new(
+                    ProbeStatus::Pass,
+                    format!("held {} of {} sockets; last error: {last_error}", held.len(), c.n),
+                ))
+            }
             m => Err(format!("unknown mode {m:?}")),
         }
     }

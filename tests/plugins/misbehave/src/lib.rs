@@ -1,6 +1,7 @@
 //! A validator that misbehaves in the way its config asks, so the host's sandbox can be tested.
 //!
-//! Config: `{"mode": "trap" | "loop" | "sleep" | "hog" | "fail" | "chatter" | "count" | "ok", "sleep_ms": 60000}`.
+//! Config: `{"mode": "trap" | "loop" | "sleep" | "hog" | "fail" | "chatter" | "count" | "ok"
+//! | "bomb" | "spam" | "recurse", "sleep_ms": 60000, "n": 250000}`.
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -27,6 +28,12 @@ pub enum Mode {
     /// Count calls in a static and report the count: 1 on every call, unless
     /// an instance (and so its memory) were reused.
     Count,
+    /// Return `n` findings (a findings bomb), the last one an error.
+    Bomb,
+    /// Print `n` one-character lines to stdout.
+    Spam,
+    /// Recurse with 8 KiB stack frames until the stack runs out.
+    Recurse,
 }
 
 /// Lives in the instance's linear memory, so it survives exactly as long as the instance.
@@ -38,6 +45,22 @@ pub struct Config {
     mode: Mode,
     #[serde(default = "default_sleep_ms")]
     sleep_ms: u64,
+    #[serde(default = "default_n")]
+    n: u64,
+}
+
+fn default_n() -> u64 {
+    250_000
+}
+
+/// Each frame holds 8 KiB on the shadow stack, so a 64 KiB stack overflows in a few calls.
+#[inline(never)]
+fn recurse(depth: u64) -> u64 {
+    let frame = black_box([depth as u8; 8192]);
+    if depth == u64::MAX {
+        return 0;
+    }
+    u64::from(frame[(depth % 8192) as usize]) + recurse(black_box(depth + 1))
 }
 
 fn default_sleep_ms() -> u64 {
@@ -71,6 +94,30 @@ impl Validator for Misbehave {
                 }
             }
             Mode::Fail => return Err("misbehave: failing on purpose".into()),
+            Mode::Bomb => {
+                let mut found: Vec<Finding> = (0..config.n)
+                    .map(|i| {
+                        Finding::new(
+                            assay_plugin_sdk::Severity::Info,
+                            "misbehave.bomb",
+                            format!("finding {i}"),
+                        )
+                        .at(format!("/{i}"))
+                    })
+                    .collect();
+                if let Some(last) = found.last_mut() {
+                    last.severity = assay_plugin_sdk::Severity::Error;
+                }
+                return Ok(Validation::Findings(found));
+            }
+            Mode::Spam => {
+                for _ in 0..config.n {
+                    println!("x");
+                }
+            }
+            Mode::Recurse => {
+                black_box(recurse(0));
+            }
             Mode::Count => {
                 let n = CALLS.fetch_add(1, Ordering::SeqCst) + 1;
                 return Ok(Validation::Findings(vec![
