@@ -76,7 +76,11 @@ async fn a_router_component_routes_by_severity() {
     }
     // A config the router rejects is that call's error, named.
     let e = runtime
-        .call_route(plugin.router().unwrap(), &alert(Severity::Info), r#"{"pagr": 1}"#)
+        .call_route(
+            plugin.router().unwrap(),
+            &alert(Severity::Info),
+            r#"{"pagr": 1}"#,
+        )
         .await
         .outcome
         .unwrap_err();

@@ -185,8 +185,13 @@ fn serve(root: &Path) -> anyhow::Result<()> {
     let demo = root.join("target").join("demo").join("plugins.d");
     std::fs::create_dir_all(&demo).with_context(|| format!("creating {}", demo.display()))?;
     let mut wanted = std::collections::BTreeSet::new();
-    for dir in [root.join("plugins.d"), root.join("examples").join("plugins.d")] {
-        for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+    for dir in [
+        root.join("plugins.d"),
+        root.join("examples").join("plugins.d"),
+    ] {
+        for entry in
+            std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?
+        {
             let path = entry?.path();
             if path
                 .extension()
@@ -246,7 +251,10 @@ fn ensure_test_packages() -> anyhow::Result<()> {
     if missing.is_empty() {
         return Ok(());
     }
-    eprintln!("xtask: installing Debian packages the tests need: {}", missing.join(" "));
+    eprintln!(
+        "xtask: installing Debian packages the tests need: {}",
+        missing.join(" ")
+    );
     let root = Command::new("id")
         .arg("-u")
         .output()
@@ -262,9 +270,8 @@ fn ensure_test_packages() -> anyhow::Result<()> {
         cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
         cmd
     };
-    run(&mut apt(&["update", "-qq"])).context(
-        "installing the tests' Debian packages needs root (or sudo) and apt-get",
-    )?;
+    run(&mut apt(&["update", "-qq"]))
+        .context("installing the tests' Debian packages needs root (or sudo) and apt-get")?;
     let mut install = apt(&["install", "-y", "-qq", "--no-install-recommends"]);
     install.args(&missing);
     run(&mut install)

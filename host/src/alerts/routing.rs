@@ -120,9 +120,8 @@ impl Chain {
                             body: d.body,
                             labels: d.labels.into_iter().collect(),
                             // Never more often than a group may be notified.
-                            repeat_interval_ms: d
-                                .repeat_interval_ms
-                                .map(|ms| ms.max(self.min_repeat_ms)),
+                            repeat_interval_ms:
+                                d.repeat_interval_ms.map(|ms| ms.max(self.min_repeat_ms)),
                             router: name.clone(),
                         }));
                         if !d.continue_chain {
@@ -181,7 +180,10 @@ impl Chain {
         let key = (router.to_owned(), channel.to_owned());
         let entry = drops.entry(key).or_insert((None, 0));
         entry.1 += 1;
-        if entry.0.is_none_or(|at| now.duration_since(at) >= DROP_LOG_EVERY) {
+        if entry
+            .0
+            .is_none_or(|at| now.duration_since(at) >= DROP_LOG_EVERY)
+        {
             tracing::warn!(
                 router,
                 channel,
@@ -216,4 +218,3 @@ fn meets(svc: &Service, alert: &Alert, channel: &str) -> bool {
         .iter()
         .any(|c| c.name == channel && alert.severity >= c.min_severity)
 }
-

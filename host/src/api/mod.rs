@@ -37,7 +37,10 @@ pub fn router(svc: Arc<Service>) -> Router {
         .route("/v1/plugins/events", get(resources::plugin_events))
         .route("/v1/plugins/reload", post(resources::plugins_reload))
         .route("/v1/plugins/{name}", get(resources::plugin))
-        .route("/v1/plugins/{name}/release", post(resources::plugin_release))
+        .route(
+            "/v1/plugins/{name}/release",
+            post(resources::plugin_release),
+        )
         .route(
             "/v1/config",
             get(config::get_config).put(config::put_config),

@@ -142,8 +142,10 @@ pub(super) async fn plugin_release(
         })
         .await?;
     tracing::info!(actor = %actor.name, plugin = %name, released = was, "plugin release requested");
-    Ok(axum::Json(json!({ "plugin": name, "released": was, "quarantine": p.gate.quarantine() }))
-        .into_response())
+    Ok(
+        axum::Json(json!({ "plugin": name, "released": was, "quarantine": p.gate.quarantine() }))
+            .into_response(),
+    )
 }
 
 /// `GET /v1/plugins/events`: recent reloads, newest first.

@@ -28,7 +28,10 @@ pub(super) async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
     // Probe sockets are bounded against this limit (80% at most for guests).
     match crate::runtime::sockets::raise_fd_limit() {
-        Some(n) => tracing::info!("file descriptors: RLIMIT_NOFILE {n}; probe plugins' sockets may use at most {}%", crate::runtime::sockets::HEADROOM_PERCENT),
+        Some(n) => tracing::info!(
+            "file descriptors: RLIMIT_NOFILE {n}; probe plugins' sockets may use at most {}%",
+            crate::runtime::sockets::HEADROOM_PERCENT
+        ),
         None => tracing::info!("file descriptors: RLIMIT_NOFILE unlimited"),
     }
     let svc = Service::new(config)?;

@@ -256,11 +256,27 @@ impl PluginSettings {
         let q = &mut self.limits.quotas;
         for (key, value, slot) in [
             ("max_findings", section.max_findings, &mut q.max_findings),
-            ("max_result_bytes", section.max_result_bytes, &mut q.max_result_bytes),
-            ("max_output_lines", section.max_output_lines, &mut q.max_output_lines),
-            ("max_output_bytes", section.max_output_bytes, &mut q.max_output_bytes),
+            (
+                "max_result_bytes",
+                section.max_result_bytes,
+                &mut q.max_result_bytes,
+            ),
+            (
+                "max_output_lines",
+                section.max_output_lines,
+                &mut q.max_output_lines,
+            ),
+            (
+                "max_output_bytes",
+                section.max_output_bytes,
+                &mut q.max_output_bytes,
+            ),
             ("max_sockets", section.max_sockets, &mut q.max_sockets),
-            ("max_deliveries", section.max_deliveries, &mut q.max_deliveries),
+            (
+                "max_deliveries",
+                section.max_deliveries,
+                &mut q.max_deliveries,
+            ),
         ] {
             if let Some(v) = positive(key, value)? {
                 *slot = v;
@@ -322,7 +338,10 @@ mod tests {
 
     #[test]
     fn limits_override_the_defaults_and_zero_is_named() {
-        let s = load("max_concurrency = 1\nmax_findings = 10\nquarantine_after = 0\ntimeout_ms = 2000\n").unwrap();
+        let s = load(
+            "max_concurrency = 1\nmax_findings = 10\nquarantine_after = 0\ntimeout_ms = 2000\n",
+        )
+        .unwrap();
         assert_eq!(s.limits.quotas.max_findings, 10);
         assert_eq!(s.breaker.after, 0);
         let g = s.gate_policy(4, true);

@@ -15,9 +15,9 @@ use sha2::{Digest, Sha256};
 pub use kind::PluginKind;
 
 use crate::config::{HostConfig, PluginSettings};
-use crate::runtime::{CallFailure, CallLimits, Callee, Gate, Prepared, Runtime};
 use crate::runtime::bindings::{ProbePre, RouterPre, ValidatorPre};
 use crate::runtime::state::CallState;
+use crate::runtime::{CallFailure, CallLimits, Callee, Gate, Prepared, Runtime};
 
 /// What a plugin says about itself (`info()`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

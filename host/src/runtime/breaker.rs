@@ -121,7 +121,12 @@ impl Breaker {
     }
 
     /// Takes the end of an admitted call in: `failed` for a timeout, trap or limit breach.
-    pub(super) fn settle(&mut self, admission: Admission, failed: bool, now: Instant) -> Option<Change> {
+    pub(super) fn settle(
+        &mut self,
+        admission: Admission,
+        failed: bool,
+        now: Instant,
+    ) -> Option<Change> {
         match (self.state, admission) {
             (State::Closed { failures }, Admission::Go) => {
                 if !failed {

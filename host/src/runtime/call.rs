@@ -179,7 +179,8 @@ impl Runtime {
             .and_then(|v| bound(v, &limits.quotas));
         let sockets = store.data().sockets.refusals();
         if sockets != (0, 0) {
-            self.observer().sockets_refused(plugin, sockets.0, sockets.1);
+            self.observer()
+                .sockets_refused(plugin, sockets.0, sockets.1);
         }
         if let (Some(gate), Some(pass)) = (gate, pass) {
             let breach = outcome.as_ref().err().filter(|f| f.is_breach());
@@ -258,7 +259,11 @@ impl Runtime {
                 };
                 info.map(Ok)
             },
-            |info, _| check_info(&info).map(|()| info).map_err(CallFailure::OutputLimit),
+            |info, _| {
+                check_info(&info)
+                    .map(|()| info)
+                    .map_err(CallFailure::OutputLimit)
+            },
         )
         .await
         .outcome
@@ -348,13 +353,31 @@ fn bound_decision(d: RoutingDecision, quotas: &Quotas) -> RoutingDecision {
     }
 }
 
+/// The longest run of consecutive frames in the same function.
+fn longest_run(bt: &wasmtime::WasmBacktrace) -> usize {
+    let key = |f: &wasmtime::FrameInfo| (f.module().name().map(str::to_owned), f.func_index());
+    let frames = bt.frames();
+    let (mut best, mut run) = (0, 0);
+    for (i, f) in frames.iter().enumerate() {
+        run = if i > 0 && key(&frames[i - 1]) == key(f) {
+            run + 1
+        } else {
+            1
+        };
+        best = best.max(run);
+    }
+    best
+}
+
 /// What a person needs from a trap: the cause named (stack overflow,
 /// host-copy limit, …), the guest function it happened in, and the panic
 /// message the guest wrote to stderr, if any.
 fn trap_message(e: &wasmtime::Error, stderr: &str, memory: usize) -> String {
-    let frame = e
-        .downcast_ref::<wasmtime::WasmBacktrace>()
-        .and_then(|bt| bt.frames().iter().find_map(|f| f.func_name().map(str::to_owned)));
+    let frame = e.downcast_ref::<wasmtime::WasmBacktrace>().and_then(|bt| {
+        bt.frames()
+            .iter()
+            .find_map(|f| f.func_name().map(str::to_owned))
+    });
     let mut msg = e.downcast_ref::<wasmtime::Trap>().map(|trap| match trap {
         wasmtime::Trap::StackOverflow => {
             "stack overflow: the plugin's call stack is exhausted (recursion too deep)".to_owned()
@@ -380,6 +403,27 @@ fn trap_message(e: &wasmtime::Error, stderr: &str, memory: usize) -> String {
         }
     }
     let mut msg = msg.unwrap_or_else(|| e.to_string());
+    // A Rust guest's stack sits at the bottom of its memory and grows down,
+    // so an overflow is an out-of-bounds access rather than a stack trap.
+    // Recursion shows as the same function several times in a row.
+    if matches!(
+        e.downcast_ref::<wasmtime::Trap>(),
+        Some(wasmtime::Trap::MemoryOutOfBounds)
+    ) && fault_address.is_none()
+    {
+        let recursing = e
+            .downcast_ref::<wasmtime::WasmBacktrace>()
+            .is_some_and(|bt| longest_run(bt) >= 3);
+        msg = if recursing {
+            format!(
+                "stack overflow: the plugin recursed until its stack ran out (deep recursion or large stack frames; {msg})"
+            )
+        } else {
+            format!(
+                "{msg}: a stack overflow (deep recursion or large stack frames) or a bad pointer in the plugin"
+            )
+        };
+    }
     // A Rust guest's stack sits at the bottom of its memory and grows down:
     // an overflow moves the stack pointer below 0, so the fault is at an
     // address just under 4 GiB rather than past the end of memory.

@@ -127,9 +127,7 @@ pub struct Pass<'a> {
 impl Gate {
     pub fn new(plugin: Arc<str>, policy: GatePolicy) -> Self {
         Gate {
-            share: policy
-                .share
-                .map(|n| Semaphore::new(n.max(1) as usize)),
+            share: policy.share.map(|n| Semaphore::new(n.max(1) as usize)),
             breaker: Arc::new(Mutex::new(BreakerState {
                 breaker: Breaker::new(policy.breaker),
                 reason: None,
@@ -227,6 +225,12 @@ impl Gate {
         };
         let pool = match pool.try_acquire() {
             Ok(p) => p,
+            // No share of its own (probes): wait as long as it takes; the
+            // scheduler counts the wait as lag and skips overlapping runs.
+            Err(_) if self.share.is_none() => pool
+                .acquire()
+                .await
+                .expect("the pool semaphore is never closed"),
             Err(_) => match tokio::time::timeout_at(deadline, pool.acquire()).await {
                 Ok(p) => p.expect("the pool semaphore is never closed"),
                 Err(_) => return Err(Refusal::Pool { max_queue }),

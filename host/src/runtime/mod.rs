@@ -31,7 +31,7 @@ use wasmtime::Engine;
 use wasmtime::component::{Component, HasSelf, Linker};
 
 pub use breaker::{BreakerPolicy, Change as QuarantineChange};
-pub use call::{CallFailure, CallLimits, Callee, Called};
+pub use call::{CallFailure, CallLimits, Called, Callee};
 pub use gate::{Gate, GatePolicy, QuarantineEvent, QuarantineView, Refusal};
 pub use grants::{Grants, HostPort};
 pub use observer::Observer;
@@ -111,6 +111,14 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_async(&mut probe_linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut probe_linker)?;
         bindings::Probe::add_to_linker::<CallState, HasSelf<CallState>>(&mut probe_linker, |s| s)?;
+        // Socket creation counted against the call's `max_sockets` (sockets.rs):
+        // our `tcp-create-socket` in place of wasmtime-wasi's.
+        probe_linker.allow_shadowing(true);
+        wasmtime_wasi::p2::bindings::sockets::tcp_create_socket::add_to_linker::<
+            CallState,
+            HasSelf<CallState>,
+        >(&mut probe_linker, |s| s)?;
+        probe_linker.allow_shadowing(false);
         // Routers: decide only; no network, no files (the host delivers).
         let mut router_linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut router_linker)?;

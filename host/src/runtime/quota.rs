@@ -96,11 +96,7 @@ impl Quotas {
         let keep = self.max_findings as usize;
         if found.len() > keep {
             let dropped = found.split_off(keep);
-            let worst = dropped
-                .iter()
-                .map(|f| rank(f.severity))
-                .max()
-                .unwrap_or(0);
+            let worst = dropped.iter().map(|f| rank(f.severity)).max().unwrap_or(0);
             found.push(Finding {
                 severity: SEVERITIES[worst],
                 code: TRUNCATED_CODE.into(),
@@ -196,7 +192,11 @@ mod tests {
         assert_eq!(out.len(), 3);
         assert_eq!(out[2].code, TRUNCATED_CODE);
         assert_eq!(out[2].severity, Severity::Error);
-        assert!(out[2].message.starts_with("2 more finding(s)"), "{}", out[2].message);
+        assert!(
+            out[2].message.starts_with("2 more finding(s)"),
+            "{}",
+            out[2].message
+        );
     }
 
     #[test]

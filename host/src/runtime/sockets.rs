@@ -16,9 +16,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use wasmtime::component::Resource;
-use wasmtime_wasi::p2::bindings::sockets::network::{ErrorCode, IpAddressFamily};
+use wasmtime_wasi::p2::bindings::sockets::network::{self, ErrorCode, IpAddressFamily};
 use wasmtime_wasi::p2::bindings::sockets::tcp_create_socket;
-use wasmtime_wasi::p2::{SocketResult, TcpSocket};
+use wasmtime_wasi::p2::{SocketError, SocketResult, TcpSocket};
 use wasmtime_wasi::sockets::WasiSocketsView;
 
 use super::state::CallState;
@@ -127,16 +127,40 @@ impl CallState {
     }
 }
 
+// `tcp-create-socket`'s generated trait needs `network` beside it: delegated
+// to wasmtime-wasi's, unchanged.
+impl network::Host for CallState {
+    fn convert_error_code(&mut self, error: SocketError) -> wasmtime::Result<ErrorCode> {
+        network::Host::convert_error_code(&mut self.sockets(), error)
+    }
+
+    fn network_error_code(
+        &mut self,
+        err: Resource<wasmtime::Error>,
+    ) -> wasmtime::Result<Option<ErrorCode>> {
+        network::Host::network_error_code(&mut self.sockets(), err)
+    }
+}
+
+impl network::HostNetwork for CallState {
+    fn drop(&mut self, this: Resource<network::Network>) -> wasmtime::Result<()> {
+        network::HostNetwork::drop(&mut self.sockets(), this)
+    }
+}
+
 impl tcp_create_socket::Host for CallState {
     fn create_tcp_socket(
         &mut self,
         address_family: IpAddressFamily,
     ) -> SocketResult<Resource<TcpSocket>> {
         let open = self.open_tcp_sockets() + self.sockets.http_requests.load(Ordering::Relaxed);
-        if !self
-            .sockets
-            .admit(open, self.quotas.max_sockets, "tcp socket", &self.plugin, &self.denied)
-        {
+        if !self.sockets.admit(
+            open,
+            self.quotas.max_sockets,
+            "tcp socket",
+            &self.plugin,
+            &self.denied,
+        ) {
             return Err(ErrorCode::NewSocketLimit.into());
         }
         let mut view = self.sockets();

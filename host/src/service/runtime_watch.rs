@@ -55,11 +55,16 @@ impl Observer for RuntimeWatch {
                 self.quarantined.with_label_values(&[plugin]).set(1);
             }
             QuarantineChange::Released => {
-                tracing::info!(plugin, "plugin released from quarantine: its trial call answered");
+                tracing::info!(
+                    plugin,
+                    "plugin released from quarantine: its trial call answered"
+                );
                 self.quarantined.with_label_values(&[plugin]).set(0);
             }
         }
-        let _ = self.events.send(HostEvent::Quarantine(Box::new(event.clone())));
+        let _ = self
+            .events
+            .send(HostEvent::Quarantine(Box::new(event.clone())));
     }
 }
 

@@ -10,8 +10,8 @@ use sha2::{Digest, Sha256};
 use super::report::{PluginRun, Report, ReportFinding, verdict};
 use super::{Level, Outcome, ResultCache};
 use crate::registry::{self, Plugin, Registry};
-use crate::runtime::{CallFailure, Runtime};
 use crate::runtime::bindings::{Subject, Validation};
+use crate::runtime::{CallFailure, Runtime};
 
 /// A subject as handed to the pipeline.
 #[derive(Debug, Clone)]
@@ -175,7 +175,13 @@ impl Pipeline {
                 let (run, mut found) = task.await.unwrap_or_else(|e| {
                     // Only a bug in the host itself could panic a task: report it for that plugin.
                     (
-                        run(plugin, Outcome::Error, Some(format!("host error: {e}")), 0, 0),
+                        run(
+                            plugin,
+                            Outcome::Error,
+                            Some(format!("host error: {e}")),
+                            0,
+                            0,
+                        ),
                         Vec::new(),
                     )
                 });
@@ -195,10 +201,7 @@ impl Pipeline {
         };
         // Failures may be transient (a timeout under load): only cache clean runs.
         if let Some(key) = key
-            && report
-                .plugins
-                .iter()
-                .all(|r| !r.outcome.is_failure())
+            && report.plugins.iter().all(|r| !r.outcome.is_failure())
         {
             self.cache.put(key, report.clone());
         }

@@ -174,7 +174,10 @@ impl Report {
         cut.findings.clear();
         // Room for the marker and the separators.
         let mut room = max_bytes.saturating_sub(
-            serde_json::to_string(&cut).expect("reports serialise").len() + 512,
+            serde_json::to_string(&cut)
+                .expect("reports serialise")
+                .len()
+                + 512,
         );
         for f in &self.findings {
             let len = serde_json::to_string(f).expect("findings serialise").len() + 1;
@@ -248,7 +251,10 @@ mod tests {
         let last = v["findings"].as_array().unwrap().last().unwrap().clone();
         assert_eq!(last["code"], REPORT_TRUNCATED);
         assert_eq!(last["severity"], "critical");
-        assert_eq!(report.to_bounded_json(1 << 30).len(), serde_json::to_string(&report).unwrap().len());
+        assert_eq!(
+            report.to_bounded_json(1 << 30).len(),
+            serde_json::to_string(&report).unwrap().len()
+        );
     }
 
     #[test]

@@ -33,7 +33,9 @@ impl Router for HostileRouter {
                 continue_chain: false,
             }),
             "unknown-channels" => Ok(RoutingDecision::Deliver {
-                deliveries: (0..c.n).map(|i| Delivery::to(format!("nowhere-{}", i % 3))).collect(),
+                deliveries: (0..c.n)
+                    .map(|i| Delivery::to(format!("nowhere-{}", i % 3)))
+                    .collect(),
                 continue_chain: false,
             }),
             m => Err(format!("unknown mode {m:?}")),

@@ -78,7 +78,11 @@ impl Probe for Misbehave {
                 std::thread::sleep(std::time::Duration::from_millis(c.hold_ms));
                 Ok(ProbeOutcome::new(
                     ProbeStatus::Pass,
-                    format!("held {} of {} sockets; last error: {last_error}", held.len(), c.n),
+                    format!(
+                        "held {} of {} sockets; last error: {last_error}",
+                        held.len(),
+                        c.n
+                    ),
                 ))
             }
             m => Err(format!("unknown mode {m:?}")),

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Fair shares under hostile load: a healthy validator's latency while 50 concurrent clients
+# call a validator that loops until its deadline, against the same healthy validator with no
+# hostile load, in the same run; and how fast the looping plugin's excess is refused.
+#
+# Phases (each DURATION seconds, wrk):
+#   alone        the healthy validator (trivial), 1 connection
+#   hostile      the same, while 50 connections call the looping validator (quarantine off,
+#                so the share and the bounded wait alone protect it)
+#   quarantined  the same with the default quarantine (after 5 timeouts)
+#
+# Needs: wrk (apt-get install wrk), and `cargo xtask test` having built target/release/assay
+# and target/test-plugins/{trivial,misbehave}.wasm.
+#
+#   bench/fairness.sh
+#   DURATION=10 bench/fairness.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. bench/lib.sh
+
+DURATION=${DURATION:-20}
+HOSTILE=${HOSTILE:-50}
+PORT=${PORT:-18182}
+BIN=${ASSAY_BIN:-target/release/assay}
+PLUGINS=${ASSAY_TEST_PLUGINS:-target/test-plugins}
+
+command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install wrk" >&2; exit 2; }
+[ -x "$BIN" ] && [ -f "$PLUGINS/trivial.wasm" ] && [ -f "$PLUGINS/misbehave.wasm" ] \
+    || { echo "build first: cargo xtask test" >&2; exit 2; }
+
+work=$(mktemp -d)
+server=""
+trap '[ -n "$server" ] && { kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; }; rm -rf "$work"' EXIT
+cat > "$work/body.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = '{"id": "a-record"}'
+wrk.headers["Content-Type"] = "application/json"
+LUA
+
+# serve QUARANTINE_AFTER: a fresh server with the healthy and the looping validator.
+serve() {
+    [ -n "$server" ] && { kill $server; wait $server 2>/dev/null || true; }
+    rm -rf "$work/plugins.d" "$work/data"
+    mkdir "$work/plugins.d"
+    cp "$PLUGINS/trivial.wasm" "$work/plugins.d/healthy.wasm"
+    cp "$PLUGINS/misbehave.wasm" "$work/plugins.d/looper.wasm"
+    printf 'timeout_ms = 2000\n[config]\nmode = "loop"\n' > "$work/plugins.d/looper.toml"
+    cat > "$work/assay.toml" <<TOML
+[server]
+listen = "127.0.0.1:$PORT"
+max_concurrent_validations = 1024
+[plugins]
+dir = "$work/plugins.d"
+[plugin_defaults]
+quarantine_after = $1
+[storage]
+path = "$work/data/assay.db"
+TOML
+    start_assay "$work/assay.toml" "$PORT"
+}
+
+# wrk's p50/p99 and request count: name, connections, path
+measure() {
+    local name=$1 conns=$2 path=$3
+    wrk -t1 -c"$conns" -d"${DURATION}s" --timeout 10s --latency -s "$work/body.lua" \
+        "http://127.0.0.1:$PORT$path" > "$work/$name.out"
+}
+summary() {
+    local name=$1 out="$work/$1.out"
+    printf '%-26s p50 %9s  p90 %9s  p99 %9s  %8s requests  %s\n' "$name" \
+        "$(awk '$1 == "50%" {print $2}' "$out")" "$(awk '$1 == "90%" {print $2}' "$out")" \
+        "$(awk '$1 == "99%" {print $2}' "$out")" "$(awk '/requests in/ {print $1}' "$out")" \
+        "$(grep -E 'Non-2xx' "$out" | xargs || true)"
+}
+outcomes() {
+    curl -fs "http://127.0.0.1:$PORT/metrics" | grep -E '^assay_plugin_(rejected_total|calls_total)\{plugin="looper"|^assay_validations_rejected_total\{reason="plugin_busy"' | sed 's/^/    /'
+}
+
+echo "fairness benchmark: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, ${DURATION}s a phase, $HOSTILE hostile connections"
+serve 0
+wrk -t1 -c1 -d2s -s "$work/body.lua" "http://127.0.0.1:$PORT/v1/validate?plugin=healthy" >/dev/null
+measure alone 1 "/v1/validate?plugin=healthy"
+summary alone
+
+measure looper-hostile "$HOSTILE" "/v1/validate?plugin=looper" &
+hostile=$!
+sleep 1
+measure healthy-hostile 1 "/v1/validate?plugin=healthy"
+wait $hostile
+summary healthy-hostile
+summary looper-hostile
+outcomes
+
+serve 5
+measure looper-quarantined "$HOSTILE" "/v1/validate?plugin=looper" &
+hostile=$!
+sleep 1
+measure healthy-quarantined 1 "/v1/validate?plugin=healthy"
+wait $hostile
+summary healthy-quarantined
+summary looper-quarantined
+outcomes
