@@ -285,14 +285,25 @@ impl PluginSettings {
         Ok(())
     }
 
-    /// How the plugin's calls are admitted, with the pool's default share.
+    /// How the plugin's calls are admitted, with the pool's default share;
+    /// `shared` is false for probes (the scheduler shares their slots).
     pub fn gate_policy(&self, default_share: u32, shared: bool) -> GatePolicy {
         GatePolicy {
             share: shared.then(|| self.max_concurrency.unwrap_or(default_share)),
             max_queue: self
                 .max_queue_ms
                 .map_or(self.limits.timeout / 10, Duration::from_millis),
-            breaker: self.breaker,
+            // Probes are not quarantined: their timeouts and failures are
+            // mostly the world's (a target down), which is what they report,
+            // and one instance's failures must not silence the plugin's others.
+            breaker: if shared {
+                self.breaker
+            } else {
+                BreakerPolicy {
+                    after: 0,
+                    ..self.breaker
+                }
+            },
         }
     }
 }

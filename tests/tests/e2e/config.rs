@@ -39,7 +39,10 @@ fn the_config_file_sets_the_plugin_dir_and_defaults() {
         String::from_utf8_lossy(&run.stderr)
     );
     let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
-    assert_eq!(report["plugins"][0]["error"], "timed out after 50 ms");
+    assert_eq!(
+        report["plugins"][0]["error"],
+        "timed out after 50 ms (timeout_ms)"
+    );
 }
 
 #[test]

@@ -110,7 +110,8 @@ fn sigterm_lets_in_flight_requests_finish() {
     env.plugin(
         &test_plugin("misbehave"),
         "sleepy",
-        Some("timeout_ms = 20000\n[config]\nmode = \"sleep\"\nsleep_ms = 2000\n"),
+        // All four requests in flight at once: the whole pool, not the default half.
+        Some("timeout_ms = 20000\nmax_concurrency = 4\n[config]\nmode = \"sleep\"\nsleep_ms = 2000\n"),
     );
     let mut s = Server::start(&env, Start::default());
     let clients: Vec<_> = (0..4)
