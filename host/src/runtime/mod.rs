@@ -161,13 +161,17 @@ impl Runtime {
         }
     }
 
-    /// A plugin's default share of the call slots of `kind`: half the pool.
+    /// A plugin's default share of the call slots of `kind`. Probes: half
+    /// their pool (they mostly wait on the network). Validators and routers:
+    /// a quarter of the pool, which is half the cores at the default pool of
+    /// 2 × cores, so a plugin whose calls spin until their deadline can burn
+    /// at most half the machine's CPU (measured in BENCHMARKS.md: with half
+    /// the pool it burnt both cores of a 2-core machine).
     pub fn default_share(&self, kind: PluginKind) -> u32 {
-        let pool = match kind {
-            PluginKind::Probe => self.options.max_probe_concurrency,
-            _ => self.options.max_concurrency,
-        };
-        (pool / 2).max(1)
+        match kind {
+            PluginKind::Probe => (self.options.max_probe_concurrency / 2).max(1),
+            _ => (self.options.max_concurrency / 4).max(1),
+        }
     }
 
     /// Compiles (or loads the cached compilation of) a component. The bool
