@@ -79,7 +79,10 @@ fn misbehaving_plugins_end_as_errors_and_timeouts_and_the_host_goes_on() {
 
         let hog = plugin_run(report, "hog");
         assert_eq!(hog["outcome"], "error");
-        assert_eq!(hog["error"], "memory limit of 32 MiB exceeded (memory_limit_mib)");
+        assert_eq!(
+            hog["error"],
+            "memory limit of 32 MiB exceeded (memory_limit_mib)"
+        );
 
         let fail = plugin_run(report, "fail");
         assert_eq!(fail["outcome"], "error");
