@@ -5,9 +5,13 @@
 #
 # Phases (each DURATION seconds, wrk):
 #   alone        the healthy validator (trivial), 1 connection
+#   busy-host    the same, while 50 connections call GET /health: the cost of the request
+#                load alone, with no hostile plugin (the control)
 #   hostile      the same, while 50 connections call the looping validator (quarantine off,
 #                so the share and the bounded wait alone protect it)
 #   quarantined  the same with the default quarantine (after 5 timeouts)
+#   sockets      GET /health p99 alone, then while 8 probe instances each try to hold 5,000
+#                sockets to a local listener; the process's peak fd count
 #
 # Needs: wrk (apt-get install wrk), and `cargo xtask test` having built target/release/assay
 # and target/test-plugins/{trivial,misbehave}.wasm.
@@ -82,6 +86,13 @@ wrk -t1 -c1 -d2s -s "$work/body.lua" "http://127.0.0.1:$PORT/v1/validate?plugin=
 measure alone 1 "/v1/validate?plugin=healthy"
 summary alone
 
+wrk -t1 -c"$HOSTILE" -d"${DURATION}s" --timeout 10s "http://127.0.0.1:$PORT/health" > /dev/null &
+load=$!
+sleep 1
+measure healthy-busy-host 1 "/v1/validate?plugin=healthy"
+wait $load
+summary healthy-busy-host
+
 measure looper-hostile "$HOSTILE" "/v1/validate?plugin=looper" &
 hostile=$!
 sleep 1
@@ -100,3 +111,33 @@ wait $hostile
 summary healthy-quarantined
 summary looper-quarantined
 outcomes
+
+# Sockets: /health while probe plugins try to hold thousands of sockets each.
+python3 -c '
+import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(4096); held = []
+while True:
+    c, _ = s.accept(); held.append(c)
+' $((PORT + 1)) &
+listener=$!
+trap '[ -n "$server" ] && { kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; }; kill $listener 2>/dev/null || true; rm -rf "$work"' EXIT
+serve 5
+healthreq() { wrk -t1 -c1 -d"${DURATION}s" --latency "http://127.0.0.1:$PORT/health" > "$work/$1.out"; }
+healthreq health-alone
+summary health-alone
+cp "$PLUGINS/misbehave-probe.wasm" "$work/plugins.d/hog.wasm"
+{
+    for i in 1 2 3 4 5 6 7 8; do
+        printf '[[probe]]\nname = "hog-%s"\ninterval = "1s"\ntimeout = "3s"\nallow_tcp = ["127.0.0.1:%s"]\n' "$i" $((PORT + 1))
+        printf "config = '{\"mode\": \"sockets\", \"target\": \"127.0.0.1:%s\", \"n\": 5000, \"hold_ms\": 2000}'\n" $((PORT + 1))
+    done
+} > "$work/plugins.d/hog.toml"
+sleep 3   # the reload picks the probes up
+( for _ in $(seq 1 $((DURATION * 10))); do ls /proc/$server/fd | wc -l; sleep 0.1; done ) > "$work/fds" &
+sampler=$!
+healthreq health-sockets
+wait $sampler
+summary health-sockets
+echo "    peak open fds of assay: $(sort -n "$work/fds" | tail -1) (RLIMIT_NOFILE $(awk '/Max open files/ {print $4}' /proc/$server/limits))"
+curl -fs "http://127.0.0.1:$PORT/metrics" | grep -E '^assay_plugin_rejected_total\{plugin="hog"' | sed 's/^/    /'

@@ -6,7 +6,7 @@
 //! timeout_ms = 2000          # default: [plugin_defaults] of assay.toml (5000)
 //! memory_limit_mib = 128     # default: [plugin_defaults] of assay.toml (64)
 //! subjects = ["*ledger*.json"] # only subjects whose name matches a glob (default: all)
-//! max_concurrency = 2        # call slots it may hold at once (default: half the pool)
+//! max_concurrency = 2        # call slots it may hold at once (default: half the cores)
 //! max_queue_ms = 100         # longest wait for a slot (default: a tenth of timeout_ms)
 //! quarantine_after = 5       # consecutive timeouts/traps/breaches before quarantine (0: never)
 //! max_findings = 1000        # and the other quotas of [plugin_defaults]
@@ -67,7 +67,7 @@ pub struct PluginSettings {
     pub enabled: bool,
     pub min_level: Level,
     pub limits: CallLimits,
-    /// Call slots the plugin may hold at once (`None`: half the pool).
+    /// Call slots the plugin may hold at once (`None`: the runtime's default share).
     pub max_concurrency: Option<u32>,
     /// Longest wait for a slot (`None`: a tenth of the timeout).
     pub max_queue_ms: Option<u64>,

@@ -76,7 +76,7 @@ pub struct RuntimeSection {
 pub struct PluginDefaults {
     pub timeout_ms: u64,
     pub memory_limit_mib: u64,
-    /// Call slots one plugin may hold at once (default: half the pool of its kind).
+    /// Call slots one plugin may hold at once (default: a quarter of the pool, half the cores, for validators and routers; half the probe pool for probes).
     pub max_concurrency: Option<u32>,
     /// The longest a call waits for a slot before it is refused (default: a tenth of its timeout).
     pub max_queue_ms: Option<u64>,

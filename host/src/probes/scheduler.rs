@@ -7,7 +7,8 @@
 //! still going at its next slot makes that slot a skipped run (counted), not
 //! a second concurrent run. Calls wait for one of the runtime's probe
 //! permits (`[probes] max_concurrency`); the wait counts as scheduler lag.
-//! One plugin's instances hold at most half of those permits at a time, so
+//! One plugin's instances hold at most half of those permits at a time (or
+//! its sidecar's `max_concurrency`), so
 //! a plugin whose calls hang or spin until their timeout cannot starve the
 //! probes of other plugins.
 
@@ -72,8 +73,8 @@ impl Instance {
 /// Every probe instance of the service.
 pub struct ProbeBook {
     instances: Mutex<BTreeMap<String, Arc<Instance>>>,
-    /// Each plugin's share of the probe permits.
-    per_plugin: Mutex<BTreeMap<String, Arc<tokio::sync::Semaphore>>>,
+    /// Each plugin's share of the probe permits, and its size.
+    per_plugin: Mutex<BTreeMap<String, (usize, Arc<tokio::sync::Semaphore>)>>,
     plugin_share: usize,
     flap_window_ms: i64,
     flap_threshold: u32,
@@ -113,13 +114,22 @@ impl ProbeBook {
             .collect()
     }
 
-    fn plugin_slots(&self, plugin: &str) -> Arc<tokio::sync::Semaphore> {
-        self.per_plugin
-            .lock()
-            .expect("probe book lock")
+    /// The plugin's share of the probe permits: its `max_concurrency`, else
+    /// half of them. A changed setting takes effect for the calls after it.
+    fn plugin_slots(
+        &self,
+        plugin: &str,
+        max_concurrency: Option<u32>,
+    ) -> Arc<tokio::sync::Semaphore> {
+        let want = max_concurrency.map_or(self.plugin_share, |n| n as usize);
+        let mut per_plugin = self.per_plugin.lock().expect("probe book lock");
+        let entry = per_plugin
             .entry(plugin.to_owned())
-            .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(self.plugin_share)))
-            .clone()
+            .or_insert_with(|| (want, Arc::new(tokio::sync::Semaphore::new(want))));
+        if entry.0 != want {
+            *entry = (want, Arc::new(tokio::sync::Semaphore::new(want)));
+        }
+        entry.1.clone()
     }
 
     fn policy(&self, spec: &ProbeSpec) -> Policy {
@@ -303,8 +313,14 @@ fn skip(svc: &Service, inst: &Instance, n: u64) {
 /// Runs the instance once on the current registry. Answers the result and
 /// when the call got its slot.
 async fn execute(svc: &Service, inst: &Instance, trigger: &'static str) -> (ProbeResult, Instant) {
-    let slots = svc.probes.plugin_slots(&inst.spec.plugin);
+    let share = svc
+        .pipeline
+        .registry()
+        .get(&inst.spec.plugin)
+        .and_then(|p| p.settings.max_concurrency);
+    let slots = svc.probes.plugin_slots(&inst.spec.plugin, share);
     let _slot = slots.acquire().await.expect("never closed");
+    // The registry as it is now that the slot is ours: a reload while waiting is picked up.
     let registry = svc.pipeline.registry();
     let plugin = registry.get(&inst.spec.plugin);
     let result = run_once(svc.pipeline.runtime(), plugin, &inst.spec, trigger).await;

@@ -5,9 +5,10 @@
 //!
 //! 1. **Quarantine.** A quarantined plugin's calls are refused at once
 //!    ([`super::breaker`]).
-//! 2. **Share.** A plugin holds at most `share` slots at a time (default: half
-//!    the pool), so a plugin whose calls spin until their deadline cannot take
-//!    the slots every other plugin needs.
+//! 2. **Share.** A plugin holds at most `share` slots at a time (default:
+//!    [`super::Runtime::default_share`], half the cores), so a plugin whose
+//!    calls spin until their deadline can take neither the slots nor the CPU
+//!    every other plugin needs.
 //! 3. **Bounded wait.** A call waits at most `max_queue` for its share and
 //!    then for a pool slot; past that it is refused ("busy"). When the
 //!    plugin's share is full and its recent calls were slow enough that no slot
