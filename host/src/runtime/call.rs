@@ -440,7 +440,15 @@ fn trap_message(e: &wasmtime::Error, stderr: &str, memory: usize) -> String {
     if let Some(panic) = stderr
         .lines()
         .position(|l| l.contains("panicked at"))
-        .map(|i| stderr.lines().skip(i).take(3).collect::<Vec<_>>().join(" "))
+        .map(|i| {
+            stderr
+                .lines()
+                .skip(i)
+                .take(3)
+                .take_while(|l| !l.starts_with("note: run with `RUST_BACKTRACE"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
     {
         msg.push_str(&format!("; the plugin said: {panic}"));
     }
