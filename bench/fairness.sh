@@ -10,6 +10,8 @@
 #   hostile      the same, while 50 connections call the looping validator (quarantine off,
 #                so the share and the bounded wait alone protect it)
 #   quarantined  the same with the default quarantine (after 5 timeouts)
+#   refusal      2 connections on the looping plugin alone: one holds its slot for 2 s, the
+#                other is refused again and again; the time a refusal takes with no queue
 #   sockets      GET /health p99 alone, then while 8 probe instances each try to hold 5,000
 #                sockets to a local listener; the process's peak fd count
 #
@@ -101,6 +103,9 @@ wait $hostile
 summary healthy-hostile
 summary looper-hostile
 outcomes
+
+measure refusal 2 "/v1/validate?plugin=looper"
+summary refusal
 
 serve 5
 measure looper-quarantined "$HOSTILE" "/v1/validate?plugin=looper" &

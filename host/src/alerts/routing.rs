@@ -92,10 +92,19 @@ impl Chain {
                             .call_route(callee, &wit_alert, config)
                             .await
                             .outcome
-                            .map_err(|e| e.to_string())
+                            .map_err(|e| {
+                                // Refusals (quarantined, busy) are counted in
+                                // assay_plugin_rejected_total; a log line per alert would
+                                // let an alert storm flood the log.
+                                let refused = matches!(e, crate::runtime::CallFailure::Refused(_));
+                                (e.to_string(), refused)
+                            })
                     }
-                    Some(p) => Err(format!("{name} is a {} plugin, not a router", p.kind)),
-                    None => Err(format!("no router plugin named {name} is loaded")),
+                    Some(p) => Err((
+                        format!("{name} is a {} plugin, not a router", p.kind),
+                        false,
+                    )),
+                    None => Err((format!("no router plugin named {name} is loaded"), false)),
                 };
                 let label = match &outcome {
                     Ok(_) => "ok",
@@ -128,13 +137,21 @@ impl Chain {
                             break;
                         }
                     }
-                    Err(e) => {
-                        tracing::error!(
-                            router = %name,
-                            alert = %alert.name,
-                            fingerprint = %alert.fingerprint,
-                            "routing failed, using the default routing for this alert: {e}"
-                        );
+                    Err((e, refused)) => {
+                        if refused {
+                            tracing::debug!(
+                                router = %name,
+                                alert = %alert.name,
+                                "router refused, using the default routing for this alert: {e}"
+                            );
+                        } else {
+                            tracing::error!(
+                                router = %name,
+                                alert = %alert.name,
+                                fingerprint = %alert.fingerprint,
+                                "routing failed, using the default routing for this alert: {e}"
+                            );
+                        }
                         routes.extend(default_routes(svc, alert));
                         break;
                     }
