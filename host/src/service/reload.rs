@@ -226,6 +226,10 @@ impl Service {
                 if old.gate.is_quarantined() {
                     self.released(&old.name);
                 }
+                let _ = self
+                    .metrics
+                    .plugin_quarantined
+                    .remove_label_values(&[&old.name]);
                 events.push(e);
             }
         }
@@ -335,6 +339,13 @@ impl Service {
                 // New bytes, new gate: a quarantine of the old version ends.
                 if let Some(old) = old.filter(|o| o.gate.is_quarantined()) {
                     self.released(&old.name);
+                }
+                // 0 from the start, so dashboards and rules see every plugin that can be quarantined.
+                if plugin.kind != crate::registry::PluginKind::Probe {
+                    self.metrics
+                        .plugin_quarantined
+                        .with_label_values(&[name])
+                        .set(0);
                 }
                 (Some(plugin), Some(e))
             }
