@@ -71,6 +71,10 @@ pub struct RuntimeSection {
 
 /// `[plugin_defaults]`: limits for plugins whose settings give none.
 /// README "The sandbox" lists each with what a user sees when it is hit.
+///
+/// The quota keys repeat [`crate::runtime::Quotas`]'s fields on purpose:
+/// serde's `flatten` cannot be combined with `deny_unknown_fields`, and a
+/// misspelt key must stay an error. [`PluginDefaults::quotas`] maps them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PluginDefaults {

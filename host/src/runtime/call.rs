@@ -136,15 +136,20 @@ impl Runtime {
     /// fresh store (with `grants`, if any), `call` under the deadline, the
     /// outcome read from the store's flags, then `bound` (the quotas on the
     /// answer) before the gate hears how the call ended.
-    async fn guarded<T, U>(
+    async fn guarded<P, T, U>(
         &self,
         pool: &Semaphore,
-        callee: (&Arc<str>, CallLimits, Option<&Gate>),
+        callee: Callee<'_, P>,
         grants: Option<&Arc<Grants>>,
-        call: impl AsyncFnOnce(&mut Store<CallState>) -> wasmtime::Result<Result<T, String>>,
+        call: impl AsyncFnOnce(&mut Store<CallState>, &P) -> wasmtime::Result<Result<T, String>>,
         bound: impl FnOnce(T, &Quotas) -> Result<U, CallFailure>,
     ) -> Called<U> {
-        let (plugin, limits, gate) = callee;
+        let Callee {
+            name: plugin,
+            pre,
+            limits,
+            gate,
+        } = callee;
         let pass = match gate {
             Some(gate) => match gate.enter(pool).await {
                 Ok(pass) => Some(pass),
@@ -167,12 +172,14 @@ impl Runtime {
             None
         };
         let queued = pass.as_ref().map_or(Duration::ZERO, |p| p.queued);
-        self.observer().queued(plugin, queued);
+        if pass.is_some() {
+            self.observer().queued(plugin, queued);
+        }
         let mut store = self.store(plugin, limits);
         store.data_mut().grants = grants.cloned();
         let deadline = tokio::time::Instant::now() + limits.timeout;
         let started = Instant::now();
-        let result = tokio::time::timeout_at(deadline, call(&mut store)).await;
+        let result = tokio::time::timeout_at(deadline, call(&mut store, pre)).await;
         let duration = started.elapsed();
         let outcome = Self::settle(&mut store, limits, result)
             .and_then(|r| r.map_err(CallFailure::Guest))
@@ -204,12 +211,11 @@ impl Runtime {
         level: Level,
         config: &str,
     ) -> Called<Validation> {
-        let pre = callee.pre;
         self.guarded(
             &self.permits,
-            (callee.name, callee.limits, callee.gate),
+            callee,
             None,
-            async |store| {
+            async |store, pre| {
                 let instance = pre.instantiate_async(&mut *store).await?;
                 instance
                     .assay_plugin_validation()
@@ -238,11 +244,17 @@ impl Runtime {
         prepared: &Prepared,
         limits: CallLimits,
     ) -> Result<PluginInfo, CallFailure> {
+        let callee = Callee {
+            name: plugin,
+            pre: prepared,
+            limits,
+            gate: None,
+        };
         self.guarded(
             &self.load_permits,
-            (plugin, limits, None),
+            callee,
             None,
-            async |store| {
+            async |store, prepared| {
                 let info = match prepared {
                     Prepared::Validator(pre) => {
                         let i = pre.instantiate_async(&mut *store).await?;
@@ -277,12 +289,11 @@ impl Runtime {
         grants: &Arc<Grants>,
         config: &str,
     ) -> Called<ProbeOutcome> {
-        let pre = callee.pre;
         self.guarded(
             &self.probe_permits,
-            (callee.name, callee.limits, callee.gate),
+            callee,
             Some(grants),
-            async |store| {
+            async |store, pre| {
                 let instance = pre.instantiate_async(&mut *store).await?;
                 instance
                     .assay_plugin_probing()
@@ -307,12 +318,11 @@ impl Runtime {
         alert: &Alert,
         config: &str,
     ) -> Called<RoutingDecision> {
-        let pre = callee.pre;
         self.guarded(
             &self.permits,
-            (callee.name, callee.limits, callee.gate),
+            callee,
             None,
-            async |store| {
+            async |store, pre| {
                 let instance = pre.instantiate_async(&mut *store).await?;
                 instance
                     .assay_plugin_routing()

@@ -215,9 +215,10 @@ impl Gate {
                         }
                         load.waiting += 1;
                     }
-                    let got = tokio::time::timeout_at(deadline, sem.acquire()).await;
-                    self.load.lock().expect("gate lock").waiting -= 1;
-                    match got {
+                    // Counted out on drop too: a caller that goes away while it
+                    // waits (a client hanging up) must not stay counted.
+                    let _waiting = Waiting(&self.load);
+                    match tokio::time::timeout_at(deadline, sem.acquire()).await {
                         Ok(p) => Some(p.expect("the share semaphore is never closed")),
                         Err(_) => return Err(busy()),
                     }
@@ -328,6 +329,15 @@ fn quarantine_message(b: &BreakerState, left: Duration) -> String {
     }
 }
 
+/// One call counted in [`Load::waiting`] until dropped.
+struct Waiting<'a>(&'a Mutex<Load>);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.lock().expect("gate lock").waiting -= 1;
+    }
+}
+
 impl Drop for Pass<'_> {
     fn drop(&mut self) {
         if !self.settled {
@@ -376,6 +386,20 @@ mod tests {
         let t = Instant::now();
         assert!(matches!(g.enter(&pool).await, Err(Refusal::Share { .. })));
         assert!(t.elapsed() < Duration::from_millis(20));
+    }
+
+    #[tokio::test]
+    async fn a_caller_that_gives_up_while_waiting_is_not_counted_as_waiting() {
+        let pool = Semaphore::new(8);
+        let g = gate(1, 1000);
+        let held = g.enter(&pool).await.unwrap();
+        // Ten waiters whose callers go away (a timeout here, a hung-up client in serve).
+        for _ in 0..10 {
+            let _ = tokio::time::timeout(Duration::from_millis(5), g.enter(&pool)).await;
+        }
+        assert_eq!(g.load.lock().unwrap().waiting, 0);
+        drop(held);
+        assert!(g.enter(&pool).await.is_ok());
     }
 
     #[tokio::test]

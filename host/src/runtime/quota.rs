@@ -78,12 +78,18 @@ pub fn cut(s: &mut String, max: u32) -> bool {
     if s.len() <= max {
         return false;
     }
-    let mut at = max.saturating_sub(CUT_MARKER.len());
+    // The marker only where it fits: the result is never over `max`.
+    let marker = if max >= 2 * CUT_MARKER.len() {
+        CUT_MARKER
+    } else {
+        ""
+    };
+    let mut at = max - marker.len();
     while !s.is_char_boundary(at) {
         at -= 1;
     }
     s.truncate(at);
-    s.push_str(CUT_MARKER);
+    s.push_str(marker);
     true
 }
 
@@ -210,6 +216,9 @@ mod tests {
             .bound_findings(vec![finding(Severity::Info, &"é".repeat(50))])
             .unwrap();
         assert!(out[0].message.len() <= 20 && out[0].message.ends_with(CUT_MARKER));
+        let mut tiny = "abcdef".to_owned();
+        assert!(cut(&mut tiny, 3));
+        assert_eq!(tiny, "abc");
         let err = q
             .bound_findings(vec![finding(Severity::Info, "x"); 10])
             .unwrap_err();
