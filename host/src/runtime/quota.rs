@@ -79,7 +79,7 @@ pub fn cut(s: &mut String, max: u32) -> bool {
         return false;
     }
     // The marker only where it fits: the result is never over `max`.
-    let marker = if max >= 2 * CUT_MARKER.len() {
+    let marker = if max > CUT_MARKER.len() {
         CUT_MARKER
     } else {
         ""
