@@ -5,6 +5,9 @@
 #
 # Phases (each DURATION seconds, wrk):
 #   alone        the healthy validator (trivial), 1 connection
+#   burners      the same, while 1 and then 2 plain CPU burners (`yes`, no HTTP, no plugin)
+#                run beside it: what any busy neighbour on these cores costs its p99 (the
+#                physical limit of the machine, not of assay)
 #   busy-host    the same, while 50 connections call GET /health: the cost of the request
 #                load alone, with no hostile plugin (the control)
 #   hostile      the same, while 50 connections call the looping validator (quarantine off,
@@ -79,7 +82,15 @@ summary() {
         "$(grep -E 'Non-2xx' "$out" | xargs || true)"
 }
 outcomes() {
-    curl -fs "http://127.0.0.1:$PORT/metrics" | grep -E '^assay_plugin_(rejected_total|calls_total)\{plugin="looper"|^assay_validations_rejected_total\{reason="plugin_busy"' | sed 's/^/    /'
+    local m
+    m=$(curl -fs "http://127.0.0.1:$PORT/metrics")
+    grep -E '^assay_plugin_(rejected_total|calls_total)\{plugin="looper"|^assay_validations_rejected_total\{reason="plugin_busy"' <<<"$m" | sed 's/^/    /'
+    # The host's own time to refuse (gate arrival to refusal), from its histogram.
+    awk '/^assay_plugin_refusal_seconds_bucket\{.*plugin="looper"/ {
+            match($0, /le="[^"]+"/); le = substr($0, RSTART + 4, RLENGTH - 5); b[le] = $2 }
+         /^assay_plugin_refusal_seconds_count\{plugin="looper"/ { n = $2 }
+         END { if (n > 0) printf "    refusals decided within 50 us: %.2f%%, 1 ms: %.2f%%, 250 ms: %.2f%% (of %d)\n",
+                   100 * b["0.00005"] / n, 100 * b["0.001"] / n, 100 * b["0.25"] / n, n }' <<<"$m"
 }
 
 echo "fairness benchmark: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, ${DURATION}s a phase, $HOSTILE hostile connections"
@@ -87,6 +98,14 @@ serve 0
 wrk -t1 -c1 -d2s -s "$work/body.lua" "http://127.0.0.1:$PORT/v1/validate?plugin=healthy" >/dev/null
 measure alone 1 "/v1/validate?plugin=healthy"
 summary alone
+
+yes >/dev/null & burner1=$!
+measure healthy-1-burner 1 "/v1/validate?plugin=healthy"
+yes >/dev/null & burner2=$!
+measure healthy-2-burners 1 "/v1/validate?plugin=healthy"
+kill $burner1 $burner2
+summary healthy-1-burner
+summary healthy-2-burners
 
 wrk -t1 -c"$HOSTILE" -d"${DURATION}s" --timeout 10s "http://127.0.0.1:$PORT/health" > /dev/null &
 load=$!

@@ -150,11 +150,13 @@ impl Runtime {
             limits,
             gate,
         } = callee;
+        let arrived = Instant::now();
         let pass = match gate {
             Some(gate) => match gate.enter(pool).await {
                 Ok(pass) => Some(pass),
                 Err(refusal) => {
-                    self.observer().refused(plugin, refusal.reason());
+                    self.observer()
+                        .refused(plugin, refusal.reason(), arrived.elapsed());
                     return Called {
                         outcome: Err(CallFailure::Refused(refusal)),
                         duration: Duration::ZERO,

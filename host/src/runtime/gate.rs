@@ -11,10 +11,15 @@
 //!    every other plugin needs.
 //! 3. **Bounded wait.** A call waits at most `max_queue` for its share and
 //!    then for a pool slot; past that it is refused ("busy"). When the
-//!    plugin's share is full and its recent calls were slow enough that no slot
-//!    can free up in time, the call is refused at once instead of waiting to
-//!    find out: a plugin whose calls run for seconds gets its excess turned away
-//!    in microseconds, while a plugin whose calls take a millisecond queues.
+//!    plugin's share is full and no slot can plausibly free up in time, the
+//!    call is refused at once instead of waiting to find out: a plugin whose
+//!    calls run for seconds gets its excess turned away in microseconds, while
+//!    a plugin whose calls take a millisecond queues. "Plausibly" is the
+//!    larger of the plugin's recent slot-hold time (a moving average) and how
+//!    long its current calls have already run: a call that has run for a
+//!    second is expected to run about as long again, so even a plugin with no
+//!    history (its first call hangs) has its excess refused once that call
+//!    has outlived `max_queue`.
 //!
 //! Probe plugins pass the gate for quarantine only: the probe scheduler
 //! already gives each plugin its share of the probe slots, and a probe waits
@@ -106,6 +111,24 @@ struct Load {
     waiting: u32,
     /// Moving average of how long a call holds its slot, in µs (0: none yet).
     ewma_us: f64,
+    /// When each call now holding a slot got it.
+    holders: Vec<Instant>,
+}
+
+impl Load {
+    /// The expected time before a slot frees up for a call with `waiting`
+    /// others ahead of it, `share` slots being held: the larger of the usual
+    /// hold and the shortest time any current holder has held, for each round.
+    fn expected_wait(&self, share: u32, now: Instant) -> Duration {
+        let youngest = self
+            .holders
+            .iter()
+            .map(|t| now.saturating_duration_since(*t))
+            .min()
+            .unwrap_or_default();
+        let hold = Duration::from_micros(self.ewma_us as u64).max(youngest);
+        hold * (self.waiting / share.max(1) + 1)
+    }
 }
 
 struct BreakerState {
@@ -169,15 +192,19 @@ impl Gate {
         let deadline = tokio::time::Instant::from_std(now + self.policy.max_queue);
         let result = self.wait(pool, deadline).await;
         match result {
-            Ok((share, pool)) => Ok(Pass {
-                gate: self,
-                admission,
-                _share: share,
-                _pool: pool,
-                queued: now.elapsed(),
-                started: Instant::now(),
-                settled: false,
-            }),
+            Ok((share, pool)) => {
+                let started = Instant::now();
+                self.load.lock().expect("gate lock").holders.push(started);
+                Ok(Pass {
+                    gate: self,
+                    admission,
+                    _share: share,
+                    _pool: pool,
+                    queued: now.elapsed(),
+                    started,
+                    settled: false,
+                })
+            }
             Err(refusal) => {
                 self.breaker
                     .lock()
@@ -208,9 +235,7 @@ impl Gate {
                     // Full: wait only if a slot can plausibly free up in time.
                     {
                         let mut load = self.load.lock().expect("gate lock");
-                        let rounds = f64::from(load.waiting / n + 1);
-                        let expected = Duration::from_micros((load.ewma_us * rounds) as u64);
-                        if expected > max_queue {
+                        if load.expected_wait(n, Instant::now()) > max_queue {
                             return Err(busy());
                         }
                         load.waiting += 1;
@@ -340,6 +365,12 @@ impl Drop for Waiting<'_> {
 
 impl Drop for Pass<'_> {
     fn drop(&mut self) {
+        {
+            let mut load = self.gate.load.lock().expect("gate lock");
+            if let Some(i) = load.holders.iter().position(|t| *t == self.started) {
+                load.holders.swap_remove(i);
+            }
+        }
         if !self.settled {
             // The caller went away mid-call: a trial must not block the next one.
             self.gate
@@ -379,9 +410,16 @@ mod tests {
         let t = Instant::now();
         assert!(matches!(g.enter(&pool).await, Err(Refusal::Share { .. })));
         assert!(t.elapsed() >= Duration::from_millis(45));
-        // The first call held its slot 100 ms: the next is refused without waiting.
+        // Still no history, but the call holding the slot has now run longer
+        // than max_queue: expected to run as long again, so refused at once.
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        let t = Instant::now();
+        assert!(matches!(g.enter(&pool).await, Err(Refusal::Share { .. })));
+        assert!(t.elapsed() < Duration::from_millis(20));
+        // The first call held its slot ~200 ms: with that history the next is refused without waiting.
         tokio::time::sleep(Duration::from_millis(100)).await;
         g.settle(first, None);
+        assert!(g.load.lock().unwrap().holders.is_empty());
         let _busy = g.enter(&pool).await.unwrap();
         let t = Instant::now();
         assert!(matches!(g.enter(&pool).await, Err(Refusal::Share { .. })));

@@ -10,8 +10,9 @@ use super::gate::QuarantineEvent;
 pub trait Observer: Send + Sync {
     /// A call waited `wait` for its slot (zero included).
     fn queued(&self, plugin: &str, wait: Duration);
-    /// A call was refused before it ran (`share`, `pool`, `quarantined`).
-    fn refused(&self, plugin: &str, reason: &'static str);
+    /// A call was refused before it ran (`share`, `pool`, `quarantined`),
+    /// after `waited` at its gate.
+    fn refused(&self, plugin: &str, reason: &'static str, waited: Duration);
     /// A probe call was refused sockets: by its `max_sockets`, and to keep the host's fd headroom.
     fn sockets_refused(&self, plugin: &str, by_cap: u32, by_headroom: u32);
     /// A plugin was quarantined or released.
@@ -23,7 +24,7 @@ pub(super) struct Nobody;
 
 impl Observer for Nobody {
     fn queued(&self, _: &str, _: Duration) {}
-    fn refused(&self, _: &str, _: &'static str) {}
+    fn refused(&self, _: &str, _: &'static str, _: Duration) {}
     fn sockets_refused(&self, plugin: &str, by_cap: u32, by_headroom: u32) {
         tracing::warn!(plugin, "{} socket(s) refused", by_cap + by_headroom);
     }

@@ -12,6 +12,7 @@ use crate::runtime::{Observer, QuarantineChange, QuarantineEvent};
 pub(super) struct RuntimeWatch {
     pub(super) queue: HistogramVec,
     pub(super) rejected: IntCounterVec,
+    pub(super) refusal: HistogramVec,
     pub(super) quarantined: IntGaugeVec,
     pub(super) events: tokio::sync::broadcast::Sender<HostEvent>,
 }
@@ -23,8 +24,11 @@ impl Observer for RuntimeWatch {
             .observe(wait.as_secs_f64());
     }
 
-    fn refused(&self, plugin: &str, reason: &'static str) {
+    fn refused(&self, plugin: &str, reason: &'static str, waited: Duration) {
         self.rejected.with_label_values(&[plugin, reason]).inc();
+        self.refusal
+            .with_label_values(&[plugin])
+            .observe(waited.as_secs_f64());
     }
 
     fn sockets_refused(&self, plugin: &str, by_cap: u32, by_headroom: u32) {
@@ -76,6 +80,7 @@ pub(super) fn watch(
     Arc::new(RuntimeWatch {
         queue: metrics.plugin_queue_seconds.clone(),
         rejected: metrics.plugin_rejected.clone(),
+        refusal: metrics.plugin_refusal_seconds.clone(),
         quarantined: metrics.plugin_quarantined.clone(),
         events: events.clone(),
     })

@@ -179,6 +179,14 @@ fn a_looping_validator_under_concurrent_load_is_refused_and_quarantined_while_th
         )
         .is_some_and(|n| n > 0.0)
     );
+    // Every refusal is timed: the count matches the refusals of every reason.
+    assert!(
+        metric(
+            &server,
+            "assay_plugin_refusal_seconds_count{plugin=\"looper\"}"
+        )
+        .is_some_and(|n| n > 0.0)
+    );
     eventually(10, "the PluginQuarantined alert", || {
         server
             .alerts()
