@@ -8,6 +8,7 @@
 //! - [`validate`]: levels, the validation pipeline, reports and the result cache;
 //! - [`probes`]: health probes: one run, the state machine, the scheduler;
 //! - [`alerts`]: alerts, router plugins, the engine and durable delivery;
+//! - [`redact`]: scrubbing secret values out of logs, stored errors and answers;
 //! - [`cli`]: the command line;
 //! - [`telemetry`]: tracing set-up.
 
@@ -16,6 +17,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod probes;
+pub mod redact;
 pub mod registry;
 pub mod runtime;
 pub mod service;

@@ -33,31 +33,48 @@ impl Actor {
     }
 }
 
+type Tokens = Vec<(String, [u8; 32], Role)>;
+
 pub struct Auth {
-    tokens: Vec<(String, [u8; 32], Role)>,
+    /// Replaced whole when the config file (or a `token_file`) changes.
+    tokens: arc_swap::ArcSwap<Tokens>,
     public: Vec<String>,
+}
+
+fn digests(c: &AuthSection) -> Tokens {
+    // `check` made sure each token has exactly one digest.
+    c.tokens
+        .iter()
+        .filter_map(|t| Some((t.name.clone(), t.digest()?, t.role)))
+        .collect()
 }
 
 impl Auth {
     pub fn from_config(c: &AuthSection) -> Auth {
         Auth {
-            tokens: c
-                .tokens
-                .iter()
-                .map(|t| {
-                    (
-                        t.name.clone(),
-                        Sha256::digest(t.token.expose().as_bytes()).into(),
-                        t.role,
-                    )
-                })
-                .collect(),
+            tokens: arc_swap::ArcSwap::from_pointee(digests(c)),
             public: c.public.clone(),
         }
     }
 
+    /// Takes the tokens of a reloaded config (a rotated `token_file`, an
+    /// added or removed token). Turning authentication off altogether is
+    /// refused: that takes a restart, which checks the listen address.
+    pub fn replace_tokens(&self, c: &AuthSection) -> Result<usize, String> {
+        let next = digests(c);
+        if next.is_empty() && self.enabled() {
+            return Err(
+                "the reloaded config has no [[auth.tokens]]: keeping the current ones (turning authentication off takes a restart)"
+                    .into(),
+            );
+        }
+        let n = next.len();
+        self.tokens.store(std::sync::Arc::new(next));
+        Ok(n)
+    }
+
     pub fn enabled(&self) -> bool {
-        !self.tokens.is_empty()
+        !self.tokens.load().is_empty()
     }
 
     /// A one-line description for the start-up log.
@@ -65,10 +82,11 @@ impl Auth {
         if !self.enabled() {
             return "off: no [[auth.tokens]] configured; every caller may do everything".into();
         }
-        let count = |r: Role| self.tokens.iter().filter(|t| t.2 == r).count();
+        let tokens = self.tokens.load();
+        let count = |r: Role| tokens.iter().filter(|t| t.2 == r).count();
         format!(
             "{} token(s): {} admin, {} operator, {} viewer; public: {}",
-            self.tokens.len(),
+            tokens.len(),
             count(Role::Admin),
             count(Role::Operator),
             count(Role::Viewer),
@@ -84,7 +102,7 @@ impl Auth {
     fn identify(&self, presented: &str) -> Option<Actor> {
         let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
         let mut found = None;
-        for (name, expected, role) in &self.tokens {
+        for (name, expected, role) in self.tokens.load().iter() {
             if bool::from(expected.ct_eq(&digest)) {
                 found = Some(Actor {
                     name: name.clone(),

@@ -5,6 +5,7 @@
 
 mod alerts;
 pub mod auth;
+pub mod tls;
 mod config;
 pub mod error;
 mod health;

@@ -140,7 +140,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) if is_broken_pipe(&e) => ExitCode::from(EXIT_OK),
         Err(e) => {
-            eprintln!("assay: error: {e:#}");
+            eprintln!("assay: error: {}", crate::redact::scrub(&format!("{e:#}")));
             ExitCode::from(EXIT_ERROR)
         }
     }
@@ -158,6 +158,8 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 /// then the `ASSAY_…__…` environment overrides, then the command line's.
 fn host_config(global: &GlobalArgs) -> anyhow::Result<HostConfig> {
     let (mut config, overrides) = HostConfig::load(global.config.as_deref())?;
+    // From here on, no log line or error shows a configured secret.
+    crate::redact::install(crate::redact::Redactor::new(config.secret_values()));
     for o in overrides {
         tracing::info!("config: {} set from {}", o.key, o.var);
     }

@@ -8,6 +8,7 @@ use clap::Args;
 use tokio::sync::watch;
 
 use super::{EXIT_OK, GlobalArgs};
+use crate::api::tls::{self, TlsFiles, TlsListener};
 use crate::service::{self, Service};
 
 #[derive(Debug, Args)]
@@ -38,11 +39,22 @@ pub(super) async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<
     tracing::info!("store: {}", svc.store.path().display());
     tracing::info!("auth: {}", svc.auth.describe());
 
+    // TLS first: a bad certificate stops the start before anything listens.
+    let tls = match &svc.config.server.tls {
+        Some(section) => {
+            let base = svc.config.base_dir.clone().unwrap_or_else(|| ".".into());
+            let files = TlsFiles::new(section, &base);
+            let config = files.load().map_err(|e| anyhow::anyhow!("refusing to start: {e}"))?;
+            Some((files, Arc::new(arc_swap::ArcSwap::from_pointee(config))))
+        }
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(svc.config.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", svc.config.server.listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!("listening on http://{addr}");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!("listening on {scheme}://{addr}");
 
     // Before the plugins load, so their load failures become alerts.
     crate::alerts::Alerting::start(&svc).await?;
@@ -62,11 +74,39 @@ pub(super) async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<
 
     let (drain_tx, mut drain_rx) = watch::channel(false);
     let app = crate::api::router(svc.clone());
-    let server = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            let _ = drain_rx.wait_for(|d| *d).await;
-        })
-        .into_future();
+    let drained = async move {
+        let _ = drain_rx.wait_for(|d| *d).await;
+    };
+    let server: std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> = match tls {
+        Some((files, config)) => {
+            tracing::info!(
+                "TLS: {}{}; files checked for changes every {:?}",
+                files.cert.display(),
+                if files.client_ca.is_some() {
+                    ", client certificates required"
+                } else {
+                    ""
+                },
+                files.reload
+            );
+            background.push(tls::spawn_reloader(files, config.clone(), stop_rx.clone()));
+            let listener = TlsListener::start(
+                listener,
+                config,
+                svc.metrics.tls_handshake_failures.clone(),
+            )?;
+            Box::pin(
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(drained)
+                    .into_future(),
+            )
+        }
+        None => Box::pin(
+            axum::serve(listener, app)
+                .with_graceful_shutdown(drained)
+                .into_future(),
+        ),
+    };
     let mut server = tokio::spawn(server);
 
     tokio::select! {

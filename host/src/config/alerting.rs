@@ -167,18 +167,25 @@ pub struct ChannelSection {
     #[serde(default = "timeout_default", deserialize_with = "dur")]
     pub timeout: Duration,
     // webhook, slack, alertmanager
-    pub url: Option<String>,
+    /// A secret: for Slack, Teams, Discord and Mattermost the URL is the
+    /// credential. Shown nowhere; the channel is known by its name.
+    pub url: Option<Secret>,
+    /// A file holding the URL (read at start and on reload).
+    pub url_file: Option<std::path::PathBuf>,
+    /// Header values are secrets (`Authorization = "Bearer ${TOKEN}"`).
     #[serde(default)]
     pub headers: BTreeMap<String, Secret>,
     pub format: Option<WebhookFormat>,
     /// Signs the body: `X-Assay-Signature: sha256=HEX` (HMAC-SHA256).
     pub secret: Option<Secret>,
+    pub secret_file: Option<std::path::PathBuf>,
     // email
     pub smtp_host: Option<String>,
     pub smtp_port: Option<u16>,
     pub smtp_tls: Option<SmtpTls>,
     pub username: Option<String>,
     pub password: Option<Secret>,
+    pub password_file: Option<std::path::PathBuf>,
     pub from: Option<String>,
     #[serde(default)]
     pub to: Vec<String>,
@@ -197,6 +204,40 @@ fn timeout_default() -> Duration {
 }
 
 impl ChannelSection {
+    /// Reads the `*_file` forms into their values; relative paths start at `base`.
+    pub fn read_secret_files(&mut self, base: &std::path::Path) -> Result<(), String> {
+        let at = format!("channel {:?}", self.name);
+        for (key, file, value) in [
+            ("url", &self.url_file, &mut self.url),
+            ("secret", &self.secret_file, &mut self.secret),
+            ("password", &self.password_file, &mut self.password),
+        ] {
+            if let Some(path) = file {
+                if value.is_some() {
+                    return Err(format!("{at}: give {key} or {key}_file, not both"));
+                }
+                *value = Some(
+                    Secret::from_file(&base.join(path))
+                        .map_err(|e| format!("{at}: {key}_file: {e}"))?,
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Every secret value of the channel, and the pieces of its URL a
+    /// message could quote, for the [`crate::redact::Redactor`].
+    pub fn secret_values(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(u) = &self.url {
+            out.extend(crate::redact::url_fragments(u.expose()));
+        }
+        for s in self.headers.values().chain(&self.secret).chain(&self.password) {
+            out.push(s.expose().to_owned());
+        }
+        out
+    }
+
     /// Checks the settings against the channel's type.
     pub fn check(&self) -> Result<(), String> {
         let at = format!("channel {:?}", self.name);
@@ -215,10 +256,17 @@ impl ChannelSection {
             ));
         }
         let t = self.kind;
-        let set: [(&str, bool, &[ChannelType]); 12] = {
+        let set: [(&str, bool, &[ChannelType]); 15] = {
             use ChannelType::*;
             [
                 ("url", self.url.is_some(), &[Webhook, Slack, Alertmanager]),
+                (
+                    "url_file",
+                    self.url_file.is_some(),
+                    &[Webhook, Slack, Alertmanager],
+                ),
+                ("secret_file", self.secret_file.is_some(), &[Webhook]),
+                ("password_file", self.password_file.is_some(), &[Email]),
                 (
                     "headers",
                     !self.headers.is_empty(),
@@ -254,10 +302,16 @@ impl ChannelSection {
         match t {
             ChannelType::Webhook | ChannelType::Slack | ChannelType::Alertmanager => {
                 need("url", self.url.is_some())?;
-                let url = self.url.as_deref().unwrap_or_default();
+                // The URL is a secret: the error names the rule, not the value.
+                let url = self.url.as_ref().map(Secret::expose).unwrap_or_default();
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
                     return Err(format!(
-                        "{at}: url must start with http:// or https://, not {url:?}"
+                        "{at}: url must start with http:// or https:// (the value is not shown: it is a secret)"
+                    ));
+                }
+                if reqwest::Url::parse(url).is_err() {
+                    return Err(format!(
+                        "{at}: url is not a valid URL (the value is not shown: it is a secret)"
                     ));
                 }
             }

@@ -8,6 +8,7 @@
 
 mod alerting;
 pub mod env;
+mod errors;
 mod plugin;
 mod probe;
 mod secret;
@@ -103,24 +104,43 @@ impl HostConfig {
             None => String::new(),
         };
         let source_name = path.map_or("(built-in defaults)".into(), |p| p.display().to_string());
-        let (mut config, overrides) = Self::parse(&text, &source_name, std::env::vars())?;
+        let base = path.map_or(Path::new("."), |p| p.parent().unwrap_or(Path::new(".")));
+        let (mut config, overrides) =
+            Self::parse_at(&text, &source_name, std::env::vars(), base)?;
         config.base_dir = path.map(|p| p.parent().unwrap_or(Path::new(".")).to_owned());
         config.file = path.map(Path::to_owned);
         Ok((config, overrides))
     }
 
-    /// Parses `text` with the overrides among `vars`, and checks it.
+    /// Parses `text` with the overrides among `vars`, and checks it;
+    /// `*_file` secrets are relative to the working directory.
     pub fn parse(
         text: &str,
         source_name: &str,
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<(Self, Vec<env::Override>), ConfigError> {
+        Self::parse_at(text, source_name, vars, Path::new("."))
+    }
+
+    /// [`HostConfig::parse`], with `*_file` secrets relative to `base`.
+    ///
+    /// No error echoes a secret: toml's own messages quote the offending
+    /// line, so they are rebuilt from its position and message
+    /// ([`errors::describe`]), with the value left out for secret-bearing
+    /// and unknown keys, and override values of secret keys are scrubbed.
+    pub fn parse_at(
+        text: &str,
+        source_name: &str,
+        vars: impl IntoIterator<Item = (String, String)>,
+        base: &Path,
+    ) -> Result<(Self, Vec<env::Override>), ConfigError> {
         let invalid = |message: String| ConfigError::Invalid {
             source_name: source_name.to_owned(),
             message,
         };
-        // The file alone first: toml's errors then point at the line.
-        let mut config: HostConfig = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        // The file alone first: errors then point at the line.
+        let mut config: HostConfig =
+            toml::from_str(text).map_err(|e| invalid(errors::describe(text, &e)))?;
         let vars: Vec<_> = vars
             .into_iter()
             .filter(|(k, _)| env::is_override(k))
@@ -129,19 +149,78 @@ impl HostConfig {
         if !vars.is_empty() {
             // Overrides apply to the document, which is then read again.
             let mut table: toml::Table =
-                toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+                toml::from_str(text).map_err(|e| invalid(errors::describe(text, &e)))?;
+            let secret_values: Vec<String> = vars
+                .iter()
+                .filter(|(k, _)| errors::is_secret_path(k))
+                .map(|(_, v)| v.clone())
+                .collect();
             overrides = env::apply(&mut table, vars).map_err(&invalid)?;
-            let vars: Vec<&str> = overrides.iter().map(|o| o.var.as_str()).collect();
+            let names: Vec<&str> = overrides.iter().map(|o| o.var.as_str()).collect();
             config = table.try_into().map_err(|e: toml::de::Error| {
-                invalid(format!(
+                let message = format!(
                     "after the environment overrides {}: {}",
-                    vars.join(", "),
+                    names.join(", "),
                     e.message()
-                ))
+                );
+                invalid(
+                    crate::redact::Redactor::new(&secret_values)
+                        .scrub(&message)
+                        .into_owned(),
+                )
             })?;
         }
+        config.read_secret_files(base).map_err(&invalid)?;
         config.check().map_err(invalid)?;
         Ok((config, overrides))
+    }
+
+    /// Reads every `*_file` secret into its value.
+    fn read_secret_files(&mut self, base: &Path) -> Result<(), String> {
+        for (i, t) in self.auth.tokens.iter_mut().enumerate() {
+            if let Some(path) = &t.token_file {
+                if t.token.is_some() {
+                    return Err(format!(
+                        "auth.tokens[{i}] ({}): give token or token_file, not both",
+                        t.name
+                    ));
+                }
+                t.token = Some(Secret::from_file(&base.join(path)).map_err(|e| {
+                    format!("auth.tokens[{i}] ({}): token_file: {e}", t.name)
+                })?);
+            }
+        }
+        for c in &mut self.channels {
+            c.read_secret_files(base)?;
+        }
+        Ok(())
+    }
+
+    /// Every secret value in the configuration (tokens, channel URLs and
+    /// their pieces, headers, HMAC keys, passwords), for the redactor.
+    pub fn secret_values(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .auth
+            .tokens
+            .iter()
+            .filter_map(|t| t.token.as_ref().map(|s| s.expose().to_owned()))
+            .collect();
+        for c in &self.channels {
+            out.extend(c.secret_values());
+        }
+        out
+    }
+
+    /// The files secrets were read from (a reload follows their changes).
+    pub fn secret_files(&self) -> Vec<PathBuf> {
+        let base = self.base_dir.clone().unwrap_or_else(|| PathBuf::from("."));
+        let tokens = self.auth.tokens.iter().filter_map(|t| t.token_file.as_ref());
+        let channels = self.channels.iter().flat_map(|c| {
+            [&c.url_file, &c.secret_file, &c.password_file]
+                .into_iter()
+                .flatten()
+        });
+        tokens.chain(channels).map(|p| base.join(p)).collect()
     }
 
     /// Checks what the types cannot: ranges, uniqueness, cross-references.
@@ -249,25 +328,41 @@ impl HostConfig {
             }
         }
         let mut names = BTreeSet::new();
-        let mut secrets = BTreeSet::new();
+        let mut digests = BTreeSet::new();
         for (i, t) in self.auth.tokens.iter().enumerate() {
+            let at = format!("auth.tokens[{i}] ({})", t.name);
             if t.name.trim().is_empty() {
                 return Err(format!("auth.tokens[{i}].name must not be empty"));
             }
             if !names.insert(&t.name) {
                 return Err(format!("auth.tokens: the name {:?} is used twice", t.name));
             }
-            if t.token.expose().len() < 16 {
+            let given = [
+                t.token.is_some() && t.token_file.is_none(),
+                t.token_file.is_some(),
+                t.token_sha256.is_some(),
+            ];
+            if given.iter().filter(|g| **g).count() != 1 {
                 return Err(format!(
-                    "auth.tokens[{i}] ({}): the token is shorter than 16 characters; use a random one (openssl rand -hex 32)",
-                    t.name
+                    "{at}: give exactly one of token, token_file and token_sha256"
                 ));
             }
-            if !secrets.insert(t.token.expose()) {
+            if let Some(h) = &t.token_sha256 {
+                let h = h.trim();
+                if h.len() != 64 || !h.chars().all(|c| c.is_ascii_hexdigit()) {
+                    return Err(format!(
+                        "{at}: token_sha256 must be 64 hex digits (printf %s TOKEN | sha256sum)"
+                    ));
+                }
+            } else if t.token.as_ref().is_some_and(|v| v.expose().len() < 16) {
                 return Err(format!(
-                    "auth.tokens[{i}] ({}): the same token is given to two names",
-                    t.name
+                    "{at}: the token is shorter than 16 characters; use a random one (openssl rand -hex 32)"
                 ));
+            }
+            if let Some(d) = t.digest()
+                && !digests.insert(d)
+            {
+                return Err(format!("{at}: the same token is given to two names"));
             }
         }
         Ok(())

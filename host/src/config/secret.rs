@@ -1,18 +1,40 @@
-//! Secrets in the config: a literal, or a `${ENV_VAR}` reference resolved when the file is read.
+//! Secrets in the config: a literal, a `${ENV_VAR}` reference resolved when the file is read, or (through a `*_file` key) a file's contents.
 //!
-//! The value never appears in `Debug` output, logs or `GET /v1/config`.
+//! Every secret value of the configuration is held in a [`Secret`], whose
+//! `Debug`, `Display` and `Serialize` all print `<redacted>`: formatting one
+//! into a log line, an error or an API answer shows nothing, and the value
+//! is reachable only through [`Secret::expose`], which is greppable.
 
 use std::fmt;
+use std::path::Path;
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// A secret string (an API token, later an SMTP password).
+/// A secret string: an API token, a channel URL, a header value, a password, an HMAC key.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
 impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The value itself, for the one place that must send it.
     pub fn expose(&self) -> &str {
         &self.0
+    }
+
+    /// A secret kept in a file (a mounted Kubernetes or Docker secret): its
+    /// contents, without the trailing line break editors and `echo` add.
+    pub fn from_file(path: &Path) -> Result<Secret, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let value = text.strip_suffix('\n').unwrap_or(&text);
+        let value = value.strip_suffix('\r').unwrap_or(value);
+        if value.is_empty() {
+            return Err(format!("{} is empty", path.display()));
+        }
+        Ok(Secret(value.to_owned()))
     }
 
     /// Resolves `${NAME}` through `lookup`; any other text is taken literally.
@@ -38,7 +60,19 @@ impl Secret {
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
+        f.write_str(crate::redact::REDACTED)
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(crate::redact::REDACTED)
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(crate::redact::REDACTED)
     }
 }
 
@@ -80,9 +114,22 @@ mod tests {
                 .unwrap_err()
                 .contains("not a valid")
         );
-        assert_eq!(
-            format!("{:?}", Secret::resolve("x", env).unwrap()),
-            "Secret(***)"
-        );
+        let s = Secret::resolve("x", env).unwrap();
+        assert_eq!(format!("{s:?} {s}"), "<redacted> <redacted>");
+        assert_eq!(serde_json::to_string(&s).unwrap(), "\"<redacted>\"");
+    }
+
+    #[test]
+    fn a_file_gives_its_contents_without_the_final_newline() {
+        let dir = std::env::temp_dir().join(format!("assay-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("token");
+        std::fs::write(&f, "s3cret-value\n").unwrap();
+        assert_eq!(Secret::from_file(&f).unwrap().expose(), "s3cret-value");
+        std::fs::write(&f, "\n").unwrap();
+        assert!(Secret::from_file(&f).unwrap_err().contains("is empty"));
+        let e = Secret::from_file(&dir.join("missing")).unwrap_err();
+        assert!(e.contains("cannot read"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -21,6 +21,8 @@ pub struct ServerSection {
     pub max_concurrent_validations: usize,
     /// On SIGTERM/SIGINT, how long in-flight requests get to finish.
     pub shutdown_grace_secs: u64,
+    /// `[server.tls]`: serve HTTPS (and only HTTPS) on `listen`.
+    pub tls: Option<TlsSection>,
 }
 
 impl Default for ServerSection {
@@ -30,8 +32,44 @@ impl Default for ServerSection {
             max_body_bytes: 16 << 20,
             max_concurrent_validations: 64,
             shutdown_grace_secs: 30,
+            tls: None,
         }
     }
+}
+
+/// `[server.tls]`: the server's certificate and key, and optionally the CA
+/// its clients' certificates must chain to (mutual TLS). Relative paths start
+/// at the config file's directory. The files are read again whenever they
+/// change; connections already open keep going.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    /// PEM: the certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM: the private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// PEM: CA certificates; when set, every client must present a certificate they signed.
+    pub client_ca: Option<PathBuf>,
+    /// The oldest protocol accepted: `"1.2"` (the default) or `"1.3"`. TLS 1.3 is preferred either way.
+    #[serde(default)]
+    pub min_version: TlsVersion,
+    /// How often the files are checked for changes, in seconds.
+    #[serde(default = "tls_reload_default")]
+    pub reload_secs: u64,
+}
+
+fn tls_reload_default() -> u64 {
+    1
+}
+
+/// A TLS protocol version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+pub enum TlsVersion {
+    #[default]
+    #[serde(rename = "1.2")]
+    V1_2,
+    #[serde(rename = "1.3")]
+    V1_3,
 }
 
 /// `[plugins]`: where plugins are found.
@@ -311,15 +349,33 @@ impl Default for AuthSection {
     }
 }
 
-/// `[[auth.tokens]]`.
+/// `[[auth.tokens]]`: exactly one of `token`, `token_file` and `token_sha256`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenSection {
     /// Who holds it: named in the audit log, never the token itself.
     pub name: String,
-    /// Usually `"${ENV_VAR}"`.
-    pub token: Secret,
+    /// The token, usually `"${ENV_VAR}"`.
+    pub token: Option<Secret>,
+    /// A file holding the token (a mounted secret); read at start and on reload.
+    pub token_file: Option<std::path::PathBuf>,
+    /// Only the token's SHA-256, in hex (`printf %s TOKEN | sha256sum`):
+    /// the config then holds nothing a reader could use.
+    pub token_sha256: Option<String>,
     pub role: Role,
+}
+
+impl TokenSection {
+    /// The SHA-256 of the token, whichever way it was given (after
+    /// [`super::HostConfig::check`], exactly one is).
+    pub fn digest(&self) -> Option<[u8; 32]> {
+        use sha2::Digest;
+        match (&self.token, &self.token_sha256) {
+            (Some(t), _) => Some(sha2::Sha256::digest(t.expose().as_bytes()).into()),
+            (None, Some(h)) => hex::decode(h.trim()).ok()?.try_into().ok(),
+            (None, None) => None,
+        }
+    }
 }
 
 /// What a token may do; each role includes the ones before it.

@@ -16,7 +16,7 @@
 //! request sees either the old set of plugins or the new one, never a mix.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -154,6 +154,18 @@ impl Service {
         };
         match HostConfig::load(Some(path)) {
             Ok((new, _)) => {
+                // Secrets: the redactor knows the old values (channels keep
+                // them until a restart) and the new; tokens apply now.
+                let mut secrets = self.config.secret_values();
+                secrets.extend(new.secret_values());
+                crate::redact::install(crate::redact::Redactor::new(secrets));
+                match self.auth.replace_tokens(&new.auth) {
+                    Ok(n) if self.auth.enabled() => {
+                        tracing::info!("auth: {n} token(s) from the reloaded config")
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::error!("auth: {e}"),
+                }
                 let mut effective = self.config.clone();
                 effective.validators = new.validators;
                 effective.plugin_defaults = new.plugin_defaults;
@@ -164,7 +176,7 @@ impl Service {
                     .lock()
                     .expect("plugin config lock") = Some(Arc::new(effective));
                 tracing::info!(
-                    "{} changed: plugin settings ([[validator]], [[probe]], [plugin_defaults]) re-applied; other sections take effect on restart",
+                    "{} changed: plugin settings ([[validator]], [[probe]], [plugin_defaults]) and [[auth.tokens]] re-applied; other sections take effect on restart",
                     path.display()
                 );
                 self.rescan("config", true).await;
@@ -439,10 +451,33 @@ pub fn spawn_watcher(
         .and_then(|f| f.file_name())
         .map(|n| n.to_owned());
     let plugins_dir = dir.clone();
+    // Secret files (`token_file`, `url_file`, ...) are watched through their
+    // directories too; a change reloads the config, which reads them again.
+    // Kubernetes swaps a mounted secret by renaming its `..data` link.
+    let secret_files: Vec<(PathBuf, std::ffi::OsString)> = svc
+        .config
+        .secret_files()
+        .iter()
+        .filter_map(|f| {
+            let parent = f.parent()?;
+            let parent = parent.canonicalize().unwrap_or_else(|_| parent.to_owned());
+            Some((parent, f.file_name()?.to_owned()))
+        })
+        .collect();
+    let secret_dirs: std::collections::BTreeSet<PathBuf> =
+        secret_files.iter().map(|(d, _)| d.clone()).collect();
+    let is_secret = move |p: &Path| {
+        let (Some(parent), Some(name)) = (p.parent(), p.file_name()) else {
+            return false;
+        };
+        secret_files
+            .iter()
+            .any(|(d, n)| d == parent && (n == name || name == "..data"))
+    };
     let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         let Ok(ev) = res else { return };
         for p in &ev.paths {
-            if config_name.is_some() && p.file_name() == config_name.as_deref() {
+            if (config_name.is_some() && p.file_name() == config_name.as_deref()) || is_secret(p) {
                 let _ = tx.send(Change::Config);
             } else if p.parent() == Some(plugins_dir.as_path()) && relevant(p) {
                 let _ = tx.send(Change::Plugins);
@@ -455,6 +490,11 @@ pub fn spawn_watcher(
             && !same_dir(d, &dir)
         {
             w.watch(d, RecursiveMode::NonRecursive)?;
+        }
+        for d in &secret_dirs {
+            if let Err(e) = w.watch(d, RecursiveMode::NonRecursive) {
+                tracing::warn!("cannot watch {} for secret changes: {e}", d.display());
+            }
         }
         Ok(w)
     });

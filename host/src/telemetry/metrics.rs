@@ -44,6 +44,7 @@ pub struct Metrics {
     pub plugin_quarantined: IntGaugeVec,
     pub http_requests: IntCounterVec,
     pub http_seconds: HistogramVec,
+    pub tls_handshake_failures: IntCounterVec,
     pub monitor_last_verdict: IntGaugeVec,
     pub monitor_last_run: GaugeVec,
     pub monitor_runs: IntCounterVec,
@@ -221,6 +222,12 @@ impl Metrics {
                 "assay_http_requests_total",
                 "HTTP requests by route, method and status code.",
                 &["route", "method", "status"],
+            ),
+            tls_handshake_failures: counter_vec(
+                &r,
+                "assay_tls_handshake_failures_total",
+                "TLS handshakes that failed, by reason (client_certificate, protocol_version, handshake, timeout).",
+                &["reason"],
             ),
             http_seconds: histogram_vec(
                 &r,

@@ -34,7 +34,8 @@ pub fn init(default: &str, format: LogFormat) {
         .unwrap_or_else(|_| EnvFilter::new(format!("{default},wasmtime_wasi_http=error")));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        // Every line is scrubbed of the configuration's secret values first.
+        .with_writer(crate::redact::RedactingStderr)
         .with_target(false);
     let _ = match format {
         LogFormat::Pretty => builder

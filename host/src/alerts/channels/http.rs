@@ -27,14 +27,20 @@ impl Channel {
         if let Some(secret) = &self.config.secret {
             req = req.header("x-assay-signature", sign(secret.expose(), &bytes));
         }
-        let resp = req.body(bytes).send().await.map_err(|e| describe(&e))?;
+        // Errors name neither the URL (a secret) nor anything in it: the
+        // outbox and the log say which channel.
+        let resp = req
+            .body(bytes)
+            .send()
+            .await
+            .map_err(|e| describe(&e.without_url()))?;
         let status = resp.status();
         if status.is_success() {
             Ok(())
         } else {
             let text = resp.text().await.unwrap_or_default();
             Err(format!(
-                "{url} answered {status}: {}",
+                "the receiver answered {status}: {}",
                 text.chars().take(200).collect::<String>()
             ))
         }

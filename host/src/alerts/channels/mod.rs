@@ -24,6 +24,9 @@ pub use http::sign;
 /// A configured channel, ready to deliver.
 pub struct Channel {
     pub config: ChannelSection,
+    /// Scrubs this channel's secrets out of its delivery errors (a receiver
+    /// or an SMTP server may quote the request back).
+    redactor: crate::redact::Redactor,
     http: reqwest::Client,
     smtp: Option<AsyncSmtpTransport<Tokio1Executor>>,
     /// Serialises appends to a `file` channel.
@@ -58,6 +61,7 @@ impl Channel {
             _ => None,
         };
         Ok(Arc::new(Channel {
+            redactor: crate::redact::Redactor::new(config.secret_values()),
             config,
             http,
             smtp,
@@ -69,11 +73,12 @@ impl Channel {
         &self.config.name
     }
 
-    /// One attempt, bounded by the channel's timeout.
+    /// One attempt, bounded by the channel's timeout. The error never
+    /// carries the channel's URL or any other of its secrets.
     pub async fn deliver(&self, n: &Notification) -> Result<(), DeliveryError> {
         let timeout = self.config.timeout;
         match tokio::time::timeout(timeout, self.attempt(n)).await {
-            Ok(r) => r.map_err(DeliveryError::Failed),
+            Ok(r) => r.map_err(|e| DeliveryError::Failed(self.redactor.scrub(&e).into_owned())),
             Err(_) => Err(DeliveryError::Timeout(timeout)),
         }
     }
@@ -112,6 +117,6 @@ impl Channel {
     }
 
     fn url(&self) -> &str {
-        self.config.url.as_deref().unwrap_or_default()
+        self.config.url.as_ref().map_or("", |u| u.expose())
     }
 }
