@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Load benchmark of `assay serve`: POST /v1/validate at `minimal` with the trivial validator
-# against GET /health on the same server, in the same run, with wrk. Also samples the
-# server's resident memory during a 60 s validate run to show it stays flat.
+# against GET /health on the same server, in the same run, with wrk; then the same two over
+# HTTPS (`[server.tls]`, an ECDSA P-256 certificate from a throwaway CA) against plain HTTP,
+# on kept-alive connections and with a new connection for every request (the handshake's
+# cost). Also samples the server's resident memory during a 60 s validate run.
 #
-# Needs: wrk (apt-get install wrk), and `cargo xtask test` (or build) having built
-# target/release/assay and target/test-plugins/trivial.wasm.
+# Needs: wrk and openssl (apt-get install wrk openssl), and `cargo xtask test` (or build)
+# having built target/release/assay and target/test-plugins/trivial.wasm.
 #
 #   bench/load.sh                # defaults: 2 wrk threads... see the variables below
 #   DURATION=10 bench/load.sh    # shorter runs
@@ -21,10 +23,12 @@ BIN=${ASSAY_BIN:-target/release/assay}
 PLUGIN=${TRIVIAL:-target/test-plugins/trivial.wasm}
 
 command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install wrk" >&2; exit 2; }
+command -v openssl >/dev/null || { echo "openssl is not installed: apt-get install openssl" >&2; exit 2; }
 [ -x "$BIN" ] && [ -f "$PLUGIN" ] || { echo "build first: cargo xtask test (needs $BIN and $PLUGIN)" >&2; exit 2; }
 
 work=$(mktemp -d)
-trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$work"' EXIT
+tls_server=""
+trap 'kill $server $tls_server 2>/dev/null || true; wait $server $tls_server 2>/dev/null || true; rm -rf "$work"' EXIT
 mkdir "$work/plugins.d"
 cp "$PLUGIN" "$work/plugins.d/trivial.wasm"
 cat > "$work/assay.toml" <<TOML
@@ -66,6 +70,33 @@ run health "http://127.0.0.1:$PORT/health"
 run validate-minimal -s "$work/validate.lua" "http://127.0.0.1:$PORT/v1/validate?level=minimal&name=bench.json"
 awk -v v="$(cat "$work/validate-minimal.rps")" -v h="$(cat "$work/health.rps")" \
     'BEGIN { printf "validate / health throughput: %.2f\n", v / h }'
+
+# The same over TLS: a second server with [server.tls], the plain one idle beside it.
+TLS_PORT=$((PORT + 1))
+( cd "$work"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem \
+      -days 1 -subj "/CN=bench CA" 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout server.key -out server.csr \
+      -subj "/CN=localhost" 2>/dev/null
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > server.ext
+  openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem \
+      -days 1 -extfile server.ext 2>/dev/null )
+sed -e "s/127.0.0.1:$PORT/127.0.0.1:$TLS_PORT/" -e "s|$work/data|$work/tls-data|" "$work/assay.toml" > "$work/tls.toml"
+printf '[server.tls]\ncert = "%s"\nkey = "%s"\n' "$work/server.pem" "$work/server.key" >> "$work/tls.toml"
+plain_server=$server
+start_assay "$work/tls.toml" "$TLS_PORT" https
+tls_server=$server
+server=$plain_server
+wrk -t1 -c4 -d2s "https://127.0.0.1:$TLS_PORT/health" >/dev/null   # warm-up
+run health-tls "https://127.0.0.1:$TLS_PORT/health"
+run validate-minimal-tls -s "$work/validate.lua" "https://127.0.0.1:$TLS_PORT/v1/validate?level=minimal&name=bench.json"
+run health-new-connection -H "Connection: close" "http://127.0.0.1:$PORT/health"
+run health-new-connection-tls -H "Connection: close" "https://127.0.0.1:$TLS_PORT/health"
+for pair in health validate-minimal health-new-connection; do
+    awk -v t="$(cat "$work/$pair-tls.rps")" -v p="$(cat "$work/$pair.rps")" -v n="$pair" \
+        'BEGIN { printf "%s: TLS / plain throughput: %.2f\n", n, t / p }'
+done
+kill "$tls_server"; wait "$tls_server" 2>/dev/null || true; tls_server=""
 
 echo "memory during a ${MEMORY_RUN}s validate run (RSS, MiB):"
 wrk -t"$THREADS" -c"$CONNECTIONS" -d"${MEMORY_RUN}s" -s "$work/validate.lua" \

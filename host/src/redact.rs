@@ -27,6 +27,33 @@ pub const MIN_SCRUB_LEN: usize = 4;
 /// Pieces of a secret URL shorter than this stay (a `?v=1` query value).
 const MIN_FRAGMENT_LEN: usize = 6;
 
+/// Whether a piece of a URL looks like a credential rather than a word:
+/// long enough, and with a digit or both cases in it (`T0001`, `XyZ…`,
+/// a hex or base64 token), unlike `services` or `webhooks`.
+fn token_like(piece: &str) -> bool {
+    piece.len() >= 8
+        && (piece.chars().any(|c| c.is_ascii_digit())
+            || (piece.chars().any(|c| c.is_ascii_uppercase())
+                && piece.chars().any(|c| c.is_ascii_lowercase())))
+}
+
+/// Query keys whose values are credentials whatever they look like.
+fn secret_query_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    [
+        "token",
+        "key",
+        "secret",
+        "sig",
+        "pass",
+        "auth",
+        "code",
+        "credential",
+    ]
+    .iter()
+    .any(|k| key.contains(k))
+}
+
 /// Replaces known secret values in text.
 #[derive(Default)]
 pub struct Redactor {
@@ -68,8 +95,9 @@ impl Redactor {
 
 /// The pieces of a secret URL that a message could quote: the URL as
 /// written and as a client normalises it, its userinfo password, its path
-/// and query, and each query value and path segment long enough to be a
-/// token (Slack's and Teams' webhook URLs carry theirs in the path).
+/// and query, each path segment and query value that looks like a token
+/// (Slack's, Teams' and Discord's webhook URLs carry theirs in the path),
+/// and every value of a query key such as `token` or `api_key`.
 pub fn url_fragments(url: &str) -> Vec<String> {
     let mut out = vec![url.to_owned()];
     let Ok(parsed) = reqwest::Url::parse(url) else {
@@ -84,12 +112,12 @@ pub fn url_fragments(url: &str) -> Vec<String> {
         out.push(rest);
     }
     for seg in parsed.path_segments().into_iter().flatten() {
-        if seg.len() >= MIN_FRAGMENT_LEN {
+        if token_like(seg) {
             out.push(seg.to_owned());
         }
     }
-    for (_, v) in parsed.query_pairs() {
-        if v.len() >= MIN_FRAGMENT_LEN {
+    for (k, v) in parsed.query_pairs() {
+        if v.len() >= MIN_FRAGMENT_LEN && (secret_query_key(&k) || token_like(&v)) {
             out.push(v.into_owned());
         }
     }
@@ -200,6 +228,10 @@ mod tests {
         }
         // Words of the URL that are no token stay readable.
         assert_eq!(r.scrub("services are up"), "services are up");
+        let r = Redactor::new(url_fragments(
+            "https://x.example/hook?env=production&api_key=plainwords",
+        ));
+        assert_eq!(r.scrub("production: plainwords"), "production: <redacted>");
     }
 
     #[test]
@@ -208,10 +240,7 @@ mod tests {
             url_shown("https://hooks.slack.com/services/T/B/X"),
             "https://hooks.slack.com/<redacted>"
         );
-        assert_eq!(
-            url_shown("http://127.0.0.1:9093"),
-            "http://127.0.0.1:9093"
-        );
+        assert_eq!(url_shown("http://127.0.0.1:9093"), "http://127.0.0.1:9093");
         assert_eq!(url_shown("not a url"), "<redacted>");
     }
 }

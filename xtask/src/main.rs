@@ -239,6 +239,9 @@ const TEST_PACKAGES: &[(&str, &str)] = &[
     ("prometheus", "promtool"),
     ("prometheus-alertmanager", "prometheus-alertmanager"),
     ("python3-aiosmtpd", "python3:aiosmtpd"),
+    // The `[server.tls]` tests: a test CA, `openssl s_client` and `curl --cacert`.
+    ("openssl", "openssl"),
+    ("curl", "curl"),
 ];
 
 /// Installs the missing [`TEST_PACKAGES`] with apt-get (as root, else with sudo).

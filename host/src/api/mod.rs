@@ -5,12 +5,12 @@
 
 mod alerts;
 pub mod auth;
-pub mod tls;
 mod config;
 pub mod error;
 mod health;
 mod probes;
 mod resources;
+pub mod tls;
 mod validate;
 
 use std::sync::Arc;

@@ -116,9 +116,10 @@ impl TlsFiles {
                         ca.display()
                     ));
                 }
-                let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-                    .build()
-                    .map_err(|e| format!("server.tls.client_ca {}: {e}", ca.display()))?;
+                let verifier =
+                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                        .build()
+                        .map_err(|e| format!("server.tls.client_ca {}: {e}", ca.display()))?;
                 builder.with_client_cert_verifier(verifier)
             }
         };

@@ -44,7 +44,9 @@ pub(super) async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<
         Some(section) => {
             let base = svc.config.base_dir.clone().unwrap_or_else(|| ".".into());
             let files = TlsFiles::new(section, &base);
-            let config = files.load().map_err(|e| anyhow::anyhow!("refusing to start: {e}"))?;
+            let config = files
+                .load()
+                .map_err(|e| anyhow::anyhow!("refusing to start: {e}"))?;
             Some((files, Arc::new(arc_swap::ArcSwap::from_pointee(config))))
         }
         None => None,
@@ -90,11 +92,8 @@ pub(super) async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<
                 files.reload
             );
             background.push(tls::spawn_reloader(files, config.clone(), stop_rx.clone()));
-            let listener = TlsListener::start(
-                listener,
-                config,
-                svc.metrics.tls_handshake_failures.clone(),
-            )?;
+            let listener =
+                TlsListener::start(listener, config, svc.metrics.tls_handshake_failures.clone())?;
             Box::pin(
                 axum::serve(listener, app)
                     .with_graceful_shutdown(drained)

@@ -232,7 +232,12 @@ impl ChannelSection {
         if let Some(u) = &self.url {
             out.extend(crate::redact::url_fragments(u.expose()));
         }
-        for s in self.headers.values().chain(&self.secret).chain(&self.password) {
+        for s in self
+            .headers
+            .values()
+            .chain(&self.secret)
+            .chain(&self.password)
+        {
             out.push(s.expose().to_owned());
         }
         out

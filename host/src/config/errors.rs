@@ -9,7 +9,14 @@
 
 /// Keys whose values are secrets, wherever they appear (`headers` holds
 /// secret values under any name).
-const SECRET_KEYS: &[&str] = &["token", "token_sha256", "url", "secret", "password", "headers"];
+const SECRET_KEYS: &[&str] = &[
+    "token",
+    "token_sha256",
+    "url",
+    "secret",
+    "password",
+    "headers",
+];
 
 /// Whether a key (one path segment, any case) holds a secret.
 pub(super) fn is_secret_key(key: &str) -> bool {
@@ -77,7 +84,8 @@ mod tests {
 
     #[test]
     fn an_unknown_key_beside_a_secret_is_named_without_the_line() {
-        let e = err("[[channel]]\nname = \"m\"\ntype = \"email\"\nsmtp_pasword = \"hunter2-marker\"\n");
+        let e =
+            err("[[channel]]\nname = \"m\"\ntype = \"email\"\nsmtp_pasword = \"hunter2-marker\"\n");
         assert!(e.contains("line 4") && e.contains("smtp_pasword"), "{e}");
         assert!(!e.contains("hunter2-marker"), "{e}");
     }
@@ -87,7 +95,9 @@ mod tests {
         let e = err("[[channel]]\nname = \"w\"\ntype = \"webhook\"\npassword = 123456789\n");
         assert!(e.contains("line 4") && e.contains("`password`"), "{e}");
         assert!(!e.contains("123456789"), "{e}");
-        let e = err("[[channel]]\nname = \"w\"\ntype = \"webhook\"\n[channel.headers]\nX-Key = 987654321\n");
+        let e = err(
+            "[[channel]]\nname = \"w\"\ntype = \"webhook\"\n[channel.headers]\nX-Key = 987654321\n",
+        );
         assert!(!e.contains("987654321"), "{e}");
         // Other keys keep their value in the message: it helps.
         let e = err("[server]\nmax_body_bytes = \"lots\"\n");

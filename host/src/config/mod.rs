@@ -105,8 +105,7 @@ impl HostConfig {
         };
         let source_name = path.map_or("(built-in defaults)".into(), |p| p.display().to_string());
         let base = path.map_or(Path::new("."), |p| p.parent().unwrap_or(Path::new(".")));
-        let (mut config, overrides) =
-            Self::parse_at(&text, &source_name, std::env::vars(), base)?;
+        let (mut config, overrides) = Self::parse_at(&text, &source_name, std::env::vars(), base)?;
         config.base_dir = path.map(|p| p.parent().unwrap_or(Path::new(".")).to_owned());
         config.file = path.map(Path::to_owned);
         Ok((config, overrides))
@@ -185,9 +184,10 @@ impl HostConfig {
                         t.name
                     ));
                 }
-                t.token = Some(Secret::from_file(&base.join(path)).map_err(|e| {
-                    format!("auth.tokens[{i}] ({}): token_file: {e}", t.name)
-                })?);
+                t.token = Some(
+                    Secret::from_file(&base.join(path))
+                        .map_err(|e| format!("auth.tokens[{i}] ({}): token_file: {e}", t.name))?,
+                );
             }
         }
         for c in &mut self.channels {
@@ -214,7 +214,11 @@ impl HostConfig {
     /// The files secrets were read from (a reload follows their changes).
     pub fn secret_files(&self) -> Vec<PathBuf> {
         let base = self.base_dir.clone().unwrap_or_else(|| PathBuf::from("."));
-        let tokens = self.auth.tokens.iter().filter_map(|t| t.token_file.as_ref());
+        let tokens = self
+            .auth
+            .tokens
+            .iter()
+            .filter_map(|t| t.token_file.as_ref());
         let channels = self.channels.iter().flat_map(|c| {
             [&c.url_file, &c.secret_file, &c.password_file]
                 .into_iter()
@@ -524,6 +528,79 @@ mod tests {
             e.contains("ASSAY_SERVER__LISTN") && e.contains("listn"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn tokens_come_as_a_value_a_file_or_a_hash() {
+        let dir = std::env::temp_dir().join(format!("assay-tokens-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("t"), "from-a-file-0123456789\n").unwrap();
+        let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+            b"hashed-token-0123456789",
+        ));
+        let text = format!(
+            "[[auth.tokens]]\nname = \"a\"\ntoken_file = \"t\"\nrole = \"admin\"\n\
+             [[auth.tokens]]\nname = \"b\"\ntoken_sha256 = \"{hash}\"\nrole = \"viewer\"\n"
+        );
+        let (c, _) = HostConfig::parse_at(&text, "t.toml", Vec::new(), &dir).unwrap();
+        let t = &c.auth.tokens;
+        assert_eq!(
+            t[0].token.as_ref().unwrap().expose(),
+            "from-a-file-0123456789"
+        );
+        assert_eq!(t[1].digest().unwrap().to_vec(), hex::decode(&hash).unwrap());
+        assert!(
+            c.secret_values()
+                .contains(&"from-a-file-0123456789".to_owned())
+        );
+        assert_eq!(c.secret_files(), vec![PathBuf::from(".").join("t")]);
+        // Two forms at once, a bad hash, a missing file: errors that name the key.
+        let both = "[[auth.tokens]]\nname = \"a\"\ntoken = \"0123456789abcdef0\"\ntoken_sha256 = \"00\"\nrole = \"admin\"\n";
+        let e = HostConfig::parse_at(both, "t.toml", Vec::new(), &dir)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("exactly one of token"), "{e}");
+        let bad = "[[auth.tokens]]\nname = \"a\"\ntoken_sha256 = \"xyz\"\nrole = \"admin\"\n";
+        let e = HostConfig::parse_at(bad, "t.toml", Vec::new(), &dir)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("64 hex digits"), "{e}");
+        let missing = "[[auth.tokens]]\nname = \"a\"\ntoken_file = \"nope\"\nrole = \"admin\"\n";
+        let e = HostConfig::parse_at(missing, "t.toml", Vec::new(), &dir)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("token_file") && e.contains("cannot read"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_channel_url_is_a_secret_even_in_errors() {
+        let dir = std::env::temp_dir().join(format!("assay-urls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("u"),
+            "https://hooks.example.com/services/T/B/url-from-file",
+        )
+        .unwrap();
+        let text = "[[channel]]\nname = \"s\"\ntype = \"slack\"\nurl_file = \"u\"\n";
+        let (c, _) = HostConfig::parse_at(text, "t.toml", Vec::new(), &dir).unwrap();
+        assert!(format!("{:?}", c.channels[0]).contains("<redacted>"));
+        assert!(!format!("{:?}", c.channels[0]).contains("url-from-file"));
+        let e = parse(
+            "[[channel]]\nname = \"w\"\ntype = \"webhook\"\nurl = \"ftp://x/very-secret-path\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("http:// or https://") && !e.contains("very-secret-path"),
+            "{e}"
+        );
+        let e = parse_env(
+            "[[channel]]\nname = \"w\"\ntype = \"webhook\"\nurl = \"http://x\"\n",
+            &[("ASSAY_CHANNEL__0__PASSWORD", "1234567890123")],
+        )
+        .unwrap_err();
+        assert!(!e.contains("1234567890123"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -37,24 +37,41 @@ impl Secret {
         Ok(Secret(value.to_owned()))
     }
 
-    /// Resolves `${NAME}` through `lookup`; any other text is taken literally.
+    /// Resolves each `${NAME}` in `text` through `lookup` (`"${TOKEN}"`,
+    /// `"Bearer ${TOKEN}"`); `$${` is a literal `${`; other text is taken
+    /// literally. Errors name the variable, never the text around it.
     pub fn resolve(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<Secret, String> {
-        let Some(name) = text
-            .strip_prefix("${")
-            .and_then(|rest| rest.strip_suffix('}'))
-        else {
-            return Ok(Secret(text.to_owned()));
-        };
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(format!(
-                "{text:?} is not a valid ${{ENV_VAR}} reference (letters, digits and _ only)"
-            ));
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(at) = rest.find("${") {
+            if rest[..at].ends_with('$') {
+                // `$${`: the escape for a literal `${`.
+                out.push_str(&rest[..at - 1]);
+                out.push_str("${");
+                rest = &rest[at + 2..];
+                continue;
+            }
+            out.push_str(&rest[..at]);
+            let after = &rest[at + 2..];
+            let Some(end) = after.find('}') else {
+                return Err("an unclosed ${ in a secret value (write $${ for a literal ${)".into());
+            };
+            let name = &after[..end];
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(
+                    "a ${...} in a secret value is not a valid ${ENV_VAR} reference (letters, digits and _ only; write $${ for a literal ${)"
+                        .into(),
+                );
+            }
+            match lookup(name) {
+                Some(v) if !v.is_empty() => out.push_str(&v),
+                Some(_) => return Err(format!("environment variable {name} is empty")),
+                None => return Err(format!("environment variable {name} is not set")),
+            }
+            rest = &after[end + 1..];
         }
-        match lookup(name) {
-            Some(v) if !v.is_empty() => Ok(Secret(v)),
-            Some(_) => Err(format!("environment variable {name} is empty")),
-            None => Err(format!("environment variable {name} is not set")),
-        }
+        out.push_str(rest);
+        Ok(Secret(out))
     }
 }
 
@@ -113,6 +130,19 @@ mod tests {
             Secret::resolve("${A-B}", env)
                 .unwrap_err()
                 .contains("not a valid")
+        );
+        assert_eq!(
+            Secret::resolve("Bearer ${TOKEN}", env).unwrap().expose(),
+            "Bearer s3cret"
+        );
+        assert_eq!(
+            Secret::resolve("p$${x}${TOKEN}", env).unwrap().expose(),
+            "p${x}s3cret"
+        );
+        assert!(
+            Secret::resolve("a${TOKEN", env)
+                .unwrap_err()
+                .contains("unclosed")
         );
         let s = Secret::resolve("x", env).unwrap();
         assert_eq!(format!("{s:?} {s}"), "<redacted> <redacted>");

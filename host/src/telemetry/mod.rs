@@ -27,11 +27,21 @@ pub enum LogFormat {
 /// warnings and load problems show; `serve` uses `info`). Colours only when
 /// stderr is a terminal, so that log files get plain text.
 pub fn init(default: &str, format: LogFormat) {
-    let filter = EnvFilter::try_from_env("ASSAY_LOG")
-        .or_else(|_| EnvFilter::try_from_default_env())
-        // wasmtime-wasi-http logs every refused connection of a probe at
-        // warn; the probe's result already says so.
-        .unwrap_or_else(|_| EnvFilter::new(format!("{default},wasmtime_wasi_http=error")));
+    let spec = std::env::var("ASSAY_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| default.to_owned());
+    let mut filter = EnvFilter::try_new(&spec).unwrap_or_else(|_| EnvFilter::new(default));
+    // Quieted unless the spec names them. wasmtime-wasi-http logs every
+    // refused connection of a probe at warn; the probe's result already says
+    // so. rustls warns about what any client sends (an IP address as SNI, as
+    // wrk does): a line per handshake, a log flood anyone could cause;
+    // assay_tls_handshake_failures_total counts the failures instead.
+    for quiet in ["wasmtime_wasi_http=error", "rustls=error"] {
+        let target = quiet.split('=').next().unwrap_or_default();
+        if !spec.contains(target) {
+            filter = filter.add_directive(quiet.parse().expect("a valid directive"));
+        }
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         // Every line is scrubbed of the configuration's secret values first.

@@ -23,6 +23,9 @@ pub(crate) enum Mode {
     Fail(u16),
     /// Reads the request and never answers (until stopped).
     Hang,
+    /// This status, with the request's line and headers quoted back in the
+    /// body, as many error pages do (URL tokens and credentials included).
+    Echo(u16),
 }
 
 /// One request the receiver saw.
@@ -215,7 +218,7 @@ fn serve(mut conn: TcpStream, mode: &Mutex<Mode>, log: &Mutex<Vec<Received>>, st
     let mode = *mode.lock().unwrap();
     let status = match mode {
         Mode::Accept => 200,
-        Mode::Fail(s) => s,
+        Mode::Fail(s) | Mode::Echo(s) => s,
         Mode::Hang => 0,
     };
     log.lock().unwrap().push(Received {
@@ -232,7 +235,11 @@ fn serve(mut conn: TcpStream, mode: &Mutex<Mode>, log: &Mutex<Vec<Received>>, st
         }
         return;
     }
-    let body = if status == 200 {
+    let echo;
+    let body = if let Mode::Echo(_) = mode {
+        echo = format!("cannot serve this request:\n{head}");
+        echo.as_str()
+    } else if status == 200 {
         "{}"
     } else {
         "{\"error\":\"told to fail\"}"

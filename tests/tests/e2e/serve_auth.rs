@@ -130,6 +130,7 @@ fn probe_endpoints_can_be_closed_too() {
                 ("T_ADMIN", ADMIN),
             ],
             wait_ready: false,
+            ..Start::default()
         },
     );
     assert_eq!(s.get("/health").send().unwrap().status(), 200);

@@ -23,6 +23,10 @@ pub(crate) struct Start<'a> {
     pub(crate) env: &'a [(&'a str, &'a str)],
     /// Wait for `/ready` before returning.
     pub(crate) wait_ready: bool,
+    /// For a server with `[server.tls]`: the CA (PEM) its client trusts...
+    pub(crate) ca: Option<&'a std::path::Path>,
+    /// ...and the client's own certificate and key (one PEM), for mutual TLS.
+    pub(crate) identity: Option<&'a std::path::Path>,
 }
 
 impl Default for Start<'_> {
@@ -31,6 +35,8 @@ impl Default for Start<'_> {
             config: "",
             env: &[],
             wait_ready: true,
+            ca: None,
+            identity: None,
         }
     }
 }
@@ -63,8 +69,11 @@ impl Server {
             std::thread::spawn(move || {
                 for line in BufReader::new(stderr).lines() {
                     let Ok(line) = line else { break };
-                    if let Some(addr) = line.split("listening on http://").nth(1) {
-                        let _ = tx.send(addr.trim().to_owned());
+                    for scheme in ["http", "https"] {
+                        let needle = format!("listening on {scheme}://");
+                        if let Some(addr) = line.split(&needle).nth(1) {
+                            let _ = tx.send(format!("{scheme}://{}", addr.trim()));
+                        }
                     }
                     let mut log = log.lock().unwrap();
                     log.push_str(&line);
@@ -78,14 +87,21 @@ impl Server {
                 let _ = child.kill();
                 panic!("assay serve did not start:\n{}", log.lock().unwrap())
             });
+        let mut client = Client::builder().timeout(Duration::from_secs(60));
+        if let Some(ca) = start.ca {
+            let pem = std::fs::read(ca).unwrap();
+            client = client.add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap());
+        }
+        if let Some(id) = start.identity {
+            let pem = std::fs::read(id).unwrap();
+            client = client.identity(reqwest::Identity::from_pem(&pem).unwrap());
+        }
         let server = Server {
             child: Some(child),
-            base: format!("http://{addr}"),
+            // Test certificates name `localhost`, not the address.
+            base: addr.replace("https://127.0.0.1:", "https://localhost:"),
             log,
-            client: Client::builder()
-                .timeout(Duration::from_secs(60))
-                .build()
-                .unwrap(),
+            client: client.build().unwrap(),
         };
         if start.wait_ready {
             server.wait_ready();

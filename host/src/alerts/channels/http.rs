@@ -38,10 +38,16 @@ impl Channel {
         if status.is_success() {
             Ok(())
         } else {
+            // Scrubbed before it is cut: a cut through a secret would leave
+            // a piece the redactor no longer recognises.
             let text = resp.text().await.unwrap_or_default();
             Err(format!(
                 "the receiver answered {status}: {}",
-                text.chars().take(200).collect::<String>()
+                self.redactor
+                    .scrub(&text)
+                    .chars()
+                    .take(200)
+                    .collect::<String>()
             ))
         }
     }
