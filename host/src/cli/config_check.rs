@@ -25,6 +25,13 @@ pub(super) fn run(args: CheckArgs) -> anyhow::Result<u8> {
     if let Err(e) = config.check_serve() {
         problems.push(e);
     }
+    // The certificate and key load as `serve` would load them.
+    if let Some(tls) = &config.server.tls {
+        let base = config.base_dir.clone().unwrap_or_else(|| ".".into());
+        if let Err(e) = crate::api::tls::TlsFiles::new(tls, &base).load() {
+            problems.push(e);
+        }
+    }
     for m in &config.monitors {
         if !m.path.exists() {
             println!(

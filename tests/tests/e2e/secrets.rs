@@ -169,6 +169,16 @@ to = ["ops@example.com"]
 [[channel]]
 name = "log"
 type = "log"
+
+[[channel]]
+name = "file-ok"
+type = "file"
+path = "notifications.jsonl"
+
+[[channel]]
+name = "file-down"
+type = "file"
+path = "/nonexistent-dir/notifications.jsonl"
 "#,
         hook_ok = r.url(&format!("/hook-ok?token={}", m.get("qok"))),
         hook_echo = echo.url(&format!("/echo?token={}", m.get("qecho"))),
@@ -305,12 +315,16 @@ fn no_secret_reaches_a_log_line_an_answer_a_metric_or_the_cli() {
     eventually(30, "the email", || {
         (!smtp.messages().is_empty()).then_some(())
     });
+    eventually(30, "the file channel", || {
+        dir.join("notifications.jsonl").exists().then_some(())
+    });
 
     // Failing ones: refused connections, a receiver quoting the request
     // back (URL token and Authorization header), an SMTP server without AUTH.
     let failing = [
         "hook-echo",
         "hook-down",
+        "file-down",
         "slack-down",
         "am-down",
         "mail-auth",
