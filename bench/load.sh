@@ -88,13 +88,27 @@ start_assay "$work/tls.toml" "$TLS_PORT" https
 tls_server=$server
 server=$plain_server
 wrk -t1 -c4 -d2s "https://127.0.0.1:$TLS_PORT/health" >/dev/null   # warm-up
-run health-tls "https://127.0.0.1:$TLS_PORT/health"
-run validate-minimal-tls -s "$work/validate.lua" "https://127.0.0.1:$TLS_PORT/v1/validate?level=minimal&name=bench.json"
-run health-new-connection -H "Connection: close" "http://127.0.0.1:$PORT/health"
-run health-new-connection-tls -H "Connection: close" "https://127.0.0.1:$TLS_PORT/health"
+# Plain and TLS alternate, ROUNDS times, so that drift on a shared machine hits both alike;
+# the ratio reported is the median over the rounds.
+ROUNDS=${ROUNDS:-3}
+saved=$DURATION; DURATION=${TLS_DURATION:-10}
+for round in $(seq 1 "$ROUNDS"); do
+    echo "round $round of $ROUNDS (${DURATION}s a phase)"
+    run "health.$round" "http://127.0.0.1:$PORT/health"
+    run "health-tls.$round" "https://127.0.0.1:$TLS_PORT/health"
+    run "validate-minimal.$round" -s "$work/validate.lua" "http://127.0.0.1:$PORT/v1/validate?level=minimal&name=bench.json"
+    run "validate-minimal-tls.$round" -s "$work/validate.lua" "https://127.0.0.1:$TLS_PORT/v1/validate?level=minimal&name=bench.json"
+    run "health-new-connection.$round" -H "Connection: close" "http://127.0.0.1:$PORT/health"
+    run "health-new-connection-tls.$round" -H "Connection: close" "https://127.0.0.1:$TLS_PORT/health"
+done
+DURATION=$saved
 for pair in health validate-minimal health-new-connection; do
-    awk -v t="$(cat "$work/$pair-tls.rps")" -v p="$(cat "$work/$pair.rps")" -v n="$pair" \
-        'BEGIN { printf "%s: TLS / plain throughput: %.2f\n", n, t / p }'
+    ratios=""
+    for round in $(seq 1 "$ROUNDS"); do
+        ratios="$ratios $(awk -v t="$(cat "$work/$pair-tls.$round.rps")" -v p="$(cat "$work/$pair.$round.rps")" 'BEGIN { printf "%.2f", t / p }')"
+    done
+    median=$(tr ' ' '\n' <<<"$ratios" | grep . | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}')
+    echo "$pair: TLS / plain throughput per round:$ratios; median $median"
 done
 kill "$tls_server"; wait "$tls_server" 2>/dev/null || true; tls_server=""
 
