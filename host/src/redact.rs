@@ -57,6 +57,7 @@ fn secret_query_key(key: &str) -> bool {
 /// Replaces known secret values in text.
 #[derive(Default)]
 pub struct Redactor {
+    needles: Vec<String>,
     matcher: Option<AhoCorasick>,
 }
 
@@ -79,6 +80,7 @@ impl Redactor {
             .expect("plain string patterns always build");
         Redactor {
             matcher: Some(matcher),
+            needles,
         }
     }
 
@@ -156,9 +158,22 @@ fn path_and_query(u: &reqwest::Url) -> String {
 
 static GLOBAL: LazyLock<ArcSwap<Redactor>> = LazyLock::new(ArcSwap::default);
 
-/// Makes `r` the process's redactor (at start, and on each config reload).
+/// Makes `r` the process's redactor (at start).
 pub fn install(r: Redactor) {
     GLOBAL.store(Arc::new(r));
+}
+
+/// Adds `values` to the process's redactor (a config reload): secrets that
+/// were rotated out stay redacted too, since old text may still quote them.
+pub fn extend<S: AsRef<str>>(values: impl IntoIterator<Item = S>) {
+    let current = GLOBAL.load();
+    let all: Vec<String> = current
+        .needles
+        .iter()
+        .cloned()
+        .chain(values.into_iter().map(|v| v.as_ref().to_owned()))
+        .collect();
+    GLOBAL.store(Arc::new(Redactor::new(all)));
 }
 
 /// `text` scrubbed by the process's redactor.

@@ -30,7 +30,8 @@ use crate::store::{Store, StoreError, now_ms, rfc3339};
 
 /// The state of one channel's deliveries.
 pub struct ChannelQueue {
-    pub channel: Arc<Channel>,
+    /// Replaced when the channel's secrets change on disk ([`Outbox::refresh_secrets`]).
+    pub channel: arc_swap::ArcSwap<Channel>,
     wake: Notify,
     breaker: Mutex<Breaker>,
     /// Pending rows (the outbox depth).
@@ -74,7 +75,7 @@ impl Outbox {
             .into_iter()
             .map(|c| {
                 let q = ChannelQueue {
-                    channel: c.clone(),
+                    channel: arc_swap::ArcSwap::new(c.clone()),
                     wake: Notify::new(),
                     breaker: Mutex::new(Breaker::default()),
                     depth: AtomicI64::new(0),
@@ -84,6 +85,34 @@ impl Outbox {
             })
             .collect();
         Outbox { queues, policy }
+    }
+
+    /// Takes the secrets (URL, headers, signing secret, password) of a
+    /// reloaded config into the running channels; their other settings wait
+    /// for a restart. Answers the channels that changed; a channel whose new
+    /// secrets it cannot use keeps its old ones, with an error logged.
+    pub fn refresh_secrets(&self, sections: &[crate::config::ChannelSection]) -> Vec<String> {
+        let mut changed = Vec::new();
+        for (name, q) in &self.queues {
+            let current = q.channel.load();
+            let Some(new) = sections.iter().find(|c| &c.name == name) else {
+                continue;
+            };
+            if new.kind != current.config.kind || new.same_secrets(&current.config) {
+                continue;
+            }
+            match Channel::new(current.config.with_secrets_of(new)) {
+                Ok(next) => {
+                    q.channel.store(next);
+                    changed.push(name.clone());
+                }
+                Err(e) => tracing::error!(
+                    channel = %name,
+                    "keeping the channel's current secrets: the new ones do not work: {e}"
+                ),
+            }
+        }
+        changed
     }
 
     /// Writes `batch` to the outbox; the answer resolves once committed, and
@@ -259,10 +288,10 @@ struct Due {
 
 /// Delivers one channel's due rows, at most `concurrency` at once, forever.
 async fn worker(svc: Arc<Service>, q: Arc<ChannelQueue>) {
-    let concurrency = q.channel.config.concurrency;
+    let concurrency = q.channel.load().config.concurrency;
     let slots = Arc::new(Semaphore::new(concurrency));
     let inflight: Arc<Mutex<Inflight>> = Arc::default();
-    let name = q.channel.name().to_owned();
+    let name = q.channel.load().name().to_owned();
     loop {
         if svc.is_shutting_down() {
             return;
@@ -408,7 +437,8 @@ async fn next_due_in(store: &Store, channel: &str) -> Duration {
 
 /// One delivery attempt and its bookkeeping.
 async fn attempt(svc: &Arc<Service>, q: &ChannelQueue, id: i64, attempts: u32, payload: &str) {
-    let channel = q.channel.name();
+    let current = q.channel.load_full();
+    let channel = current.name();
     let m = &svc.metrics.alerts;
     let n: Notification = match serde_json::from_str(payload) {
         Ok(n) => n,
@@ -427,7 +457,7 @@ async fn attempt(svc: &Arc<Service>, q: &ChannelQueue, id: i64, attempts: u32, p
         }
     };
     let started = Instant::now();
-    let result = q.channel.deliver(&n).await;
+    let result = current.deliver(&n).await;
     m.delivery_seconds
         .with_label_values(&[channel])
         .observe(started.elapsed().as_secs_f64());
@@ -475,7 +505,7 @@ async fn finish(
     result: Result<(), String>,
     dead: bool,
 ) {
-    let channel = q.channel.name().to_owned();
+    let channel = q.channel.load().name().to_owned();
     let m = &svc.metrics.alerts;
     let now = now_ms();
     let outcome = match (&result, dead) {

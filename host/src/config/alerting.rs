@@ -225,6 +225,26 @@ impl ChannelSection {
         Ok(())
     }
 
+    /// Whether `other` has the same secret values.
+    pub fn same_secrets(&self, other: &ChannelSection) -> bool {
+        self.url == other.url
+            && self.headers == other.headers
+            && self.secret == other.secret
+            && self.password == other.password
+    }
+
+    /// These settings with `other`'s secrets (a reload: secrets apply at
+    /// once, the rest on restart).
+    pub fn with_secrets_of(&self, other: &ChannelSection) -> ChannelSection {
+        ChannelSection {
+            url: other.url.clone(),
+            headers: other.headers.clone(),
+            secret: other.secret.clone(),
+            password: other.password.clone(),
+            ..self.clone()
+        }
+    }
+
     /// Every secret value of the channel, and the pieces of its URL a
     /// message could quote, for the [`crate::redact::Redactor`].
     pub fn secret_values(&self) -> Vec<String> {

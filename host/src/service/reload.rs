@@ -154,11 +154,13 @@ impl Service {
         };
         match HostConfig::load(Some(path)) {
             Ok((new, _)) => {
-                // Secrets: the redactor knows the old values (channels keep
-                // them until a restart) and the new; tokens apply now.
-                let mut secrets = self.config.secret_values();
-                secrets.extend(new.secret_values());
-                crate::redact::install(crate::redact::Redactor::new(secrets));
+                // Secrets: the redactor keeps every value it has known (old
+                // text may still quote a rotated one) and learns the new.
+                crate::redact::extend(new.secret_values());
+                let refreshed = self.alerts.outbox.refresh_secrets(&new.channels);
+                if !refreshed.is_empty() {
+                    tracing::info!("channels with new secrets: {}", refreshed.join(", "));
+                }
                 match self.auth.replace_tokens(&new.auth) {
                     Ok(n) if self.auth.enabled() => {
                         tracing::info!("auth: {n} token(s) from the reloaded config")
@@ -176,7 +178,7 @@ impl Service {
                     .lock()
                     .expect("plugin config lock") = Some(Arc::new(effective));
                 tracing::info!(
-                    "{} changed: plugin settings ([[validator]], [[probe]], [plugin_defaults]) and [[auth.tokens]] re-applied; other sections take effect on restart",
+                    "{} changed: plugin settings ([[validator]], [[probe]], [plugin_defaults]) [[auth.tokens]] and channel secrets re-applied; other sections take effect on restart",
                     path.display()
                 );
                 self.rescan("config", true).await;

@@ -47,6 +47,7 @@ impl Markers {
             "smtppw",
             "typo",
             "typosecret",
+            "hmactwo",
         ];
         Markers {
             all: kinds
@@ -436,13 +437,38 @@ fn no_secret_reaches_a_log_line_an_answer_a_metric_or_the_cli() {
     });
     write(dir, "assay.toml", &good);
 
-    // A rotated token file takes effect without a restart.
+    // A rotated token file and signing secret take effect without a restart.
     write(dir, "admin.token", m.get("tokadmintwo"));
+    write(dir, "hmac.key", m.get("hmactwo"));
     let admin2 = m.get("tokadmintwo").to_owned();
     eventually(20, "the rotated admin token", || {
         (get(&server, "/v1/audit", Some(&admin2)).0 == 200).then_some(())
     });
     assert_eq!(get(&server, "/v1/audit", Some(&admin)).0, 401);
+    eventually(20, "the channel's new secret", || {
+        server
+            .log()
+            .contains("channels with new secrets: hook-ok")
+            .then_some(())
+    });
+    let resp = server
+        .post("/v1/alerts")
+        .bearer_auth(&oper)
+        .json(&json!({"alerts": [{"name": "AfterRotation", "severity": "critical", "summary": "after"}]}))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let signed = eventually(30, "a delivery signed with the new secret", || {
+        r.all().into_iter().find(|q| {
+            q.path.starts_with("/hook-ok")
+                && q.delivered()
+                && String::from_utf8_lossy(&q.body).contains("AfterRotation")
+        })
+    });
+    assert_eq!(
+        signed.header("x-assay-signature").unwrap(),
+        format!("sha256={}", hmac_hex(m.get("hmactwo"), &signed.body))
+    );
 
     // Every read endpoint, as every role, with no token and with a wrong one.
     let report_id = {
