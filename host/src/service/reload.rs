@@ -178,7 +178,7 @@ impl Service {
                     .lock()
                     .expect("plugin config lock") = Some(Arc::new(effective));
                 tracing::info!(
-                    "{} changed: plugin settings ([[validator]], [[probe]], [plugin_defaults]) [[auth.tokens]] and channel secrets re-applied; other sections take effect on restart",
+                    "{} changed: plugin settings ([[validator]], [[probe]], [plugin_defaults]), [[auth.tokens]] and channel secrets re-applied; other sections take effect on restart",
                     path.display()
                 );
                 self.rescan("config", true).await;
