@@ -8,7 +8,8 @@
 pub mod validator {
     wit_bindgen::generate!({
         path: "../wit",
-        world: "validator",
+        // Every SDK validator exports `preparation` too: plain ones check their config there.
+        world: "prepared-validator",
         pub_export_macro: true,
         export_macro_name: "__export_validator_world",
         default_bindings_module: "assay_plugin_sdk::__private::bindings::validator",
@@ -32,7 +33,7 @@ pub mod probe {
 pub mod router {
     wit_bindgen::generate!({
         path: "../wit",
-        world: "router",
+        world: "prepared-router",
         pub_export_macro: true,
         export_macro_name: "__export_router_world",
         default_bindings_module: "assay_plugin_sdk::__private::bindings::router",

@@ -53,9 +53,18 @@ macro_rules! conversions {
 #[cfg(feature = "validator")]
 pub(crate) mod validator {
     use super::PhantomData;
+    use crate::bindings::validator::Guest as Preparation;
     use crate::bindings::validator::exports::assay::plugin::validation::Guest;
-    use crate::kinds::{Validator, parse_config};
+    use crate::kinds::{PreparedValidator, Validator, parse_config};
     conversions!(crate::bindings::validator::assay::plugin::types);
+
+    fn subject(s: w::Subject) -> t::Subject {
+        t::Subject {
+            name: s.name,
+            content_type: s.content_type,
+            data: s.data,
+        }
+    }
 
     impl From<w::Level> for t::Level {
         fn from(l: w::Level) -> Self {
@@ -95,17 +104,52 @@ pub(crate) mod validator {
         }
 
         fn validate(
-            subject: w::Subject,
+            s: w::Subject,
             level: w::Level,
             config: String,
         ) -> Result<w::Validation, String> {
             let config = parse_config::<T::Config>(&config)?;
-            let subject = t::Subject {
-                name: subject.name,
-                content_type: subject.content_type,
-                data: subject.data,
-            };
-            T::validate(&subject, level.into(), config).map(Into::into)
+            T::validate(&subject(s), level.into(), config).map(Into::into)
+        }
+    }
+
+    /// A plain validator prepares nothing, but its config is checked at load.
+    impl<T: Validator> Preparation for ValidatorAdapter<T> {
+        fn prepare(config: String) -> Result<(), String> {
+            parse_config::<T::Config>(&config).map(|_| ())
+        }
+    }
+
+    /// Implements `validation` and `preparation` for any [`PreparedValidator`].
+    pub struct PreparedValidatorAdapter<T>(PhantomData<T>);
+
+    fn build<T: PreparedValidator>(config: &str) -> Result<T::Prepared, String> {
+        T::prepare(parse_config::<T::Config>(config)?)
+    }
+
+    impl<T: PreparedValidator> Guest for PreparedValidatorAdapter<T> {
+        fn info() -> w::PluginInfo {
+            T::info().into()
+        }
+
+        fn validate(
+            s: w::Subject,
+            level: w::Level,
+            config: String,
+        ) -> Result<w::Validation, String> {
+            let s = subject(s);
+            crate::prepared::with(
+                &config,
+                || build::<T>(&config),
+                |p| T::validate(p, &s, level.into()),
+            )
+            .map(Into::into)
+        }
+    }
+
+    impl<T: PreparedValidator> Preparation for PreparedValidatorAdapter<T> {
+        fn prepare(config: String) -> Result<(), String> {
+            crate::prepared::prepare(&config, || build::<T>(&config))
         }
     }
 }
@@ -152,9 +196,51 @@ pub(crate) mod probe {
 #[cfg(feature = "router")]
 pub(crate) mod router {
     use super::PhantomData;
+    use crate::bindings::router::Guest as Preparation;
     use crate::bindings::router::exports::assay::plugin::routing::Guest;
-    use crate::kinds::{Router, parse_config};
+    use crate::kinds::{PreparedRouter, Router, parse_config};
     conversions!(crate::bindings::router::assay::plugin::types);
+
+    fn alert(a: w::Alert) -> t::Alert {
+        t::Alert {
+            name: a.name,
+            status: match a.status {
+                w::AlertStatus::Firing => t::AlertStatus::Firing,
+                w::AlertStatus::Resolved => t::AlertStatus::Resolved,
+            },
+            severity: a.severity.into(),
+            summary: a.summary,
+            description: a.description,
+            labels: a.labels,
+            annotations: a.annotations,
+            source: a.source,
+            fingerprint: a.fingerprint,
+            starts_at_ms: a.starts_at_ms,
+            ends_at_ms: a.ends_at_ms,
+        }
+    }
+
+    fn decision(d: t::RoutingDecision) -> w::RoutingDecision {
+        match d {
+            t::RoutingDecision::Deliver {
+                deliveries,
+                continue_chain,
+            } => w::RoutingDecision::Deliver(w::Deliveries {
+                to: deliveries
+                    .into_iter()
+                    .map(|d| w::Delivery {
+                        channel: d.channel,
+                        title: d.title,
+                        body: d.body,
+                        labels: d.labels,
+                        repeat_interval_ms: d.repeat_interval_ms,
+                    })
+                    .collect(),
+                continue_chain,
+            }),
+            t::RoutingDecision::Suppress(why) => w::RoutingDecision::Suppress(why),
+        }
+    }
 
     /// Implements the generated `routing` export for any [`Router`].
     pub struct RouterAdapter<T>(PhantomData<T>);
@@ -164,43 +250,41 @@ pub(crate) mod router {
             T::info().into()
         }
 
-        fn route(alert: w::Alert, config: String) -> Result<w::RoutingDecision, String> {
+        fn route(a: w::Alert, config: String) -> Result<w::RoutingDecision, String> {
             let config = parse_config::<T::Config>(&config)?;
-            let alert = t::Alert {
-                name: alert.name,
-                status: match alert.status {
-                    w::AlertStatus::Firing => t::AlertStatus::Firing,
-                    w::AlertStatus::Resolved => t::AlertStatus::Resolved,
-                },
-                severity: alert.severity.into(),
-                summary: alert.summary,
-                description: alert.description,
-                labels: alert.labels,
-                annotations: alert.annotations,
-                source: alert.source,
-                fingerprint: alert.fingerprint,
-                starts_at_ms: alert.starts_at_ms,
-                ends_at_ms: alert.ends_at_ms,
-            };
-            Ok(match T::route(&alert, config)? {
-                t::RoutingDecision::Deliver {
-                    deliveries,
-                    continue_chain,
-                } => w::RoutingDecision::Deliver(w::Deliveries {
-                    to: deliveries
-                        .into_iter()
-                        .map(|d| w::Delivery {
-                            channel: d.channel,
-                            title: d.title,
-                            body: d.body,
-                            labels: d.labels,
-                            repeat_interval_ms: d.repeat_interval_ms,
-                        })
-                        .collect(),
-                    continue_chain,
-                }),
-                t::RoutingDecision::Suppress(why) => w::RoutingDecision::Suppress(why),
-            })
+            T::route(&alert(a), config).map(decision)
+        }
+    }
+
+    /// A plain router prepares nothing, but its config is checked when prepared.
+    impl<T: Router> Preparation for RouterAdapter<T> {
+        fn prepare(config: String) -> Result<(), String> {
+            parse_config::<T::Config>(&config).map(|_| ())
+        }
+    }
+
+    /// Implements `routing` and `preparation` for any [`PreparedRouter`].
+    pub struct PreparedRouterAdapter<T>(PhantomData<T>);
+
+    fn build<T: PreparedRouter>(config: &str) -> Result<T::Prepared, String> {
+        T::prepare(parse_config::<T::Config>(config)?)
+    }
+
+    impl<T: PreparedRouter> Guest for PreparedRouterAdapter<T> {
+        fn info() -> w::PluginInfo {
+            T::info().into()
+        }
+
+        fn route(a: w::Alert, config: String) -> Result<w::RoutingDecision, String> {
+            let a = alert(a);
+            crate::prepared::with(&config, || build::<T>(&config), |p| T::route(p, &a))
+                .map(decision)
+        }
+    }
+
+    impl<T: PreparedRouter> Preparation for PreparedRouterAdapter<T> {
+        fn prepare(config: String) -> Result<(), String> {
+            crate::prepared::prepare(&config, || build::<T>(&config))
         }
     }
 }

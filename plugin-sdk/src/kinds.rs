@@ -26,6 +26,66 @@ pub trait Validator {
     ) -> Result<Validation, String>;
 }
 
+/// A validator with set-up: what it builds from its config once
+/// ([`prepare`](Self::prepare): a compiled schema, regexes, a rule set)
+/// every call receives ready-made.
+///
+/// The host runs `prepare` when it loads the plugin, so a config the plugin
+/// refuses is a load error naming the plugin. It may then keep the prepared
+/// state and start each call's fresh instance from it; without that (an
+/// older host, or before the host has it ready) each call prepares first,
+/// so a plugin behaves the same either way. Rules: `prepare` depends on the
+/// config only; it opens no files or sockets and prints nothing (use
+/// [`log`](crate::log)); what a call changes in the prepared state is gone
+/// by the next call.
+///
+/// ```ignore
+/// use assay_plugin_sdk::{Finding, Level, PluginInfo, PreparedValidator, Subject, Validation};
+///
+/// struct Banned;
+///
+/// #[derive(serde::Deserialize)]
+/// struct Config { pattern: String }
+///
+/// impl PreparedValidator for Banned {
+///     type Config = Config;
+///     type Prepared = regex::Regex;
+///
+///     fn info() -> PluginInfo { assay_plugin_sdk::plugin_info!() }
+///
+///     fn prepare(config: Config) -> Result<regex::Regex, String> {
+///         regex::Regex::new(&config.pattern).map_err(|e| format!("invalid pattern: {e}"))
+///     }
+///
+///     fn validate(re: &regex::Regex, subject: &Subject, _: Level) -> Result<Validation, String> {
+///         let text = String::from_utf8_lossy(&subject.data);
+///         Ok(Validation::Findings(re.find_iter(&text).map(|m| {
+///             Finding::error("banned.word", format!("{:?} is banned", m.as_str()))
+///         }).collect()))
+///     }
+/// }
+///
+/// assay_plugin_sdk::export_prepared_validator!(Banned);
+/// ```
+pub trait PreparedValidator {
+    type Config: DeserializeOwned;
+    /// What [`prepare`](Self::prepare) builds. `Send + Sync` because it is
+    /// kept in a static of the instance.
+    type Prepared: Send + Sync + 'static;
+
+    fn info() -> PluginInfo;
+
+    /// Builds the calls' state from the config. `Err` refuses the config.
+    fn prepare(config: Self::Config) -> Result<Self::Prepared, String>;
+
+    /// Examines `subject` with the prepared state.
+    fn validate(
+        prepared: &Self::Prepared,
+        subject: &Subject,
+        level: Level,
+    ) -> Result<Validation, String>;
+}
+
 /// A health probe checks the world and says pass, warn or fail.
 pub trait Probe {
     type Config: DeserializeOwned;
@@ -42,6 +102,19 @@ pub trait Router {
     fn info() -> PluginInfo;
 
     fn route(alert: &Alert, config: Self::Config) -> Result<RoutingDecision, String>;
+}
+
+/// A router with set-up (compiled matchers, templates, a time zone): see
+/// [`PreparedValidator`] for how preparing works.
+pub trait PreparedRouter {
+    type Config: DeserializeOwned;
+    type Prepared: Send + Sync + 'static;
+
+    fn info() -> PluginInfo;
+
+    fn prepare(config: Self::Config) -> Result<Self::Prepared, String>;
+
+    fn route(prepared: &Self::Prepared, alert: &Alert) -> Result<RoutingDecision, String>;
 }
 
 /// Parses the host's config JSON into the plugin's config type.

@@ -171,6 +171,8 @@ pub mod http;
 mod kinds;
 pub mod log;
 pub mod pointer;
+#[cfg(any(feature = "validator", feature = "router"))]
+mod prepared;
 #[cfg(feature = "probe")]
 pub mod system;
 pub mod thresholds;
@@ -180,7 +182,9 @@ mod types;
 /// read exactly as the host reads silences and inhibition rules.
 #[cfg(feature = "router")]
 pub use assay_contract::Matcher;
-pub use kinds::{NoConfig, Probe, Router, Validator, parse_config};
+pub use kinds::{
+    NoConfig, PreparedRouter, PreparedValidator, Probe, Router, Validator, parse_config,
+};
 pub use pointer::pointer;
 pub use types::{
     Alert, AlertStatus, Delivery, DiskStats, Finding, Level, LoadStats, MemoryStats, Observation,
@@ -194,9 +198,9 @@ pub mod __private {
     #[cfg(feature = "probe")]
     pub use crate::export::probe::ProbeAdapter;
     #[cfg(feature = "router")]
-    pub use crate::export::router::RouterAdapter;
+    pub use crate::export::router::{PreparedRouterAdapter, RouterAdapter};
     #[cfg(feature = "validator")]
-    pub use crate::export::validator::ValidatorAdapter;
+    pub use crate::export::validator::{PreparedValidatorAdapter, ValidatorAdapter};
     pub use wit_bindgen;
 }
 
@@ -225,6 +229,20 @@ macro_rules! export_validator {
     };
 }
 
+/// Exports a [`PreparedValidator`]: the component's `validation` and
+/// `preparation` interfaces. Needs the `validator` feature. Natively it
+/// expands to nothing.
+#[cfg(feature = "validator")]
+#[macro_export]
+macro_rules! export_prepared_validator {
+    ($t:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        type __AssayValidatorExport = $crate::__private::PreparedValidatorAdapter<$t>;
+        #[cfg(target_arch = "wasm32")]
+        $crate::__private::bindings::validator::__export_validator_world!(__AssayValidatorExport with_types_in $crate::__private::bindings::validator);
+    };
+}
+
 /// Exports a [`Probe`] as the component's `probing` interface.
 /// Needs the `probe` feature. Natively it expands to nothing.
 #[cfg(feature = "probe")]
@@ -246,6 +264,19 @@ macro_rules! export_router {
     ($t:ty) => {
         #[cfg(target_arch = "wasm32")]
         type __AssayRouterExport = $crate::__private::RouterAdapter<$t>;
+        #[cfg(target_arch = "wasm32")]
+        $crate::__private::bindings::router::__export_router_world!(__AssayRouterExport with_types_in $crate::__private::bindings::router);
+    };
+}
+
+/// Exports a [`PreparedRouter`]: the component's `routing` and `preparation`
+/// interfaces. Needs the `router` feature. Natively it expands to nothing.
+#[cfg(feature = "router")]
+#[macro_export]
+macro_rules! export_prepared_router {
+    ($t:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        type __AssayRouterExport = $crate::__private::PreparedRouterAdapter<$t>;
         #[cfg(target_arch = "wasm32")]
         $crate::__private::bindings::router::__export_router_world!(__AssayRouterExport with_types_in $crate::__private::bindings::router);
     };

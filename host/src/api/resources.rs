@@ -32,6 +32,8 @@ fn plugin_json(
             "description": p.info.description,
             "digest": p.digest,
             "size_bytes": p.size,
+            // Exports `preparation`: its config is checked by the plugin at load.
+            "prepares": p.prepares,
             "enabled": s.enabled,
             "min_level": s.min_level,
             "timeout_ms": s.limits.timeout.as_millis() as u64,

@@ -45,6 +45,18 @@ impl fmt::Display for PluginKind {
 }
 
 /// The kind of `component`, or a sentence saying why it is none.
+/// The optional function export that prepares a plugin from its config
+/// (the worlds `prepared-validator` and `prepared-router` in `wit/plugin.wit`).
+pub const PREPARATION: &str = "prepare";
+
+/// Whether the component exports [`PREPARATION`].
+pub fn prepares(engine: &Engine, component: &Component) -> bool {
+    component
+        .component_type()
+        .exports(engine)
+        .any(|(name, _)| name == PREPARATION)
+}
+
 pub fn detect(engine: &Engine, component: &Component) -> Result<PluginKind, String> {
     let exports: Vec<String> = component
         .component_type()

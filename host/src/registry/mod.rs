@@ -12,7 +12,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-pub use kind::PluginKind;
+pub use kind::{PREPARATION, PluginKind};
 
 use crate::config::{HostConfig, PluginSettings};
 use crate::runtime::bindings::{ProbePre, RouterPre, ValidatorPre};
@@ -46,6 +46,8 @@ pub struct Plugin {
     /// How long compiling (or loading the cached compilation) took.
     pub compile_time: std::time::Duration,
     pub component: wasmtime::component::Component,
+    /// Whether it exports `preparation` (set-up from its config, checked at load).
+    pub prepares: bool,
     /// Pre-linked against the world of `kind`.
     pub(crate) prepared: Prepared,
     /// Its share of the call slots and its quarantine state; kept across
@@ -104,6 +106,7 @@ impl Plugin {
             from_cache: self.from_cache,
             compile_time: std::time::Duration::ZERO,
             component: self.component.clone(),
+            prepares: self.prepares,
             prepared: self.prepared.clone(),
         }
     }
@@ -282,6 +285,12 @@ pub async fn load_plugin(
             )),
             e => fail(format!("info() failed: {e}")),
         })?;
+    let prepares = kind::prepares(runtime.engine(), &component);
+    if prepares {
+        check_config(runtime, &name, &prepared, &settings)
+            .await
+            .map_err(fail)?;
+    }
     let policy = settings.gate_policy(runtime.default_share(kind), kind != PluginKind::Probe);
     let info = Info {
         name: info.name,
@@ -300,9 +309,33 @@ pub async fn load_plugin(
         from_cache,
         compile_time,
         component,
+        prepares,
         prepared,
         gate: Arc::new(Gate::new(name_for_gate, policy)),
     })
+}
+
+/// Runs a preparing plugin's `prepare` with `settings`' config, under the
+/// plugin's own deadline and memory cap: a config the plugin refuses (or a
+/// prepare that loops, traps or runs out of memory) is a load error, found
+/// now rather than at the first call. Probes configure per instance, so
+/// only validators are checked here (a router's config lives in the config file).
+pub(crate) async fn check_config(
+    runtime: &Arc<Runtime>,
+    name: &Arc<str>,
+    prepared: &Prepared,
+    settings: &PluginSettings,
+) -> Result<(), String> {
+    if !matches!(prepared, Prepared::Validator(_)) {
+        return Ok(());
+    }
+    runtime
+        .call_prepare(name, prepared, settings.limits, &settings.config_json)
+        .await
+        .map_err(|e| match e {
+            CallFailure::Guest(m) => format!("refuses its config: {m}"),
+            e => format!("prepare() failed: {e}"),
+        })
 }
 
 /// A plugin's settings: its sidecar, or its `[[validator]]` entry, never both.

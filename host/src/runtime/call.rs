@@ -240,6 +240,47 @@ impl Runtime {
 
     /// Calls `info` on a fresh instance of a plugin of any kind, under the
     /// load deadline; the fields must be within the contract's limits.
+    /// Calls the component's `preparation.prepare(config)` export on a
+    /// fresh instance, under `limits` (a load-time call: no gate, the load
+    /// slots). `Ok(Err(message))` is the plugin refusing its config.
+    pub async fn call_prepare(
+        &self,
+        plugin: &Arc<str>,
+        prepared: &Prepared,
+        limits: CallLimits,
+        config: &str,
+    ) -> Result<(), CallFailure> {
+        let callee = Callee {
+            name: plugin,
+            pre: prepared,
+            limits,
+            gate: None,
+        };
+        self.guarded(
+            &self.load_permits,
+            callee,
+            None,
+            async |store, prepared| {
+                let pre = match prepared {
+                    Prepared::Validator(p) => p.instance_pre(),
+                    Prepared::Probe(p) => p.instance_pre(),
+                    Prepared::Router(p) => p.instance_pre(),
+                };
+                let instance = pre.instantiate_async(&mut *store).await?;
+                let func = instance
+                    .get_export_index(&mut *store, None, crate::registry::PREPARATION)
+                    .ok_or_else(|| wasmtime::format_err!("no `prepare` export"))?;
+                let prepare = instance
+                    .get_typed_func::<(&str,), (Result<(), String>,)>(&mut *store, &func)?;
+                let (answer,) = prepare.call_async(&mut *store, (config,)).await?;
+                Ok(answer)
+            },
+            |(), _| Ok(()),
+        )
+        .await
+        .outcome
+    }
+
     pub async fn call_info(
         &self,
         plugin: &Arc<str>,

@@ -296,6 +296,21 @@ impl Service {
             return match registry::settings_for(name, file, &config, self.max_memory_mib()) {
                 Ok(settings) if settings == old.settings => (Some(old.clone()), None),
                 Ok(settings) => {
+                    // A new config is checked by the plugin's prepare (if it
+                    // has one) before it replaces the old: a refused one
+                    // leaves the previous version serving.
+                    if old.prepares
+                        && settings.config_json != old.settings.config_json
+                        && let Err(message) = registry::check_config(
+                            self.pipeline.runtime(),
+                            &old.name,
+                            &old.prepared,
+                            &settings,
+                        )
+                        .await
+                    {
+                        return self.failed(trigger, name, file, Some(old), message, None);
+                    }
                     let share = self.pipeline.runtime().default_share(old.kind);
                     let plugin = Arc::new(old.with_settings(settings, share));
                     let mut e = with_old(event(trigger, name, file, "settings"), Some(old));
