@@ -151,6 +151,27 @@ fn install(pki: &Pki, name: &str, pause: Duration) {
     }
 }
 
+/// A server that requires client certificates from the test CA, and whose
+/// harness client presents `client`'s.
+fn mutual_tls_server(env: &Env, client: &str) -> (Pki, Server) {
+    let pki = Pki::new(env.work_dir());
+    pki.issue("one", false);
+    pki.issue(client, true);
+    install(&pki, "one", Duration::ZERO);
+    let ca = pki.path("ca.pem");
+    let identity = pki.identity(client);
+    let server = Server::start(
+        env,
+        Start {
+            config: &config(&pki, &format!("client_ca = \"{}\"", ca.display())),
+            ca: Some(&ca),
+            identity: Some(&identity),
+            ..Start::default()
+        },
+    );
+    (pki, server)
+}
+
 fn port(server: &Server) -> String {
     server.base.rsplit(':').next().unwrap().to_owned()
 }
@@ -245,21 +266,8 @@ fn https_with_a_test_ca_speaks_tls_1_3_and_refuses_plain_http() {
 #[test]
 fn with_client_ca_a_client_without_a_certificate_is_refused() {
     let env = Env::new();
-    let pki = Pki::new(env.work_dir());
-    pki.issue("one", false);
-    pki.issue("ops", true);
-    install(&pki, "one", Duration::ZERO);
+    let (pki, server) = mutual_tls_server(&env, "ops");
     let ca = pki.path("ca.pem");
-    let identity = pki.identity("ops");
-    let server = Server::start(
-        &env,
-        Start {
-            config: &config(&pki, &format!("client_ca = \"{}\"", ca.display())),
-            ca: Some(&ca),
-            identity: Some(&identity),
-            ..Start::default()
-        },
-    );
     // With its certificate: served (the harness's client has one).
     assert_eq!(server.get("/ready").send().unwrap().status(), 200);
     let (ok, out) = curl(&[
@@ -418,21 +426,8 @@ fn wait_serial(pki: &Pki, server: &Server, want: &str) {
 #[test]
 fn prometheus_scrapes_over_mutual_tls() {
     let env = Env::new();
-    let pki = Pki::new(env.work_dir());
-    pki.issue("one", false);
-    pki.issue("prometheus", true);
-    install(&pki, "one", Duration::ZERO);
+    let (pki, server) = mutual_tls_server(&env, "prometheus");
     let ca = pki.path("ca.pem");
-    let identity = pki.identity("prometheus");
-    let server = Server::start(
-        &env,
-        Start {
-            config: &config(&pki, &format!("client_ca = \"{}\"", ca.display())),
-            ca: Some(&ca),
-            identity: Some(&identity),
-            ..Start::default()
-        },
-    );
     let dir = env.work_dir();
     let prom_port = crate::targets::closed_port();
     std::fs::write(
