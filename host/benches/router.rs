@@ -16,7 +16,7 @@ use assay_host::alerts::Alert;
 use assay_host::config::HostConfig;
 use assay_host::registry::load_plugin;
 use assay_host::runtime::{Runtime, RuntimeOptions};
-use assay_plugin_sdk::{AlertStatus, Router, parse_config};
+use assay_plugin_sdk::{AlertStatus, PreparedRouter, parse_config};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 const CONFIG: &str = r#"{"default": ["hook"], "rules": [
@@ -80,9 +80,10 @@ fn bench(c: &mut Criterion) {
     });
     group.bench_function("native/severity-routes", |b| {
         b.iter(|| {
+            // The same work as a wasm call: parse the config, then route.
             router_severity_routes::SeverityRoutes::route(
+                &parse_config(CONFIG).unwrap(),
                 &native_alert,
-                parse_config(CONFIG).unwrap(),
             )
             .unwrap()
         })

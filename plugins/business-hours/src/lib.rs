@@ -20,7 +20,7 @@
 //! channels that were told of the firing (the host sees to that), so an
 //! alert that fired at 16:59 resolves to the daytime channel even at 18:00.
 
-use assay_plugin_sdk::{Alert, PluginInfo, Router, RoutingDecision, Severity};
+use assay_plugin_sdk::{Alert, PluginInfo, PreparedRouter, RoutingDecision, Severity};
 use jiff::civil::{Date, Time, Weekday};
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, Zoned};
@@ -140,25 +140,32 @@ impl Config {
 
 pub struct BusinessHours;
 
-impl Router for BusinessHours {
+/// Prepared: the time zone and hours, checked once; the clock is read in
+/// each call (never in `prepare`, whose reading a snapshot would freeze).
+impl PreparedRouter for BusinessHours {
     type Config = Config;
+    type Prepared = Config;
 
     fn info() -> PluginInfo {
         assay_plugin_sdk::plugin_info!()
     }
 
-    fn route(alert: &Alert, config: Config) -> Result<RoutingDecision, String> {
+    fn prepare(config: Config) -> Result<Config, String> {
         if config.start >= config.end {
             return Err(format!(
                 "start ({}) must be before end ({})",
                 config.start, config.end
             ));
         }
+        Ok(config)
+    }
+
+    fn route(config: &Config, alert: &Alert) -> Result<RoutingDecision, String> {
         Ok(config.decide(alert, Timestamp::now()))
     }
 }
 
-assay_plugin_sdk::export_router!(BusinessHours);
+assay_plugin_sdk::export_prepared_router!(BusinessHours);
 
 #[cfg(test)]
 mod tests {
@@ -291,6 +298,6 @@ mod tests {
             r#"{"timezone": "UTC", "start": "18:00", "end": "09:00", "daytime": [], "on_call": []}"#,
         )
         .unwrap();
-        assert!(BusinessHours::route(&alert(Severity::Info), backwards).is_err());
+        assert!(BusinessHours::prepare(backwards).is_err());
     }
 }

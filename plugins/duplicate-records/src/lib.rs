@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 
-use assay_plugin_sdk::{Finding, Level, PluginInfo, Subject, Validation, Validator};
+use assay_plugin_sdk::{Finding, Level, PluginInfo, PreparedValidator, Subject, Validation};
 use serde_json::Value;
 use unicode_normalization::UnicodeNormalization;
 
@@ -95,20 +95,26 @@ fn normalized_key(values: &[&Value]) -> String {
     canonical(&Value::Array(norm))
 }
 
-impl Validator for DuplicateRecords {
+/// Prepared: the settings, checked once (a bad `similarity` is refused at load).
+impl PreparedValidator for DuplicateRecords {
     type Config = Config;
+    type Prepared = Config;
 
     fn info() -> PluginInfo {
         assay_plugin_sdk::plugin_info!()
     }
 
-    fn validate(subject: &Subject, level: Level, config: Config) -> Result<Validation, String> {
+    fn prepare(config: Config) -> Result<Config, String> {
         if !(0.0..=1.0).contains(&config.similarity) {
             return Err(format!(
                 "invalid plugin config: similarity must be between 0 and 1, not {}",
                 config.similarity
             ));
         }
+        Ok(config)
+    }
+
+    fn validate(config: &Config, subject: &Subject, level: Level) -> Result<Validation, String> {
         let (records, lines) = match records(&subject.data) {
             Ok(r) => r,
             Err(why) => return Ok(Validation::NotApplicable(why)),
@@ -230,7 +236,7 @@ fn most_similar(texts: &[(usize, String)], text: &str, threshold: f64) -> Option
     })
 }
 
-assay_plugin_sdk::export_validator!(DuplicateRecords);
+assay_plugin_sdk::export_prepared_validator!(DuplicateRecords);
 
 #[cfg(test)]
 mod tests {
@@ -239,12 +245,16 @@ mod tests {
 
     fn codes(doc: &str, level: Level, config: &str) -> Vec<(String, String)> {
         let s = Subject::new("r.json", "application/json", doc);
-        DuplicateRecords::validate(&s, level, parse_config(config).unwrap())
-            .unwrap()
-            .findings()
-            .iter()
-            .map(|f| (f.code.clone(), f.path.clone().unwrap()))
-            .collect()
+        DuplicateRecords::validate(
+            &DuplicateRecords::prepare(parse_config(config).unwrap()).unwrap(),
+            &s,
+            level,
+        )
+        .unwrap()
+        .findings()
+        .iter()
+        .map(|f| (f.code.clone(), f.path.clone().unwrap()))
+        .collect()
     }
 
     const DOC: &str = r#"[
@@ -283,7 +293,7 @@ mod tests {
     #[test]
     fn a_single_object_is_not_applicable() {
         let s = Subject::new("r.json", "application/json", "{\"a\":1}");
-        let out = DuplicateRecords::validate(&s, Level::Full, Config::default()).unwrap();
+        let out = DuplicateRecords::validate(&Config::default(), &s, Level::Full).unwrap();
         assert!(matches!(out, Validation::NotApplicable(_)));
     }
 }

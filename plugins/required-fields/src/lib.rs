@@ -20,7 +20,7 @@
 //!
 //! `not_applicable` when no field is configured or the subject is not JSON.
 
-use assay_plugin_sdk::{Finding, Level, PluginInfo, Subject, Validation, Validator};
+use assay_plugin_sdk::{Finding, Level, PluginInfo, PreparedValidator, Subject, Validation};
 use serde_json::Value;
 
 #[derive(serde::Deserialize, Default)]
@@ -166,17 +166,16 @@ fn parse_records(data: &[u8]) -> Result<Vec<Value>, String> {
         .collect()
 }
 
-impl Validator for RequiredFields {
+/// Prepared: the rules, checked once (a bad pointer is refused at load).
+impl PreparedValidator for RequiredFields {
     type Config = Config;
+    type Prepared = Config;
 
     fn info() -> PluginInfo {
         assay_plugin_sdk::plugin_info!()
     }
 
-    fn validate(subject: &Subject, level: Level, config: Config) -> Result<Validation, String> {
-        if config.fields.is_empty() {
-            return Ok(Validation::NotApplicable("no fields configured".into()));
-        }
+    fn prepare(config: Config) -> Result<Config, String> {
         if let Some(bad) = config
             .fields
             .iter()
@@ -186,6 +185,13 @@ impl Validator for RequiredFields {
                 "invalid plugin config: pointer {:?} must be empty or start with '/'",
                 bad.pointer
             ));
+        }
+        Ok(config)
+    }
+
+    fn validate(config: &Config, subject: &Subject, level: Level) -> Result<Validation, String> {
+        if config.fields.is_empty() {
+            return Ok(Validation::NotApplicable("no fields configured".into()));
         }
         let mut findings = Vec::new();
         if config.records {
@@ -211,7 +217,7 @@ impl Validator for RequiredFields {
     }
 }
 
-assay_plugin_sdk::export_validator!(RequiredFields);
+assay_plugin_sdk::export_prepared_validator!(RequiredFields);
 
 #[cfg(test)]
 mod tests {
@@ -226,7 +232,8 @@ mod tests {
 
     fn codes(doc: &str, level: Level, cfg: &str) -> Vec<(String, String)> {
         let s = Subject::new("d.json", "application/json", doc);
-        RequiredFields::validate(&s, level, parse_config(cfg).unwrap())
+        let rules = RequiredFields::prepare(parse_config(cfg).unwrap()).unwrap();
+        RequiredFields::validate(&rules, &s, level)
             .unwrap()
             .findings()
             .iter()
@@ -246,6 +253,15 @@ mod tests {
             vec![missing.clone(), typ.clone()]
         );
         assert_eq!(codes(doc, Level::Full, CFG), vec![missing, range, typ]);
+    }
+
+    #[test]
+    fn a_bad_pointer_is_refused_when_prepared() {
+        let cfg = parse_config(r#"{"fields": [{"pointer": "id"}]}"#).unwrap();
+        let Err(e) = RequiredFields::prepare(cfg) else {
+            panic!("accepted")
+        };
+        assert!(e.contains("must be empty or start with '/'"), "{e}");
     }
 
     #[test]

@@ -27,7 +27,9 @@
 
 use std::time::Duration;
 
-use assay_plugin_sdk::{Alert, Delivery, Matcher, PluginInfo, Router, RoutingDecision, Severity};
+use assay_plugin_sdk::{
+    Alert, Delivery, Matcher, PluginInfo, PreparedRouter, RoutingDecision, Severity,
+};
 use serde::{Deserialize, Deserializer};
 
 #[derive(Debug, Default, Deserialize)]
@@ -140,14 +142,20 @@ fn render(template: &str, alert: &Alert) -> String {
 
 pub struct SeverityRoutes;
 
-impl Router for SeverityRoutes {
+/// Prepared: the rules with their matchers parsed, once per configuration.
+impl PreparedRouter for SeverityRoutes {
     type Config = Config;
+    type Prepared = Config;
 
     fn info() -> PluginInfo {
         assay_plugin_sdk::plugin_info!()
     }
 
-    fn route(alert: &Alert, config: Config) -> Result<RoutingDecision, String> {
+    fn prepare(config: Config) -> Result<Config, String> {
+        Ok(config)
+    }
+
+    fn route(config: &Config, alert: &Alert) -> Result<RoutingDecision, String> {
         let mut deliveries: Vec<Delivery> = Vec::new();
         let mut matched = false;
         let mut last_continue = false;
@@ -190,7 +198,7 @@ impl Router for SeverityRoutes {
     }
 }
 
-assay_plugin_sdk::export_router!(SeverityRoutes);
+assay_plugin_sdk::export_prepared_router!(SeverityRoutes);
 
 #[cfg(test)]
 mod tests {
@@ -217,7 +225,7 @@ mod tests {
     }
 
     fn route(a: &Alert, config: &str) -> RoutingDecision {
-        SeverityRoutes::route(a, parse_config(config).unwrap()).unwrap()
+        SeverityRoutes::route(&parse_config(config).unwrap(), a).unwrap()
     }
 
     const CONFIG: &str = r#"{
