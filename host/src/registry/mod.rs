@@ -287,7 +287,7 @@ pub async fn load_plugin(
         })?;
     let prepares = kind::prepares(runtime.engine(), &component);
     if prepares {
-        check_config(runtime, &name, &prepared, &settings)
+        check_config(runtime, &name, &prepared, &settings, load_timeout)
             .await
             .map_err(fail)?;
     }
@@ -316,24 +316,35 @@ pub async fn load_plugin(
 }
 
 /// Runs a preparing plugin's `prepare` with `settings`' config, under the
-/// plugin's own deadline and memory cap: a config the plugin refuses (or a
-/// prepare that loops, traps or runs out of memory) is a load error, found
-/// now rather than at the first call. Probes configure per instance, so
-/// only validators are checked here (a router's config lives in the config file).
+/// plugin's memory cap and its deadline capped by the load deadline
+/// (`[plugins] load_timeout_ms`, as for `info()`, so that one slow file never
+/// holds up `/ready`): a config the plugin refuses, or a prepare that loops,
+/// traps or runs out of memory, is a load error found now rather than at the
+/// first call. Probes configure per instance, so only validators are checked
+/// here (a router's config lives in the config file).
 pub(crate) async fn check_config(
     runtime: &Arc<Runtime>,
     name: &Arc<str>,
     prepared: &Prepared,
     settings: &PluginSettings,
+    load_timeout: std::time::Duration,
 ) -> Result<(), String> {
     if !matches!(prepared, Prepared::Validator(_)) {
         return Ok(());
     }
+    let limits = CallLimits {
+        timeout: settings.limits.timeout.min(load_timeout),
+        ..settings.limits
+    };
     runtime
-        .call_prepare(name, prepared, settings.limits, &settings.config_json)
+        .call_prepare(name, prepared, limits, &settings.config_json)
         .await
         .map_err(|e| match e {
             CallFailure::Guest(m) => format!("refuses its config: {m}"),
+            CallFailure::Timeout(t) => format!(
+                "prepare() did not finish within the load deadline of {} ms (plugins.load_timeout_ms)",
+                t.as_millis()
+            ),
             e => format!("prepare() failed: {e}"),
         })
 }

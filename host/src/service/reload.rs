@@ -306,6 +306,7 @@ impl Service {
                             &old.name,
                             &old.prepared,
                             &settings,
+                            Duration::from_millis(config.plugins.load_timeout_ms),
                         )
                         .await
                     {
