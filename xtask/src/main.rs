@@ -49,6 +49,7 @@ const TEST_PLUGINS: &[&[(&str, &str)]] = &[
         ("info-loop", "info-loop"),
         ("info-panic", "info-panic"),
         ("info-huge", "info-huge"),
+        ("prepare-hostile", "prepare-hostile"),
     ],
     &[
         ("clock-probe", "clock-probe"),
