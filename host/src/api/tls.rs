@@ -212,15 +212,13 @@ async fn accept_loop(
     }
 }
 
-/// The `reason` label of a failed handshake.
+/// The `reason` label of a failed handshake, from the rustls error inside.
 fn reason(e: &std::io::Error) -> &'static str {
-    let text = e.to_string();
-    if text.contains("certificate") {
-        "client_certificate"
-    } else if text.contains("version") {
-        "protocol_version"
-    } else {
-        "handshake"
+    use rustls::Error as E;
+    match e.get_ref().and_then(|inner| inner.downcast_ref::<E>()) {
+        Some(E::NoCertificatesPresented | E::InvalidCertificate(_)) => "client_certificate",
+        Some(E::PeerIncompatible(_)) => "protocol_version",
+        _ => "handshake",
     }
 }
 
