@@ -13,12 +13,8 @@
 //! One `schema.violation` (error) per violation, `path` = the instance location.
 //! `not_applicable` when no schema is configured or the subject is not JSON.
 //! Remote `$ref`s are not fetched: the plugin has no network.
-//!
-//! The schema is compiled in `prepare`, once per configuration (twice: with
-//! and without `format` assertions), so a broken schema is refused when the
-//! host loads the plugin, and calls start from the compiled validators.
 
-use assay_plugin_sdk::{Finding, Level, PluginInfo, PreparedValidator, Subject, Validation};
+use assay_plugin_sdk::{Finding, Level, PluginInfo, Subject, Validation, Validator};
 use jsonschema::Draft;
 use serde_json::Value;
 
@@ -43,48 +39,26 @@ fn draft(name: &str) -> Result<Draft, String> {
     }
 }
 
-/// What `prepare` builds: the schema compiled twice, `format` annotated
-/// (minimal, standard) and asserted (comprehensive, full); `None` without a schema.
-pub struct Compiled(Option<(jsonschema::Validator, jsonschema::Validator)>);
-
-impl PreparedValidator for JsonSchema {
+impl Validator for JsonSchema {
     type Config = Config;
-    type Prepared = Compiled;
 
     fn info() -> PluginInfo {
         assay_plugin_sdk::plugin_info!()
     }
 
-    fn prepare(config: Config) -> Result<Compiled, String> {
+    fn validate(subject: &Subject, level: Level, config: Config) -> Result<Validation, String> {
         let Some(schema) = config.schema else {
-            return Ok(Compiled(None));
-        };
-        let build = |formats: bool| {
-            let mut options = jsonschema::options();
-            if let Some(name) = &config.draft {
-                options = options.with_draft(draft(name)?);
-            }
-            options
-                .should_validate_formats(formats)
-                .build(&schema)
-                .map_err(|e| format!("invalid schema in plugin config: {e}"))
-        };
-        Ok(Compiled(Some((build(false)?, build(true)?))))
-    }
-
-    fn validate(
-        compiled: &Compiled,
-        subject: &Subject,
-        level: Level,
-    ) -> Result<Validation, String> {
-        let Some((annotating, asserting)) = &compiled.0 else {
             return Ok(Validation::NotApplicable("no schema configured".into()));
         };
-        let validator = if level >= Level::Comprehensive {
-            asserting
-        } else {
-            annotating
-        };
+        let mut options = jsonschema::options();
+        if let Some(name) = &config.draft {
+            options = options.with_draft(draft(name)?);
+        }
+        options = options.should_validate_formats(level >= Level::Comprehensive);
+        let validator = options
+            .build(&schema)
+            .map_err(|e| format!("invalid schema in plugin config: {e}"))?;
+
         let instance = match subject.json() {
             Ok(v) => v,
             Err(e) => {
@@ -114,7 +88,7 @@ impl PreparedValidator for JsonSchema {
     }
 }
 
-assay_plugin_sdk::export_prepared_validator!(JsonSchema);
+assay_plugin_sdk::export_validator!(JsonSchema);
 
 #[cfg(test)]
 mod tests {
@@ -123,8 +97,7 @@ mod tests {
 
     fn run(doc: &str, level: Level, config: &str) -> Validation {
         let s = Subject::new("t.json", "application/json", doc);
-        let compiled = JsonSchema::prepare(parse_config(config).unwrap()).unwrap();
-        JsonSchema::validate(&compiled, &s, level).unwrap()
+        JsonSchema::validate(&s, level, parse_config(config).unwrap()).unwrap()
     }
 
     #[test]
@@ -169,11 +142,14 @@ mod tests {
     }
 
     #[test]
-    fn a_broken_schema_is_refused_when_prepared() {
-        let Err(err) = JsonSchema::prepare(parse_config(r#"{"schema": {"type": 12}}"#).unwrap())
-        else {
-            panic!("a broken schema was accepted")
-        };
+    fn a_broken_schema_is_a_call_error_that_names_it() {
+        let s = Subject::new("t.json", "application/json", "1");
+        let err = JsonSchema::validate(
+            &s,
+            Level::Full,
+            parse_config(r#"{"schema": {"type": 12}}"#).unwrap(),
+        )
+        .unwrap_err();
         assert!(err.contains("invalid schema"), "{err}");
     }
 }
