@@ -43,9 +43,6 @@ JSON
 "$PYTHON" - "$work" "$FILES" <<'PY'
 import json, sys
 work, n = sys.argv[1], int(sys.argv[2])
-schema = json.load(open(f"{work}/schema.json"))
-with open(f"{work}/plugins.d/json-schema.toml", "w") as f:
-    f.write("[config]\nschema = " + json.dumps(json.dumps(schema)) .replace('\\\\', '\\\\') + "\n")
 for i in range(n):
     doc = {"id": f"ABC-{i % 10000:04d}", "email": f"user{i}@example.com",
            "tags": ["a", "b"] if i % 7 else ["a", "a"],
