@@ -37,6 +37,18 @@ pub struct Callee<'a, P> {
     pub gate: Option<&'a Gate>,
 }
 
+impl<'a, P> Callee<'a, P> {
+    /// A load-time call (`info`, `prepare`): no share, no quarantine.
+    fn at_load(name: &'a Arc<str>, pre: &'a P, limits: CallLimits) -> Self {
+        Callee {
+            name,
+            pre,
+            limits,
+            gate: None,
+        }
+    }
+}
+
 /// Why a call produced no answer. Each is an outcome of that call only.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CallFailure {
@@ -238,11 +250,10 @@ impl Runtime {
         .await
     }
 
-    /// Calls `info` on a fresh instance of a plugin of any kind, under the
-    /// load deadline; the fields must be within the contract's limits.
-    /// Calls the component's `preparation.prepare(config)` export on a
-    /// fresh instance, under `limits` (a load-time call: no gate, the load
-    /// slots). `Ok(Err(message))` is the plugin refusing its config.
+    /// Calls the component's `prepare(config)` export (worlds
+    /// `prepared-validator`, `prepared-router`) on a fresh instance, under
+    /// `limits`: a load-time call, so no gate, and the load slots. A
+    /// `CallFailure::Guest` is the plugin refusing its config.
     pub async fn call_prepare(
         &self,
         plugin: &Arc<str>,
@@ -250,15 +261,9 @@ impl Runtime {
         limits: CallLimits,
         config: &str,
     ) -> Result<(), CallFailure> {
-        let callee = Callee {
-            name: plugin,
-            pre: prepared,
-            limits,
-            gate: None,
-        };
         self.guarded(
             &self.load_permits,
-            callee,
+            Callee::at_load(plugin, prepared, limits),
             None,
             async |store, prepared| {
                 let pre = match prepared {
@@ -281,21 +286,17 @@ impl Runtime {
         .outcome
     }
 
+    /// Calls `info` on a fresh instance of a plugin of any kind, under the
+    /// load deadline; the fields must be within the contract's limits.
     pub async fn call_info(
         &self,
         plugin: &Arc<str>,
         prepared: &Prepared,
         limits: CallLimits,
     ) -> Result<PluginInfo, CallFailure> {
-        let callee = Callee {
-            name: plugin,
-            pre: prepared,
-            limits,
-            gate: None,
-        };
         self.guarded(
             &self.load_permits,
-            callee,
+            Callee::at_load(plugin, prepared, limits),
             None,
             async |store, prepared| {
                 let info = match prepared {

@@ -176,18 +176,27 @@ fn port(server: &Server) -> String {
     server.base.rsplit(':').next().unwrap().to_owned()
 }
 
-/// The serial of the certificate the server presents now.
-fn served_serial(pki: &Pki, server: &Server) -> String {
+/// `openssl s_client` against the server with `args`, its output through `then` (shell).
+fn s_client(server: &Server, args: &str, then: &str) -> String {
     let out = Command::new("sh")
         .arg("-c")
         .arg(format!(
-            "openssl s_client -connect 127.0.0.1:{} -servername localhost -CAfile {} </dev/null 2>/dev/null | openssl x509 -noout -serial",
-            port(server),
-            pki.path("ca.pem").display()
+            "openssl s_client -connect 127.0.0.1:{} {args} </dev/null {then}",
+            port(server)
         ))
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// The serial of the certificate the server presents now.
+fn served_serial(pki: &Pki, server: &Server) -> String {
+    let ca = pki.path("ca.pem");
+    s_client(
+        server,
+        &format!("-servername localhost -CAfile {}", ca.display()),
+        "2>/dev/null | openssl x509 -noout -serial",
+    )
 }
 
 fn curl(args: &[&str]) -> (bool, String) {
@@ -233,29 +242,16 @@ fn https_with_a_test_ca_speaks_tls_1_3_and_refuses_plain_http() {
     let (ok, _) = curl(&[&format!("http://127.0.0.1:{}/health", port(&server))]);
     assert!(!ok, "plain HTTP was answered on a TLS listener");
 
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "openssl s_client -connect 127.0.0.1:{} -servername localhost -CAfile {} </dev/null 2>&1",
-            port(&server),
-            ca.display()
-        ))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = s_client(
+        &server,
+        &format!("-servername localhost -CAfile {}", ca.display()),
+        "2>&1",
+    );
     assert!(text.contains("TLSv1.3"), "{text}");
     assert!(text.contains("Verify return code: 0 (ok)"), "{text}");
     // TLS 1.1 and older are refused.
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "openssl s_client -connect 127.0.0.1:{} -tls1_1 </dev/null 2>&1",
-            port(&server)
-        ))
-        .output()
-        .unwrap();
     assert!(
-        !String::from_utf8_lossy(&out.stdout).contains("Cipher is TLS"),
+        !s_client(&server, "-tls1_1", "2>&1").contains("Cipher is TLS"),
         "TLS 1.1 was accepted"
     );
     // The API works as usual over TLS.
