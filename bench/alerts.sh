@@ -141,6 +141,8 @@ now() { date +%s.%N; }
 echo "== 1. $N alerts routed through severity-routes and persisted ($BATCH per request, $CLIENTS clients)"
 start_assay "$work/assay.toml" 18190
 pids+=("$server")
+# The router runs from its prepared snapshot once that is built (seconds, in the background).
+await_snapshots 18190 severity-routes
 t0=$(now)
 read -r rate secs < <(python3 "$work/post.py" 127.0.0.1 18190 /v1/alerts "$N" "$BATCH" "$CLIENTS" Bench)
 echo "   accepted (routed, alert state committed): $rate alerts/s ($secs s)"

@@ -10,3 +10,19 @@ start_assay() {
     echo "assay did not become ready" >&2
     exit 1
 }
+
+# await_snapshots PORT PLUGIN: waits until no prepared snapshot of PLUGIN is still building
+# (they build in the background after /ready; calls meanwhile take the plain path).
+await_snapshots() {
+    for _ in $(seq 1 1200); do
+        if curl -fs "127.0.0.1:$1/v1/plugins/$2" | python3 -c '
+import json, sys
+s = json.load(sys.stdin).get("snapshots") or []
+sys.exit(0 if s and all(x["state"] != "building" for x in s) else 1)' 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    echo "the snapshots of $2 did not finish building" >&2
+    exit 1
+}

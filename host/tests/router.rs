@@ -57,11 +57,11 @@ async fn a_router_component_routes_by_severity() {
         .unwrap();
     assert_eq!(plugin.kind, PluginKind::Router);
     assert_eq!(plugin.info.name, "severity-router");
-    assert!(plugin.router().is_some(), "pre-linked as a router");
     let config = r#"{"pager": "oncall", "chat": "team"}"#;
+    assert!(plugin.router(config).is_some(), "pre-linked as a router");
     for (severity, channel) in [(Severity::Critical, "oncall"), (Severity::Warning, "team")] {
         let decision = runtime
-            .call_route(plugin.router().unwrap(), &alert(severity), config)
+            .call_route(plugin.router(config).unwrap(), &alert(severity), config)
             .await
             .outcome
             .unwrap();
@@ -77,7 +77,7 @@ async fn a_router_component_routes_by_severity() {
     // A config the router rejects is that call's error, named.
     let e = runtime
         .call_route(
-            plugin.router().unwrap(),
+            plugin.router(r#"{"pagr": 1}"#).unwrap(),
             &alert(Severity::Info),
             r#"{"pagr": 1}"#,
         )

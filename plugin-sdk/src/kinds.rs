@@ -31,13 +31,17 @@ pub trait Validator {
 /// every call receives ready-made.
 ///
 /// The host runs `prepare` when it loads the plugin, so a config the plugin
-/// refuses is a load error naming the plugin. It may then keep the prepared
-/// state and start each call's fresh instance from it; without that (an
-/// older host, or before the host has it ready) each call prepares first,
-/// so a plugin behaves the same either way. Rules: `prepare` depends on the
-/// config only; it opens no files or sockets and prints nothing (use
-/// [`log`](crate::log)); what a call changes in the prepared state is gone
-/// by the next call.
+/// refuses is a load error naming the plugin. It then snapshots an instance
+/// right after `prepare` and starts each call's fresh instance from that
+/// snapshot, so the set-up is paid once per config. Until the snapshot is
+/// ready (or where the host has none: an older host, `[runtime] snapshots =
+/// false`) each call prepares first, so a plugin behaves the same either way.
+///
+/// Rules: `prepare` depends on the config only; it opens no files or sockets
+/// and prints nothing (use [`log`](crate::log)), since handles cannot outlive
+/// a snapshot; what it reads from the clock or random seeds is the same in
+/// every call started from the snapshot; what a call changes in the prepared
+/// state is gone by the next call.
 ///
 /// ```ignore
 /// use assay_plugin_sdk::{Finding, Level, PluginInfo, PreparedValidator, Subject, Validation};
@@ -105,7 +109,39 @@ pub trait Router {
 }
 
 /// A router with set-up (compiled matchers, templates, a time zone): see
-/// [`PreparedValidator`] for how preparing works.
+/// [`PreparedValidator`] for how preparing works. Each `[[router]]` entry
+/// naming the plugin has its own config, prepared (and snapshotted) apart.
+///
+/// ```ignore
+/// use assay_plugin_sdk::{Alert, Matcher, PluginInfo, PreparedRouter, RoutingDecision};
+///
+/// struct Teams;
+///
+/// #[derive(serde::Deserialize)]
+/// struct Config { routes: Vec<(String, String)> }      // (matcher, channel)
+///
+/// impl PreparedRouter for Teams {
+///     type Config = Config;
+///     type Prepared = Vec<(Matcher, String)>;
+///
+///     fn info() -> PluginInfo { assay_plugin_sdk::plugin_info!() }
+///
+///     fn prepare(config: Config) -> Result<Self::Prepared, String> {
+///         config.routes.into_iter()
+///             .map(|(m, channel)| Ok((Matcher::parse(&m).map_err(|e| e.to_string())?, channel)))
+///             .collect()
+///     }
+///
+///     fn route(routes: &Self::Prepared, alert: &Alert) -> Result<RoutingDecision, String> {
+///         match routes.iter().find(|(m, _)| alert.matches(std::slice::from_ref(m))) {
+///             Some((_, channel)) => Ok(RoutingDecision::to([channel.as_str()])),
+///             None => Ok(RoutingDecision::Suppress("no team matches".into())),
+///         }
+///     }
+/// }
+///
+/// assay_plugin_sdk::export_prepared_router!(Teams);
+/// ```
 pub trait PreparedRouter {
     type Config: DeserializeOwned;
     type Prepared: Send + Sync + 'static;

@@ -238,6 +238,14 @@ macro_rules! export_prepared_validator {
     ($t:ty) => {
         #[cfg(target_arch = "wasm32")]
         type __AssayValidatorExport = $crate::__private::PreparedValidatorAdapter<$t>;
+        // Asks the host to snapshot instances after `prepare` (the custom
+        // section `assay:snapshot`; see `wit/plugin.wit`). Plain plugins,
+        // whose `prepare` only checks their config, go without.
+        #[cfg(target_arch = "wasm32")]
+        #[allow(unsafe_code)]
+        #[unsafe(link_section = "assay:snapshot")]
+        #[used]
+        static __ASSAY_SNAPSHOT: [u8; 1] = [1];
         #[cfg(target_arch = "wasm32")]
         $crate::__private::bindings::validator::__export_validator_world!(__AssayValidatorExport with_types_in $crate::__private::bindings::validator);
     };
@@ -277,6 +285,14 @@ macro_rules! export_prepared_router {
     ($t:ty) => {
         #[cfg(target_arch = "wasm32")]
         type __AssayRouterExport = $crate::__private::PreparedRouterAdapter<$t>;
+        // Asks the host to snapshot instances after `prepare` (the custom
+        // section `assay:snapshot`; see `wit/plugin.wit`). Plain plugins,
+        // whose `prepare` only checks their config, go without.
+        #[cfg(target_arch = "wasm32")]
+        #[allow(unsafe_code)]
+        #[unsafe(link_section = "assay:snapshot")]
+        #[used]
+        static __ASSAY_SNAPSHOT: [u8; 1] = [1];
         #[cfg(target_arch = "wasm32")]
         $crate::__private::bindings::router::__export_router_world!(__AssayRouterExport with_types_in $crate::__private::bindings::router);
     };

@@ -73,6 +73,11 @@ impl Alerting {
         })
     }
 
+    /// Starts preparing the routers' snapshots (see [`crate::registry::Snapshots`]).
+    pub fn warm(&self, registry: &crate::registry::Registry) {
+        self.chain.warm(registry);
+    }
+
     /// Resumes the stored state and starts the engine, the outbox workers,
     /// the event sources and the `[[alert_rule]]`s. Call once.
     pub async fn start(svc: &Arc<Service>) -> anyhow::Result<()> {

@@ -73,6 +73,16 @@ impl Chain {
         }
     }
 
+    /// Starts preparing each `[[router]]`'s snapshot for its config, so the
+    /// first alerts do not wait for it (they would take the plain path).
+    pub(super) fn warm(&self, registry: &crate::registry::Registry) {
+        for (name, config) in &self.routers {
+            if let Some(p) = registry.get(name) {
+                let _ = p.router(config);
+            }
+        }
+    }
+
     /// Routes `alert` through the chain.
     pub(super) async fn route(&self, svc: &Arc<Service>, alert: &Alert) -> Decision {
         let mut routes = Vec::new();
@@ -85,7 +95,7 @@ impl Chain {
                 let outcome = match registry.get(name) {
                     Some(p) if p.kind == PluginKind::Router => {
                         let callee = p
-                            .router()
+                            .router(config)
                             .expect("router plugins are pre-linked as routers");
                         svc.pipeline
                             .runtime()

@@ -32,8 +32,11 @@ fn plugin_json(
             "description": p.info.description,
             "digest": p.digest,
             "size_bytes": p.size,
-            // Exports `preparation`: its config is checked by the plugin at load.
+            // Exports `prepare`: its config is checked by the plugin at load.
             "prepares": p.prepares,
+            "config_digest": p.config_digest,
+            // Per config: the prepared snapshot calls start from once `ready`.
+            "snapshots": p.snapshots.as_ref().map(|s| s.states()),
             "enabled": s.enabled,
             "min_level": s.min_level,
             "timeout_ms": s.limits.timeout.as_millis() as u64,

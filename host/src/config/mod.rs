@@ -466,6 +466,7 @@ impl HostConfig {
             o.epoch_tick = std::time::Duration::from_millis(t);
         }
         o.max_memory = (self.max_memory_mib() as usize) << 20;
+        o.snapshots = self.runtime.snapshots.unwrap_or(true);
         match &self.runtime.cache_dir {
             Some(d) if d.as_os_str().is_empty() => o.cache_dir = None,
             Some(d) => o.cache_dir = Some(d.clone()),

@@ -105,6 +105,9 @@ pub struct RuntimeSection {
     pub epoch_tick_ms: Option<u64>,
     pub max_memory_mib: Option<u64>,
     pub cache_dir: Option<PathBuf>,
+    /// Snapshot preparing plugins after `prepare` (default true); false
+    /// runs every call on the plugin as shipped.
+    pub snapshots: Option<bool>,
 }
 
 /// `[plugin_defaults]`: limits for plugins whose settings give none.

@@ -44,7 +44,6 @@ impl fmt::Display for PluginKind {
     }
 }
 
-/// The kind of `component`, or a sentence saying why it is none.
 /// The optional function export that prepares a plugin from its config
 /// (the worlds `prepared-validator` and `prepared-router` in `wit/plugin.wit`).
 pub const PREPARATION: &str = "prepare";
@@ -57,6 +56,19 @@ pub fn prepares(engine: &Engine, component: &Component) -> bool {
         .any(|(name, _)| name == PREPARATION)
 }
 
+/// The custom section by which a component asks to be snapshotted after
+/// `prepare` (`wit/plugin.wit`, world `prepared-validator`).
+pub const SNAPSHOT_SECTION: &str = "assay:snapshot";
+
+/// Whether the component's bytes carry [`SNAPSHOT_SECTION`], in any of its
+/// nested modules. Unparseable bytes say no (compiling them already failed).
+pub fn wants_snapshot(wasm: &[u8]) -> bool {
+    wasmparser::Parser::new(0).parse_all(wasm).any(|payload| {
+        matches!(payload, Ok(wasmparser::Payload::CustomSection(c)) if c.name() == SNAPSHOT_SECTION)
+    })
+}
+
+/// The kind of `component`, or a sentence saying why it is none.
 pub fn detect(engine: &Engine, component: &Component) -> Result<PluginKind, String> {
     let exports: Vec<String> = component
         .component_type()

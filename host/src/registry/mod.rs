@@ -5,6 +5,7 @@
 //! a new one.
 
 pub mod kind;
+pub mod snapshots;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 pub use kind::{PREPARATION, PluginKind};
+pub use snapshots::{SnapshotState, Snapshots};
 
 use crate::config::{HostConfig, PluginSettings};
 use crate::runtime::bindings::{ProbePre, RouterPre, ValidatorPre};
@@ -50,13 +52,15 @@ pub struct Plugin {
     pub prepares: bool,
     /// Pre-linked against the world of `kind`.
     pub(crate) prepared: Prepared,
+    /// Its prepared snapshots, per config (preparing validators and routers).
+    pub snapshots: Option<Arc<Snapshots>>,
     /// Its share of the call slots and its quarantine state; kept across
     /// settings changes, new with new bytes.
     pub gate: Arc<Gate>,
 }
 
 impl Plugin {
-    fn callee<'a, P>(&'a self, pre: &'a P) -> Callee<'a, P> {
+    fn callee<P>(&self, pre: P) -> Callee<'_, P> {
         Callee {
             name: &self.name,
             pre,
@@ -65,9 +69,19 @@ impl Plugin {
         }
     }
 
-    /// The validator to call, when this plugin is one.
+    /// The code a call with `config` runs: the snapshot prepared with that
+    /// config when it is ready (asking for it to be built otherwise), else
+    /// the plugin as shipped.
+    fn code_for(&self, config: &str) -> Prepared {
+        self.snapshots
+            .as_ref()
+            .and_then(|s| s.pick(config, self.settings.limits))
+            .unwrap_or_else(|| self.prepared.clone())
+    }
+
+    /// The validator to call (with its own config), when this plugin is one.
     pub fn validator(&self) -> Option<Callee<'_, ValidatorPre<CallState>>> {
-        match &self.prepared {
+        match self.code_for(&self.settings.config_json) {
             Prepared::Validator(pre) => Some(self.callee(pre)),
             _ => None,
         }
@@ -76,14 +90,14 @@ impl Plugin {
     /// The probe to call, when this plugin is one.
     pub fn probe(&self) -> Option<Callee<'_, ProbePre<CallState>>> {
         match &self.prepared {
-            Prepared::Probe(pre) => Some(self.callee(pre)),
+            Prepared::Probe(pre) => Some(self.callee(pre.clone())),
             _ => None,
         }
     }
 
-    /// The router to call, when this plugin is one.
-    pub fn router(&self) -> Option<Callee<'_, RouterPre<CallState>>> {
-        match &self.prepared {
+    /// The router to call with `config`, when this plugin is one.
+    pub fn router(&self, config: &str) -> Option<Callee<'_, RouterPre<CallState>>> {
+        match self.code_for(config) {
             Prepared::Router(pre) => Some(self.callee(pre)),
             _ => None,
         }
@@ -108,6 +122,7 @@ impl Plugin {
             component: self.component.clone(),
             prepares: self.prepares,
             prepared: self.prepared.clone(),
+            snapshots: self.snapshots.clone(),
         }
     }
 
@@ -241,6 +256,7 @@ pub async fn load_plugin(
     let digest = digest(&bytes);
     let hex_digest = digest.trim_start_matches("sha256:");
     let size = bytes.len() as u64;
+    let wants_snapshot = kind::wants_snapshot(&bytes);
     // Compiling takes seconds for a large plugin: off the async threads.
     let started = std::time::Instant::now();
     let compiled = {
@@ -297,6 +313,19 @@ pub async fn load_plugin(
         version: info.version,
         description: info.description,
     };
+    // Probes configure per instance, and thousands of instances must not
+    // mean thousands of snapshots: only validators and routers get them.
+    let snapshots =
+        (prepares && wants_snapshot && kind != PluginKind::Probe && runtime.options().snapshots)
+            .then(|| {
+                Arc::new(Snapshots::new(
+                    runtime.clone(),
+                    name.clone(),
+                    kind,
+                    file.to_owned(),
+                    digest.clone(),
+                ))
+            });
     Ok(Plugin {
         config_digest: self::digest(settings.config_json.as_bytes()),
         name,
@@ -309,6 +338,7 @@ pub async fn load_plugin(
         from_cache,
         compile_time,
         component,
+        snapshots,
         prepares,
         prepared,
         gate: Arc::new(Gate::new(name_for_gate, policy)),

@@ -1,6 +1,7 @@
 //! On-disk cache of compiled plugins, so a restart does not recompile.
 //!
-//! A `.cwasm` file per (wasm digest, engine compatibility hash). Loading one
+//! A `.cwasm` file per (key, engine compatibility hash); the key is the wasm
+//! digest, or for a prepared snapshot the plugin's and the config's digests. Loading one
 //! memory-maps it (`Component::deserialize_file`), far cheaper than
 //! compiling. A missing, unreadable or stale file just means a compile.
 
@@ -12,6 +13,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
+#[derive(Clone)]
 pub(super) struct ArtifactCache {
     dir: Option<PathBuf>,
     engine_key: String,
@@ -38,8 +40,8 @@ impl ArtifactCache {
         ArtifactCache { dir, engine_key }
     }
 
-    fn path_for(&self, dir: &Path, wasm_digest: &str) -> PathBuf {
-        dir.join(format!("{wasm_digest}-{}.cwasm", self.engine_key))
+    fn path_for(&self, dir: &Path, key: &str) -> PathBuf {
+        dir.join(format!("{key}-{}.cwasm", self.engine_key))
     }
 
     /// The compiled component for `bytes` (whose SHA-256 hex is `wasm_digest`):
@@ -50,31 +52,51 @@ impl ArtifactCache {
         bytes: &[u8],
         wasm_digest: &str,
     ) -> anyhow::Result<(Component, bool)> {
-        let Some(dir) = &self.dir else {
-            return Ok((Component::new(engine, bytes)?, false));
-        };
-        let path = self.path_for(dir, wasm_digest);
-        if path.is_file() {
-            // SAFETY: the file is one we wrote with `precompile_component` for
-            // an engine with the same compatibility hash (it is in the name),
-            // in a directory the operator controls; wasmtime still checks the
-            // header and refuses a foreign or truncated artifact.
-            #[allow(unsafe_code)]
-            match unsafe { Component::deserialize_file(engine, &path) } {
-                Ok(c) => return Ok((c, true)),
-                Err(e) => {
-                    tracing::warn!(path = %path.display(), "ignoring unusable compiled artifact: {e:#}")
-                }
+        if let Some(c) = self.lookup(engine, wasm_digest) {
+            return Ok((c, true));
+        }
+        Ok((self.compile(engine, wasm_digest, bytes)?, false))
+    }
+
+    /// The cached compilation stored under `key`, if there is a usable one.
+    pub(super) fn lookup(&self, engine: &Engine, key: &str) -> Option<Component> {
+        let path = self.path_for(self.dir.as_ref()?, key);
+        if !path.is_file() {
+            return None;
+        }
+        // SAFETY: the file is one we wrote with `precompile_component` for
+        // an engine with the same compatibility hash (it is in the name),
+        // in a directory the operator controls; wasmtime still checks the
+        // header and refuses a foreign or truncated artifact.
+        #[allow(unsafe_code)]
+        match unsafe { Component::deserialize_file(engine, &path) } {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), "ignoring unusable compiled artifact: {e:#}");
+                None
             }
         }
+    }
+
+    /// Compiles `bytes` and stores the result under `key` (when the cache is on).
+    pub(super) fn compile(
+        &self,
+        engine: &Engine,
+        key: &str,
+        bytes: &[u8],
+    ) -> anyhow::Result<Component> {
+        let Some(dir) = &self.dir else {
+            return Ok(Component::new(engine, bytes)?);
+        };
         let compiled = engine.precompile_component(bytes)?;
+        let path = self.path_for(dir, key);
         if let Err(e) = store_atomically(dir, &path, &compiled) {
             tracing::warn!(dir = %dir.display(), "cannot write the compiled-plugin cache: {e:#}");
         }
         // SAFETY: `compiled` was produced just now by this engine.
         #[allow(unsafe_code)]
         let component = unsafe { Component::deserialize(engine, &compiled)? };
-        Ok((component, false))
+        Ok(component)
     }
 }
 

@@ -28,10 +28,11 @@ pub struct CallLimits {
     pub quotas: Quotas,
 }
 
-/// A plugin as a call sees it: its name, pre-linked code, limits and gate.
+/// A plugin as a call sees it: its name, pre-linked code (its prepared
+/// snapshot when one is ready), limits and gate.
 pub struct Callee<'a, P> {
     pub name: &'a Arc<str>,
-    pub pre: &'a P,
+    pub pre: P,
     pub limits: CallLimits,
     /// `None`: no share, no quarantine (one-shot calls).
     pub gate: Option<&'a Gate>,
@@ -39,7 +40,7 @@ pub struct Callee<'a, P> {
 
 impl<'a, P> Callee<'a, P> {
     /// A load-time call (`info`, `prepare`): no share, no quarantine.
-    fn at_load(name: &'a Arc<str>, pre: &'a P, limits: CallLimits) -> Self {
+    fn at_load(name: &'a Arc<str>, pre: P, limits: CallLimits) -> Self {
         Callee {
             name,
             pre,
@@ -94,7 +95,7 @@ pub struct Called<T> {
 }
 
 impl Runtime {
-    fn store(&self, plugin: &Arc<str>, limits: CallLimits) -> Store<CallState> {
+    pub(super) fn store(&self, plugin: &Arc<str>, limits: CallLimits) -> Store<CallState> {
         let deadline = Instant::now() + limits.timeout;
         let mut store = Store::new(
             &self.engine,
@@ -119,7 +120,7 @@ impl Runtime {
     }
 
     /// Maps a call's result to our outcome, reading the store's flags.
-    fn settle<T>(
+    pub(super) fn settle<T>(
         store: &mut Store<CallState>,
         limits: CallLimits,
         result: Result<wasmtime::Result<T>, tokio::time::error::Elapsed>,
@@ -193,7 +194,7 @@ impl Runtime {
         store.data_mut().grants = grants.cloned();
         let deadline = tokio::time::Instant::now() + limits.timeout;
         let started = Instant::now();
-        let result = tokio::time::timeout_at(deadline, call(&mut store, pre)).await;
+        let result = tokio::time::timeout_at(deadline, call(&mut store, &pre)).await;
         let duration = started.elapsed();
         let outcome = Self::settle(&mut store, limits, result)
             .and_then(|r| r.map_err(CallFailure::Guest))
@@ -263,7 +264,7 @@ impl Runtime {
     ) -> Result<(), CallFailure> {
         self.guarded(
             &self.load_permits,
-            Callee::at_load(plugin, prepared, limits),
+            Callee::at_load(plugin, prepared.clone(), limits),
             None,
             async |store, prepared| {
                 let pre = match prepared {
@@ -296,7 +297,7 @@ impl Runtime {
     ) -> Result<PluginInfo, CallFailure> {
         self.guarded(
             &self.load_permits,
-            Callee::at_load(plugin, prepared, limits),
+            Callee::at_load(plugin, prepared.clone(), limits),
             None,
             async |store, prepared| {
                 let info = match prepared {

@@ -19,6 +19,7 @@ mod imports;
 pub mod limits;
 mod observer;
 pub mod quota;
+pub mod snapshot;
 pub mod sockets;
 pub mod state;
 
@@ -36,6 +37,7 @@ pub use gate::{Gate, GatePolicy, QuarantineEvent, QuarantineView, Refusal};
 pub use grants::{Grants, HostPort};
 pub use observer::Observer;
 pub use quota::Quotas;
+pub use snapshot::{Snapshot, SnapshotError, snapshot_key};
 use state::CallState;
 
 use crate::registry::PluginKind;
@@ -55,11 +57,19 @@ pub struct RuntimeOptions {
     pub max_memory: usize,
     /// Where compiled plugins are cached; `None` disables the cache.
     pub cache_dir: Option<PathBuf>,
+    /// Whether preparing plugins run from snapshots taken after `prepare`.
+    pub snapshots: bool,
+    /// Whether a call that finds no snapshot starts building one in the
+    /// background (the server); otherwise only [`crate::registry::Snapshots::ensure`]
+    /// and the on-disk cache provide them (one-shot CLI runs, which would
+    /// otherwise wait for an abandoned build at exit).
+    pub background_snapshots: bool,
 }
 
 impl Default for RuntimeOptions {
     /// Concurrency: twice the cores (at least 4), 64 probes; tick: 10 ms; max memory:
-    /// 1 GiB; cache: `$XDG_CACHE_HOME/assay/compiled` or `~/.cache/assay/compiled`.
+    /// 1 GiB; cache: `$XDG_CACHE_HOME/assay/compiled` or `~/.cache/assay/compiled`;
+    /// snapshots on, built in the background off.
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get() as u32);
         RuntimeOptions {
@@ -68,6 +78,8 @@ impl Default for RuntimeOptions {
             epoch_tick: Duration::from_millis(10),
             max_memory: 1 << 30,
             cache_dir: default_cache_dir(),
+            snapshots: true,
+            background_snapshots: false,
         }
     }
 }
@@ -91,6 +103,8 @@ pub struct Runtime {
     probe_permits: Semaphore,
     /// `info()` calls while plugins load (their own instance slots).
     load_permits: Semaphore,
+    /// Snapshot builds: one at a time (each is seconds of compiling).
+    snapshot_permits: Semaphore,
     observer: std::sync::OnceLock<std::sync::Arc<dyn Observer>>,
     options: RuntimeOptions,
     _ticker: engine::EpochTicker,
@@ -132,6 +146,7 @@ impl Runtime {
             permits: Semaphore::new(options.max_concurrency as usize),
             probe_permits: Semaphore::new(options.max_probe_concurrency as usize),
             load_permits: Semaphore::new(engine::LOAD_SLOTS as usize),
+            snapshot_permits: Semaphore::new(1),
             observer: std::sync::OnceLock::new(),
             validator_linker,
             probe_linker,
@@ -180,19 +195,22 @@ impl Runtime {
         self.artifacts.load(&self.engine, bytes, digest)
     }
 
+    fn linker(&self, kind: PluginKind) -> &Linker<CallState> {
+        match kind {
+            PluginKind::Validator => &self.validator_linker,
+            PluginKind::Probe => &self.probe_linker,
+            PluginKind::Router => &self.router_linker,
+        }
+    }
+
     /// Pre-links a plugin of `kind`: checks its imports and exports against
     /// that kind's world once, so that each call only instantiates.
     pub fn prepare(&self, kind: PluginKind, component: &Component) -> anyhow::Result<Prepared> {
+        let pre = self.linker(kind).instantiate_pre(component)?;
         Ok(match kind {
-            PluginKind::Validator => Prepared::Validator(bindings::ValidatorPre::new(
-                self.validator_linker.instantiate_pre(component)?,
-            )?),
-            PluginKind::Probe => Prepared::Probe(bindings::ProbePre::new(
-                self.probe_linker.instantiate_pre(component)?,
-            )?),
-            PluginKind::Router => Prepared::Router(bindings::RouterPre::new(
-                self.router_linker.instantiate_pre(component)?,
-            )?),
+            PluginKind::Validator => Prepared::Validator(bindings::ValidatorPre::new(pre)?),
+            PluginKind::Probe => Prepared::Probe(bindings::ProbePre::new(pre)?),
+            PluginKind::Router => Prepared::Router(bindings::RouterPre::new(pre)?),
         })
     }
 }

@@ -41,7 +41,7 @@ pub enum HostEvent {
 use crate::api::auth::Auth;
 use crate::config::HostConfig;
 use crate::registry::{self, Registry};
-use crate::runtime::Runtime;
+use crate::runtime::{Runtime, RuntimeOptions};
 use crate::store::{ReportRow, Retention, Store, StoreError, now_ms};
 use crate::telemetry::Metrics;
 use crate::validate::{Pipeline, Report, ResultCache};
@@ -75,7 +75,10 @@ impl Service {
     /// Builds the service: runtime, store (opened and migrated) and an empty registry.
     pub fn new(config: HostConfig) -> anyhow::Result<Arc<Service>> {
         let auth = Auth::from_config(&config.auth);
-        let runtime = Arc::new(Runtime::new(config.runtime_options())?);
+        let runtime = Arc::new(Runtime::new(RuntimeOptions {
+            background_snapshots: true,
+            ..config.runtime_options()
+        })?);
         let metrics = Metrics::new();
         let events = tokio::sync::broadcast::Sender::new(1024);
         runtime.set_observer(runtime_watch::watch(&metrics, &events));

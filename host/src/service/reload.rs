@@ -187,6 +187,18 @@ impl Service {
         }
     }
 
+    /// Starts preparing the snapshots calls will use: each preparing
+    /// validator's for its config, each `[[router]]`'s for its. They build in
+    /// the background (one at a time) while calls take the plain path; a
+    /// snapshot already ready or building is left alone.
+    fn warm_snapshots(&self) {
+        let registry = self.pipeline.registry();
+        for p in registry.validators() {
+            let _ = p.validator();
+        }
+        self.alerts.warm(&registry);
+    }
+
     /// Rescans the plugin directory and publishes what changed. `force`
     /// reads every file again instead of trusting unchanged size and mtime
     /// (the digest still spares a recompile). Returns this rescan's events.
@@ -260,6 +272,7 @@ impl Service {
                 dir: current.dir.clone(),
                 plugins: next.into_values().collect(),
             }));
+            self.warm_snapshots();
         }
         for e in &events {
             self.metrics

@@ -14,8 +14,8 @@
 //! `not_applicable` when no schema is configured or the subject is not JSON.
 //! Remote `$ref`s are not fetched: the plugin has no network.
 
-use assay_plugin_sdk::{Finding, Level, PluginInfo, Subject, Validation, Validator};
-use jsonschema::Draft;
+use assay_plugin_sdk::{Finding, Level, PluginInfo, PreparedValidator, Subject, Validation};
+use jsonschema::{Draft, Validator};
 use serde_json::Value;
 
 #[derive(serde::Deserialize, Default)]
@@ -29,6 +29,10 @@ pub struct Config {
 
 pub struct JsonSchema;
 
+/// The schema compiled twice, once per format mode, so that no level
+/// compiles anything in a call; `None` when no schema is configured.
+pub struct Compiled(Option<(Validator, Validator)>);
+
 fn draft(name: &str) -> Result<Draft, String> {
     match name {
         "2020-12" => Ok(Draft::Draft202012),
@@ -39,26 +43,48 @@ fn draft(name: &str) -> Result<Draft, String> {
     }
 }
 
-impl Validator for JsonSchema {
+fn compile(schema: &Value, draft: Option<Draft>, formats: bool) -> Result<Validator, String> {
+    let mut options = jsonschema::options().should_validate_formats(formats);
+    if let Some(d) = draft {
+        options = options.with_draft(d);
+    }
+    options
+        .build(schema)
+        .map_err(|e| format!("invalid schema in plugin config: {e}"))
+}
+
+impl PreparedValidator for JsonSchema {
     type Config = Config;
+    type Prepared = Compiled;
 
     fn info() -> PluginInfo {
         assay_plugin_sdk::plugin_info!()
     }
 
-    fn validate(subject: &Subject, level: Level, config: Config) -> Result<Validation, String> {
+    fn prepare(config: Config) -> Result<Compiled, String> {
         let Some(schema) = config.schema else {
+            return Ok(Compiled(None));
+        };
+        let d = config.draft.as_deref().map(draft).transpose()?;
+        Ok(Compiled(Some((
+            compile(&schema, d, false)?,
+            compile(&schema, d, true)?,
+        ))))
+    }
+
+    fn validate(
+        compiled: &Compiled,
+        subject: &Subject,
+        level: Level,
+    ) -> Result<Validation, String> {
+        let Some((annotating, asserting)) = &compiled.0 else {
             return Ok(Validation::NotApplicable("no schema configured".into()));
         };
-        let mut options = jsonschema::options();
-        if let Some(name) = &config.draft {
-            options = options.with_draft(draft(name)?);
-        }
-        options = options.should_validate_formats(level >= Level::Comprehensive);
-        let validator = options
-            .build(&schema)
-            .map_err(|e| format!("invalid schema in plugin config: {e}"))?;
-
+        let validator = if level >= Level::Comprehensive {
+            asserting
+        } else {
+            annotating
+        };
         let instance = match subject.json() {
             Ok(v) => v,
             Err(e) => {
@@ -88,7 +114,7 @@ impl Validator for JsonSchema {
     }
 }
 
-assay_plugin_sdk::export_validator!(JsonSchema);
+assay_plugin_sdk::export_prepared_validator!(JsonSchema);
 
 #[cfg(test)]
 mod tests {
@@ -97,7 +123,8 @@ mod tests {
 
     fn run(doc: &str, level: Level, config: &str) -> Validation {
         let s = Subject::new("t.json", "application/json", doc);
-        JsonSchema::validate(&s, level, parse_config(config).unwrap()).unwrap()
+        let compiled = JsonSchema::prepare(parse_config(config).unwrap()).unwrap();
+        JsonSchema::validate(&compiled, &s, level).unwrap()
     }
 
     #[test]
@@ -142,14 +169,14 @@ mod tests {
     }
 
     #[test]
-    fn a_broken_schema_is_a_call_error_that_names_it() {
-        let s = Subject::new("t.json", "application/json", "1");
-        let err = JsonSchema::validate(
-            &s,
-            Level::Full,
-            parse_config(r#"{"schema": {"type": 12}}"#).unwrap(),
-        )
-        .unwrap_err();
+    fn a_broken_schema_is_refused_by_prepare_naming_it() {
+        let err = JsonSchema::prepare(parse_config(r#"{"schema": {"type": 12}}"#).unwrap())
+            .err()
+            .expect("refused");
         assert!(err.contains("invalid schema"), "{err}");
+        let err = JsonSchema::prepare(parse_config(r#"{"schema": {}, "draft": "3"}"#).unwrap())
+            .err()
+            .expect("refused");
+        assert!(err.contains("unsupported draft"), "{err}");
     }
 }

@@ -67,7 +67,7 @@ fn is_not_applicable_without_a_schema_or_to_non_json() {
 }
 
 #[test]
-fn an_invalid_schema_is_a_plugin_error_naming_it() {
+fn an_invalid_schema_is_refused_at_load_naming_the_plugin() {
     let env = Env::new();
     env.plugin(
         &shipped("json-schema"),
@@ -75,15 +75,12 @@ fn an_invalid_schema_is_a_plugin_error_naming_it() {
         Some("[config]\nschema = { type = 12 }\n"),
     );
     let f = env.subject("a.json", "{}");
-    let run = env.validate_json(&[f.to_str().unwrap()]);
-    let report = &run.reports()[0];
-    assert_eq!(report["verdict"], "error");
-    assert_eq!(run.code, 1);
+    let run = env.run(&["validate", f.to_str().unwrap()]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(
-        plugin_run(report, "json-schema")["error"]
-            .as_str()
-            .unwrap()
-            .contains("invalid schema"),
-        "{report}"
+        run.stderr.contains("json-schema")
+            && run.stderr.contains("refuses its config: invalid schema"),
+        "{}",
+        run.stderr
     );
 }

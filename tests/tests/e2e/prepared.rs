@@ -3,7 +3,11 @@
 //! and the limit; what a call changes in the prepared state never reaches
 //! the next call.
 
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+use serde_json::Value;
 
 use crate::common::{Env, shipped, test_plugin};
 use crate::server::{Server, eventually, json};
@@ -41,19 +45,131 @@ fn a_prepare_that_loops_traps_or_grabs_memory_is_a_load_error_naming_the_limit()
     }
 }
 
+/// The snapshot states of `plugin` in `/v1/plugins`.
+fn snapshots(server: &Server, plugin: &str) -> Vec<Value> {
+    let (_, p) = json(server.get(&format!("/v1/plugins/{plugin}")).send().unwrap());
+    p["snapshots"].as_array().cloned().unwrap_or_default()
+}
+
+/// Waits until `plugin`'s snapshot for the config with `digest` (any, if
+/// `None`) is ready, failing on a failed build.
+fn await_snapshot(server: &Server, plugin: &str, digest: Option<&str>) {
+    eventually(120, "the prepared snapshot", || {
+        let states = snapshots(server, plugin);
+        let mine = states
+            .iter()
+            .find(|s| digest.is_none_or(|d| s["config_digest"] == d))?;
+        assert_ne!(mine["state"], "failed", "{states:?}\n{}", server.log());
+        (mine["state"] == "ready").then_some(())
+    });
+}
+
+/// (call number, ms between prepare and the call) from the counter's finding.
+fn count(v: &Value) -> (u64, u64) {
+    let msg = v["findings"][0]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{v}"));
+    let num = |after: &str| -> u64 {
+        let rest = &msg[msg.find(after).unwrap_or_else(|| panic!("{msg}")) + after.len()..];
+        rest.split(' ').next().unwrap().parse().unwrap()
+    };
+    (num("call number "), num(", prepared "))
+}
+
 #[test]
 fn what_a_call_changes_in_the_prepared_state_never_reaches_the_next_call() {
     let env = Env::new();
     env.plugin(&test_plugin("prepare-hostile"), "counter", None);
     let server = Server::with_config(&env, "[validation.cache]\nenabled = false\n");
+    // Before the snapshot is ready (or while it builds): each call prepares
+    // for itself.
+    let (status, v) = server.validate("?plugin=counter", "{}");
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(count(&v).0, 1, "{v}");
+
+    await_snapshot(&server, "counter", None);
+    // The clock read in prepare is frozen into the snapshot: a call started
+    // from it sees its state prepared at least this long ago.
+    std::thread::sleep(Duration::from_millis(1100));
     for _ in 0..5 {
         let (status, v) = server.validate("?plugin=counter", "{}");
         assert_eq!(status, 200, "{v}");
-        assert_eq!(
-            v["findings"][0]["message"], "call number 1 on this prepared state",
-            "{v}"
+        let (n, age) = count(&v);
+        assert_eq!(n, 1, "a call saw what an earlier one wrote: {v}");
+        assert!(
+            age >= 1000,
+            "this call did not start from the snapshot: {v}"
         );
     }
+}
+
+/// A sidecar change builds a new snapshot while the old one serves: no
+/// request fails, the new config answers from the reload on, and its
+/// snapshot takes over when ready. A restart then loads both from the cache.
+#[test]
+fn a_config_change_builds_a_new_snapshot_while_requests_keep_succeeding() {
+    let env = Env::new();
+    let sidecar = env.plugins_dir().join("json-schema.toml");
+    let schema = |field: &str| {
+        format!(
+            "max_concurrency = 4\n[config]\nschema = {{ type = \"object\", required = [\"{field}\"], properties = {{ {field} = {{ type = \"integer\", minimum = 0 }} }} }}\n"
+        )
+    };
+    env.plugin(&shipped("json-schema"), "json-schema", Some(&schema("a")));
+    let mut server = Server::with_config(&env, "[validation.cache]\nenabled = false\n");
+    await_snapshot(&server, "json-schema", None);
+
+    let stop = AtomicBool::new(false);
+    let (ok, failed) = (AtomicU64::new(0), Mutex::new(Vec::new()));
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                while !stop.load(Ordering::Relaxed) {
+                    let (status, v) = server.validate("?plugin=json-schema", r#"{"a": 1}"#);
+                    if status == 200 && v["plugins"][0]["outcome"] == "ok" {
+                        ok.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        failed.lock().unwrap().push(format!("{status} {v}"));
+                    }
+                }
+            });
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        std::fs::write(&sidecar, schema("b")).unwrap();
+        // The new config answers (`a` is no longer enough)...
+        eventually(30, "the new config", || {
+            let (_, v) = server.validate("?plugin=json-schema", r#"{"a": 1}"#);
+            (v["verdict"] == "fail").then_some(())
+        });
+        // ...and its own snapshot takes over, built while requests ran.
+        let new_digest = {
+            let (_, p) = json(server.get("/v1/plugins/json-schema").send().unwrap());
+            p["config_digest"].as_str().unwrap().to_owned()
+        };
+        await_snapshot(&server, "json-schema", Some(&new_digest));
+        std::thread::sleep(Duration::from_millis(300));
+        stop.store(true, Ordering::Relaxed);
+    });
+    let failed = failed.into_inner().unwrap();
+    assert!(
+        failed.is_empty(),
+        "{} failed: {:?}",
+        failed.len(),
+        &failed[..failed.len().min(3)]
+    );
+    assert!(ok.into_inner() > 10);
+    let (_, v) = server.validate("?plugin=json-schema", r#"{"b": -1}"#);
+    assert_eq!(v["findings"][0]["path"], "/b", "{v}");
+
+    // A restart finds the snapshot in the on-disk cache: nothing is built.
+    server.signal_and_wait("TERM");
+    let server = Server::with_config(&env, "[validation.cache]\nenabled = false\n");
+    await_snapshot(&server, "json-schema", None);
+    assert!(
+        !server.log().contains("prepared snapshot ready: built"),
+        "{}",
+        server.log()
+    );
 }
 
 /// `required-fields` checks its pointers in `prepare`: a bad one is refused

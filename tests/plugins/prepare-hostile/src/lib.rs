@@ -1,7 +1,10 @@
 //! Hostile and probing: a prepared validator whose `prepare` misbehaves as
 //! its config says (`loop`, `trap`, `bomb`), and whose calls count on the
 //! prepared state (`count`), to show that what a call changes in it never
-//! reaches the next call.
+//! reaches the next call. Each finding also says how long before the call
+//! the state was prepared: about 0 ms when the call prepared for itself, and
+//! the snapshot's age when the host started the call from a snapshot (the
+//! clock read in prepare is frozen into it).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -16,8 +19,11 @@ pub struct Config {
     pub mode: String,
 }
 
-/// The prepared state: a counter every call bumps.
-pub struct Counter(AtomicU64);
+/// The prepared state: a counter every call bumps, and when it was made.
+pub struct Counter {
+    calls: AtomicU64,
+    prepared_at: std::time::SystemTime,
+}
 
 impl PreparedValidator for PrepareHostile {
     type Config = Config;
@@ -43,16 +49,24 @@ impl PreparedValidator for PrepareHostile {
                     std::hint::black_box(&hoard);
                 }
             }
-            "count" | "" => Ok(Counter(AtomicU64::new(0))),
+            "count" | "" => Ok(Counter {
+                calls: AtomicU64::new(0),
+                prepared_at: std::time::SystemTime::now(),
+            }),
             other => Err(format!("unknown mode {other:?}")),
         }
     }
 
     fn validate(counter: &Counter, _: &Subject, _: Level) -> Result<Validation, String> {
-        let n = counter.0.fetch_add(1, Ordering::SeqCst) + 1;
+        let n = counter.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        let age = counter
+            .prepared_at
+            .elapsed()
+            .unwrap_or_default()
+            .as_millis();
         Ok(Validation::Findings(vec![Finding::warning(
             "prepared.count",
-            format!("call number {n} on this prepared state"),
+            format!("call number {n} on this prepared state, prepared {age} ms before"),
         )]))
     }
 }

@@ -1,0 +1,254 @@
+//! Prepared plugins against the plain path and the physical limit, in one run
+//! and on the same inputs:
+//! - `json-schema` per call, on the examples' schema and a 1 KB document:
+//!   from its snapshot (prepared), as shipped (compiling the schema in the
+//!   call), and natively with the schema compiled once;
+//! - `severity-routes` per routing decision, with 10 rules and regex
+//!   matchers: from its snapshot, as shipped, natively with the config
+//!   prepared once, and natively preparing per decision (what every wasm
+//!   call did before snapshots).
+//!
+//! Every wasm call is a fresh instance through the plugin's gate, as served.
+//! Needs the built plugins (`cargo xtask build`), then
+//! `cargo bench -p assay-host --bench prepared`. Numbers go in BENCHMARKS.md.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use assay_contract::Severity;
+use assay_host::alerts::Alert;
+use assay_host::config::{HostConfig, PluginDefaults};
+use assay_host::registry::{Plugin, load_plugin};
+use assay_host::runtime::bindings::{Level as WitLevel, Subject, Validation};
+use assay_host::runtime::{Runtime, RuntimeOptions};
+use assay_plugin_sdk::{AlertStatus, Level, PreparedRouter, PreparedValidator, parse_config};
+use criterion::{Criterion, criterion_group, criterion_main};
+
+/// Ten rules, regex matchers among them; the alert below matches the last.
+const ROUTES: &str = r#"{"default": ["ops"], "rules": [
+    {"matchers": ["team=\"payments\"", "env=~\"prod|staging\""], "channels": ["payments"]},
+    {"matchers": ["team=\"search\""], "min_severity": "error", "channels": ["search"]},
+    {"matchers": ["service=~\"billing-.*\""], "channels": ["billing"], "repeat_interval": "2h"},
+    {"matchers": ["env=~\"dev|test|ci\""], "suppress": "not paged outside production"},
+    {"matchers": ["team=\"web\"", "region!~\"eu-.*\""], "channels": ["web-us"]},
+    {"matchers": ["team=\"web\"", "region=~\"eu-.*\""], "channels": ["web-eu"], "title": "[{severity}] {alertname} in {labels.region}"},
+    {"severity": ["info"], "channels": ["digest"]},
+    {"matchers": ["alertname=~\"Disk.*|Memory.*\"", "host=~\"db-[0-9]+\""], "channels": ["dba"], "continue": true},
+    {"matchers": ["cluster!=\"staging\"", "team=~\"storage|db\""], "min_severity": "critical", "channels": ["pager"]},
+    {"matchers": ["team=~\"db|data\"", "env=\"prod\""], "channels": ["db-oncall"], "title": "{alertname} on {labels.host}", "labels": [["routed_by", "bench"]]}
+]}"#;
+
+fn plugins_dir() -> PathBuf {
+    std::env::var_os("ASSAY_SHIPPED_PLUGINS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins.d"))
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn runtime(snapshots: bool) -> Arc<Runtime> {
+    Arc::new(
+        Runtime::new(RuntimeOptions {
+            cache_dir: None,
+            snapshots,
+            ..RuntimeOptions::default()
+        })
+        .unwrap(),
+    )
+}
+
+/// `plugins_dir()/name.wasm`, loaded into `runtime` with `config` (a JSON
+/// text) as its config, through a temporary plugin directory.
+fn load(rt: &tokio::runtime::Runtime, runtime: &Arc<Runtime>, name: &str, config: &str) -> Plugin {
+    let wasm = plugins_dir().join(format!("{name}.wasm"));
+    assert!(
+        wasm.exists(),
+        "{} is missing: run `cargo xtask build` first",
+        wasm.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(format!("{name}.wasm"));
+    std::fs::copy(&wasm, &file).unwrap();
+    std::fs::write(dir.path().join(format!("{name}.config.json")), config).unwrap();
+    std::fs::write(
+        dir.path().join(format!("{name}.toml")),
+        format!("config_file = \"{name}.config.json\"\n"),
+    )
+    .unwrap();
+    let host = HostConfig {
+        plugin_defaults: PluginDefaults {
+            timeout_ms: 60_000,
+            memory_limit_mib: 256,
+            ..PluginDefaults::default()
+        },
+        ..HostConfig::default()
+    };
+    let plugin = rt.block_on(load_plugin(runtime, &file, &host)).unwrap();
+    // The snapshot is built from the file, so the directory lives until then.
+    if let Some(s) = &plugin.snapshots {
+        rt.block_on(s.ensure(config, plugin.settings.limits))
+            .expect("building the snapshot");
+    }
+    plugin
+}
+
+/// About 1 KB of customer records that pass the examples' schema.
+fn document() -> Vec<u8> {
+    let names = [
+        "Ada", "Alan", "Grace", "Edsger", "Barbara", "Donald", "Frances",
+    ];
+    let records: Vec<serde_json::Value> = (0..11)
+        .map(|i| {
+            let n = names[i % names.len()];
+            serde_json::json!({"id": format!("c-{i:03}"), "name": format!("{n} {i}"),
+                "email": format!("{}@example.com", n.to_lowercase()), "age": 30 + i})
+        })
+        .collect();
+    serde_json::to_vec_pretty(&records).unwrap()
+}
+
+fn json_schema(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
+    let config = std::fs::read_to_string(root().join("examples/plugins.d/json-schema.config.json"))
+        .expect("the examples' schema");
+    let doc = document();
+    let prepared_runtime = runtime(true);
+    let prepared = load(rt, &prepared_runtime, "json-schema", &config);
+    assert!(
+        prepared.snapshots.is_some(),
+        "json-schema asks for snapshots"
+    );
+    let plain_runtime = runtime(false);
+    let plain = load(rt, &plain_runtime, "json-schema", &config);
+    let subject = Subject {
+        name: "customers.json".into(),
+        content_type: "application/json".into(),
+        data: doc.clone(),
+    };
+    let clean = |v: Validation| matches!(v, Validation::Findings(f) if f.is_empty());
+
+    let mut group = c.benchmark_group(format!("json_schema_{}_bytes", doc.len()));
+    group.measurement_time(Duration::from_secs(6));
+    group.bench_function("wasm/prepared", |b| {
+        b.iter(|| {
+            let v = rt
+                .block_on(prepared_runtime.call_validate(
+                    prepared.validator().unwrap(),
+                    &subject,
+                    WitLevel::Standard,
+                    &prepared.settings.config_json,
+                ))
+                .outcome
+                .unwrap();
+            assert!(clean(v));
+        })
+    });
+    group.bench_function("wasm/unprepared", |b| {
+        b.iter(|| {
+            let v = rt
+                .block_on(plain_runtime.call_validate(
+                    plain.validator().unwrap(),
+                    &subject,
+                    WitLevel::Standard,
+                    &plain.settings.config_json,
+                ))
+                .outcome
+                .unwrap();
+            assert!(clean(v));
+        })
+    });
+    let native =
+        json_schema::JsonSchema::prepare(parse_config(&config).unwrap()).expect("the schema");
+    let native_subject =
+        assay_plugin_sdk::Subject::new("customers.json", "application/json", doc.clone());
+    group.bench_function("native/prebuilt", |b| {
+        b.iter(|| {
+            let v = json_schema::JsonSchema::validate(&native, &native_subject, Level::Standard)
+                .unwrap();
+            assert!(v.findings().is_empty());
+        })
+    });
+    group.finish();
+}
+
+fn severity_routes(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
+    let prepared_runtime = runtime(true);
+    // A router's config is its `[[router]]` entry's; here the snapshot's.
+    let prepared = load(rt, &prepared_runtime, "severity-routes", ROUTES);
+    let plain_runtime = runtime(false);
+    let plain = load(rt, &plain_runtime, "severity-routes", ROUTES);
+    let labels = BTreeMap::from([
+        ("team".to_owned(), "db".to_owned()),
+        ("env".to_owned(), "prod".to_owned()),
+        ("host".to_owned(), "db-7".to_owned()),
+        ("region".to_owned(), "eu-west-1".to_owned()),
+    ]);
+    let alert = Alert::firing("Latency", Severity::Warning, "bench", labels, "an alert");
+    let wit_alert = alert.to_wit();
+    let native_alert = assay_plugin_sdk::Alert {
+        name: alert.name.clone(),
+        status: AlertStatus::Firing,
+        severity: alert.severity,
+        summary: alert.summary.clone(),
+        description: String::new(),
+        labels: alert.labels.clone().into_iter().collect(),
+        annotations: Vec::new(),
+        source: alert.source.clone(),
+        fingerprint: alert.fingerprint.clone(),
+        starts_at_ms: alert.starts_ms as u64,
+        ends_at_ms: None,
+    };
+    use router_severity_routes::SeverityRoutes;
+    let delivered =
+        |d: &assay_plugin_sdk::RoutingDecision| d.channels().first() == Some(&"db-oncall");
+
+    let mut group = c.benchmark_group("route_one_alert_10_rules");
+    group.measurement_time(Duration::from_secs(5));
+    group.bench_function("wasm/prepared", |b| {
+        b.iter(|| {
+            rt.block_on(prepared_runtime.call_route(
+                prepared.router(ROUTES).unwrap(),
+                &wit_alert,
+                ROUTES,
+            ))
+            .outcome
+            .unwrap()
+        })
+    });
+    group.bench_function("wasm/unprepared", |b| {
+        b.iter(|| {
+            rt.block_on(plain_runtime.call_route(plain.router(ROUTES).unwrap(), &wit_alert, ROUTES))
+                .outcome
+                .unwrap()
+        })
+    });
+    let config = SeverityRoutes::prepare(parse_config(ROUTES).unwrap()).unwrap();
+    assert!(delivered(
+        &SeverityRoutes::route(&config, &native_alert).unwrap()
+    ));
+    group.bench_function("native/prepared", |b| {
+        b.iter(|| SeverityRoutes::route(&config, &native_alert).unwrap())
+    });
+    group.bench_function("native/prepare_per_decision", |b| {
+        b.iter(|| {
+            let config = SeverityRoutes::prepare(parse_config(ROUTES).unwrap()).unwrap();
+            SeverityRoutes::route(&config, &native_alert).unwrap()
+        })
+    });
+    group.finish();
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    json_schema(c, &rt);
+    severity_routes(c, &rt);
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
