@@ -11,18 +11,21 @@ start_assay() {
     exit 1
 }
 
-# await_snapshots PORT PLUGIN: waits until no prepared snapshot of PLUGIN is still building
-# (they build in the background after /ready; calls meanwhile take the plain path).
+# await_snapshots PORT [PLUGIN]: waits until no prepared snapshot of PLUGIN (of any plugin
+# when none is named) is still building, and at least one exists. They build in the
+# background after /ready; calls meanwhile take the plain path.
 await_snapshots() {
-    for _ in $(seq 1 1200); do
-        if curl -fs "127.0.0.1:$1/v1/plugins/$2" | python3 -c '
+    for _ in $(seq 1 2400); do
+        if curl -fs "127.0.0.1:$1/v1/plugins" | python3 -c '
 import json, sys
-s = json.load(sys.stdin).get("snapshots") or []
-sys.exit(0 if s and all(x["state"] != "building" for x in s) else 1)' 2>/dev/null; then
+want = sys.argv[1] if len(sys.argv) > 1 else None
+ps = [p for p in json.load(sys.stdin)["plugins"] if want in (None, p["name"])]
+s = [x for p in ps for x in (p.get("snapshots") or [])]
+sys.exit(0 if s and all(x["state"] != "building" for x in s) else 1)' ${2:+"$2"} 2>/dev/null; then
             return 0
         fi
-        sleep 0.1
+        sleep 0.05
     done
-    echo "the snapshots of $2 did not finish building" >&2
+    echo "the snapshots${2:+ of $2} did not finish building" >&2
     exit 1
 }

@@ -89,8 +89,14 @@ fn load(rt: &tokio::runtime::Runtime, runtime: &Arc<Runtime>, name: &str, config
     };
     let plugin = rt.block_on(load_plugin(runtime, &file, &host)).unwrap();
     // The snapshot is built from the file, so the directory lives until then.
+    // (A validator's calls carry its config as the host normalised it; a
+    // router's, its `[[router]]` entry's: here `config` as given.)
     if let Some(s) = &plugin.snapshots {
-        rt.block_on(s.ensure(config, plugin.settings.limits))
+        let own = match plugin.kind {
+            assay_host::registry::PluginKind::Validator => plugin.settings.config_json.as_str(),
+            _ => config,
+        };
+        rt.block_on(s.ensure(own, plugin.settings.limits))
             .expect("building the snapshot");
     }
     plugin

@@ -5,8 +5,10 @@
 //! memory-maps it (`Component::deserialize_file`), far cheaper than
 //! compiling. A missing, unreadable or stale file just means a compile.
 
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use sha2::{Digest, Sha256};
@@ -17,6 +19,10 @@ use wasmtime::component::Component;
 pub(super) struct ArtifactCache {
     dir: Option<PathBuf>,
     engine_key: String,
+    /// One compile per key at a time: the same plugin loaded twice at once
+    /// (two copies under different names) compiles once, and the second
+    /// load finds the first one's artifact.
+    in_flight: Arc<Mutex<HashMap<String, Arc<Mutex<()>>>>>,
 }
 
 /// Feeds `Hash` output into SHA-256, to turn the engine's compatibility hash into a stable key.
@@ -37,7 +43,11 @@ impl ArtifactCache {
         let mut h = ShaHasher(Sha256::new());
         engine.precompile_compatibility_hash().hash(&mut h);
         let engine_key = hex::encode(&h.0.finalize()[..8]);
-        ArtifactCache { dir, engine_key }
+        ArtifactCache {
+            dir,
+            engine_key,
+            in_flight: Arc::default(),
+        }
     }
 
     fn path_for(&self, dir: &Path, key: &str) -> PathBuf {
@@ -52,10 +62,23 @@ impl ArtifactCache {
         bytes: &[u8],
         wasm_digest: &str,
     ) -> anyhow::Result<(Component, bool)> {
-        if let Some(c) = self.lookup(engine, wasm_digest) {
-            return Ok((c, true));
-        }
-        Ok((self.compile(engine, wasm_digest, bytes)?, false))
+        let turn = self
+            .in_flight
+            .lock()
+            .expect("artifact lock")
+            .entry(wasm_digest.to_owned())
+            .or_default()
+            .clone();
+        let _turn = turn.lock().expect("artifact lock");
+        let found = match self.lookup(engine, wasm_digest) {
+            Some(c) => Ok((c, true)),
+            None => self.compile(engine, wasm_digest, bytes).map(|c| (c, false)),
+        };
+        self.in_flight
+            .lock()
+            .expect("artifact lock")
+            .remove(wasm_digest);
+        found
     }
 
     /// The cached compilation stored under `key`, if there is a usable one.
@@ -90,8 +113,17 @@ impl ArtifactCache {
         };
         let compiled = engine.precompile_component(bytes)?;
         let path = self.path_for(dir, key);
-        if let Err(e) = store_atomically(dir, &path, &compiled) {
-            tracing::warn!(dir = %dir.display(), "cannot write the compiled-plugin cache: {e:#}");
+        match store_atomically(dir, &path, &compiled) {
+            // Mapped from the file, as after a restart: its pages are the
+            // page cache's, shared and evictable, not this process's own.
+            Ok(()) => {
+                if let Some(c) = self.lookup(engine, key) {
+                    return Ok(c);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), "cannot write the compiled-plugin cache: {e:#}")
+            }
         }
         // SAFETY: `compiled` was produced just now by this engine.
         #[allow(unsafe_code)]
@@ -101,8 +133,11 @@ impl ArtifactCache {
 }
 
 fn store_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    // Unique per writer: two loads of the same plugin may store at once.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
     std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("renaming into {}", path.display()))?;
     Ok(())
