@@ -93,7 +93,16 @@ impl ArtifactCache {
         // header and refuses a foreign or truncated artifact.
         #[allow(unsafe_code)]
         match unsafe { Component::deserialize_file(engine, &path) } {
-            Ok(c) => Some(c),
+            Ok(c) => {
+                // Used now: pruning keeps the most recently used snapshots.
+                if key.starts_with("snap-") {
+                    let _ = std::fs::File::options()
+                        .write(true)
+                        .open(&path)
+                        .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+                }
+                Some(c)
+            }
             Err(e) => {
                 tracing::warn!(path = %path.display(), "ignoring unusable compiled artifact: {e:#}");
                 None
@@ -132,6 +141,40 @@ impl ArtifactCache {
     }
 }
 
+/// Snapshot artifacts kept per plugin file: each config change makes one,
+/// and a long-running server must not fill its disk with them.
+const SNAPSHOTS_KEPT: usize = 16;
+
+impl ArtifactCache {
+    /// Removes all but the [`SNAPSHOTS_KEPT`] newest artifacts whose key
+    /// starts with `prefix` (one plugin file's snapshots). Best effort: a
+    /// file that cannot be listed or removed stays.
+    pub(super) fn prune(&self, prefix: &str) {
+        let Some(dir) = &self.dir else { return };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        let mut mine: Vec<(std::time::SystemTime, PathBuf)> = entries
+            .filter_map(Result::ok)
+            .filter(|e| {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                name.starts_with(prefix) && name.ends_with(".cwasm")
+            })
+            .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+            .collect();
+        if mine.len() <= SNAPSHOTS_KEPT {
+            return;
+        }
+        mine.sort_by(|a, b| b.0.cmp(&a.0));
+        for (_, path) in &mine[SNAPSHOTS_KEPT..] {
+            if std::fs::remove_file(path).is_ok() {
+                tracing::debug!(path = %path.display(), "removed an old prepared snapshot");
+            }
+        }
+    }
+}
+
 fn store_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     // Unique per writer: two loads of the same plugin may store at once.
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -141,4 +184,46 @@ fn store_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> anyhow::Result<()>
     std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("renaming into {}", path.display()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prune_keeps_the_newest_snapshots_of_one_plugin_and_nothing_else_goes() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = ArtifactCache::new(&Engine::default(), Some(dir.path().to_owned()));
+        let t0 = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        let write = |name: &str, age: u64| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, b"x").unwrap();
+            let f = std::fs::File::options().write(true).open(&path).unwrap();
+            f.set_modified(t0 + std::time::Duration::from_secs(age))
+                .unwrap();
+        };
+        for i in 0..20 {
+            write(&format!("snap-aaaa-{i:02}-e.cwasm"), i);
+        }
+        write("snap-bbbb-00-e.cwasm", 0);
+        write("aaaa-e.cwasm", 0);
+        cache.prune("snap-aaaa-");
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left.len(), SNAPSHOTS_KEPT + 2, "{left:?}");
+        // The four oldest of plugin aaaa went; the other plugin's and the compiled plugin stayed.
+        assert!(
+            !left.contains(&"snap-aaaa-03-e.cwasm".to_owned()),
+            "{left:?}"
+        );
+        assert!(
+            left.contains(&"snap-aaaa-04-e.cwasm".to_owned()),
+            "{left:?}"
+        );
+        assert!(left.contains(&"snap-bbbb-00-e.cwasm".to_owned()));
+        assert!(left.contains(&"aaaa-e.cwasm".to_owned()));
+    }
 }

@@ -59,10 +59,12 @@ pub struct Snapshot {
 /// The cache key of `wasm_digest` (hex) prepared with `config`.
 pub fn snapshot_key(wasm_digest: &str, config: &str) -> String {
     let config = hex::encode(&Sha256::digest(config.as_bytes())[..16]);
-    format!(
-        "snap-{}-{config}",
-        wasm_digest.trim_start_matches("sha256:")
-    )
+    format!("{}{config}", key_prefix(wasm_digest))
+}
+
+/// What the keys of one plugin file's snapshots start with.
+fn key_prefix(wasm_digest: &str) -> String {
+    format!("snap-{}-", wasm_digest.trim_start_matches("sha256:"))
 }
 
 impl Runtime {
@@ -166,6 +168,9 @@ impl Runtime {
         let prepared = self
             .prepare(kind, &component)
             .map_err(|e| SnapshotError::Unsupported(format!("{e:#}")))?;
+        if let Some(digest) = key.strip_prefix("snap-").and_then(|k| k.split('-').next()) {
+            self.artifacts.prune(&key_prefix(digest));
+        }
         Ok(Snapshot {
             prepared,
             from_cache: false,

@@ -103,6 +103,41 @@ fn what_a_call_changes_in_the_prepared_state_never_reaches_the_next_call() {
     }
 }
 
+/// A `prepare` that breaks the rules by writing to stdout holds a handle no
+/// snapshot can keep: the host refuses to snapshot it, says why, and its
+/// calls carry on, each preparing for itself.
+#[test]
+fn a_prepare_that_keeps_a_handle_open_gets_no_snapshot_and_its_calls_still_work() {
+    let env = Env::new();
+    env.plugin(
+        &test_plugin("prepare-hostile"),
+        "loud",
+        Some("[config]\nmode = \"print\"\n"),
+    );
+    let server = Server::with_config(&env, "[validation.cache]\nenabled = false\n");
+    let state = eventually(120, "the snapshot build to end", || {
+        let states = snapshots(&server, "loud");
+        let s = states.first()?.clone();
+        (s["state"] != "building").then_some(s)
+    });
+    assert_eq!(state["state"], "failed", "{state}");
+    assert!(
+        state["error"].as_str().unwrap().contains("host resources"),
+        "{state}"
+    );
+    for _ in 0..3 {
+        let (status, v) = server.validate("?plugin=loud", "{}");
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(v["plugins"][0]["outcome"], "ok", "{v}");
+        assert_eq!(count(&v).0, 1, "{v}");
+    }
+    assert!(
+        server.log().contains("no prepared snapshot"),
+        "{}",
+        server.log()
+    );
+}
+
 /// A sidecar change builds a new snapshot while the old one serves: no
 /// request fails, the new config answers from the reload on, and its
 /// snapshot takes over when ready. A restart then loads both from the cache.

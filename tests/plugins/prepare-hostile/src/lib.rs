@@ -1,5 +1,5 @@
 //! Hostile and probing: a prepared validator whose `prepare` misbehaves as
-//! its config says (`loop`, `trap`, `bomb`), and whose calls count on the
+//! its config says (`loop`, `trap`, `bomb`, `print`), and whose calls count on the
 //! prepared state (`count`), to show that what a call changes in it never
 //! reaches the next call. Each finding also says how long before the call
 //! the state was prepared: about 0 ms when the call prepared for itself, and
@@ -15,7 +15,7 @@ pub struct PrepareHostile;
 #[derive(serde::Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// `loop`, `trap`, `bomb` (in prepare) or `count` (the default).
+    /// `loop`, `trap`, `bomb`, `print` (in prepare) or `count` (the default).
     pub mode: String,
 }
 
@@ -48,6 +48,11 @@ impl PreparedValidator for PrepareHostile {
                     hoard.push(vec![1u8; 1 << 20]);
                     std::hint::black_box(&hoard);
                 }
+            }
+            // Against the rules: a handle on stdout that no snapshot can keep.
+            "print" => {
+                println!("prepare-hostile prepares, loudly");
+                Self::prepare(Config::default())
             }
             "count" | "" => Ok(Counter {
                 calls: AtomicU64::new(0),
