@@ -27,9 +27,13 @@ struct Sample {
 
 fn sample(svc: &Service) -> Sample {
     let m = &svc.metrics;
+    // From the cache itself: the Prometheus counters are only brought up
+    // to date when something scrapes /metrics, so a rule that read them
+    // never fired without a scrape.
+    let cache = svc.pipeline.cache().stats();
     let mut s = Sample {
-        cache_hits: m.cache_hits.get() as f64,
-        cache_misses: m.cache_misses.get() as f64,
+        cache_hits: cache.hits as f64,
+        cache_misses: cache.misses as f64,
         ..Sample::default()
     };
     let mut buckets: BTreeMap<u64, (f64, f64)> = BTreeMap::new();

@@ -334,3 +334,31 @@ default = ["team"]
     assert_eq!(view(&alerts, login)["state"], "acknowledged");
     assert_eq!(r.wait_delivered("/team", 3, 20).len(), 3);
 }
+
+/// A `[[alert_rule]]` on `cache_hit_rate` fires from the cache's own
+/// numbers, with nothing ever scraping `/metrics` (it used to read counters
+/// that only a scrape brought up to date, and so never fired).
+#[test]
+fn a_cache_hit_rate_rule_fires_without_any_metrics_scrape() {
+    let env = Env::new();
+    env.plugin(&shipped("hash-chain"), "hash-chain", None);
+    let config = format!(
+        "{FAST_ALERTING}rule_interval = \"100ms\"\n\
+         [[alert_rule]]\nname = \"CacheHitRateLow\"\nmetric = \"cache_hit_rate\"\n\
+         below = 0.5\nwindow = \"30s\"\nmin_events = 10\n"
+    );
+    let server = Server::with_config(&env, &config);
+    // Twenty different subjects: twenty misses, no hit.
+    for i in 0..20 {
+        let (status, v) = server.validate("?plugin=hash-chain", format!("{{\"n\": {i}}}"));
+        assert_eq!(status, 200, "{v}");
+    }
+    let alert = eventually(20, "CacheHitRateLow to fire", || {
+        server
+            .alerts()
+            .into_iter()
+            .find(|a| a["alert"]["name"] == "CacheHitRateLow")
+    });
+    assert_eq!(alert["alert"]["status"], "firing", "{alert}");
+    assert_eq!(alert["alert"]["source"], "rule:CacheHitRateLow", "{alert}");
+}
