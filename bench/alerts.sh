@@ -10,6 +10,7 @@
 #     /api/v2/alerts (in memory, no plugin), when it is installed.
 #
 #   bench/alerts.sh [N] [BATCH] [CLIENTS]
+#   DUMP_METRICS=1 bench/alerts.sh     # also prints the plugin call and refusal metrics
 #
 # Needs: target/release/assay and plugins.d/severity-routes.wasm (cargo xtask build),
 # curl, python3; prometheus-alertmanager (apt) for the peer figure.
@@ -158,6 +159,7 @@ echo "   in the outbox: $depth notifications, $(python3 -c "print(f'{$N / ($t1 -
 calls=$(metric 'assay_router_calls_total{outcome="ok",router="severity-routes"}')
 failed=$(metric 'assay_router_calls_total{outcome="failed",router="severity-routes"}')
 echo "   router calls: $calls ok, $failed failed (refused when the router's slots were all busy; the default routing took those); RSS $(awk '/VmRSS/ {print $2 / 1024 " MiB"}' /proc/$server/status)"
+[ -n "${DUMP_METRICS:-}" ] && curl -s 127.0.0.1:18190/metrics | grep -E "^assay_plugin_(rejected|refusal|calls)" | head -20
 kill "$server"; wait "$server" 2>/dev/null || true
 
 echo "== 2. the $N stored notifications delivered to a local webhook receiver after a restart"
@@ -175,6 +177,7 @@ done
 t1=$(now)
 delivered=$(metric 'assay_notifications_total{channel="hook",outcome="delivered"}')
 echo "   $got requests received, $delivered marked delivered: $(python3 -c "print(f'{$got / ($t1 - $t0):.0f}')") notifications/s (from ready to the last received)"
+[ -n "${DUMP_METRICS:-}" ] && curl -s 127.0.0.1:18190/metrics | grep -E "^assay_plugin_(rejected|refusal|calls)" | head -20
 kill "$server"; wait "$server" 2>/dev/null || true
 
 echo "== 3. peer: the same alerts POSTed to Prometheus Alertmanager's /api/v2/alerts"
