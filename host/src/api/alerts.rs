@@ -25,7 +25,7 @@ const MAX_POSTED: usize = 1000;
 fn failed(e: AlertingError) -> ApiError {
     match e {
         AlertingError::Stopped => ApiError::unavailable("alerting_stopped", e.to_string(), 1),
-        AlertingError::Store(_) => ApiError::internal(e.to_string()),
+        AlertingError::Store(e) => ApiError::store("alerting", e),
     }
 }
 
@@ -197,7 +197,7 @@ pub(super) async fn history(
     let limit = check_limit(q.limit)?;
     let rows = crate::alerts::history(&svc.store, q.fingerprint, limit)
         .await
-        .map_err(|e| ApiError::internal(format!("reading the alert history: {e}")))?;
+        .map_err(|e| ApiError::store("reading the alert history", e))?;
     Ok(axum::Json(json!({ "history": rows })).into_response())
 }
 
@@ -261,7 +261,7 @@ pub(super) async fn notifications(
     }
     let rows = Outbox::list(&svc.store, q.status, q.channel, limit)
         .await
-        .map_err(|e| ApiError::internal(format!("reading the outbox: {e}")))?;
+        .map_err(|e| ApiError::store("reading the outbox", e))?;
     Ok(axum::Json(json!({ "notifications": rows })).into_response())
 }
 
@@ -276,7 +276,7 @@ pub(super) async fn retry(
         .outbox
         .retry(&svc.store, id)
         .await
-        .map_err(|e| ApiError::internal(format!("updating the outbox: {e}")))?;
+        .map_err(|e| ApiError::store("updating the outbox", e))?;
     if !found {
         return Err(ApiError::not_found(
             "unknown_notification",
@@ -290,7 +290,7 @@ pub(super) async fn retry(
 pub(super) async fn list_silences(State(svc): State<Arc<Service>>) -> Result<Response, ApiError> {
     let all = silences::load(&svc.store, i64::MIN)
         .await
-        .map_err(|e| ApiError::internal(format!("reading the silences: {e}")))?;
+        .map_err(|e| ApiError::store("reading the silences", e))?;
     let now = now_ms();
     let views: Vec<_> = all.iter().map(|s| s.view(now)).collect();
     Ok(axum::Json(json!({ "silences": views })).into_response())
@@ -309,7 +309,7 @@ pub(super) async fn create_silence(
         .map_err(|e| ApiError::bad_request("bad_silence", e))?;
     silences::insert(&svc.store, &silence)
         .await
-        .map_err(|e| ApiError::internal(format!("storing the silence: {e}")))?;
+        .map_err(|e| ApiError::store("storing the silence", e))?;
     svc.alerts.silences_changed(&svc).await.map_err(failed)?;
     let view = silence.view(now_ms());
     Ok((StatusCode::CREATED, axum::Json(json!({ "silence": view }))).into_response())
@@ -322,7 +322,7 @@ pub(super) async fn expire_silence(
 ) -> Result<Response, ApiError> {
     let found = silences::expire(&svc.store, &id)
         .await
-        .map_err(|e| ApiError::internal(format!("updating the silence: {e}")))?;
+        .map_err(|e| ApiError::store("updating the silence", e))?;
     if !found {
         return Err(ApiError::not_found(
             "unknown_silence",

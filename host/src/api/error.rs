@@ -64,6 +64,18 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl ApiError {
+    /// A store failure while `doing` something: 503 `store_unavailable`,
+    /// retry in 5 s. The one mapping of store errors every handler uses.
+    pub fn store(doing: &str, e: crate::store::StoreError) -> Self {
+        ApiError::unavailable(
+            "store_unavailable",
+            format!("{doing}: the store failed: {e}"),
+            5,
+        )
+    }
+}
+
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
         ApiError::unavailable("store_unavailable", format!("the store failed: {e}"), 5)

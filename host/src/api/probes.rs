@@ -75,7 +75,7 @@ pub(super) async fn probe(
         .store
         .probe_history(&name, q.limit)
         .await
-        .map_err(|e| ApiError::internal(format!("reading the probe history: {e}")))?;
+        .map_err(|e| ApiError::store("reading the probe history", e))?;
     let mut body = summary(&p);
     let g = &p.spec.grants;
     let list =

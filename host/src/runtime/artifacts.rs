@@ -166,7 +166,7 @@ impl ArtifactCache {
         if mine.len() <= SNAPSHOTS_KEPT {
             return;
         }
-        mine.sort_by(|a, b| b.0.cmp(&a.0));
+        mine.sort_by_key(|(modified, _)| std::cmp::Reverse(*modified));
         for (_, path) in &mine[SNAPSHOTS_KEPT..] {
             if std::fs::remove_file(path).is_ok() {
                 tracing::debug!(path = %path.display(), "removed an old prepared snapshot");
