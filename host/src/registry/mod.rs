@@ -4,7 +4,6 @@
 //! A [`Registry`] is an immutable snapshot of loaded plugins; reloading makes
 //! a new one.
 
-pub mod kind;
 pub mod snapshots;
 
 use std::path::{Path, PathBuf};
@@ -13,7 +12,8 @@ use std::sync::Arc;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-pub use kind::{PREPARATION, PluginKind};
+// Kinds are the runtime's (it pre-links per kind); re-exported where plugins are.
+pub use crate::runtime::kind::{self, PREPARATION, PluginKind};
 pub use snapshots::{SnapshotState, Snapshots};
 
 use crate::config::{HostConfig, PluginSettings};

@@ -15,7 +15,7 @@ use std::sync::{Arc, RwLock};
 
 use serde::Serialize;
 
-use super::PluginKind;
+use crate::runtime::PluginKind;
 use crate::runtime::{CallLimits, Prepared, Runtime, Snapshot, snapshot_key};
 
 /// Configs per plugin that get a snapshot.

@@ -274,7 +274,7 @@ impl Runtime {
                 };
                 let instance = pre.instantiate_async(&mut *store).await?;
                 let func = instance
-                    .get_export_index(&mut *store, None, crate::registry::PREPARATION)
+                    .get_export_index(&mut *store, None, super::kind::PREPARATION)
                     .ok_or_else(|| wasmtime::format_err!("no `prepare` export"))?;
                 let prepare = instance
                     .get_typed_func::<(&str,), (Result<(), String>,)>(&mut *store, &func)?;

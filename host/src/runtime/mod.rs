@@ -16,6 +16,7 @@ pub mod gate;
 pub mod grants;
 mod http;
 mod imports;
+pub mod kind;
 pub mod limits;
 mod observer;
 pub mod quota;
@@ -40,7 +41,7 @@ pub use quota::Quotas;
 pub use snapshot::{Snapshot, SnapshotError, snapshot_key};
 use state::CallState;
 
-use crate::registry::PluginKind;
+pub use kind::PluginKind;
 
 /// How the runtime is set up. Every field has a default (see [`RuntimeOptions::default`]).
 #[derive(Debug, Clone)]

@@ -27,9 +27,9 @@ use wasmtime::component::{Instance, WasmList};
 use wasmtime_wizer::{ComponentInstanceState, Wizer};
 
 use super::call::CallFailure;
+use super::kind::{PREPARATION, PluginKind};
 use super::state::CallState;
 use super::{CallLimits, Prepared, Runtime};
-use crate::registry::{PREPARATION, PluginKind};
 
 /// Why a plugin could not be snapshotted. Its calls carry on unprepared.
 #[derive(Debug, thiserror::Error)]
