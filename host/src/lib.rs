@@ -15,6 +15,7 @@
 pub mod alerts;
 pub mod api;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod probes;
 pub mod redact;

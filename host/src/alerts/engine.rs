@@ -33,9 +33,10 @@ use super::model::{Alert, AlertStatus};
 use super::notification::{Kind, Notification, Rendering};
 use super::routing::{Decision, Route};
 use super::silences::Silence;
+use crate::clock::{now_ms, rfc3339};
 use crate::config::AlertingSection;
 use crate::service::Service;
-use crate::store::{Committed, now_ms, rfc3339};
+use crate::store::Committed;
 
 /// A request to the engine.
 pub enum Command {
@@ -409,7 +410,7 @@ impl Engine {
             tx.execute(
                 "INSERT INTO alerts (fingerprint, updated_ms, body) VALUES (?1, ?2, ?3)
                  ON CONFLICT (fingerprint) DO UPDATE SET updated_ms = ?2, body = ?3",
-                params![fp, crate::store::now_ms(), body],
+                params![fp, crate::clock::now_ms(), body],
             )
             .map(|n| n as i64)
         })

@@ -32,9 +32,10 @@ pub use notification::Notification;
 pub use outbox::Outbox;
 pub use routing::Decision;
 
+use crate::clock::now_ms;
 use crate::config::HostConfig;
 use crate::service::Service;
-use crate::store::{StoreError, now_ms};
+use crate::store::StoreError;
 use engine::{Command, Engine};
 
 /// How long an alert waits for the plugin directory to load before it is routed without it.
@@ -238,7 +239,7 @@ pub async fn history(
                 let body: String = r.get(8)?;
                 Ok(HistoryEntry {
                     id: r.get(0)?,
-                    at: crate::store::rfc3339(r.get(1)?),
+                    at: crate::clock::rfc3339(r.get(1)?),
                     fingerprint: r.get(2)?,
                     name: r.get(3)?,
                     status: r.get(4)?,

@@ -24,9 +24,10 @@ use tokio::sync::{Notify, Semaphore};
 
 use super::channels::Channel;
 use super::notification::Notification;
+use crate::clock::{now_ms, rfc3339};
 use crate::config::AlertingSection;
 use crate::service::Service;
-use crate::store::{Store, StoreError, now_ms, rfc3339};
+use crate::store::{Store, StoreError};
 
 /// The state of one channel's deliveries.
 pub struct ChannelQueue {

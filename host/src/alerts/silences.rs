@@ -6,7 +6,8 @@ use rusqlite::params;
 use serde::{Deserialize, Serialize};
 
 use super::matchers::{Matcher, all_match};
-use crate::store::{Store, StoreError, now_ms, rfc3339};
+use crate::clock::{now_ms, rfc3339};
+use crate::store::{Store, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct Silence {

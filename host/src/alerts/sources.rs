@@ -104,7 +104,7 @@ fn probe(e: &ProbeEvent) -> Vec<Alert> {
             format!("probe {} is {what}: {}", e.probe, e.result.message),
         )
         .annotate("probe_state", e.to.as_str())
-        .annotate("at", crate::store::rfc3339(e.result.at_ms))
+        .annotate("at", crate::clock::rfc3339(e.result.at_ms))
     };
     let failing = make(
         "ProbeFailing",

@@ -16,8 +16,8 @@ use super::auth::Actor;
 use super::error::ApiError;
 use crate::alerts::silences::{self, NewSilence};
 use crate::alerts::{Alert, AlertingError, Outbox};
+use crate::clock::now_ms;
 use crate::service::Service;
-use crate::store::now_ms;
 
 /// At most this many alerts in one `POST /v1/alerts`.
 const MAX_POSTED: usize = 1000;

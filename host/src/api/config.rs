@@ -11,8 +11,9 @@ use axum::response::{IntoResponse, Response};
 
 use super::auth::Actor;
 use super::error::{ApiError, from_rejection};
+use crate::clock::now_ms;
 use crate::service::{LivePatch, PatchError, Service};
-use crate::store::{AuditEntry, now_ms};
+use crate::store::AuditEntry;
 
 pub(super) async fn get_config(State(svc): State<Arc<Service>>) -> Response {
     axum::Json(&*svc.live()).into_response()

@@ -11,8 +11,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use crate::clock::{now_ms, rfc3339};
 use crate::service::Service;
-use crate::store::{now_ms, rfc3339};
 
 fn health_json(status: StatusCode, body: Value) -> Response {
     let mut resp = (status, body.to_string()).into_response();

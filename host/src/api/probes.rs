@@ -8,9 +8,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::error::ApiError;
+use crate::clock::rfc3339;
 use crate::probes::Instance;
 use crate::service::Service;
-use crate::store::rfc3339;
 
 /// An instance as listed: its spec in short, its state and last result.
 fn summary(p: &Instance) -> Value {

@@ -11,9 +11,10 @@ use serde_json::{Value, json};
 use super::auth::Actor;
 use super::error::{ApiError, from_rejection};
 use super::query_pairs;
+use crate::clock::now_ms;
 use crate::registry::Plugin;
 use crate::service::{LoadFailure, PluginStats, Service};
-use crate::store::{AuditEntry, ReportQuery, now_ms};
+use crate::store::{AuditEntry, ReportQuery};
 use crate::validate::Verdict;
 
 /// A plugin as the API shows it: `state` is `loaded`, or `failed` when its

@@ -12,11 +12,11 @@ use serde::Serialize;
 pub use scheduler::{Instance, ProbeBook, ProbeEvent};
 pub use state::{Policy, ProbeState, ResultStatus, Tracker, Transition};
 
+use crate::clock::now_ms;
 use crate::config::ProbeSpec;
 use crate::registry::Plugin;
 use crate::runtime::bindings::ProbeStatus;
 use crate::runtime::{CallFailure, Runtime};
-use crate::store::now_ms;
 
 /// One number a probe measured.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -44,7 +44,7 @@ pub struct ProbeResult {
 }
 
 fn as_rfc3339<S: serde::Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&crate::store::rfc3339(*ms))
+    s.serialize_str(&crate::clock::rfc3339(*ms))
 }
 
 impl ProbeResult {

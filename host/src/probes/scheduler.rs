@@ -23,9 +23,10 @@ use tokio::time::Instant;
 
 use super::state::{Policy, ProbeState, Tracker, Transition};
 use super::{ProbeResult, run_once};
+use crate::clock::now_ms;
 use crate::config::ProbeSpec;
 use crate::service::{HostEvent, Service};
-use crate::store::{ProbeRow, now_ms};
+use crate::store::ProbeRow;
 
 /// A change of a probe's reported state, as published on the host's event stream.
 #[derive(Debug, Clone, Serialize)]

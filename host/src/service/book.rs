@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::store::{now_ms, rfc3339};
+use crate::clock::{now_ms, rfc3339};
 use crate::validate::{Outcome, Report};
 
 #[derive(Debug, Clone, Default, Serialize)]

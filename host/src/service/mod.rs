@@ -39,10 +39,11 @@ pub enum HostEvent {
 }
 
 use crate::api::auth::Auth;
+use crate::clock::now_ms;
 use crate::config::HostConfig;
 use crate::registry::{self, Registry};
 use crate::runtime::{Runtime, RuntimeOptions};
-use crate::store::{ReportRow, Retention, Store, StoreError, now_ms};
+use crate::store::{ReportRow, Retention, Store, StoreError};
 use crate::telemetry::Metrics;
 use crate::validate::{Pipeline, Report, ResultCache};
 
@@ -328,7 +329,7 @@ impl Recorded {
     pub fn to_json(&self, source: &Source, actor: Option<&str>) -> String {
         let meta = serde_json::json!({
             "id": self.id,
-            "created_at": crate::store::rfc3339(self.created_ms),
+            "created_at": crate::clock::rfc3339(self.created_ms),
             "source": source.to_string(),
             "actor": actor,
         })

@@ -16,8 +16,8 @@ use tokio::sync::{Notify, Semaphore, watch};
 use tokio::time::Instant;
 
 use super::Service;
+use crate::clock::{now_ms, rfc3339};
 use crate::config::MonitorSection;
-use crate::store::{now_ms, rfc3339};
 use crate::validate::{SubjectInput, Verdict};
 
 const DEBOUNCE: Duration = Duration::from_millis(200);

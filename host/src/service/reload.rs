@@ -25,9 +25,9 @@ use tokio::sync::{mpsc, watch};
 
 use super::Service;
 use super::book::{LastError, LoadFailure};
+use crate::clock::{now_ms, rfc3339};
 use crate::config::HostConfig;
 use crate::registry::{self, LoadError, Plugin, Registry};
-use crate::store::{now_ms, rfc3339};
 
 /// Quiet time after the last file event before a rescan: editors and
 /// copies write in bursts.

@@ -14,13 +14,13 @@ mod writer;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
 
 pub use probes::{ProbeRecord, ProbeRow};
-pub use query::{AuditRecord, ReportQuery, ReportSummary, rfc3339};
+pub use query::{AuditRecord, ReportQuery, ReportSummary};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -94,12 +94,6 @@ pub struct Store {
     reader: Arc<Mutex<Connection>>,
     retention: Retention,
     healthy: AtomicBool,
-}
-
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 fn open_conn(path: &Path, flags: OpenFlags) -> Result<Connection, StoreError> {

@@ -3,7 +3,8 @@
 use rusqlite::{Row, params};
 use serde::Serialize;
 
-use super::{Store, StoreError, rfc3339, writer};
+use super::{Store, StoreError, writer};
+use crate::clock::rfc3339;
 
 /// A probe result to append.
 #[derive(Debug, Clone)]
@@ -94,7 +95,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::store::{Retention, now_ms};
+    use crate::clock::now_ms;
+    use crate::store::Retention;
 
     fn row(probe: &str, at_ms: i64) -> ProbeRow {
         ProbeRow {

@@ -1,5 +1,6 @@
 //! Reading the history: report lists with filters, one report, the audit log.
 
+use crate::clock::rfc3339;
 use rusqlite::{OptionalExtension, Row, params_from_iter, types::Value as SqlValue};
 use serde::Serialize;
 
@@ -42,12 +43,6 @@ pub struct AuditRecord {
     pub target: String,
     pub result: String,
     pub detail: String,
-}
-
-/// RFC 3339 in UTC, with milliseconds.
-pub fn rfc3339(ms: i64) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
-    humantime::format_rfc3339_millis(t).to_string()
 }
 
 fn summary(r: &Row<'_>) -> rusqlite::Result<ReportSummary> {
@@ -152,8 +147,9 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{AuditEntry, ReportRow, Retention, now_ms};
+    use super::super::{AuditEntry, ReportRow, Retention};
     use super::*;
+    use crate::clock::now_ms;
     use std::time::Duration;
 
     fn row(subject: &str, verdict: &str, created_ms: i64) -> ReportRow {

@@ -10,7 +10,8 @@ use std::sync::mpsc;
 use rusqlite::{Connection, params};
 use tokio::sync::oneshot;
 
-use super::{AuditEntry, ProbeRow, ReportRow, StoreError, now_ms};
+use super::{AuditEntry, ProbeRow, ReportRow, StoreError};
+use crate::clock::now_ms;
 
 const BATCH: usize = 512;
 /// Most probe results one prune job deletes (see [`Job::Prune`]).
