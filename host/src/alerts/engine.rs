@@ -152,7 +152,7 @@ impl Engine {
                 .config
                 .inhibit_rules
                 .iter()
-                .map(|r| InhibitRule::parse(r).expect("checked with the config"))
+                .map(InhibitRule::from)
                 .collect(),
             svc,
             active: HashMap::new(),

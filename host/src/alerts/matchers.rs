@@ -20,18 +20,18 @@ pub struct InhibitRule {
     pub equal: Vec<String>,
 }
 
-impl InhibitRule {
-    pub fn parse(r: &InhibitRuleSection) -> Result<InhibitRule, String> {
-        if r.source_matchers.is_empty() || r.target_matchers.is_empty() {
-            return Err("source_matchers and target_matchers must not be empty".into());
-        }
-        Ok(InhibitRule {
-            source: Matcher::parse_all(&r.source_matchers)?,
-            target: Matcher::parse_all(&r.target_matchers)?,
+impl From<&InhibitRuleSection> for InhibitRule {
+    /// The config parsed and checked the matchers already.
+    fn from(r: &InhibitRuleSection) -> InhibitRule {
+        InhibitRule {
+            source: r.source_matchers.clone(),
+            target: r.target_matchers.clone(),
             equal: r.equal.clone(),
-        })
+        }
     }
+}
 
+impl InhibitRule {
     /// Whether `source` (a firing alert's labels) mutes `target`.
     pub fn mutes(
         &self,
@@ -57,12 +57,11 @@ mod tests {
 
     #[test]
     fn inhibition_needs_equal_labels() {
-        let rule = InhibitRule::parse(&InhibitRuleSection {
-            source_matchers: vec![r#"alertname="HostDown""#.into()],
-            target_matchers: vec![r#"severity=~"warning|error""#.into()],
+        let rule = InhibitRule::from(&InhibitRuleSection {
+            source_matchers: vec![Matcher::parse(r#"alertname="HostDown""#).unwrap()],
+            target_matchers: vec![Matcher::parse(r#"severity=~"warning|error""#).unwrap()],
             equal: vec!["host".into()],
-        })
-        .unwrap();
+        });
         let src = labels(&[("alertname", "HostDown"), ("host", "a")]);
         assert!(rule.mutes(&src, &labels(&[("severity", "warning"), ("host", "a")])));
         assert!(!rule.mutes(&src, &labels(&[("severity", "warning"), ("host", "b")])));

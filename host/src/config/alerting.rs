@@ -6,6 +6,7 @@
 //! shared fields, and an error like "`path` is not a setting of webhook
 //! channels" is clearer than "unknown field" anyway.
 
+use assay_contract::Matcher;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -368,13 +369,31 @@ pub struct RouterSection {
 
 /// `[[inhibit_rule]]`: while an alert matching `source_matchers` fires,
 /// alerts matching `target_matchers` with the same values of `equal` are muted.
+/// The matchers are parsed as the file is read (Alertmanager's syntax,
+/// [`assay_contract::Matcher`]), so a bad one is reported with its line.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InhibitRuleSection {
-    pub source_matchers: Vec<String>,
-    pub target_matchers: Vec<String>,
+    #[serde(deserialize_with = "matchers")]
+    pub source_matchers: Vec<Matcher>,
+    #[serde(deserialize_with = "matchers")]
+    pub target_matchers: Vec<Matcher>,
     #[serde(default)]
     pub equal: Vec<String>,
+}
+
+impl InhibitRuleSection {
+    pub(super) fn check(&self) -> Result<(), String> {
+        if self.source_matchers.is_empty() || self.target_matchers.is_empty() {
+            return Err("source_matchers and target_matchers must not be empty".into());
+        }
+        Ok(())
+    }
+}
+
+fn matchers<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Matcher>, D::Error> {
+    let texts = Vec::<String>::deserialize(d)?;
+    Matcher::parse_all(&texts).map_err(serde::de::Error::custom)
 }
 
 /// What an `[[alert_rule]]` watches.

@@ -292,7 +292,7 @@ impl HostConfig {
         }
         self.alerting.check(&self.channels)?;
         for (i, r) in self.inhibit_rules.iter().enumerate() {
-            crate::alerts::InhibitRule::parse(r)
+            r.check()
                 .map_err(|e| format!("inhibit_rule #{}: {e}", i + 1))?;
         }
         let mut rules = BTreeSet::new();
