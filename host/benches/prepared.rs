@@ -12,19 +12,18 @@
 //! Needs the built plugins (`cargo xtask build`), then
 //! `cargo bench -p assay-host --bench prepared`. Numbers go in BENCHMARKS.md.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use assay_contract::Severity;
-use assay_host::alerts::Alert;
 use assay_host::config::{HostConfig, PluginDefaults};
 use assay_host::registry::{Plugin, load_plugin};
 use assay_host::runtime::bindings::{Level as WitLevel, Subject, Validation};
 use assay_host::runtime::{Runtime, RuntimeOptions};
-use assay_plugin_sdk::{AlertStatus, Level, PreparedRouter, PreparedValidator, parse_config};
+use assay_plugin_sdk::{Level, PreparedRouter, PreparedValidator, parse_config};
 use criterion::{Criterion, criterion_group, criterion_main};
+
+mod common;
 
 /// Ten rules, regex matchers among them; the alert below matches the last.
 const ROUTES: &str = r#"{"default": ["ops"], "rules": [
@@ -39,12 +38,6 @@ const ROUTES: &str = r#"{"default": ["ops"], "rules": [
     {"matchers": ["cluster!=\"staging\"", "team=~\"storage|db\""], "min_severity": "critical", "channels": ["pager"]},
     {"matchers": ["team=~\"db|data\"", "env=\"prod\""], "channels": ["db-oncall"], "title": "{alertname} on {labels.host}", "labels": [["routed_by", "bench"]]}
 ]}"#;
-
-fn plugins_dir() -> PathBuf {
-    std::env::var_os("ASSAY_SHIPPED_PLUGINS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins.d"))
-}
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -64,7 +57,7 @@ fn runtime(snapshots: bool) -> Arc<Runtime> {
 /// `plugins_dir()/name.wasm`, loaded into `runtime` with `config` (a JSON
 /// text) as its config, through a temporary plugin directory.
 fn load(rt: &tokio::runtime::Runtime, runtime: &Arc<Runtime>, name: &str, config: &str) -> Plugin {
-    let wasm = plugins_dir().join(format!("{name}.wasm"));
+    let wasm = common::shipped_dir().join(format!("{name}.wasm"));
     assert!(
         wasm.exists(),
         "{} is missing: run `cargo xtask build` first",
@@ -186,27 +179,16 @@ fn severity_routes(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     let prepared = load(rt, &prepared_runtime, "severity-routes", ROUTES);
     let plain_runtime = runtime(false);
     let plain = load(rt, &plain_runtime, "severity-routes", ROUTES);
-    let labels = BTreeMap::from([
-        ("team".to_owned(), "db".to_owned()),
-        ("env".to_owned(), "prod".to_owned()),
-        ("host".to_owned(), "db-7".to_owned()),
-        ("region".to_owned(), "eu-west-1".to_owned()),
-    ]);
-    let alert = Alert::firing("Latency", Severity::Warning, "bench", labels, "an alert");
+    let (alert, native_alert) = common::alert(
+        "Latency",
+        &[
+            ("team", "db"),
+            ("env", "prod"),
+            ("host", "db-7"),
+            ("region", "eu-west-1"),
+        ],
+    );
     let wit_alert = alert.to_wit();
-    let native_alert = assay_plugin_sdk::Alert {
-        name: alert.name.clone(),
-        status: AlertStatus::Firing,
-        severity: alert.severity,
-        summary: alert.summary.clone(),
-        description: String::new(),
-        labels: alert.labels.clone().into_iter().collect(),
-        annotations: Vec::new(),
-        source: alert.source.clone(),
-        fingerprint: alert.fingerprint.clone(),
-        starts_at_ms: alert.starts_ms as u64,
-        ends_at_ms: None,
-    };
     use router_severity_routes::SeverityRoutes;
     let delivered =
         |d: &assay_plugin_sdk::RoutingDecision| d.channels().first() == Some(&"db-oncall");

@@ -6,18 +6,16 @@
 //! Needs the built plugins (`cargo xtask build`), then
 //! `cargo bench -p assay-host --bench router`. Numbers go in BENCHMARKS.md.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use assay_contract::Severity;
-use assay_host::alerts::Alert;
 use assay_host::config::HostConfig;
 use assay_host::registry::load_plugin;
 use assay_host::runtime::{Runtime, RuntimeOptions};
-use assay_plugin_sdk::{AlertStatus, PreparedRouter, parse_config};
+use assay_plugin_sdk::{PreparedRouter, parse_config};
 use criterion::{Criterion, criterion_group, criterion_main};
+
+mod common;
 
 const CONFIG: &str = r#"{"default": ["hook"], "rules": [
     {"matchers": ["team=\"db\"", "env!~\"dev|test\""], "channels": ["hook"]},
@@ -36,9 +34,7 @@ fn bench(c: &mut Criterion) {
         })
         .unwrap(),
     );
-    let dir = std::env::var_os("ASSAY_SHIPPED_PLUGINS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins.d"));
+    let dir = common::shipped_dir();
     let path = dir.join("severity-routes.wasm");
     assert!(
         path.exists(),
@@ -48,26 +44,9 @@ fn bench(c: &mut Criterion) {
     let plugin = rt
         .block_on(load_plugin(&runtime, &path, &HostConfig::default()))
         .unwrap();
-    let labels = BTreeMap::from([
-        ("team".to_owned(), "db".to_owned()),
-        ("env".to_owned(), "prod".to_owned()),
-        ("host".to_owned(), "h1".to_owned()),
-    ]);
-    let alert = Alert::firing("Bench", Severity::Warning, "bench", labels, "an alert");
+    let (alert, native_alert) =
+        common::alert("Bench", &[("team", "db"), ("env", "prod"), ("host", "h1")]);
     let wit_alert = alert.to_wit();
-    let native_alert = assay_plugin_sdk::Alert {
-        name: alert.name.clone(),
-        status: AlertStatus::Firing,
-        severity: alert.severity,
-        summary: alert.summary.clone(),
-        description: String::new(),
-        labels: alert.labels.clone().into_iter().collect(),
-        annotations: Vec::new(),
-        source: alert.source.clone(),
-        fingerprint: alert.fingerprint.clone(),
-        starts_at_ms: alert.starts_ms as u64,
-        ends_at_ms: None,
-    };
 
     let mut group = c.benchmark_group("route_one_alert");
     group.measurement_time(Duration::from_secs(5));
