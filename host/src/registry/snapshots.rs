@@ -2,11 +2,13 @@
 //!
 //! Until a config's snapshot is ready, calls take the plain path (a fresh
 //! instance of the plugin as shipped, which prepares inside the call), so
-//! nothing waits and nothing fails. The switch is one map insert: a call
-//! picks the plain code or the snapshot when it starts and keeps it.
+//! nothing waits and nothing fails. The switch is one slot write under a
+//! lock: a call picks the plain code or the snapshot when it starts and
+//! keeps it.
 //!
 //! A failed build is remembered (and logged once); that config's calls stay
-//! plain until the plugin is reloaded. At most [`MAX_CONFIGS`] configs keep
+//! plain until the plugin's file changes (a settings-only reload keeps the
+//! same snapshots, keyed by config). At most [`MAX_CONFIGS`] configs keep
 //! snapshots per plugin file (validators need one, a router one per
 //! `[[router]]` entry naming it); past that the oldest goes.
 

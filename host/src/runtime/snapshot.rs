@@ -99,9 +99,16 @@ impl Runtime {
         }
         let started = Instant::now();
         let wizer = Wizer::new();
-        let (cx, instrumented) = wizer
-            .instrument_component(wasm)
-            .map_err(|e| SnapshotError::Unsupported(format!("{e:#}")))?;
+        // Validating and rewriting a large component takes a while: off the
+        // async workers where the runtime allows (its result borrows `wasm`,
+        // so `spawn_blocking` cannot take it).
+        let instrument = || wizer.instrument_component(wasm);
+        let instrumented = match tokio::runtime::Handle::current().runtime_flavor() {
+            tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(instrument),
+            _ => instrument(),
+        };
+        let (cx, instrumented) =
+            instrumented.map_err(|e| SnapshotError::Unsupported(format!("{e:#}")))?;
         let engine = self.engine.clone();
         let component = tokio::task::spawn_blocking(move || {
             wasmtime::component::Component::new(&engine, &instrumented)
