@@ -1,14 +1,14 @@
 //! Generated component bindings, one module per plugin kind (cargo feature).
 //!
-//! Nothing here is for plugin authors: [`crate::export`] adapts these to the
-//! plain traits in [`crate::kinds`].
+//! Nothing here is for plugin authors: `crate::export` adapts these to the
+//! traits (`Validator`, `Probe`, `Router` and the prepared ones).
 #![allow(missing_docs, unreachable_pub, unsafe_code, clippy::all)]
 
 #[cfg(feature = "validator")]
 pub mod validator {
     wit_bindgen::generate!({
         path: "../wit",
-        // Every SDK validator exports `preparation` too: plain ones check their config there.
+        // Every SDK validator exports `prepare` too: plain ones check their config there.
         world: "prepared-validator",
         pub_export_macro: true,
         export_macro_name: "__export_validator_world",

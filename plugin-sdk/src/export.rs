@@ -120,7 +120,7 @@ pub(crate) mod validator {
         }
     }
 
-    /// Implements `validation` and `preparation` for any [`PreparedValidator`].
+    /// Implements `validation` and `prepare` for any [`PreparedValidator`].
     pub struct PreparedValidatorAdapter<T>(PhantomData<T>);
 
     fn build<T: PreparedValidator>(config: &str) -> Result<T::Prepared, String> {
@@ -263,7 +263,7 @@ pub(crate) mod router {
         }
     }
 
-    /// Implements `routing` and `preparation` for any [`PreparedRouter`].
+    /// Implements `routing` and `prepare` for any [`PreparedRouter`].
     pub struct PreparedRouterAdapter<T>(PhantomData<T>);
 
     fn build<T: PreparedRouter>(config: &str) -> Result<T::Prepared, String> {

@@ -229,9 +229,10 @@ macro_rules! export_validator {
     };
 }
 
-/// Exports a [`PreparedValidator`]: the component's `validation` and
-/// `preparation` interfaces. Needs the `validator` feature. Natively it
-/// expands to nothing.
+/// Exports a [`PreparedValidator`]: the component's `validation` interface
+/// and its `prepare` function, and asks the host to snapshot it after
+/// `prepare` (the `assay:snapshot` section). Needs the `validator` feature.
+/// Natively it expands to nothing.
 #[cfg(feature = "validator")]
 #[macro_export]
 macro_rules! export_prepared_validator {
@@ -277,8 +278,9 @@ macro_rules! export_router {
     };
 }
 
-/// Exports a [`PreparedRouter`]: the component's `routing` and `preparation`
-/// interfaces. Needs the `router` feature. Natively it expands to nothing.
+/// Exports a [`PreparedRouter`]: the component's `routing` interface and its
+/// `prepare` function, and asks the host to snapshot it after `prepare`.
+/// Needs the `router` feature. Natively it expands to nothing.
 #[cfg(feature = "router")]
 #[macro_export]
 macro_rules! export_prepared_router {

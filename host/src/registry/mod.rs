@@ -48,7 +48,7 @@ pub struct Plugin {
     /// How long compiling (or loading the cached compilation) took.
     pub compile_time: std::time::Duration,
     pub component: wasmtime::component::Component,
-    /// Whether it exports `preparation` (set-up from its config, checked at load).
+    /// Whether it exports `prepare` (set-up from its config, checked at load).
     pub prepares: bool,
     /// Pre-linked against the world of `kind`.
     pub(crate) prepared: Prepared,
