@@ -19,7 +19,7 @@ pub use snapshots::{SnapshotState, Snapshots};
 use crate::config::{HostConfig, PluginSettings};
 use crate::runtime::bindings::{ProbePre, RouterPre, ValidatorPre};
 use crate::runtime::state::CallState;
-use crate::runtime::{CallFailure, CallLimits, Callee, Gate, Prepared, Runtime};
+use crate::runtime::{CallFailure, CallLimits, Callee, Gate, Linked, Runtime};
 
 /// What a plugin says about itself (`info()`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -51,7 +51,7 @@ pub struct Plugin {
     /// Whether it exports `prepare` (set-up from its config, checked at load).
     pub prepares: bool,
     /// Pre-linked against the world of `kind`.
-    pub(crate) prepared: Prepared,
+    pub(crate) linked: Linked,
     /// Its prepared snapshots, per config (preparing validators and routers).
     pub snapshots: Option<Arc<Snapshots>>,
     /// Its share of the call slots and its quarantine state; kept across
@@ -72,25 +72,25 @@ impl Plugin {
     /// The code a call with `config` runs: the snapshot prepared with that
     /// config when it is ready (asking for it to be built otherwise), else
     /// the plugin as shipped.
-    fn code_for(&self, config: &str) -> Prepared {
+    fn code_for(&self, config: &str) -> Linked {
         self.snapshots
             .as_ref()
             .and_then(|s| s.pick(config, self.settings.limits))
-            .unwrap_or_else(|| self.prepared.clone())
+            .unwrap_or_else(|| self.linked.clone())
     }
 
     /// The validator to call (with its own config), when this plugin is one.
     pub fn validator(&self) -> Option<Callee<'_, ValidatorPre<CallState>>> {
         match self.code_for(&self.settings.config_json) {
-            Prepared::Validator(pre) => Some(self.callee(pre)),
+            Linked::Validator(pre) => Some(self.callee(pre)),
             _ => None,
         }
     }
 
     /// The probe to call, when this plugin is one.
     pub fn probe(&self) -> Option<Callee<'_, ProbePre<CallState>>> {
-        match &self.prepared {
-            Prepared::Probe(pre) => Some(self.callee(pre.clone())),
+        match &self.linked {
+            Linked::Probe(pre) => Some(self.callee(pre.clone())),
             _ => None,
         }
     }
@@ -98,7 +98,7 @@ impl Plugin {
     /// The router to call with `config`, when this plugin is one.
     pub fn router(&self, config: &str) -> Option<Callee<'_, RouterPre<CallState>>> {
         match self.code_for(config) {
-            Prepared::Router(pre) => Some(self.callee(pre)),
+            Linked::Router(pre) => Some(self.callee(pre)),
             _ => None,
         }
     }
@@ -121,7 +121,7 @@ impl Plugin {
             compile_time: std::time::Duration::ZERO,
             component: self.component.clone(),
             prepares: self.prepares,
-            prepared: self.prepared.clone(),
+            linked: self.linked.clone(),
             snapshots: self.snapshots.clone(),
         }
     }
@@ -281,8 +281,8 @@ pub async fn load_plugin(
             "is a {kind}, but its sidecar declares [[probe]] instances; only probe plugins run as probes"
         )));
     }
-    let prepared = runtime
-        .prepare(kind, &component)
+    let linked = runtime
+        .link(kind, &component)
         .map_err(|e| fail(format!("does not fit the {kind} world: {e:#}")))?;
     // info() gets the load deadline, not the call timeout: a plugin that
     // does not answer at once is marked failed instead of holding up others.
@@ -292,7 +292,7 @@ pub async fn load_plugin(
         ..settings.limits
     };
     let info = runtime
-        .call_info(&name, &prepared, info_limits)
+        .call_info(&name, &linked, info_limits)
         .await
         .map_err(|e| match e {
             CallFailure::Timeout(t) => fail(format!(
@@ -303,7 +303,7 @@ pub async fn load_plugin(
         })?;
     let prepares = kind::prepares(runtime.engine(), &component);
     if prepares {
-        check_config(runtime, &name, &prepared, &settings, load_timeout)
+        check_config(runtime, &name, &linked, &settings, load_timeout)
             .await
             .map_err(fail)?;
     }
@@ -340,7 +340,7 @@ pub async fn load_plugin(
         component,
         snapshots,
         prepares,
-        prepared,
+        linked,
         gate: Arc::new(Gate::new(name_for_gate, policy)),
     })
 }
@@ -355,11 +355,11 @@ pub async fn load_plugin(
 pub(crate) async fn check_config(
     runtime: &Arc<Runtime>,
     name: &Arc<str>,
-    prepared: &Prepared,
+    linked: &Linked,
     settings: &PluginSettings,
     load_timeout: std::time::Duration,
 ) -> Result<(), String> {
-    if !matches!(prepared, Prepared::Validator(_)) {
+    if !matches!(linked, Linked::Validator(_)) {
         return Ok(());
     }
     let limits = CallLimits {
@@ -367,7 +367,7 @@ pub(crate) async fn check_config(
         ..settings.limits
     };
     runtime
-        .call_prepare(name, prepared, limits, &settings.config_json)
+        .call_prepare(name, linked, limits, &settings.config_json)
         .await
         .map_err(|e| match e {
             CallFailure::Guest(m) => format!("refuses its config: {m}"),

@@ -18,7 +18,7 @@ use std::sync::{Arc, RwLock};
 use serde::Serialize;
 
 use crate::runtime::PluginKind;
-use crate::runtime::{CallLimits, Prepared, Runtime, Snapshot, snapshot_key};
+use crate::runtime::{CallLimits, Linked, Runtime, Snapshot, snapshot_key};
 
 /// Configs per plugin that get a snapshot.
 pub const MAX_CONFIGS: usize = 8;
@@ -27,7 +27,7 @@ pub const MAX_CONFIGS: usize = 8;
 #[derive(Clone)]
 enum Slot {
     Building,
-    Ready(Prepared),
+    Ready(Linked),
     Failed(String),
 }
 
@@ -100,7 +100,7 @@ impl Snapshots {
     /// starts building it in the background (once per config, when there is
     /// a tokio runtime to build on) and answers `None`: the caller takes the
     /// plain path.
-    pub fn pick(self: &Arc<Self>, config: &str, limits: CallLimits) -> Option<Prepared> {
+    pub fn pick(self: &Arc<Self>, config: &str, limits: CallLimits) -> Option<Linked> {
         {
             let slots = self.slots.read().expect("snapshot lock");
             match find(&slots, config) {
@@ -214,7 +214,7 @@ impl Snapshots {
                         s.size >> 10
                     );
                 }
-                Slot::Ready(s.prepared)
+                Slot::Ready(s.linked)
             }
             Err(e) => {
                 tracing::warn!(plugin = %self.plugin, "no prepared snapshot ({e}); its calls prepare for themselves");

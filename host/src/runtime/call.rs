@@ -16,7 +16,7 @@ use super::grants::Grants;
 use super::limits::mib;
 use super::quota::{Quotas, check_info, cut};
 use super::state::CallState;
-use super::{Prepared, Runtime};
+use super::{Linked, Runtime};
 
 /// The budget of one call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -258,19 +258,19 @@ impl Runtime {
     pub async fn call_prepare(
         &self,
         plugin: &Arc<str>,
-        prepared: &Prepared,
+        linked: &Linked,
         limits: CallLimits,
         config: &str,
     ) -> Result<(), CallFailure> {
         self.guarded(
             &self.load_permits,
-            Callee::at_load(plugin, prepared.clone(), limits),
+            Callee::at_load(plugin, linked.clone(), limits),
             None,
-            async |store, prepared| {
-                let pre = match prepared {
-                    Prepared::Validator(p) => p.instance_pre(),
-                    Prepared::Probe(p) => p.instance_pre(),
-                    Prepared::Router(p) => p.instance_pre(),
+            async |store, linked| {
+                let pre = match linked {
+                    Linked::Validator(p) => p.instance_pre(),
+                    Linked::Probe(p) => p.instance_pre(),
+                    Linked::Router(p) => p.instance_pre(),
                 };
                 let instance = pre.instantiate_async(&mut *store).await?;
                 let func = instance
@@ -292,24 +292,24 @@ impl Runtime {
     pub async fn call_info(
         &self,
         plugin: &Arc<str>,
-        prepared: &Prepared,
+        linked: &Linked,
         limits: CallLimits,
     ) -> Result<PluginInfo, CallFailure> {
         self.guarded(
             &self.load_permits,
-            Callee::at_load(plugin, prepared.clone(), limits),
+            Callee::at_load(plugin, linked.clone(), limits),
             None,
-            async |store, prepared| {
-                let info = match prepared {
-                    Prepared::Validator(pre) => {
+            async |store, linked| {
+                let info = match linked {
+                    Linked::Validator(pre) => {
                         let i = pre.instantiate_async(&mut *store).await?;
                         i.assay_plugin_validation().call_info(store).await
                     }
-                    Prepared::Probe(pre) => {
+                    Linked::Probe(pre) => {
                         let i = pre.instantiate_async(&mut *store).await?;
                         i.assay_plugin_probing().call_info(store).await
                     }
-                    Prepared::Router(pre) => {
+                    Linked::Router(pre) => {
                         let i = pre.instantiate_async(&mut *store).await?;
                         i.assay_plugin_routing().call_info(store).await
                     }

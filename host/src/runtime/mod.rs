@@ -206,19 +206,19 @@ impl Runtime {
 
     /// Pre-links a plugin of `kind`: checks its imports and exports against
     /// that kind's world once, so that each call only instantiates.
-    pub fn prepare(&self, kind: PluginKind, component: &Component) -> anyhow::Result<Prepared> {
+    pub fn link(&self, kind: PluginKind, component: &Component) -> anyhow::Result<Linked> {
         let pre = self.linker(kind).instantiate_pre(component)?;
         Ok(match kind {
-            PluginKind::Validator => Prepared::Validator(bindings::ValidatorPre::new(pre)?),
-            PluginKind::Probe => Prepared::Probe(bindings::ProbePre::new(pre)?),
-            PluginKind::Router => Prepared::Router(bindings::RouterPre::new(pre)?),
+            PluginKind::Validator => Linked::Validator(bindings::ValidatorPre::new(pre)?),
+            PluginKind::Probe => Linked::Probe(bindings::ProbePre::new(pre)?),
+            PluginKind::Router => Linked::Router(bindings::RouterPre::new(pre)?),
         })
     }
 }
 
 /// A plugin pre-linked against its kind's world.
 #[derive(Clone)]
-pub enum Prepared {
+pub enum Linked {
     Validator(bindings::ValidatorPre<CallState>),
     Probe(bindings::ProbePre<CallState>),
     Router(bindings::RouterPre<CallState>),

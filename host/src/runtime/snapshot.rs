@@ -29,7 +29,7 @@ use wasmtime_wizer::{ComponentInstanceState, Wizer};
 use super::call::CallFailure;
 use super::kind::{PREPARATION, PluginKind};
 use super::state::CallState;
-use super::{CallLimits, Prepared, Runtime};
+use super::{CallLimits, Linked, Runtime};
 
 /// Why a plugin could not be snapshotted. Its calls carry on unprepared.
 #[derive(Debug, thiserror::Error)]
@@ -45,9 +45,9 @@ pub enum SnapshotError {
     Compile(String),
 }
 
-/// A prepared snapshot, pre-linked and ready to instantiate.
+/// A prepared snapshot, pre-linked (`linked`) and ready to instantiate.
 pub struct Snapshot {
-    pub prepared: Prepared,
+    pub linked: Linked,
     /// Whether it came from the on-disk cache (no prepare ran).
     pub from_cache: bool,
     /// Size of the snapshot component (0 when it came from the cache).
@@ -72,9 +72,9 @@ impl Runtime {
     pub fn cached_snapshot(&self, kind: PluginKind, key: &str) -> Option<Snapshot> {
         let started = Instant::now();
         let component = self.artifacts.lookup(&self.engine, key)?;
-        let prepared = self.prepare(kind, &component).ok()?;
+        let linked = self.link(kind, &component).ok()?;
         Some(Snapshot {
-            prepared,
+            linked,
             from_cache: true,
             size: 0,
             took: started.elapsed(),
@@ -172,14 +172,14 @@ impl Runtime {
                 .map_err(|e| SnapshotError::Compile(e.to_string()))?
                 .map_err(|e| SnapshotError::Compile(format!("{e:#}")))?
         };
-        let prepared = self
-            .prepare(kind, &component)
+        let linked = self
+            .link(kind, &component)
             .map_err(|e| SnapshotError::Unsupported(format!("{e:#}")))?;
         if let Some(digest) = key.strip_prefix("snap-").and_then(|k| k.split('-').next()) {
             self.artifacts.prune(&key_prefix(digest));
         }
         Ok(Snapshot {
-            prepared,
+            linked,
             from_cache: false,
             size,
             took: started.elapsed(),

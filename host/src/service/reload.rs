@@ -317,7 +317,7 @@ impl Service {
                         && let Err(message) = registry::check_config(
                             self.pipeline.runtime(),
                             &old.name,
-                            &old.prepared,
+                            &old.linked,
                             &settings,
                             Duration::from_millis(config.plugins.load_timeout_ms),
                         )
