@@ -24,7 +24,6 @@ use crate::runtime::{CallLimits, Linked, Runtime, Snapshot, snapshot_key};
 pub const MAX_CONFIGS: usize = 8;
 
 /// Where one config's snapshot stands.
-#[derive(Clone)]
 enum Slot {
     Building,
     Ready(Linked),

@@ -267,19 +267,8 @@ impl Runtime {
             Callee::at_load(plugin, linked.clone(), limits),
             None,
             async |store, linked| {
-                let pre = match linked {
-                    Linked::Validator(p) => p.instance_pre(),
-                    Linked::Probe(p) => p.instance_pre(),
-                    Linked::Router(p) => p.instance_pre(),
-                };
-                let instance = pre.instantiate_async(&mut *store).await?;
-                let func = instance
-                    .get_export_index(&mut *store, None, super::kind::PREPARATION)
-                    .ok_or_else(|| wasmtime::format_err!("no `prepare` export"))?;
-                let prepare = instance
-                    .get_typed_func::<(&str,), (Result<(), String>,)>(&mut *store, &func)?;
-                let (answer,) = prepare.call_async(&mut *store, (config,)).await?;
-                Ok(answer)
+                let instance = linked.instance_pre().instantiate_async(&mut *store).await?;
+                call_prepare_export(store, &instance, config).await
             },
             |(), _| Ok(()),
         )
@@ -378,6 +367,21 @@ impl Runtime {
         )
         .await
     }
+}
+
+/// Calls `instance`'s `prepare(config)` export (looked up by name: it is a
+/// world function, not part of any kind's generated bindings).
+pub(super) async fn call_prepare_export(
+    store: &mut Store<CallState>,
+    instance: &wasmtime::component::Instance,
+    config: &str,
+) -> wasmtime::Result<Result<(), String>> {
+    let func = instance
+        .get_export_index(&mut *store, None, super::kind::PREPARATION)
+        .ok_or_else(|| wasmtime::format_err!("no `{}` export", super::kind::PREPARATION))?;
+    let prepare = instance.get_typed_func::<(&str,), (Result<(), String>,)>(&mut *store, &func)?;
+    let (answer,) = prepare.call_async(&mut *store, (config,)).await?;
+    Ok(answer)
 }
 
 /// A router's answer within its quotas.

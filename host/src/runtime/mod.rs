@@ -223,3 +223,15 @@ pub enum Linked {
     Probe(bindings::ProbePre<CallState>),
     Router(bindings::RouterPre<CallState>),
 }
+
+impl Linked {
+    /// The untyped pre-linked instance, for exports outside the kind's
+    /// bindings (`prepare`).
+    pub(crate) fn instance_pre(&self) -> &wasmtime::component::InstancePre<CallState> {
+        match self {
+            Linked::Validator(p) => p.instance_pre(),
+            Linked::Probe(p) => p.instance_pre(),
+            Linked::Router(p) => p.instance_pre(),
+        }
+    }
+}

@@ -26,8 +26,8 @@ use wasmtime::Store;
 use wasmtime::component::{Instance, WasmList};
 use wasmtime_wizer::{ComponentInstanceState, Wizer};
 
-use super::call::CallFailure;
-use super::kind::{PREPARATION, PluginKind};
+use super::call::{CallFailure, call_prepare_export};
+use super::kind::PluginKind;
 use super::state::CallState;
 use super::{CallLimits, Linked, Runtime};
 
@@ -126,12 +126,7 @@ impl Runtime {
         let deadline = tokio::time::Instant::now() + limits.timeout;
         let run = tokio::time::timeout_at(deadline, async {
             let instance = pre.instantiate_async(&mut store).await?;
-            let func = instance
-                .get_export_index(&mut store, None, PREPARATION)
-                .ok_or_else(|| wasmtime::format_err!("no `{PREPARATION}` export"))?;
-            let prepare =
-                instance.get_typed_func::<(&str,), (Result<(), String>,)>(&mut store, &func)?;
-            let (answer,) = prepare.call_async(&mut store, (config,)).await?;
+            let answer = call_prepare_export(&mut store, &instance, config).await?;
             Ok((instance, answer))
         })
         .await;
