@@ -3,50 +3,80 @@
 //! limits and escalation, and the outbox delivers durably.
 //!
 //! ```text
-//! sources ─► Alerting::submit ─► router chain (plugins) ─► engine ─► outbox (SQLite) ─► channel workers
-//! (probes, monitors, plugin loads, dead letters, [[alert_rule]]s, POST /v1/alerts)
+//! sources ─► Alerting::submit ─► router chain (plugins) ─► driver ─► engine (pure)
+//! (probes, monitors, plugin loads,                            │ effects
+//!  dead letters, [[alert_rule]]s,                             ▼
+//!  POST /v1/alerts)                    repo (SQLite) + outbox (SQLite) ─► channel workers
 //! ```
 //!
 //! Routing runs on the submitting task (so many alerts route at once); the
 //! engine is one task that owns the alert state, so its decisions need no locks.
+//! [`Alerting`] is the handle the rest of the host holds: cheap to clone,
+//! and it needs nothing handed back to it.
 
 pub mod channels;
+mod driver;
 pub mod engine;
 mod matchers;
 pub mod model;
+mod muting;
 pub mod notification;
 pub mod outbox;
+mod repo;
 mod routing;
 pub mod rules;
 pub mod silences;
 pub mod sources;
 
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
 
+use anyhow::Context;
 use tokio::sync::{mpsc, oneshot};
 
-pub use engine::{Accepted, AlertView};
+pub use engine::{AckError, AlertView, Outcome, ViewState};
 pub use matchers::{InhibitRule, Matcher};
 pub use model::{Alert, AlertStatus};
 pub use notification::Notification;
 pub use outbox::Outbox;
+pub use repo::{AlertRepo, HistoryEntry};
 pub use routing::Decision;
+pub use sources::HostEvent;
 
 use crate::clock::now_ms;
 use crate::config::HostConfig;
-use crate::service::Service;
-use crate::store::StoreError;
-use engine::{Command, Engine};
+use crate::registry::PluginHost;
+use crate::store::{Store, StoreError};
+use crate::tasks::Tasks;
+use crate::telemetry::AlertMetrics;
+use driver::{Command, Driver};
+use engine::Engine;
 
 /// How long an alert waits for the plugin directory to load before it is routed without it.
-const READY_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+const READY_WAIT: Duration = Duration::from_secs(30);
 
-/// The alerting side of the service.
-pub struct Alerting {
+/// The alerting side of the host. Cheap to clone.
+#[derive(Clone)]
+pub struct Alerting(Arc<Shared>);
+
+struct Shared {
     tx: mpsc::Sender<Command>,
-    rx: Mutex<Option<mpsc::Receiver<Command>>>,
     chain: routing::Chain,
-    pub outbox: Outbox,
+    outbox: Arc<Outbox>,
+    repo: AlertRepo,
+    plugins: Arc<PluginHost>,
+    /// The engine, the outbox workers and their deliveries.
+    tasks: Tasks,
+    /// Alerts raised in the background; joined before `tasks` stop.
+    raised: Tasks,
+}
+
+/// What alerting is given by the host.
+pub struct Handles {
+    pub store: Arc<Store>,
+    pub metrics: AlertMetrics,
+    pub plugins: Arc<PluginHost>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -57,139 +87,190 @@ pub enum AlertingError {
     Store(#[from] StoreError),
 }
 
+/// What became of a submitted alert, once its state is committed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Accepted {
+    pub fingerprint: String,
+    pub outcome: Outcome,
+}
+
 impl Alerting {
-    /// Builds the channels; fails on settings a channel cannot use.
-    pub fn new(config: &HostConfig) -> Result<Alerting, String> {
-        let channels = config
-            .channels
-            .iter()
+    /// Builds the channels, resumes the stored state (active alerts,
+    /// silences, outbox depths) and starts the engine and the outbox
+    /// workers. Fails on settings a channel cannot use, or an unreadable store.
+    pub async fn start(config: &HostConfig, handles: Handles) -> anyhow::Result<Alerting> {
+        let Handles {
+            store,
+            metrics,
+            plugins,
+        } = handles;
+        let channels = (config.channels.iter())
             .map(|c| channels::Channel::new(c.clone()))
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| anyhow::anyhow!("alerting: {e}"))?;
+        for c in &config.channels {
+            metrics.know_channel(&c.name);
+        }
+        let repo = AlertRepo::new(store.clone());
+        let outbox = Arc::new(Outbox::new(
+            channels,
+            config.alerting.clone(),
+            store,
+            metrics.clone(),
+        ));
+        let restored = repo.active().await.context("reading the active alerts")?;
+        let silences = (repo.silences(now_ms()).await).context("reading the silences")?;
+        outbox.load_depths().await.context("reading the outbox")?;
+        let limits: HashMap<String, u32> = (config.channels.iter())
+            .filter_map(|c| Some((c.name.clone(), c.max_per_hour?)))
+            .collect();
+        let inhibit = config.inhibit_rules.iter().map(InhibitRule::from).collect();
+        let mut engine = Engine::new(config.alerting.clone(), limits, inhibit);
+        engine.restore(restored, now_ms());
+        engine.set_silences(silences);
+
         let (tx, rx) = mpsc::channel(8192);
-        Ok(Alerting {
+        let tasks = Tasks::new();
+        let alerting = Alerting(Arc::new(Shared {
             tx,
-            rx: Mutex::new(Some(rx)),
-            chain: routing::Chain::new(config),
-            outbox: Outbox::new(channels, config.alerting.clone()),
-        })
+            chain: routing::Chain::new(config, plugins.clone(), metrics.clone()),
+            outbox: outbox.clone(),
+            repo: repo.clone(),
+            plugins,
+            tasks: tasks.clone(),
+            raised: Tasks::new(),
+        }));
+        let driver = Driver {
+            engine,
+            repo,
+            outbox: outbox.clone(),
+            metrics,
+            tasks: tasks.clone(),
+            tick: config.alerting.tick,
+        };
+        tasks.spawn(driver.run(rx));
+        outbox.spawn_workers(&alerting, &tasks);
+        Ok(alerting)
     }
 
     /// Starts preparing the routers' snapshots (see [`crate::registry::Snapshots`]).
-    pub fn warm(&self, registry: &crate::registry::Registry) {
-        self.chain.warm(registry);
+    pub fn warm(&self) {
+        self.0.chain.warm();
     }
 
-    /// Resumes the stored state and starts the engine, the outbox workers,
-    /// the event sources and the `[[alert_rule]]`s. Call once.
-    pub async fn start(svc: &Arc<Service>) -> anyhow::Result<()> {
-        use anyhow::Context;
-        let Some(rx) = svc.alerts.rx.lock().expect("alerting lock").take() else {
-            return Ok(());
-        };
-        let restored: Vec<String> = svc
-            .store
-            .read(|c| {
-                let mut st = c.prepare("SELECT body FROM alerts ORDER BY updated_ms")?;
-                st.query_map([], |r| r.get(0))?.collect()
-            })
-            .await
-            .context("reading the active alerts")?;
-        let silences = silences::load(&svc.store, now_ms())
-            .await
-            .context("reading the silences")?;
-        svc.alerts
-            .outbox
-            .load_depths(&svc.store)
-            .await
-            .context("reading the outbox")?;
-        let engine = Engine::new(svc.clone(), restored, silences);
-        tokio::spawn(engine.run(rx));
-        Outbox::spawn_workers(svc);
-        sources::spawn(svc.clone());
-        rules::spawn(svc.clone());
-        Ok(())
+    /// The outbox (notifications, channels, retries).
+    pub fn outbox(&self) -> &Outbox {
+        &self.0.outbox
+    }
+
+    /// The alert tables (history, silences).
+    pub fn repo(&self) -> &AlertRepo {
+        &self.0.repo
     }
 
     /// Routes `alert` and hands it to the engine; answers once its state is
     /// committed to the store (what was accepted survives a crash).
-    pub async fn submit(
-        &self,
-        svc: &Arc<Service>,
-        alert: Alert,
-    ) -> Result<Accepted, AlertingError> {
+    pub async fn submit(&self, alert: Alert) -> Result<Accepted, AlertingError> {
+        let mut accepted = self.submit_all(vec![alert]).await?;
+        Ok(accepted.pop().expect("one alert, one answer"))
+    }
+
+    /// Routes `alerts` (concurrently) and hands them to the engine in one
+    /// turn, so alerts submitted together are grouped together whatever
+    /// the load; answers, in order, once their states are committed.
+    pub async fn submit_all(&self, alerts: Vec<Alert>) -> Result<Vec<Accepted>, AlertingError> {
         // Router plugins are in the registry once the plugin directory has
         // loaded; if it never does, route anyway (a missing router means the
         // default routing) rather than hold alerts forever.
-        if !svc.plugins_loaded()
-            && tokio::time::timeout(READY_WAIT, svc.wait_ready())
+        let plugins = &self.0.plugins;
+        if !plugins.is_loaded()
+            && tokio::time::timeout(READY_WAIT, plugins.wait_loaded())
                 .await
                 .is_err()
         {
-            tracing::warn!(alert = %alert.name, "the plugins are not loaded after {READY_WAIT:?}: routing without them");
+            tracing::warn!("the plugins are not loaded after {READY_WAIT:?}: routing without them");
         }
-        // A resolution goes to the channels that were told of the firing:
-        // routers decide only where firing alerts go.
-        let decision = if alert.is_firing() {
-            self.chain.route(svc, &alert).await
+        let batch = if let [alert] = alerts.as_slice() {
+            vec![(alert.clone(), self.decide(alert).await)]
         } else {
-            Decision::Deliver(Vec::new())
+            let mut routing = tokio::task::JoinSet::new();
+            for (i, alert) in alerts.into_iter().enumerate() {
+                let me = self.clone();
+                routing.spawn(async move {
+                    let decision = me.decide(&alert).await;
+                    (i, alert, decision)
+                });
+            }
+            let mut batch = Vec::new();
+            while let Some(routed) = routing.join_next().await {
+                batch.push(routed.map_err(|_| AlertingError::Stopped)?);
+            }
+            batch.sort_by_key(|(i, ..)| *i);
+            batch.into_iter().map(|(_, a, d)| (a, d)).collect()
         };
+        let fingerprints: Vec<String> = batch.iter().map(|(a, _)| a.fingerprint.clone()).collect();
         let (done, rx) = oneshot::channel();
-        self.tx
-            .send(Command::Event {
-                alert,
-                decision,
-                done: Some(done),
-            })
-            .await
-            .map_err(|_| AlertingError::Stopped)?;
-        let mut accepted = rx.await.map_err(|_| AlertingError::Stopped)?;
-        if let Some(c) = accepted.committed.take() {
-            c.wait().await?;
+        self.send(Command::Events { batch, done }).await?;
+        let applied = rx.await.map_err(|_| AlertingError::Stopped)?;
+        let mut accepted = Vec::with_capacity(applied.len());
+        for ((outcome, committed), fingerprint) in applied.into_iter().zip(fingerprints) {
+            if let Some(c) = committed {
+                c.wait().await?;
+            }
+            accepted.push(Accepted {
+                fingerprint,
+                outcome,
+            });
         }
         Ok(accepted)
     }
 
+    /// Where `alert` goes. A resolution goes to the channels that were told
+    /// of the firing: routers decide only where firing alerts go.
+    async fn decide(&self, alert: &Alert) -> Decision {
+        if alert.is_firing() {
+            self.0.chain.route(alert).await
+        } else {
+            Decision::Deliver(Vec::new())
+        }
+    }
+
     /// Submits `alert` in the background (for the host's own sources).
-    pub fn raise(&self, svc: &Arc<Service>, alert: Alert) {
-        let svc = svc.clone();
-        tokio::spawn(async move {
+    pub fn raise(&self, alert: Alert) {
+        let me = self.clone();
+        self.0.raised.spawn(async move {
             let name = alert.name.clone();
-            if let Err(e) = svc.alerts.submit(&svc, alert).await {
+            if let Err(e) = me.submit(alert).await {
                 tracing::error!(alert = %name, "raising an alert failed: {e}");
             }
         });
     }
 
+    /// Every active alert, most severe first.
     pub async fn list(&self) -> Result<Vec<AlertView>, AlertingError> {
         let (tx, rx) = oneshot::channel();
-        self.tx
-            .send(Command::List(tx))
-            .await
-            .map_err(|_| AlertingError::Stopped)?;
+        self.send(Command::List(tx)).await?;
         rx.await.map_err(|_| AlertingError::Stopped)
     }
 
     /// Acknowledges a firing alert: no more repeats, no escalation.
+    /// Answers once the acknowledgement is stored.
     pub async fn ack(
         &self,
         fingerprint: &str,
         by: &str,
         comment: String,
-    ) -> Result<Result<AlertView, String>, AlertingError> {
-        let (tx, rx) = oneshot::channel();
-        self.tx
-            .send(Command::Ack {
-                fingerprint: fingerprint.to_owned(),
-                by: by.to_owned(),
-                comment,
-                reply: tx,
-            })
-            .await
-            .map_err(|_| AlertingError::Stopped)?;
+    ) -> Result<Result<AlertView, AckError>, AlertingError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Ack {
+            fingerprint: fingerprint.to_owned(),
+            by: by.to_owned(),
+            comment,
+            reply,
+        })
+        .await?;
         match rx.await.map_err(|_| AlertingError::Stopped)? {
             Ok((view, committed)) => {
-                // Answered once the acknowledgement is stored.
                 committed.wait().await?;
                 Ok(Ok(view))
             }
@@ -198,58 +279,28 @@ impl Alerting {
     }
 
     /// Reloads the silences from the store into the engine.
-    pub async fn silences_changed(&self, svc: &Service) -> Result<(), AlertingError> {
-        let s = silences::load(&svc.store, now_ms()).await?;
-        self.tx
-            .send(Command::Silences(s))
-            .await
-            .map_err(|_| AlertingError::Stopped)
+    pub async fn silences_changed(&self) -> Result<(), AlertingError> {
+        let s = self.0.repo.silences(now_ms()).await?;
+        self.send(Command::Silences(s)).await
     }
-}
 
-/// One row of `GET /v1/alerts/history`.
-#[derive(Debug, serde::Serialize)]
-pub struct HistoryEntry {
-    pub id: i64,
-    pub at: String,
-    pub fingerprint: String,
-    pub name: String,
-    pub status: String,
-    pub severity: String,
-    pub source: String,
-    /// What happened: `firing`, `resolved`, `acknowledged`, `escalated`, …
-    pub detail: String,
-    pub alert: serde_json::Value,
-}
+    /// Stops alerting: waits for the alerts raised in the background, then
+    /// stops the engine (after the commands it has queued) and the outbox
+    /// workers (after their attempts in flight), `limit` for each step.
+    /// Rows still pending stay pending for the next start.
+    pub async fn stop(&self, limit: Duration) {
+        if !self.0.raised.stop(limit).await {
+            tracing::warn!("alerts: some raised alerts were still routing at shutdown");
+        }
+        if !self.0.tasks.stop(limit).await {
+            tracing::warn!(
+                "alerts: {} delivery task(s) still running at shutdown; their notifications stay pending",
+                self.0.tasks.len()
+            );
+        }
+    }
 
-/// The alert history, newest first, optionally of one fingerprint.
-pub async fn history(
-    store: &crate::store::Store,
-    fingerprint: Option<String>,
-    limit: u32,
-) -> Result<Vec<HistoryEntry>, StoreError> {
-    store
-        .read(move |c| {
-            let mut st = c.prepare_cached(
-                "SELECT id, at_ms, fingerprint, name, status, severity, source, detail, body
-                 FROM alert_history WHERE (?1 IS NULL OR fingerprint = ?1)
-                 ORDER BY id DESC LIMIT ?2",
-            )?;
-            st.query_map(rusqlite::params![fingerprint, limit], |r| {
-                let body: String = r.get(8)?;
-                Ok(HistoryEntry {
-                    id: r.get(0)?,
-                    at: crate::clock::rfc3339(r.get(1)?),
-                    fingerprint: r.get(2)?,
-                    name: r.get(3)?,
-                    status: r.get(4)?,
-                    severity: r.get(5)?,
-                    source: r.get(6)?,
-                    detail: r.get(7)?,
-                    alert: serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
-                })
-            })?
-            .collect()
-        })
-        .await
+    async fn send(&self, cmd: Command) -> Result<(), AlertingError> {
+        (self.0.tx.send(cmd).await).map_err(|_| AlertingError::Stopped)
+    }
 }

@@ -96,6 +96,7 @@ impl Notification {
         alerts: Vec<Alert>,
         rendering: Rendering,
         external_url: Option<String>,
+        created_ms: i64,
     ) -> Notification {
         let Rendering {
             title,
@@ -128,13 +129,13 @@ impl Notification {
             body,
             labels,
             alerts,
-            created_ms: now_ms(),
+            created_ms,
             external_url,
         }
     }
 
     /// A summary of what a channel's rate limit held back.
-    pub fn rate_limit_summary(channel: &str, held: u64, limit: u32) -> Notification {
+    pub fn rate_limit_summary(channel: &str, held: u64, limit: u32, now: i64) -> Notification {
         let mut n = Notification::of_alerts(
             Kind::RateLimitSummary,
             channel,
@@ -143,6 +144,7 @@ impl Notification {
             Vec::new(),
             Rendering::default(),
             None,
+            now,
         );
         n.severity = Severity::Warning;
         n.status = AlertStatus::Firing;
@@ -171,6 +173,7 @@ impl Notification {
             vec![alert],
             Rendering::default(),
             None,
+            now_ms(),
         )
     }
 

@@ -26,8 +26,9 @@ use super::channels::Channel;
 use super::notification::Notification;
 use crate::clock::{now_ms, rfc3339};
 use crate::config::AlertingSection;
-use crate::service::Service;
 use crate::store::{Store, StoreError};
+use crate::tasks::Tasks;
+use crate::telemetry::AlertMetrics;
 
 /// The state of one channel's deliveries.
 pub struct ChannelQueue {
@@ -46,6 +47,40 @@ struct Breaker {
     failures: u32,
     open_until_ms: Option<i64>,
     cooldown_ms: i64,
+}
+
+/// A notification row's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Waiting for its next attempt.
+    Pending,
+    /// Its receiver said yes.
+    Delivered,
+    /// Its attempts ran out.
+    Dead,
+}
+
+impl Status {
+    pub const ALL: [Status; 3] = [Status::Pending, Status::Delivered, Status::Dead];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Delivered => "delivered",
+            Status::Dead => "dead",
+        }
+    }
+}
+
+impl std::str::FromStr for Status {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Status, String> {
+        (Status::ALL.into_iter())
+            .find(|x| x.as_str() == s)
+            .ok_or_else(|| format!("status {s:?} is not one of pending, delivered, dead"))
+    }
 }
 
 /// What `GET /v1/notifications` shows of a row.
@@ -68,10 +103,17 @@ pub struct NotificationRecord {
 pub struct Outbox {
     pub queues: BTreeMap<String, Arc<ChannelQueue>>,
     policy: AlertingSection,
+    store: Arc<Store>,
+    metrics: AlertMetrics,
 }
 
 impl Outbox {
-    pub fn new(channels: Vec<Arc<Channel>>, policy: AlertingSection) -> Outbox {
+    pub fn new(
+        channels: Vec<Arc<Channel>>,
+        policy: AlertingSection,
+        store: Arc<Store>,
+        metrics: AlertMetrics,
+    ) -> Outbox {
         let queues = channels
             .into_iter()
             .map(|c| {
@@ -85,7 +127,12 @@ impl Outbox {
                 (c.name().to_owned(), Arc::new(q))
             })
             .collect();
-        Outbox { queues, policy }
+        Outbox {
+            queues,
+            policy,
+            store,
+            metrics,
+        }
     }
 
     /// Takes the secrets (URL, headers, signing secret, password) of a
@@ -120,7 +167,6 @@ impl Outbox {
     /// the channels' workers are woken then.
     pub fn enqueue(
         &self,
-        store: &Store,
         batch: Vec<Notification>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send + 'static {
         let rows: Vec<(String, String, String, i64, String)> = batch
@@ -139,7 +185,7 @@ impl Outbox {
             .iter()
             .filter_map(|n| self.queues.get(&n.channel).cloned())
             .collect();
-        let committed = store.write(move |tx| {
+        let committed = self.store.write(move |tx| {
             let mut st = tx.prepare_cached(
                 "INSERT INTO notifications (key, channel, kind, created_ms, status, next_at_ms, payload)
                  VALUES (?1, ?2, ?3, ?4, 'pending', ?4, ?5)",
@@ -161,8 +207,9 @@ impl Outbox {
 
     /// Counts what is pending per channel (at start-up) and warns of rows
     /// for channels the config no longer has (they stay pending, visible in the API).
-    pub async fn load_depths(&self, store: &Store) -> Result<(), StoreError> {
-        let counts: Vec<(String, i64)> = store
+    pub async fn load_depths(&self) -> Result<(), StoreError> {
+        let counts: Vec<(String, i64)> = self
+            .store
             .read(|c| {
                 let mut st = c.prepare(
                     "SELECT channel, COUNT(*) FROM notifications WHERE status = 'pending' GROUP BY channel",
@@ -186,17 +233,24 @@ impl Outbox {
         Ok(())
     }
 
-    /// Starts one worker per channel.
-    pub fn spawn_workers(svc: &Arc<Service>) {
-        for q in svc.alerts.outbox.queues.values() {
-            tokio::spawn(worker(svc.clone(), q.clone()));
+    /// Starts one worker per channel; dead letters are raised through `alerting`.
+    pub(super) fn spawn_workers(self: &Arc<Self>, alerting: &super::Alerting, tasks: &Tasks) {
+        for q in self.queues.values() {
+            let w = Worker {
+                outbox: self.clone(),
+                alerting: alerting.clone(),
+                tasks: tasks.clone(),
+                q: q.clone(),
+            };
+            tasks.spawn(w.run());
         }
     }
 
     /// Makes a dead (or pending) notification due now with fresh attempts.
     /// Answers false when there is no such row or it was delivered.
-    pub async fn retry(&self, store: &Store, id: i64) -> Result<bool, StoreError> {
-        let n = store
+    pub async fn retry(&self, id: i64) -> Result<bool, StoreError> {
+        let n = self
+            .store
             .write(move |tx| {
                 Ok(tx.execute(
                     "UPDATE notifications SET status = 'pending', attempts = 0, next_at_ms = ?2
@@ -209,7 +263,8 @@ impl Outbox {
         if n == 0 {
             return Ok(false);
         }
-        let channel: Option<String> = store
+        let channel: Option<String> = self
+            .store
             .read(move |c| {
                 c.query_row(
                     "SELECT channel FROM notifications WHERE id = ?1",
@@ -228,12 +283,13 @@ impl Outbox {
 
     /// Rows for the API, newest first.
     pub async fn list(
-        store: &Store,
-        status: Option<String>,
+        &self,
+        status: Option<Status>,
         channel: Option<String>,
         limit: u32,
     ) -> Result<Vec<NotificationRecord>, StoreError> {
-        store
+        let status = status.map(Status::as_str);
+        self.store
             .read(move |c| {
                 let mut st = c.prepare_cached(
                     "SELECT id, key, channel, kind, status, attempts, created_ms, next_at_ms,
@@ -287,74 +343,206 @@ struct Due {
     payload: String,
 }
 
-/// Delivers one channel's due rows, at most `concurrency` at once, forever.
-async fn worker(svc: Arc<Service>, q: Arc<ChannelQueue>) {
-    let concurrency = q.channel.load().config.concurrency;
-    let slots = Arc::new(Semaphore::new(concurrency));
-    let inflight: Arc<Mutex<Inflight>> = Arc::default();
-    let name = q.channel.load().name().to_owned();
-    loop {
-        if svc.is_shutting_down() {
-            return;
-        }
-        // Woken by new rows too: publish the depth they added.
-        svc.metrics
-            .alerts
-            .outbox_depth
-            .with_label_values(&[&name])
-            .set(q.depth.load(Ordering::Relaxed));
-        // While the breaker is open, wait for its cooldown; then one trial at a time.
-        let now = now_ms();
-        let open_until = q.breaker.lock().expect("breaker lock").open_until_ms;
-        let trial = match open_until {
-            Some(t) if t > now => {
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis((t - now) as u64)) => {}
-                    _ = q.wake.notified() => {}
+/// One channel's deliverer.
+struct Worker {
+    outbox: Arc<Outbox>,
+    alerting: super::Alerting,
+    tasks: Tasks,
+    q: Arc<ChannelQueue>,
+}
+
+impl Worker {
+    /// Delivers the channel's due rows, at most `concurrency` at once, until told to stop.
+    async fn run(self) {
+        let me = Arc::new(self);
+        let q = &me.q;
+        let store = &me.outbox.store;
+        let concurrency = q.channel.load().config.concurrency;
+        let slots = Arc::new(Semaphore::new(concurrency));
+        let inflight: Arc<Mutex<Inflight>> = Arc::default();
+        let name = q.channel.load().name().to_owned();
+        while !me.tasks.is_stopping() {
+            // Woken by new rows too: publish the depth they added.
+            (me.outbox.metrics.outbox_depth)
+                .with_label_values(&[&name])
+                .set(q.depth.load(Ordering::Relaxed));
+            // While the breaker is open, wait for its cooldown; then one trial at a time.
+            let now = now_ms();
+            let open_until = q.breaker.lock().expect("breaker lock").open_until_ms;
+            let trial = match open_until {
+                Some(t) if t > now => {
+                    me.wait(Duration::from_millis((t - now) as u64)).await;
+                    continue;
                 }
+                Some(_) => true,
+                None => false,
+            };
+            let busy = inflight.lock().expect("inflight lock").attempting.len();
+            let room = if trial {
+                usize::from(busy == 0)
+            } else {
+                concurrency - busy.min(concurrency)
+            };
+            let due = if room == 0 {
+                Vec::new()
+            } else {
+                fetch_due(store, &name, room + busy, &inflight).await
+            };
+            let due: Vec<Due> = due.into_iter().take(room).collect();
+            if due.is_empty() {
+                let wait = if room == 0 {
+                    Duration::from_secs(1)
+                } else {
+                    next_due_in(store, &name).await
+                };
+                me.wait(wait).await;
                 continue;
             }
-            Some(_) => true,
-            None => false,
-        };
-        let busy = inflight.lock().expect("inflight lock").attempting.len();
-        let room = if trial {
-            usize::from(busy == 0)
-        } else {
-            concurrency - busy.min(concurrency)
-        };
-        let due = if room == 0 {
-            Vec::new()
-        } else {
-            fetch_due(&svc.store, &name, room + busy, &inflight).await
-        };
-        let due: Vec<Due> = due.into_iter().take(room).collect();
-        if due.is_empty() {
-            let wait = if room == 0 {
-                Duration::from_secs(1)
-            } else {
-                next_due_in(&svc.store, &name).await
-            };
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = q.wake.notified() => {}
+            for d in due {
+                let permit = slots.clone().acquire_owned().await.expect("never closed");
+                inflight
+                    .lock()
+                    .expect("inflight lock")
+                    .attempting
+                    .insert(d.id);
+                let (me2, inflight) = (me.clone(), inflight.clone());
+                me.tasks.spawn(async move {
+                    me2.attempt(d.id, d.attempts, &d.payload).await;
+                    inflight.lock().expect("inflight lock").settle(d.id);
+                    drop(permit);
+                    me2.q.wake.notify_one();
+                });
             }
-            continue;
         }
-        for d in due {
-            let permit = slots.clone().acquire_owned().await.expect("never closed");
-            inflight
-                .lock()
-                .expect("inflight lock")
-                .attempting
-                .insert(d.id);
-            let (svc, q, inflight) = (svc.clone(), q.clone(), inflight.clone());
-            tokio::spawn(async move {
-                attempt(&svc, &q, d.id, d.attempts, &d.payload).await;
-                inflight.lock().expect("inflight lock").settle(d.id);
-                drop(permit);
-                q.wake.notify_one();
-            });
+    }
+
+    /// Sleeps for `wait`, or until new rows arrive or the worker is told to stop.
+    async fn wait(&self, wait: Duration) {
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = self.q.wake.notified() => {}
+            _ = self.tasks.stopped() => {}
+        }
+    }
+
+    /// One delivery attempt and its bookkeeping.
+    async fn attempt(&self, id: i64, attempts: u32, payload: &str) {
+        let q = &self.q;
+        let current = q.channel.load_full();
+        let channel = current.name();
+        let m = &self.outbox.metrics;
+        let n: Notification = match serde_json::from_str(payload) {
+            Ok(n) => n,
+            Err(e) => {
+                // Not ours to fix by retrying: dead-letter it with the reason.
+                self.finish(
+                    id,
+                    attempts + 1,
+                    Err(format!("unreadable outbox row: {e}")),
+                    true,
+                )
+                .await;
+                return;
+            }
+        };
+        let started = Instant::now();
+        let result = current.deliver(&n).await;
+        m.delivery_seconds
+            .with_label_values(&[channel])
+            .observe(started.elapsed().as_secs_f64());
+        let tries = attempts + 1;
+        let result = result.map_err(|e| e.to_string());
+        let dead = result.is_err() && tries >= self.outbox.policy.max_attempts;
+        // The breaker learns from every attempt.
+        {
+            let mut b = q.breaker.lock().expect("breaker lock");
+            let p = &self.outbox.policy;
+            match &result {
+                Ok(()) => *b = Breaker::default(),
+                Err(_) => {
+                    b.failures += 1;
+                    let was_trial = b.open_until_ms.is_some();
+                    if was_trial || b.failures >= p.breaker_failures {
+                        b.cooldown_ms = if was_trial {
+                            (b.cooldown_ms * 2).min(600_000)
+                        } else {
+                            p.breaker_cooldown.as_millis() as i64
+                        };
+                        b.open_until_ms = Some(now_ms() + b.cooldown_ms);
+                        m.circuit_open.with_label_values(&[channel]).set(1);
+                        tracing::warn!(
+                            %channel,
+                            "channel circuit open for {} ms after {} failure(s) in a row",
+                            b.cooldown_ms,
+                            b.failures
+                        );
+                    }
+                }
+            }
+            if result.is_ok() {
+                m.circuit_open.with_label_values(&[channel]).set(0);
+            }
+        }
+        self.finish(id, tries, result, dead).await;
+    }
+
+    async fn finish(&self, id: i64, tries: u32, result: Result<(), String>, dead: bool) {
+        let q = &self.q;
+        let channel = q.channel.load().name().to_owned();
+        let m = &self.outbox.metrics;
+        let now = now_ms();
+        let status = match (&result, dead) {
+            (Ok(()), _) => Status::Delivered,
+            (Err(_), true) => Status::Dead,
+            (Err(_), false) => Status::Pending,
+        };
+        let outcome = match status {
+            Status::Pending => "failed",
+            s => s.as_str(),
+        };
+        m.notifications
+            .with_label_values(&[&channel, outcome])
+            .inc();
+        let next = now + self.outbox.backoff(tries).as_millis() as i64;
+        let error = result.as_ref().err().cloned();
+        let status_text = status.as_str();
+        let write = self
+            .outbox
+            .store
+            .write(move |tx| {
+                Ok(tx.execute(
+                    "UPDATE notifications SET status = ?2, attempts = ?3, last_attempt_ms = ?4,
+                            next_at_ms = ?5, last_error = ?6,
+                            delivered_ms = CASE WHEN ?2 = 'delivered' THEN ?4 ELSE delivered_ms END
+                     WHERE id = ?1",
+                    params![id, status_text, tries, now, next, error],
+                )? as i64)
+            })
+            .wait()
+            .await;
+        if let Err(e) = write {
+            tracing::error!(%channel, "outbox: recording the outcome of notification {id} failed: {e}");
+        }
+        if status != Status::Pending {
+            q.depth.fetch_sub(1, Ordering::Relaxed);
+        }
+        m.outbox_depth
+            .with_label_values(&[&channel])
+            .set(q.depth.load(Ordering::Relaxed));
+        match result {
+            Ok(()) => {
+                if q.dead_alert.swap(false, Ordering::Relaxed) {
+                    (self.alerting).raise(super::sources::dead_letter(&channel, None).resolved());
+                }
+            }
+            Err(e) if dead => {
+                tracing::error!(%channel, "notification {id} dead-lettered after {tries} attempt(s): {e}");
+                q.dead_alert.store(true, Ordering::Relaxed);
+                (self.alerting).raise(super::sources::dead_letter(&channel, Some((id, &e))));
+            }
+            Err(e) => {
+                tracing::warn!(%channel, "notification {id}: attempt {tries} failed: {e}");
+            }
         }
     }
 }
@@ -434,135 +622,6 @@ async fn next_due_in(store: &Store, channel: &str) -> Duration {
     next.map_or(cap, |t| {
         Duration::from_millis((t - now_ms()).clamp(1, 1000) as u64)
     })
-}
-
-/// One delivery attempt and its bookkeeping.
-async fn attempt(svc: &Arc<Service>, q: &ChannelQueue, id: i64, attempts: u32, payload: &str) {
-    let current = q.channel.load_full();
-    let channel = current.name();
-    let m = &svc.metrics.alerts;
-    let n: Notification = match serde_json::from_str(payload) {
-        Ok(n) => n,
-        Err(e) => {
-            // Not ours to fix by retrying: dead-letter it with the reason.
-            finish(
-                svc,
-                q,
-                id,
-                attempts + 1,
-                Err(format!("unreadable outbox row: {e}")),
-                true,
-            )
-            .await;
-            return;
-        }
-    };
-    let started = Instant::now();
-    let result = current.deliver(&n).await;
-    m.delivery_seconds
-        .with_label_values(&[channel])
-        .observe(started.elapsed().as_secs_f64());
-    let tries = attempts + 1;
-    let result = result.map_err(|e| e.to_string());
-    let dead = result.is_err() && tries >= svc.config.alerting.max_attempts;
-    // The breaker learns from every attempt.
-    {
-        let mut b = q.breaker.lock().expect("breaker lock");
-        let p = &svc.config.alerting;
-        match &result {
-            Ok(()) => *b = Breaker::default(),
-            Err(_) => {
-                b.failures += 1;
-                let was_trial = b.open_until_ms.is_some();
-                if was_trial || b.failures >= p.breaker_failures {
-                    b.cooldown_ms = if was_trial {
-                        (b.cooldown_ms * 2).min(600_000)
-                    } else {
-                        p.breaker_cooldown.as_millis() as i64
-                    };
-                    b.open_until_ms = Some(now_ms() + b.cooldown_ms);
-                    m.circuit_open.with_label_values(&[channel]).set(1);
-                    tracing::warn!(
-                        %channel,
-                        "channel circuit open for {} ms after {} failure(s) in a row",
-                        b.cooldown_ms,
-                        b.failures
-                    );
-                }
-            }
-        }
-        if result.is_ok() {
-            m.circuit_open.with_label_values(&[channel]).set(0);
-        }
-    }
-    finish(svc, q, id, tries, result, dead).await;
-}
-
-async fn finish(
-    svc: &Arc<Service>,
-    q: &ChannelQueue,
-    id: i64,
-    tries: u32,
-    result: Result<(), String>,
-    dead: bool,
-) {
-    let channel = q.channel.load().name().to_owned();
-    let m = &svc.metrics.alerts;
-    let now = now_ms();
-    let outcome = match (&result, dead) {
-        (Ok(()), _) => "delivered",
-        (Err(_), true) => "dead",
-        (Err(_), false) => "failed",
-    };
-    m.notifications
-        .with_label_values(&[&channel, outcome])
-        .inc();
-    let next = now + svc.alerts.outbox.backoff(tries).as_millis() as i64;
-    let error = result.as_ref().err().cloned();
-    let status = match outcome {
-        "delivered" => "delivered",
-        "dead" => "dead",
-        _ => "pending",
-    };
-    let write = svc
-        .store
-        .write(move |tx| {
-            Ok(tx.execute(
-                "UPDATE notifications SET status = ?2, attempts = ?3, last_attempt_ms = ?4,
-                        next_at_ms = ?5, last_error = ?6,
-                        delivered_ms = CASE WHEN ?2 = 'delivered' THEN ?4 ELSE delivered_ms END
-                 WHERE id = ?1",
-                params![id, status, tries, now, next, error],
-            )? as i64)
-        })
-        .wait()
-        .await;
-    if let Err(e) = write {
-        tracing::error!(%channel, "outbox: recording the outcome of notification {id} failed: {e}");
-    }
-    if status != "pending" {
-        q.depth.fetch_sub(1, Ordering::Relaxed);
-    }
-    m.outbox_depth
-        .with_label_values(&[&channel])
-        .set(q.depth.load(Ordering::Relaxed));
-    match result {
-        Ok(()) => {
-            if q.dead_alert.swap(false, Ordering::Relaxed) {
-                svc.alerts
-                    .raise(svc, super::sources::dead_letter(&channel, None).resolved());
-            }
-        }
-        Err(e) if dead => {
-            tracing::error!(%channel, "notification {id} dead-lettered after {tries} attempt(s): {e}");
-            q.dead_alert.store(true, Ordering::Relaxed);
-            svc.alerts
-                .raise(svc, super::sources::dead_letter(&channel, Some((id, &e))));
-        }
-        Err(e) => {
-            tracing::warn!(%channel, "notification {id}: attempt {tries} failed: {e}");
-        }
-    }
 }
 
 #[cfg(test)]

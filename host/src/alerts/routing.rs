@@ -10,12 +10,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use assay_contract::Severity;
 use serde::{Deserialize, Serialize};
 
 use super::model::Alert;
-use crate::registry::PluginKind;
+use crate::registry::{PluginHost, PluginKind};
 use crate::runtime::bindings::RoutingDecision as WitDecision;
-use crate::service::Service;
+use crate::telemetry::AlertMetrics;
 
 /// One channel an alert goes to, as a router decided.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,6 +45,10 @@ pub enum Decision {
 /// The `[[router]]` entries with their config as JSON, made once.
 pub(super) struct Chain {
     routers: Vec<(String, String)>,
+    /// Each channel's name and `min_severity`, in config order.
+    channels: Vec<(String, Severity)>,
+    plugins: Arc<PluginHost>,
+    metrics: AlertMetrics,
     /// A router's repeat interval is at least this (`[alerting] group_interval`).
     min_repeat_ms: u64,
     /// Drops of deliveries to unknown channels, logged once per router and
@@ -58,11 +63,20 @@ const DROP_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 type DropLog = std::collections::HashMap<(String, String), (Option<std::time::Instant>, u64)>;
 
 impl Chain {
-    pub(super) fn new(svc_config: &crate::config::HostConfig) -> Chain {
+    pub(super) fn new(
+        config: &crate::config::HostConfig,
+        plugins: Arc<PluginHost>,
+        metrics: AlertMetrics,
+    ) -> Chain {
         Chain {
-            min_repeat_ms: svc_config.alerting.group_interval.as_millis() as u64,
+            min_repeat_ms: config.alerting.group_interval.as_millis() as u64,
             drops: std::sync::Mutex::default(),
-            routers: svc_config
+            channels: (config.channels.iter())
+                .map(|c| (c.name.clone(), c.min_severity))
+                .collect(),
+            plugins,
+            metrics,
+            routers: config
                 .routers
                 .iter()
                 .map(|r| {
@@ -75,7 +89,8 @@ impl Chain {
 
     /// Starts preparing each `[[router]]`'s snapshot for its config, so the
     /// first alerts do not wait for it (they would take the plain path).
-    pub(super) fn warm(&self, registry: &crate::registry::Registry) {
+    pub(super) fn warm(&self) {
+        let registry = self.plugins.registry();
         for (name, config) in &self.routers {
             if let Some(p) = registry.get(name) {
                 let _ = p.router(config);
@@ -84,12 +99,12 @@ impl Chain {
     }
 
     /// Routes `alert` through the chain.
-    pub(super) async fn route(&self, svc: &Arc<Service>, alert: &Alert) -> Decision {
+    pub(super) async fn route(&self, alert: &Alert) -> Decision {
         let mut routes = Vec::new();
         if self.routers.is_empty() {
-            routes = default_routes(svc, alert);
+            routes = self.default_routes(alert);
         } else {
-            let registry = svc.pipeline.registry();
+            let registry = self.plugins.registry();
             let wit_alert = alert.to_wit();
             for (name, config) in &self.routers {
                 let outcome = match registry.get(name) {
@@ -97,8 +112,7 @@ impl Chain {
                         let callee = p
                             .router(config)
                             .expect("router plugins are pre-linked as routers");
-                        svc.pipeline
-                            .runtime()
+                        (self.plugins.runtime())
                             .call_route(callee, &wit_alert, config)
                             .await
                             .outcome
@@ -120,8 +134,7 @@ impl Chain {
                     Ok(_) => "ok",
                     Err(_) => "failed",
                 };
-                svc.metrics
-                    .alerts
+                self.metrics
                     .router_calls
                     .with_label_values(&[name, label])
                     .inc();
@@ -162,29 +175,27 @@ impl Chain {
                                 "routing failed, using the default routing for this alert: {e}"
                             );
                         }
-                        routes.extend(default_routes(svc, alert));
+                        routes.extend(self.default_routes(alert));
                         break;
                     }
                 }
             }
         }
-        Decision::Deliver(self.admit(svc, alert, routes))
+        Decision::Deliver(self.filter(alert, routes))
     }
 
     /// Drops routes to unknown channels, below a channel's `min_severity`, and repeats.
-    fn admit(&self, svc: &Service, alert: &Alert, routes: Vec<Route>) -> Vec<Route> {
+    fn filter(&self, alert: &Alert, routes: Vec<Route>) -> Vec<Route> {
         let mut out: Vec<Route> = Vec::with_capacity(routes.len());
         for r in routes {
-            if !svc.config.channels.iter().any(|c| c.name == r.channel) {
+            if !self.channels.iter().any(|(c, _)| *c == r.channel) {
                 self.note_drop(&r.router, &r.channel);
-                svc.metrics
-                    .alerts
+                self.metrics
                     .routes_dropped
                     .with_label_values(&["unknown_channel"])
                     .inc();
-            } else if !meets(svc, alert, &r.channel) {
-                svc.metrics
-                    .alerts
+            } else if !self.meets(alert, &r.channel) {
+                self.metrics
                     .routes_dropped
                     .with_label_values(&["below_min_severity"])
                     .inc();
@@ -193,6 +204,25 @@ impl Chain {
             }
         }
         out
+    }
+
+    /// The built-in routing: every channel whose `min_severity` the alert meets.
+    fn default_routes(&self, alert: &Alert) -> Vec<Route> {
+        (self.channels.iter())
+            .filter(|(_, min)| alert.severity >= *min)
+            .map(|(c, _)| Route {
+                channel: c.clone(),
+                title: None,
+                body: None,
+                labels: BTreeMap::new(),
+                repeat_interval_ms: None,
+                router: "default".into(),
+            })
+            .collect()
+    }
+
+    fn meets(&self, alert: &Alert, channel: &str) -> bool {
+        (self.channels.iter()).any(|(c, min)| c == channel && alert.severity >= *min)
     }
 
     /// Logs a drop to an unknown channel, at most once per router and
@@ -220,28 +250,4 @@ impl Chain {
             *entry = (Some(now), 0);
         }
     }
-}
-
-/// Every channel whose `min_severity` the alert meets.
-fn default_routes(svc: &Service, alert: &Alert) -> Vec<Route> {
-    svc.config
-        .channels
-        .iter()
-        .map(|c| Route {
-            channel: c.name.clone(),
-            title: None,
-            body: None,
-            labels: BTreeMap::new(),
-            repeat_interval_ms: None,
-            router: "default".into(),
-        })
-        .filter(|r| meets(svc, alert, &r.channel))
-        .collect()
-}
-
-fn meets(svc: &Service, alert: &Alert, channel: &str) -> bool {
-    svc.config
-        .channels
-        .iter()
-        .any(|c| c.name == channel && alert.severity >= c.min_severity)
 }

@@ -9,9 +9,13 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use prometheus::core::Collector;
+
+use super::Alerting;
 use super::model::Alert;
 use crate::config::{AlertRuleSection, RuleMetric};
-use crate::service::Service;
+use crate::tasks::Tasks;
+use crate::telemetry::Metrics;
 
 /// One sample of the counters the rules read.
 #[derive(Debug, Clone, Default)]
@@ -25,54 +29,53 @@ struct Sample {
     failed_calls: f64,
 }
 
-fn sample(svc: &Service) -> Sample {
-    let m = &svc.metrics;
-    // From the cache itself: the Prometheus counters are only brought up
-    // to date when something scrapes /metrics, so a rule that read them
-    // never fired without a scrape.
-    let cache = svc.pipeline.cache().stats();
-    let mut s = Sample {
-        cache_hits: cache.hits as f64,
-        cache_misses: cache.misses as f64,
-        ..Sample::default()
-    };
-    let mut buckets: BTreeMap<u64, (f64, f64)> = BTreeMap::new();
-    for family in m.gather() {
-        match family.name() {
-            "assay_validation_duration_seconds" => {
-                for metric in family.get_metric() {
-                    let h = metric.get_histogram();
-                    s.validations += h.get_sample_count() as f64;
-                    for b in h.get_bucket() {
-                        let e = buckets
-                            .entry(b.upper_bound().to_bits())
-                            .or_insert((b.upper_bound(), 0.0));
-                        e.1 += b.cumulative_count() as f64;
-                    }
+/// Where the rules read the host's numbers: from the parts that own them
+/// (the result cache counts its own hits; the validation histogram and the
+/// call counters are read from their own collectors, not looked up by name
+/// among everything `/metrics` shows).
+#[derive(Clone)]
+pub struct Stats {
+    pub metrics: Metrics,
+    pub cache: Arc<dyn Fn() -> crate::validate::CacheStats + Send + Sync>,
+}
+
+impl Stats {
+    fn sample(&self) -> Sample {
+        let cache = (self.cache)();
+        let mut s = Sample {
+            cache_hits: cache.hits as f64,
+            cache_misses: cache.misses as f64,
+            ..Sample::default()
+        };
+        let mut buckets: BTreeMap<u64, (f64, f64)> = BTreeMap::new();
+        for family in self.metrics.validation_seconds.collect() {
+            for metric in family.get_metric() {
+                let h = metric.get_histogram();
+                s.validations += h.get_sample_count() as f64;
+                for b in h.get_bucket() {
+                    let e = (buckets.entry(b.upper_bound().to_bits()))
+                        .or_insert((b.upper_bound(), 0.0));
+                    e.1 += b.cumulative_count() as f64;
                 }
             }
-            "assay_plugin_calls_total" => {
-                for metric in family.get_metric() {
-                    let v = metric.get_counter().get_value();
-                    s.calls += v;
-                    let outcome = metric
-                        .get_label()
-                        .iter()
-                        .find(|l| l.name() == "outcome")
-                        .map(|l| l.value().to_owned())
-                        .unwrap_or_default();
-                    if outcome == "error" || outcome == "timeout" {
-                        s.failed_calls += v;
-                    }
-                }
-            }
-            _ => {}
         }
+        for family in self.metrics.plugin_calls.collect() {
+            for metric in family.get_metric() {
+                let v = metric.get_counter().get_value();
+                s.calls += v;
+                let failed = (metric.get_label().iter()).any(|l| {
+                    l.name() == "outcome" && (l.value() == "error" || l.value() == "timeout")
+                });
+                if failed {
+                    s.failed_calls += v;
+                }
+            }
+        }
+        let mut b: Vec<(f64, f64)> = buckets.into_values().collect();
+        b.sort_by(|x, y| x.0.total_cmp(&y.0));
+        s.buckets = b;
+        s
     }
-    let mut b: Vec<(f64, f64)> = buckets.into_values().collect();
-    b.sort_by(|x, y| x.0.total_cmp(&y.0));
-    s.buckets = b;
-    s
 }
 
 /// The rule's value over the change from `old` to `new`, with its event count.
@@ -110,59 +113,56 @@ fn value(metric: RuleMetric, old: &Sample, new: &Sample) -> (Option<f64>, f64) {
     }
 }
 
-/// Samples and evaluates every rule, forever.
-pub fn spawn(svc: Arc<Service>) {
-    let rules = svc.config.alert_rules.clone();
+/// Samples and evaluates every rule every `every`, until `tasks` stop.
+pub fn spawn(
+    rules: Vec<AlertRuleSection>,
+    every: Duration,
+    stats: Stats,
+    alerting: Alerting,
+    tasks: &Tasks,
+) {
     if rules.is_empty() {
         return;
     }
-    let every = svc.config.alerting.rule_interval;
     let longest = rules.iter().map(|r| r.window).max().unwrap_or_default();
-    tokio::spawn(async move {
+    let t = tasks.clone();
+    tasks.spawn(async move {
         let mut samples: VecDeque<(Instant, Sample)> = VecDeque::new();
         let mut firing: BTreeMap<String, bool> = BTreeMap::new();
         let mut tick = tokio::time::interval(every);
         loop {
-            tick.tick().await;
-            if svc.is_shutting_down() {
-                return;
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = t.stopped() => return,
             }
             let now = Instant::now();
-            samples.push_back((now, sample(&svc)));
-            while samples
-                .front()
-                .is_some_and(|(t, _)| now.duration_since(*t) > longest + every)
-            {
+            samples.push_back((now, stats.sample()));
+            while (samples.front()).is_some_and(|(t, _)| now.duration_since(*t) > longest + every) {
                 samples.pop_front();
             }
             for rule in &rules {
-                evaluate(&svc, rule, &samples, now, &mut firing);
+                if let Some(alert) = evaluate(rule, &samples, now, &mut firing) {
+                    alerting.raise(alert);
+                }
             }
         }
     });
 }
 
+/// The alert (firing or resolved) `rule` raises now, if its state changed.
 fn evaluate(
-    svc: &Arc<Service>,
     rule: &AlertRuleSection,
     samples: &VecDeque<(Instant, Sample)>,
     now: Instant,
     firing: &mut BTreeMap<String, bool>,
-) {
-    let Some((_, new)) = samples.back() else {
-        return;
-    };
+) -> Option<Alert> {
+    let (_, new) = samples.back()?;
     // The oldest sample inside the window (the window's start).
-    let Some((_, old)) = samples
+    let (_, old) = samples
         .iter()
-        .find(|(t, _)| now.duration_since(*t) <= rule.window + Duration::from_millis(1))
-    else {
-        return;
-    };
+        .find(|(t, _)| now.duration_since(*t) <= rule.window + Duration::from_millis(1))?;
     let (v, events) = value(rule.metric, old, new);
-    let Some(v) = v.filter(|_| events >= rule.min_events as f64) else {
-        return;
-    };
+    let v = v.filter(|_| events >= rule.min_events as f64)?;
     let breach = match (rule.below, rule.above) {
         (Some(b), _) => v < b,
         (_, Some(a)) => v > a,
@@ -170,7 +170,7 @@ fn evaluate(
     };
     let was = firing.get(&rule.name).copied().unwrap_or(false);
     if breach == was {
-        return;
+        return None;
     }
     firing.insert(rule.name.clone(), breach);
     let (op, bound) = match (rule.below, rule.above) {
@@ -195,8 +195,7 @@ fn evaluate(
     )
     .annotate("value", format!("{v}"))
     .annotate("metric", rule.metric.as_str());
-    svc.alerts
-        .raise(svc, if breach { alert } else { alert.resolved() });
+    Some(if breach { alert } else { alert.resolved() })
 }
 
 #[cfg(test)]

@@ -1,13 +1,11 @@
-//! Silences: matchers that mute alerts from a start to an end, kept in SQLite.
+//! Silences: matchers that mute alerts from a start to an end (stored by [`super::repo`]).
 
 use std::collections::BTreeMap;
 
-use rusqlite::params;
 use serde::{Deserialize, Serialize};
 
 use super::matchers::{Matcher, all_match};
 use crate::clock::{now_ms, rfc3339};
-use crate::store::{Store, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct Silence {
@@ -128,93 +126,4 @@ impl NewSilence {
             ends_ms: ends,
         })
     }
-}
-
-/// Every silence that ends after `after_ms` (`now_ms()`: those not expired).
-pub async fn load(store: &Store, after_ms: i64) -> Result<Vec<Silence>, StoreError> {
-    let rows: Vec<(String, i64, i64, i64, String, String, String)> = store
-        .read(move |c| {
-            let mut st = c.prepare(
-                "SELECT id, created_ms, starts_ms, ends_ms, created_by, comment, matchers
-                 FROM silences WHERE ends_ms > ?1 ORDER BY created_ms",
-            )?;
-            st.query_map([after_ms], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                ))
-            })?
-            .collect()
-        })
-        .await?;
-    let mut out = Vec::new();
-    for (id, created_ms, starts_ms, ends_ms, created_by, comment, matchers) in rows {
-        let texts: Vec<String> = serde_json::from_str(&matchers).unwrap_or_default();
-        match Matcher::parse_all(&texts) {
-            Ok(matchers) => out.push(Silence {
-                id,
-                matchers,
-                created_by,
-                comment,
-                created_ms,
-                starts_ms,
-                ends_ms,
-            }),
-            Err(e) => tracing::warn!("silence {id} is unreadable and ignored: {e}"),
-        }
-    }
-    Ok(out)
-}
-
-/// Stores a new silence; answers once committed.
-pub async fn insert(store: &Store, s: &Silence) -> Result<(), StoreError> {
-    let (id, created, starts, ends, by, comment) = (
-        s.id.clone(),
-        s.created_ms,
-        s.starts_ms,
-        s.ends_ms,
-        s.created_by.clone(),
-        s.comment.clone(),
-    );
-    let matchers = serde_json::to_string(
-        &s.matchers
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>(),
-    )
-    .expect("strings serialise");
-    store
-        .write(move |tx| {
-            tx.execute(
-                "INSERT INTO silences (id, created_ms, starts_ms, ends_ms, created_by, comment, matchers)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![id, created, starts, ends, by, comment, matchers],
-            )
-            .map(|n| n as i64)
-        })
-        .wait()
-        .await
-        .map(|_| ())
-}
-
-/// Ends a silence now; answers whether it existed and had not ended.
-pub async fn expire(store: &Store, id: &str) -> Result<bool, StoreError> {
-    let id = id.to_owned();
-    let n = store
-        .write(move |tx| {
-            let now = now_ms();
-            tx.execute(
-                "UPDATE silences SET ends_ms = ?2 WHERE id = ?1 AND ends_ms > ?2",
-                params![id, now],
-            )
-            .map(|n| n as i64)
-        })
-        .wait()
-        .await?;
-    Ok(n > 0)
 }

@@ -12,22 +12,44 @@
 //! | `NotificationDeadLettered` | `warning` | a notification runs out of attempts | the channel delivers again |
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use assay_contract::Severity;
+use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 
+use super::Alerting;
 use super::model::Alert;
 use crate::probes::{ProbeEvent, ProbeState};
-use crate::service::{HostEvent, MonitorVerdict, Service};
-use crate::validate::Verdict;
+use crate::registry::ReloadEvent;
+use crate::tasks::Tasks;
+use crate::validate::{MonitorVerdict, Verdict};
 
-/// Turns host events into alerts, for as long as the service runs.
-pub fn spawn(svc: Arc<Service>) {
-    let mut rx = svc.subscribe_events();
-    tokio::spawn(async move {
+/// What happened in the host that alerting hears of (the composition root
+/// turns each part's own events into these).
+#[derive(Debug, Clone)]
+pub enum HostEvent {
+    /// A plugin file failed to load; if an older version was loaded, it keeps serving.
+    PluginFailed(Box<ReloadEvent>),
+    /// A probe instance's reported state changed.
+    ProbeStateChanged(Box<ProbeEvent>),
+    /// A monitored subject's verdict changed (or was seen for the first time).
+    MonitorVerdict(Box<MonitorVerdict>),
+    /// A plugin that had failed to load has loaded.
+    PluginRecovered(String),
+    /// A plugin was quarantined, or released (by a trial call or an operator).
+    Quarantine(Box<crate::runtime::QuarantineEvent>),
+}
+
+/// Turns host events into alerts until `tasks` stop.
+pub fn spawn(mut rx: broadcast::Receiver<HostEvent>, alerting: Alerting, tasks: &Tasks) {
+    let t = tasks.clone();
+    tasks.spawn(async move {
         loop {
-            let event = match rx.recv().await {
+            let event = tokio::select! {
+                e = rx.recv() => e,
+                _ = t.stopped() => return,
+            };
+            let event = match event {
                 Ok(e) => e,
                 Err(RecvError::Lagged(n)) => {
                     tracing::warn!(
@@ -38,7 +60,7 @@ pub fn spawn(svc: Arc<Service>) {
                 Err(RecvError::Closed) => return,
             };
             for alert in alerts_of(&event) {
-                svc.alerts.raise(&svc, alert);
+                alerting.raise(alert);
             }
         }
     });

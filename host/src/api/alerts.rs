@@ -1,7 +1,6 @@
 //! `/v1/alerts`, `/v1/notifications` and `/v1/silences`: the alerting surfaces.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use assay_contract::Severity;
 use axum::Extension;
@@ -14,10 +13,9 @@ use serde_json::json;
 
 use super::auth::Actor;
 use super::error::ApiError;
-use crate::alerts::silences::{self, NewSilence};
-use crate::alerts::{Alert, AlertingError, Outbox};
+use crate::alerts::silences::NewSilence;
+use crate::alerts::{Alert, Alerting, AlertingError};
 use crate::clock::now_ms;
-use crate::service::Service;
 
 /// At most this many alerts in one `POST /v1/alerts`.
 const MAX_POSTED: usize = 1000;
@@ -49,9 +47,9 @@ fn hundred() -> u32 {
 }
 
 /// `GET /v1/alerts`: the active alerts with their state.
-pub(super) async fn list(State(svc): State<Arc<Service>>) -> Result<Response, ApiError> {
-    let alerts = svc.alerts.list().await.map_err(failed)?;
-    Ok(axum::Json(json!({ "alerts": alerts })).into_response())
+pub(super) async fn list(State(alerts): State<Alerting>) -> Result<Response, ApiError> {
+    let list = alerts.list().await.map_err(failed)?;
+    Ok(axum::Json(json!({ "alerts": list })).into_response())
 }
 
 /// One alert of `POST /v1/alerts`.
@@ -140,7 +138,7 @@ impl PostedAlert {
 /// `POST /v1/alerts`: raises (or resolves) alerts from outside, e.g. from a
 /// script. Answers once every alert's state is committed.
 pub(super) async fn post(
-    State(svc): State<Arc<Service>>,
+    State(alerts): State<Alerting>,
     actor: Option<Extension<Actor>>,
     body: Result<axum::Json<PostedAlerts>, JsonRejection>,
 ) -> Result<Response, ApiError> {
@@ -151,29 +149,15 @@ pub(super) async fn post(
             format!("give between 1 and {MAX_POSTED} alerts"),
         ));
     }
-    let actor = actor.map_or_else(|| "anonymous".to_owned(), |a| a.name.clone());
-    let alerts = posted
-        .alerts
-        .into_iter()
-        .enumerate()
+    let actor = actor.map_or_else(|| Actor::anonymous().name, |a| a.name.clone());
+    let posted = (posted.alerts.into_iter().enumerate())
         .map(|(i, a)| a.into_alert(i, &actor))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut tasks = tokio::task::JoinSet::new();
-    for (i, alert) in alerts.into_iter().enumerate() {
-        let svc = svc.clone();
-        tasks.spawn(async move { (i, svc.alerts.submit(&svc, alert).await) });
-    }
-    let mut accepted = Vec::new();
-    while let Some(joined) = tasks.join_next().await {
-        let (i, result) = joined.map_err(|e| ApiError::internal(e.to_string()))?;
-        let a = result.map_err(failed)?;
-        accepted.push((
-            i,
-            json!({"fingerprint": a.fingerprint, "outcome": a.outcome}),
-        ));
-    }
-    accepted.sort_by_key(|(i, _)| *i);
-    let accepted: Vec<_> = accepted.into_iter().map(|(_, v)| v).collect();
+    // One turn of the engine for the whole request: alerts posted together group together.
+    let accepted: Vec<_> = (alerts.submit_all(posted).await.map_err(failed)?)
+        .into_iter()
+        .map(|a| json!({"fingerprint": a.fingerprint, "outcome": a.outcome}))
+        .collect();
     Ok((
         StatusCode::ACCEPTED,
         axum::Json(json!({ "accepted": accepted })),
@@ -191,11 +175,11 @@ pub(super) struct HistoryQuery {
 
 /// `GET /v1/alerts/history?fingerprint=…&limit=N`: newest first.
 pub(super) async fn history(
-    State(svc): State<Arc<Service>>,
+    State(alerts): State<Alerting>,
     Query(q): Query<HistoryQuery>,
 ) -> Result<Response, ApiError> {
     let limit = check_limit(q.limit)?;
-    let rows = crate::alerts::history(&svc.store, q.fingerprint, limit)
+    let rows = (alerts.repo().history(q.fingerprint, limit))
         .await
         .map_err(|e| ApiError::store("reading the alert history", e))?;
     Ok(axum::Json(json!({ "history": rows })).into_response())
@@ -210,21 +194,20 @@ pub(super) struct AckBody {
 
 /// `POST /v1/alerts/{fingerprint}/ack`: no more repeats, no escalation.
 pub(super) async fn ack(
-    State(svc): State<Arc<Service>>,
+    State(alerts): State<Alerting>,
     actor: Option<Extension<Actor>>,
     Path(fingerprint): Path<String>,
     body: Option<axum::Json<AckBody>>,
 ) -> Result<Response, ApiError> {
-    let by = actor.map_or_else(|| "anonymous".to_owned(), |a| a.name.clone());
+    let by = actor.map_or_else(|| Actor::anonymous().name, |a| a.name.clone());
     let comment = body.map(|b| b.0.comment).unwrap_or_default();
-    match svc
-        .alerts
+    match alerts
         .ack(&fingerprint, &by, comment)
         .await
         .map_err(failed)?
     {
         Ok(view) => Ok(axum::Json(json!({ "alert": view })).into_response()),
-        Err(why) => Err(ApiError::not_found("unknown_alert", why)),
+        Err(why) => Err(ApiError::not_found("unknown_alert", why.to_string())),
     }
 }
 
@@ -239,27 +222,23 @@ pub(super) struct NotificationsQuery {
 
 /// `GET /v1/notifications?status=pending|delivered|dead&channel=…&limit=N`.
 pub(super) async fn notifications(
-    State(svc): State<Arc<Service>>,
+    State(alerts): State<Alerting>,
     Query(q): Query<NotificationsQuery>,
 ) -> Result<Response, ApiError> {
     let limit = check_limit(q.limit)?;
-    if let Some(s) = &q.status
-        && !["pending", "delivered", "dead"].contains(&s.as_str())
-    {
-        return Err(ApiError::bad_request(
-            "bad_status",
-            format!("status {s:?} is not one of pending, delivered, dead"),
-        ));
-    }
+    let status = (q.status.as_deref())
+        .map(str::parse::<crate::alerts::outbox::Status>)
+        .transpose()
+        .map_err(|e| ApiError::bad_request("bad_status", e))?;
     if let Some(c) = &q.channel
-        && !svc.alerts.outbox.queues.contains_key(c)
+        && !alerts.outbox().queues.contains_key(c)
     {
         return Err(ApiError::not_found(
             "unknown_channel",
             format!("no channel named {c:?} is configured"),
         ));
     }
-    let rows = Outbox::list(&svc.store, q.status, q.channel, limit)
+    let rows = (alerts.outbox().list(status, q.channel, limit))
         .await
         .map_err(|e| ApiError::store("reading the outbox", e))?;
     Ok(axum::Json(json!({ "notifications": rows })).into_response())
@@ -268,13 +247,10 @@ pub(super) async fn notifications(
 /// `POST /v1/notifications/{id}/retry` (admin): a dead notification is
 /// attempted again, from zero attempts.
 pub(super) async fn retry(
-    State(svc): State<Arc<Service>>,
+    State(alerts): State<Alerting>,
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
-    let found = svc
-        .alerts
-        .outbox
-        .retry(&svc.store, id)
+    let found = (alerts.outbox().retry(id))
         .await
         .map_err(|e| ApiError::store("updating the outbox", e))?;
     if !found {
@@ -287,8 +263,8 @@ pub(super) async fn retry(
 }
 
 /// `GET /v1/silences`: every stored silence (expired ones until pruned).
-pub(super) async fn list_silences(State(svc): State<Arc<Service>>) -> Result<Response, ApiError> {
-    let all = silences::load(&svc.store, i64::MIN)
+pub(super) async fn list_silences(State(alerts): State<Alerting>) -> Result<Response, ApiError> {
+    let all = (alerts.repo().silences(i64::MIN))
         .await
         .map_err(|e| ApiError::store("reading the silences", e))?;
     let now = now_ms();
@@ -298,29 +274,29 @@ pub(super) async fn list_silences(State(svc): State<Arc<Service>>) -> Result<Res
 
 /// `POST /v1/silences`: mutes matching alerts until it ends.
 pub(super) async fn create_silence(
-    State(svc): State<Arc<Service>>,
+    State(alerts): State<Alerting>,
     actor: Option<Extension<Actor>>,
     body: Result<axum::Json<NewSilence>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let new = json_body(body)?;
-    let actor = actor.map_or_else(|| "anonymous".to_owned(), |a| a.name.clone());
+    let actor = actor.map_or_else(|| Actor::anonymous().name, |a| a.name.clone());
     let silence = new
         .into_silence(&actor)
         .map_err(|e| ApiError::bad_request("bad_silence", e))?;
-    silences::insert(&svc.store, &silence)
+    (alerts.repo().insert_silence(&silence))
         .await
         .map_err(|e| ApiError::store("storing the silence", e))?;
-    svc.alerts.silences_changed(&svc).await.map_err(failed)?;
+    alerts.silences_changed().await.map_err(failed)?;
     let view = silence.view(now_ms());
     Ok((StatusCode::CREATED, axum::Json(json!({ "silence": view }))).into_response())
 }
 
 /// `DELETE /v1/silences/{id}`: ends the silence now.
 pub(super) async fn expire_silence(
-    State(svc): State<Arc<Service>>,
+    State(alerts): State<Alerting>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let found = silences::expire(&svc.store, &id)
+    let found = (alerts.repo().expire_silence(&id))
         .await
         .map_err(|e| ApiError::store("updating the silence", e))?;
     if !found {
@@ -329,7 +305,7 @@ pub(super) async fn expire_silence(
             format!("no active or pending silence with id {id:?}"),
         ));
     }
-    svc.alerts.silences_changed(&svc).await.map_err(failed)?;
+    alerts.silences_changed().await.map_err(failed)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

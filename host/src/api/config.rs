@@ -12,7 +12,8 @@ use axum::response::{IntoResponse, Response};
 use super::auth::Actor;
 use super::error::{ApiError, from_rejection};
 use crate::clock::now_ms;
-use crate::service::{LivePatch, PatchError, Service};
+use crate::live::{LivePatch, PatchError};
+use crate::service::Service;
 use crate::store::AuditEntry;
 
 pub(super) async fn get_config(State(svc): State<Arc<Service>>) -> Response {

@@ -40,14 +40,9 @@ fn worst<'a>(statuses: impl IntoIterator<Item = &'a str>) -> &'a str {
 /// `GET /health`: 200 for pass and warn, 503 for fail.
 pub(super) async fn health(State(svc): State<Arc<Service>>) -> Response {
     let time = rfc3339(now_ms());
-    let registry = svc.pipeline.registry();
-    let failures = svc
-        .plugins
-        .lock()
-        .expect("plugin book lock")
-        .failures
-        .clone();
-    let (plugins_status, plugins_output) = if !svc.plugins_loaded() {
+    let registry = svc.plugins.registry();
+    let failures = svc.reloads.failures().clone();
+    let (plugins_status, plugins_output) = if !svc.plugins.is_loaded() {
         ("warn", "loading the plugin directory".to_owned())
     } else if !failures.is_empty() {
         let names: Vec<&str> = failures.keys().map(String::as_str).collect();
@@ -178,18 +173,18 @@ pub(super) async fn ready(State(svc): State<Arc<Service>>) -> Response {
 /// `GET /metrics`.
 pub(super) async fn metrics(State(svc): State<Arc<Service>>) -> Response {
     let m = &svc.metrics;
-    let stats = svc.pipeline.cache().stats();
+    let stats = svc.validation.pipeline().cache().stats();
     crate::telemetry::Metrics::sync_counter(&m.cache_hits, stats.hits);
     crate::telemetry::Metrics::sync_counter(&m.cache_misses, stats.misses);
     m.cache_entries.set(stats.entries as i64);
-    let registry = svc.pipeline.registry();
+    let registry = svc.plugins.registry();
     for kind in crate::registry::PluginKind::ALL {
         let n = registry.plugins.iter().filter(|p| p.kind == kind).count();
         m.plugins_loaded
             .with_label_values(&[kind.as_str()])
             .set(n as i64);
     }
-    let failures = svc.plugins.lock().expect("plugin book lock").failures.len();
+    let failures = svc.reloads.failures().len();
     m.plugin_load_failures.set(failures as i64);
     let mut resp = m.render().into_response();
     resp.headers_mut().insert(

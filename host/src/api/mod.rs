@@ -26,6 +26,13 @@ use axum::routing::{delete, get, post};
 use crate::service::Service;
 use error::ApiError;
 
+/// Handlers that need only alerting take it alone (`State<Alerting>`).
+impl axum::extract::FromRef<Arc<Service>> for crate::alerts::Alerting {
+    fn from_ref(svc: &Arc<Service>) -> Self {
+        svc.alerts.clone()
+    }
+}
+
 /// The whole API over `svc`.
 pub fn router(svc: Arc<Service>) -> Router {
     let body_limit = svc.config.server.max_body_bytes;

@@ -118,7 +118,7 @@ pub(super) async fn run(
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     let p = find(&svc, &name)?;
-    let result = crate::probes::scheduler::run_now(&svc, &p).await;
+    let result = svc.probes.run_now(&p).await;
     Ok(axum::Json(json!({
         "probe": name,
         "state": p.state(),

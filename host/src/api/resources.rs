@@ -13,8 +13,9 @@ use super::error::{ApiError, from_rejection};
 use super::query_pairs;
 use crate::clock::now_ms;
 use crate::registry::Plugin;
-use crate::service::{LoadFailure, PluginStats, Service};
+use crate::service::{LoadFailure, Service};
 use crate::store::{AuditEntry, ReportQuery};
+use crate::validate::PluginStats;
 use crate::validate::Verdict;
 
 /// A plugin as the API shows it: `state` is `loaded`, or `failed` when its
@@ -76,22 +77,15 @@ fn plugin_json(
 
 /// `GET /v1/plugins`: loaded plugins, and files that failed to load.
 pub(super) async fn plugins(State(svc): State<Arc<Service>>) -> Response {
-    let registry = svc.pipeline.registry();
-    let book = svc.plugins.lock().expect("plugin book lock");
-    let mut list: Vec<Value> = registry
-        .plugins
-        .iter()
-        .map(|p| {
-            plugin_json(
-                Some(p),
-                book.stats.get(&*p.name),
-                book.failures.get(&*p.name),
-            )
-        })
+    let registry = svc.plugins.registry();
+    let calls = svc.validation.calls();
+    let failures = svc.reloads.failures();
+    let mut list: Vec<Value> = (registry.plugins.iter())
+        .map(|p| plugin_json(Some(p), calls.stats.get(&*p.name), failures.get(&*p.name)))
         .collect();
-    for (name, f) in &book.failures {
+    for (name, f) in failures.iter() {
         if registry.get(name).is_none() {
-            list.push(plugin_json(None, book.stats.get(name), Some(f)));
+            list.push(plugin_json(None, calls.stats.get(name), Some(f)));
         }
     }
     axum::Json(json!({ "plugins": list })).into_response()
@@ -102,17 +96,23 @@ pub(super) async fn plugin(
     State(svc): State<Arc<Service>>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    let registry = svc.pipeline.registry();
-    let book = svc.plugins.lock().expect("plugin book lock");
+    let registry = svc.plugins.registry();
+    let calls = svc.validation.calls();
+    let failures = svc.reloads.failures();
     let p = registry.get(&name);
-    let failure = book.failures.get(&name);
+    let failure = failures.get(&name);
     if p.is_none() && failure.is_none() {
         return Err(ApiError::not_found(
             "unknown_plugin",
             format!("no plugin named {name:?} in {}", registry.dir.display()),
         ));
     }
-    Ok(axum::Json(plugin_json(p.map(|p| &**p), book.stats.get(&name), failure)).into_response())
+    Ok(axum::Json(plugin_json(
+        p.map(|p| &**p),
+        calls.stats.get(&name),
+        failure,
+    ))
+    .into_response())
 }
 
 /// `POST /v1/plugins/{name}/release`: lifts a quarantine now (admin, audited).
@@ -122,7 +122,7 @@ pub(super) async fn plugin_release(
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     let actor = actor.map_or_else(Actor::anonymous, |Extension(a)| a);
-    let registry = svc.pipeline.registry();
+    let registry = svc.plugins.registry();
     let Some(p) = registry.get(&name) else {
         return Err(ApiError::not_found(
             "unknown_plugin",
@@ -168,7 +168,10 @@ pub(super) async fn plugins_reload(
 ) -> Result<Response, ApiError> {
     let actor = actor.map_or_else(Actor::anonymous, |Extension(a)| a);
     let events = svc.rescan("api", true).await;
-    let failed = events.iter().filter(|e| e.outcome == "failed").count();
+    let failed = events
+        .iter()
+        .filter(|e| e.outcome == crate::registry::ReloadOutcome::Failed)
+        .count();
     svc.store
         .audit(AuditEntry {
             at_ms: now_ms(),
@@ -185,7 +188,7 @@ pub(super) async fn plugins_reload(
 
 /// `GET /v1/cache/stats`.
 pub(super) async fn cache_stats(State(svc): State<Arc<Service>>) -> Response {
-    let s = svc.pipeline.cache().stats();
+    let s = svc.validation.pipeline().cache().stats();
     let live = svc.live();
     let lookups = s.hits + s.misses;
     axum::Json(json!({
@@ -206,7 +209,7 @@ pub(super) async fn cache_clear(
     actor: Option<Extension<Actor>>,
 ) -> Result<Response, ApiError> {
     let actor = actor.map_or_else(Actor::anonymous, |Extension(a)| a);
-    let cleared = svc.pipeline.cache().clear();
+    let cleared = svc.validation.pipeline().cache().clear();
     svc.store
         .audit(AuditEntry {
             at_ms: now_ms(),

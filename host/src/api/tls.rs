@@ -22,11 +22,12 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{Semaphore, mpsc};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
 use crate::config::{TlsSection, TlsVersion};
+use crate::tasks::Tasks;
 
 /// A handshake must finish within this.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -240,13 +241,10 @@ impl axum::serve::Listener for TlsListener {
 }
 
 /// Checks the files every `reload` interval and swaps in a new
-/// configuration when they changed and load cleanly, until `stop`.
-pub fn spawn_reloader(
-    files: TlsFiles,
-    config: Arc<ArcSwap<ServerConfig>>,
-    mut stop: watch::Receiver<bool>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
+/// configuration when they changed and load cleanly, until `tasks` stop.
+pub fn spawn_reloader(files: TlsFiles, config: Arc<ArcSwap<ServerConfig>>, tasks: &Tasks) {
+    let t = tasks.clone();
+    tasks.spawn(async move {
         let mut loaded = files.stamp();
         let mut refused = None;
         let mut tick = tokio::time::interval(files.reload);
@@ -254,7 +252,7 @@ pub fn spawn_reloader(
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
-                _ = crate::service::stopped(&mut stop) => return,
+                _ = t.stopped() => return,
             }
             let now = files.stamp();
             if now == loaded || refused.as_ref() == Some(&now) {
@@ -279,5 +277,5 @@ pub fn spawn_reloader(
                 Err(e) => tracing::error!("TLS: reloading: {e}"),
             }
         }
-    })
+    });
 }

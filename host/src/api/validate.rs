@@ -13,8 +13,9 @@ use axum::response::{IntoResponse, Response};
 use super::auth::Actor;
 use super::error::{ApiError, from_rejection};
 use super::query_pairs;
-use crate::service::{Service, Source};
-use crate::validate::{Level, SubjectInput};
+use crate::service::Service;
+use crate::validate::Source;
+use crate::validate::{Level, Request, SubjectInput, ValidateError};
 
 pub(super) async fn validate(
     State(svc): State<Arc<Service>>,
@@ -69,21 +70,6 @@ pub(super) async fn validate(
             1,
         ));
     };
-    let plugins = svc
-        .pipeline
-        .select(level, &only)
-        .map_err(|e| ApiError::bad_request("unknown_plugin", e.to_string()))?;
-    if svc.pipeline.registry().validators().next().is_none() {
-        return Err(ApiError::unavailable(
-            "no_validators",
-            format!(
-                "no validator plugins are loaded from {}",
-                svc.config.plugins.dir.display()
-            ),
-            30,
-        ));
-    }
-
     let name = name.unwrap_or_else(|| "request".into());
     let mut subject = SubjectInput::new(name, body.to_vec());
     if let Some(ct) = headers
@@ -93,35 +79,41 @@ pub(super) async fn validate(
     {
         subject.content_type = ct.to_owned();
     }
-    let budget = live.budget_ms.get(level).map(Duration::from_millis);
-    let report = svc
-        .pipeline
-        .validate(&subject, level, &plugins, budget)
-        .await;
-    // A plugin refused a slot did not check the subject: no report, a retry.
-    if let Some(busy) = report.busy_plugins() {
-        svc.metrics
-            .validations_rejected
-            .with_label_values(&["plugin_busy"])
-            .inc();
-        let why = report
-            .plugins
-            .iter()
-            .filter(|p| p.outcome == crate::validate::Outcome::Busy)
-            .find_map(|p| p.error.clone())
-            .unwrap_or_default();
-        return Err(ApiError::unavailable(
-            "plugin_busy",
-            format!("{busy}: {why}; retry shortly"),
-            1,
-        ));
-    }
     let actor = actor.map(|Extension(a)| a);
     let actor_name = actor
         .as_ref()
         .filter(|_| svc.auth.enabled())
         .map(|a| a.name.as_str());
-    let recorded = svc.record(&report, &Source::Api, actor_name).await?;
+    let req = Request {
+        subject: &subject,
+        level,
+        only: &only,
+        budget: live.budget_ms.get(level).map(Duration::from_millis),
+        source: Source::Api,
+        actor: actor_name,
+    };
+    let recorded = match svc.validation.validate_and_record(req).await {
+        Ok((_, recorded)) => recorded,
+        Err(ValidateError::UnknownPlugin(e)) => {
+            return Err(ApiError::bad_request("unknown_plugin", e.to_string()));
+        }
+        Err(e @ ValidateError::NoValidators(_)) => {
+            return Err(ApiError::unavailable("no_validators", e.to_string(), 30));
+        }
+        // A plugin refused a slot did not check the subject: no report, a retry.
+        Err(ValidateError::Busy { plugins, why }) => {
+            svc.metrics
+                .validations_rejected
+                .with_label_values(&["plugin_busy"])
+                .inc();
+            return Err(ApiError::unavailable(
+                "plugin_busy",
+                format!("{plugins}: {why}; retry shortly"),
+                1,
+            ));
+        }
+        Err(ValidateError::Store(e)) => return Err(ApiError::store("storing the report", e)),
+    };
     let id = recorded.id;
     let mut resp = (
         [(

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use tokio::sync::watch;
 
 use super::{EXIT_OK, GlobalArgs};
 use crate::api::tls::{self, TlsFiles, TlsListener};
@@ -35,7 +34,8 @@ pub(super) async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<
         ),
         None => tracing::info!("file descriptors: RLIMIT_NOFILE unlimited"),
     }
-    let svc = Service::new(config)?;
+    // Before the plugins load, so their load failures become alerts.
+    let svc = Service::start(config).await?;
     tracing::info!("store: {}", svc.store.path().display());
     tracing::info!("auth: {}", svc.auth.describe());
 
@@ -58,9 +58,6 @@ pub(super) async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!("listening on {scheme}://{addr}");
 
-    // Before the plugins load, so their load failures become alerts.
-    crate::alerts::Alerting::start(&svc).await?;
-    let (stop_tx, stop_rx) = watch::channel(false);
     {
         let svc = svc.clone();
         tokio::spawn(async move {
@@ -69,12 +66,12 @@ pub(super) async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<
             }
         });
     }
-    let mut background = service::spawn_monitors(svc.clone(), stop_rx.clone());
-    background.push(service::spawn_watcher(svc.clone(), stop_rx.clone()));
-    background.push(spawn_sighup(svc.clone(), stop_rx.clone()));
-    background.push(service::spawn_pruner(svc.clone(), stop_rx.clone()));
+    svc.spawn_monitors();
+    service::spawn_watcher(&svc);
+    spawn_sighup(&svc);
+    service::spawn_pruner(&svc);
 
-    let (drain_tx, mut drain_rx) = watch::channel(false);
+    let (drain_tx, mut drain_rx) = tokio::sync::watch::channel(false);
     let app = crate::api::router(svc.clone());
     let drained = async move {
         let _ = drain_rx.wait_for(|d| *d).await;
@@ -91,7 +88,7 @@ pub(super) async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<
                 },
                 files.reload
             );
-            background.push(tls::spawn_reloader(files, config.clone(), stop_rx.clone()));
+            tls::spawn_reloader(files, config.clone(), svc.tasks());
             let listener =
                 TlsListener::start(listener, config, svc.metrics.tls_handshake_failures.clone())?;
             Box::pin(
@@ -126,21 +123,18 @@ pub(super) async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<
             }
         }
     }
-    stop_tx.send_replace(true);
-    for task in background {
-        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
-    }
-    let svc2: Arc<Service> = svc.clone();
-    tokio::task::spawn_blocking(move || svc2.store.close()).await?;
+    // Every task joined, alerting's queue and deliveries in flight done, then the store closes.
+    svc.stop().await;
     tracing::info!("stopped");
     Ok(EXIT_OK)
 }
 
 /// SIGHUP: a full rescan of the plugin directory, as `POST /v1/plugins/reload` does.
-fn spawn_sighup(svc: Arc<Service>, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+fn spawn_sighup(svc: &Arc<Service>) {
     use tokio::signal::unix::{SignalKind, signal};
     let mut hup = signal(SignalKind::hangup()).expect("installing a SIGHUP handler");
-    tokio::spawn(async move {
+    let (svc, tasks) = (svc.clone(), svc.tasks().clone());
+    tasks.clone().spawn(async move {
         loop {
             tokio::select! {
                 _ = hup.recv() => {
@@ -148,10 +142,10 @@ fn spawn_sighup(svc: Arc<Service>, mut stop: watch::Receiver<bool>) -> tokio::ta
                     let events = svc.rescan("SIGHUP", true).await;
                     tracing::info!("SIGHUP: {} change(s)", events.len());
                 }
-                _ = service::stopped(&mut stop) => return,
+                _ = tasks.stopped() => return,
             }
         }
-    })
+    });
 }
 
 async fn shutdown_signal() -> &'static str {

@@ -2,6 +2,7 @@
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::builder::TypedValueParser;
@@ -103,7 +104,8 @@ pub(super) async fn run(global: &GlobalArgs, args: ValidateArgs) -> anyhow::Resu
     let cache = &config.validation.cache;
     let ttl = Duration::from_secs(cache.ttl_secs);
     let cache = ResultCache::new(cache.enabled, ttl, cache.max_entries);
-    let pipeline = Pipeline::new(runtime, registry, cache);
+    let plugins = crate::registry::PluginHost::new(runtime, registry, true);
+    let pipeline = Pipeline::new(Arc::new(plugins), cache);
     let budget = config
         .validation
         .budget_ms

@@ -24,7 +24,7 @@ use serde::Deserialize;
 
 use super::PluginDefaults;
 use crate::runtime::{BreakerPolicy, CallLimits, GatePolicy};
-use crate::validate::Level;
+use assay_contract::Level;
 
 /// A plugin's settings as written: a sidecar file, or a `[[validator]]` entry
 /// of `assay.toml` (which also names the plugin).

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::Secret;
-use crate::validate::Level;
+use assay_contract::Level;
 
 /// `[server]`: the HTTP listener of `assay serve`.
 #[derive(Debug, Clone, Deserialize)]

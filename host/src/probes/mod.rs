@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-pub use scheduler::{Instance, ProbeBook, ProbeEvent};
+pub use scheduler::{Handles, Instance, ProbeEvent, Scheduler, wanted};
 pub use state::{Policy, ProbeState, ResultStatus, Tracker, Transition};
 
 use crate::clock::now_ms;

@@ -24,9 +24,11 @@ use tokio::time::Instant;
 use super::state::{Policy, ProbeState, Tracker, Transition};
 use super::{ProbeResult, run_once};
 use crate::clock::now_ms;
-use crate::config::ProbeSpec;
-use crate::service::{HostEvent, Service};
-use crate::store::ProbeRow;
+use crate::config::{HostConfig, ProbeSpec};
+use crate::registry::{PluginHost, Registry};
+use crate::store::{ProbeRow, Store};
+use crate::tasks::Tasks;
+use crate::telemetry::ProbeMetrics;
 
 /// A change of a probe's reported state, as published on the host's event stream.
 #[derive(Debug, Clone, Serialize)]
@@ -71,9 +73,25 @@ impl Instance {
     }
 }
 
-/// Every probe instance of the service.
-pub struct ProbeBook {
+/// What the scheduler is given by the host.
+pub struct Handles {
+    pub plugins: Arc<PluginHost>,
+    pub store: Arc<Store>,
+    pub metrics: ProbeMetrics,
+    /// Told of every change of an instance's reported state.
+    pub on_change: Arc<dyn Fn(ProbeEvent) + Send + Sync>,
+    /// Where the instances' tasks run.
+    pub tasks: Tasks,
+}
+
+/// Every probe instance of the service, and their tasks.
+pub struct Scheduler {
     instances: Mutex<BTreeMap<String, Arc<Instance>>>,
+    plugins: Arc<PluginHost>,
+    store: Arc<Store>,
+    metrics: ProbeMetrics,
+    on_change: Arc<dyn Fn(ProbeEvent) + Send + Sync>,
+    tasks: Tasks,
     /// Each plugin's share of the probe permits, and its size.
     per_plugin: Mutex<BTreeMap<String, (usize, Arc<tokio::sync::Semaphore>)>>,
     plugin_share: usize,
@@ -82,10 +100,15 @@ pub struct ProbeBook {
     recent: usize,
 }
 
-impl ProbeBook {
-    pub fn new(section: &crate::config::ProbesSection) -> Self {
-        ProbeBook {
+impl Scheduler {
+    pub fn new(section: &crate::config::ProbesSection, h: Handles) -> Self {
+        Scheduler {
             instances: Mutex::default(),
+            plugins: h.plugins,
+            store: h.store,
+            metrics: h.metrics,
+            on_change: h.on_change,
+            tasks: h.tasks,
             per_plugin: Mutex::default(),
             plugin_share: (section.max_concurrency as usize / 2).max(1),
             // Checked by the config.
@@ -146,11 +169,10 @@ impl ProbeBook {
 /// The probe instances the service should run now: `[[probe]]` entries of
 /// the config, then those of probe plugins' sidecars. A name used twice
 /// keeps its first declaration (the other is logged).
-pub fn wanted(svc: &Service) -> Vec<ProbeSpec> {
+/// (`config` as last (re)loaded: [[probe]] entries follow the file.)
+pub fn wanted(config: &HostConfig, registry: &Registry) -> Vec<ProbeSpec> {
     let mut specs: BTreeMap<String, ProbeSpec> = BTreeMap::new();
-    // The config as last (re)loaded: [[probe]] entries follow the file.
-    let from_config = svc.plugin_config().probe_specs().unwrap_or_default();
-    let registry = svc.pipeline.registry();
+    let from_config = config.probe_specs().unwrap_or_default();
     let from_sidecars = registry
         .plugins
         .iter()
@@ -170,71 +192,6 @@ pub fn wanted(svc: &Service) -> Vec<ProbeSpec> {
     specs.into_values().filter(|s| s.enabled).collect()
 }
 
-/// Makes the running instances match `wanted(svc)`: new ones start,
-/// removed ones stop, changed ones restart with a fresh state; unchanged ones
-/// carry on (a reloaded plugin is picked up by their next run).
-pub fn apply(svc: &Arc<Service>) {
-    let specs = wanted(svc);
-    let mut instances = svc.probes.instances.lock().expect("probe book lock");
-    let keep: BTreeMap<&str, &ProbeSpec> = specs.iter().map(|s| (s.name.as_str(), s)).collect();
-    instances.retain(|name, inst| {
-        let same = keep.get(name.as_str()).is_some_and(|s| **s == inst.spec);
-        if !same {
-            stop(svc, inst);
-        }
-        same
-    });
-    for spec in specs {
-        if instances.contains_key(&spec.name) {
-            continue;
-        }
-        let inst = Arc::new(Instance {
-            status: Mutex::new(InstanceStatus {
-                tracker: Tracker::new(now_ms()),
-                recent: VecDeque::new(),
-                runs: 0,
-                skipped: 0,
-                observation_names: Vec::new(),
-            }),
-            run_lock: tokio::sync::Mutex::new(()),
-            task: Mutex::new(None),
-            spec,
-        });
-        svc.metrics
-            .probes
-            .set_state(&inst.spec.name, ProbeState::Unknown);
-        let task = tokio::spawn(run_schedule(svc.clone(), inst.clone()));
-        *inst.task.lock().expect("probe task lock") = Some(task);
-        tracing::debug!(probe = %inst.spec.name, "probe scheduled every {:?}", inst.spec.interval);
-        instances.insert(inst.spec.name.clone(), inst);
-    }
-    let all: Vec<Arc<Instance>> = instances.values().cloned().collect();
-    drop(instances);
-    count_states(svc, &all);
-}
-
-fn stop(svc: &Service, inst: &Instance) {
-    if let Some(task) = inst.task.lock().expect("probe task lock").take() {
-        task.abort();
-    }
-    let names = inst
-        .status
-        .lock()
-        .expect("probe status lock")
-        .observation_names
-        .clone();
-    svc.metrics.probes.forget(&inst.spec.name, &names);
-    tracing::debug!(probe = %inst.spec.name, "probe stopped");
-}
-
-/// Stops every instance (shutdown).
-pub fn stop_all(svc: &Service) {
-    let instances = std::mem::take(&mut *svc.probes.instances.lock().expect("probe book lock"));
-    for inst in instances.values() {
-        stop(svc, inst);
-    }
-}
-
 /// A stable spread of instances over their interval.
 fn phase(name: &str, interval: Duration) -> Duration {
     let h = std::hash::BuildHasherDefault::<std::hash::DefaultHasher>::default().hash_one(name);
@@ -247,34 +204,6 @@ fn jitter(max: Duration) -> Duration {
     }
     let r = std::hash::RandomState::new().hash_one(std::time::Instant::now());
     Duration::from_nanos(r % max.as_nanos() as u64)
-}
-
-async fn run_schedule(svc: Arc<Service>, inst: Arc<Instance>) {
-    let interval = inst.spec.interval;
-    let origin = Instance::origin() + phase(&inst.spec.name, interval);
-    let slot = |k: u64| origin + slot_offset(interval, k);
-    // An instance added later (a reload) starts at its first slot still ahead.
-    let mut k = next_slot(origin, interval, Instant::now(), true);
-    loop {
-        let planned = slot(k) + jitter(inst.spec.jitter);
-        tokio::time::sleep_until(planned).await;
-        match inst.run_lock.try_lock() {
-            Ok(_guard) => {
-                let (result, started) = execute(&svc, &inst, "schedule").await;
-                let lag = started.saturating_duration_since(planned);
-                svc.metrics.probes.lag.observe(lag.as_secs_f64());
-                record(&svc, &inst, result);
-            }
-            // A manual run holds it: this slot is skipped.
-            Err(_) => skip(&svc, &inst, 1),
-        }
-        // The next slot on the grid that is still ahead.
-        let next = next_slot(origin, interval, Instant::now(), false);
-        if next > k + 1 {
-            skip(&svc, &inst, next - k - 1);
-        }
-        k = next.max(k + 1);
-    }
 }
 
 /// Slot `k`'s offset from the origin.
@@ -302,115 +231,203 @@ impl Instance {
     }
 }
 
-fn skip(svc: &Service, inst: &Instance, n: u64) {
-    inst.status.lock().expect("probe status lock").skipped += n;
-    svc.metrics
-        .probes
-        .skipped
-        .with_label_values(&[&inst.spec.name])
-        .inc_by(n);
-}
-
-/// Runs the instance once on the current registry. Answers the result and
-/// when the call got its slot.
-async fn execute(svc: &Service, inst: &Instance, trigger: &'static str) -> (ProbeResult, Instant) {
-    let share = svc
-        .pipeline
-        .registry()
-        .get(&inst.spec.plugin)
-        .and_then(|p| p.settings.max_concurrency);
-    let slots = svc.probes.plugin_slots(&inst.spec.plugin, share);
-    let _slot = slots.acquire().await.expect("never closed");
-    // The registry as it is now that the slot is ours: a reload while waiting is picked up.
-    let registry = svc.pipeline.registry();
-    let plugin = registry.get(&inst.spec.plugin);
-    let result = run_once(svc.pipeline.runtime(), plugin, &inst.spec, trigger).await;
-    // `run_once` measured the call; its start is now minus its duration.
-    let started = Instant::now()
-        .checked_sub(Duration::from_secs_f64(result.duration_ms / 1000.0))
-        .unwrap_or_else(Instant::now);
-    (result, started)
-}
-
-/// Runs the instance now (waiting for a run in progress to finish) and records the result.
-pub async fn run_now(svc: &Arc<Service>, inst: &Arc<Instance>) -> ProbeResult {
-    let _guard = inst.run_lock.lock().await;
-    let (result, _) = execute(svc, inst, "manual").await;
-    record(svc, inst, result.clone());
-    result
-}
-
-/// Takes a result in: state machine, memory, metrics, store, events.
-fn record(svc: &Service, inst: &Instance, result: ProbeResult) {
-    let name = &inst.spec.name;
-    let policy = svc.probes.policy(&inst.spec);
-    let (state, transition) = {
-        let mut st = inst.status.lock().expect("probe status lock");
-        let transition = st.tracker.observe(result.status, result.at_ms, &policy);
-        st.runs += 1;
-        for o in &result.observations {
-            if !st.observation_names.contains(&o.name) && st.observation_names.len() < 32 {
-                st.observation_names.push(o.name.clone());
+impl Scheduler {
+    /// Makes the running instances match `specs` (see [`wanted`]): new ones start,
+    /// removed ones stop, changed ones restart with a fresh state; unchanged ones
+    /// carry on (a reloaded plugin is picked up by their next run).
+    pub fn apply(self: &Arc<Self>, specs: Vec<ProbeSpec>) {
+        let mut instances = self.instances.lock().expect("probe book lock");
+        let keep: BTreeMap<&str, &ProbeSpec> = specs.iter().map(|s| (s.name.as_str(), s)).collect();
+        instances.retain(|name, inst| {
+            let same = keep.get(name.as_str()).is_some_and(|s| **s == inst.spec);
+            if !same {
+                self.stop(inst);
             }
+            same
+        });
+        for spec in specs {
+            if instances.contains_key(&spec.name) {
+                continue;
+            }
+            let inst = Arc::new(Instance {
+                status: Mutex::new(InstanceStatus {
+                    tracker: Tracker::new(now_ms()),
+                    recent: VecDeque::new(),
+                    runs: 0,
+                    skipped: 0,
+                    observation_names: Vec::new(),
+                }),
+                run_lock: tokio::sync::Mutex::new(()),
+                task: Mutex::new(None),
+                spec,
+            });
+            self.metrics.set_state(&inst.spec.name, ProbeState::Unknown);
+            let task = self.tasks.spawn(self.clone().run_schedule(inst.clone()));
+            *inst.task.lock().expect("probe task lock") = Some(task);
+            tracing::debug!(probe = %inst.spec.name, "probe scheduled every {:?}", inst.spec.interval);
+            instances.insert(inst.spec.name.clone(), inst);
         }
-        st.recent.push_back(result.clone());
-        while st.recent.len() > svc.probes.recent {
-            st.recent.pop_front();
+        let all: Vec<Arc<Instance>> = instances.values().cloned().collect();
+        drop(instances);
+        self.count_states(&all);
+    }
+
+    fn stop(&self, inst: &Instance) {
+        if let Some(task) = inst.task.lock().expect("probe task lock").take() {
+            task.abort();
         }
-        (st.tracker.state(), transition)
-    };
-    svc.metrics.probes.record(name, &result, state);
-    let json = |v: serde_json::Result<String>| v.unwrap_or_else(|_| "null".into());
-    svc.store.record_probe(ProbeRow {
-        probe: name.clone(),
-        at_ms: result.at_ms,
-        duration_us: (result.duration_ms * 1000.0) as i64,
-        status: result.status.as_str().to_owned(),
-        state: state.as_str().to_owned(),
-        message: result.message.clone(),
-        observations: json(serde_json::to_string(&result.observations)),
-        denied: json(serde_json::to_string(&result.denied)),
-        trigger: result.trigger.to_owned(),
-    });
-    if let Some(t) = transition {
-        announce(svc, inst, t, result);
+        let names = inst
+            .status
+            .lock()
+            .expect("probe status lock")
+            .observation_names
+            .clone();
+        self.metrics.forget(&inst.spec.name, &names);
+        tracing::debug!(probe = %inst.spec.name, "probe stopped");
     }
-}
 
-fn announce(svc: &Service, inst: &Instance, t: Transition, result: ProbeResult) {
-    let spec = &inst.spec;
-    match t.to {
-        ProbeState::Failing | ProbeState::Flapping => tracing::warn!(
-            probe = %spec.name, "probe {} → {}: {}", t.from.as_str(), t.to.as_str(), result.message
-        ),
-        _ => tracing::info!(
-            probe = %spec.name, "probe {} → {}: {}", t.from.as_str(), t.to.as_str(), result.message
-        ),
+    /// Stops every instance (shutdown).
+    pub fn stop_all(&self) {
+        let instances = std::mem::take(&mut *self.instances.lock().expect("probe book lock"));
+        for inst in instances.values() {
+            self.stop(inst);
+        }
     }
-    svc.publish(HostEvent::ProbeStateChanged(Box::new(ProbeEvent {
-        probe: spec.name.clone(),
-        plugin: spec.plugin.clone(),
-        from: t.from,
-        to: t.to,
-        critical: spec.critical,
-        labels: spec.labels.clone(),
-        result,
-    })));
-    count_states(svc, &svc.probes.all());
-}
 
-/// Sets `assay_probe_instances{state}`.
-fn count_states(svc: &Service, instances: &[Arc<Instance>]) {
-    let mut counts: BTreeMap<&str, i64> = ProbeState::ALL.iter().map(|s| (s.as_str(), 0)).collect();
-    for i in instances {
-        *counts.entry(i.state().as_str()).or_default() += 1;
+    async fn run_schedule(self: Arc<Self>, inst: Arc<Instance>) {
+        let interval = inst.spec.interval;
+        let origin = Instance::origin() + phase(&inst.spec.name, interval);
+        let slot = |k: u64| origin + slot_offset(interval, k);
+        // An instance added later (a reload) starts at its first slot still ahead.
+        let mut k = next_slot(origin, interval, Instant::now(), true);
+        loop {
+            let planned = slot(k) + jitter(inst.spec.jitter);
+            tokio::time::sleep_until(planned).await;
+            match inst.run_lock.try_lock() {
+                Ok(_guard) => {
+                    let (result, started) = self.execute(&inst, "schedule").await;
+                    let lag = started.saturating_duration_since(planned);
+                    self.metrics.lag.observe(lag.as_secs_f64());
+                    self.record(&inst, result);
+                }
+                // A manual run holds it: this slot is skipped.
+                Err(_) => self.skip(&inst, 1),
+            }
+            // The next slot on the grid that is still ahead.
+            let next = next_slot(origin, interval, Instant::now(), false);
+            if next > k + 1 {
+                self.skip(&inst, next - k - 1);
+            }
+            k = next.max(k + 1);
+        }
     }
-    for (state, n) in counts {
-        svc.metrics
-            .probes
-            .instances
-            .with_label_values(&[state])
-            .set(n);
+
+    fn skip(&self, inst: &Instance, n: u64) {
+        inst.status.lock().expect("probe status lock").skipped += n;
+        self.metrics
+            .skipped
+            .with_label_values(&[&inst.spec.name])
+            .inc_by(n);
+    }
+
+    /// Runs the instance once on the current registry. Answers the result and
+    /// when the call got its slot.
+    async fn execute(&self, inst: &Instance, trigger: &'static str) -> (ProbeResult, Instant) {
+        let share = self
+            .plugins
+            .registry()
+            .get(&inst.spec.plugin)
+            .and_then(|p| p.settings.max_concurrency);
+        let slots = self.plugin_slots(&inst.spec.plugin, share);
+        let _slot = slots.acquire().await.expect("never closed");
+        // The registry as it is now that the slot is ours: a reload while waiting is picked up.
+        let registry = self.plugins.registry();
+        let plugin = registry.get(&inst.spec.plugin);
+        let result = run_once(self.plugins.runtime(), plugin, &inst.spec, trigger).await;
+        // `run_once` measured the call; its start is now minus its duration.
+        let started = Instant::now()
+            .checked_sub(Duration::from_secs_f64(result.duration_ms / 1000.0))
+            .unwrap_or_else(Instant::now);
+        (result, started)
+    }
+
+    /// Runs the instance now (waiting for a run in progress to finish) and records the result.
+    pub async fn run_now(&self, inst: &Arc<Instance>) -> ProbeResult {
+        let _guard = inst.run_lock.lock().await;
+        let (result, _) = self.execute(inst, "manual").await;
+        self.record(inst, result.clone());
+        result
+    }
+
+    /// Takes a result in: state machine, memory, metrics, store, events.
+    fn record(&self, inst: &Instance, result: ProbeResult) {
+        let name = &inst.spec.name;
+        let policy = self.policy(&inst.spec);
+        let (state, transition) = {
+            let mut st = inst.status.lock().expect("probe status lock");
+            let transition = st.tracker.observe(result.status, result.at_ms, &policy);
+            st.runs += 1;
+            for o in &result.observations {
+                if !st.observation_names.contains(&o.name) && st.observation_names.len() < 32 {
+                    st.observation_names.push(o.name.clone());
+                }
+            }
+            st.recent.push_back(result.clone());
+            while st.recent.len() > self.recent {
+                st.recent.pop_front();
+            }
+            (st.tracker.state(), transition)
+        };
+        self.metrics.record(name, &result, state);
+        let json = |v: serde_json::Result<String>| v.unwrap_or_else(|_| "null".into());
+        self.store.record_probe(ProbeRow {
+            probe: name.clone(),
+            at_ms: result.at_ms,
+            duration_us: (result.duration_ms * 1000.0) as i64,
+            status: result.status.as_str().to_owned(),
+            state: state.as_str().to_owned(),
+            message: result.message.clone(),
+            observations: json(serde_json::to_string(&result.observations)),
+            denied: json(serde_json::to_string(&result.denied)),
+            trigger: result.trigger.to_owned(),
+        });
+        if let Some(t) = transition {
+            self.announce(inst, t, result);
+        }
+    }
+
+    fn announce(&self, inst: &Instance, t: Transition, result: ProbeResult) {
+        let spec = &inst.spec;
+        match t.to {
+            ProbeState::Failing | ProbeState::Flapping => tracing::warn!(
+                probe = %spec.name, "probe {} → {}: {}", t.from.as_str(), t.to.as_str(), result.message
+            ),
+            _ => tracing::info!(
+                probe = %spec.name, "probe {} → {}: {}", t.from.as_str(), t.to.as_str(), result.message
+            ),
+        }
+        (self.on_change)(ProbeEvent {
+            probe: spec.name.clone(),
+            plugin: spec.plugin.clone(),
+            from: t.from,
+            to: t.to,
+            critical: spec.critical,
+            labels: spec.labels.clone(),
+            result,
+        });
+        self.count_states(&self.all());
+    }
+
+    /// Sets `assay_probe_instances{state}`.
+    fn count_states(&self, instances: &[Arc<Instance>]) {
+        let mut counts: BTreeMap<&str, i64> =
+            ProbeState::ALL.iter().map(|s| (s.as_str(), 0)).collect();
+        for i in instances {
+            *counts.entry(i.state().as_str()).or_default() += 1;
+        }
+        for (state, n) in counts {
+            self.metrics.instances.with_label_values(&[state]).set(n);
+        }
     }
 }
 

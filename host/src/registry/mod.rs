@@ -4,6 +4,8 @@
 //! A [`Registry`] is an immutable snapshot of loaded plugins; reloading makes
 //! a new one.
 
+mod change;
+mod host;
 pub mod snapshots;
 
 use std::path::{Path, PathBuf};
@@ -14,6 +16,8 @@ use sha2::{Digest, Sha256};
 
 // Kinds are the runtime's (it pre-links per kind); re-exported where plugins are.
 pub use crate::runtime::kind::{self, PREPARATION, PluginKind};
+pub use change::{ReloadAction, ReloadEvent, ReloadOutcome};
+pub use host::PluginHost;
 pub use snapshots::{SnapshotState, Snapshots};
 
 use crate::config::{HostConfig, PluginSettings};

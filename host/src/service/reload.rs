@@ -12,7 +12,7 @@
 //!
 //! A file that fails keeps the previous version serving, and is not retried
 //! until it changes again. Every change is a [`ReloadEvent`]. The snapshot is
-//! swapped in one step ([`crate::validate::Pipeline::set_registry`]), so a
+//! swapped in one step ([`crate::registry::PluginHost::set_registry`]), so a
 //! request sees either the old set of plugins or the new one, never a mix.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -21,40 +21,22 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 use super::Service;
-use super::book::{LastError, LoadFailure};
+use crate::alerts::HostEvent;
 use crate::clock::{now_ms, rfc3339};
 use crate::config::HostConfig;
-use crate::registry::{self, LoadError, Plugin, Registry};
+use crate::registry::{
+    self, LoadError, Plugin, Registry, ReloadAction, ReloadEvent, ReloadOutcome,
+};
+use crate::validate::LastError;
 
 /// Quiet time after the last file event before a rescan: editors and
 /// copies write in bursts.
 const DEBOUNCE: Duration = Duration::from_millis(200);
 /// Events kept for `GET /v1/plugins/events`.
 const KEEP_EVENTS: usize = 500;
-
-/// One change picked up from the plugin directory.
-#[derive(Debug, Clone, Serialize)]
-pub struct ReloadEvent {
-    pub at: String,
-    pub plugin: String,
-    pub file: String,
-    /// `added`, `changed`, `settings` (sidecar only), `removed`, or `failed`.
-    pub action: &'static str,
-    /// `ok` or `failed`.
-    pub outcome: &'static str,
-    pub old_digest: Option<String>,
-    pub new_digest: Option<String>,
-    pub old_version: Option<String>,
-    pub new_version: Option<String>,
-    /// Compile (or cached-compilation load) time, when it compiled.
-    pub compile_ms: Option<f64>,
-    pub error: Option<String>,
-    /// What started the rescan: `start`, `watch`, `periodic`, `api`, `SIGHUP`.
-    pub trigger: String,
-}
 
 /// What a file looked like when it was last loaded, to skip unchanged files cheaply.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,11 +59,24 @@ fn stamp(file: &Path) -> Stamp {
     }
 }
 
-/// Reload state: the recent events, what each file looked like, and the
-/// plugin settings of the config file as last read.
+/// A plugin file that did not load.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadFailure {
+    pub name: String,
+    pub file: String,
+    pub error: LastError,
+    /// The bytes and sidecar that failed: the same file is not retried until it changes.
+    #[serde(skip)]
+    pub retry_key: Option<String>,
+}
+
+/// Reload state: the recent events, what each file looked like, the files
+/// that failed, and the plugin settings of the config file as last read.
 #[derive(Default)]
 pub struct Reloads {
     events: Mutex<VecDeque<ReloadEvent>>,
+    /// The latest failure of each plugin file, by name, until it loads again.
+    failures: Mutex<BTreeMap<String, LoadFailure>>,
     /// The host config with `[[validator]]` and `[plugin_defaults]` as the
     /// config file says now (`None`: as at start).
     plugin_config: Mutex<Option<Arc<HostConfig>>>,
@@ -100,6 +95,11 @@ impl Reloads {
             .collect()
     }
 
+    /// The files that failed to load, by plugin name.
+    pub fn failures(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, LoadFailure>> {
+        self.failures.lock().expect("load failures lock")
+    }
+
     fn push(&self, e: ReloadEvent) {
         let mut events = self.events.lock().expect("reload events lock");
         if events.len() == KEEP_EVENTS {
@@ -109,13 +109,13 @@ impl Reloads {
     }
 }
 
-fn event(trigger: &str, plugin: &str, file: &Path, action: &'static str) -> ReloadEvent {
+fn event(trigger: &str, plugin: &str, file: &Path, action: ReloadAction) -> ReloadEvent {
     ReloadEvent {
         at: rfc3339(now_ms()),
         plugin: plugin.to_owned(),
         file: file.display().to_string(),
         action,
-        outcome: "ok",
+        outcome: ReloadOutcome::Ok,
         old_digest: None,
         new_digest: None,
         old_version: None,
@@ -157,7 +157,7 @@ impl Service {
                 // Secrets: the redactor keeps every value it has known (old
                 // text may still quote a rotated one) and learns the new.
                 crate::redact::extend(new.secret_values());
-                let refreshed = self.alerts.outbox.refresh_secrets(&new.channels);
+                let refreshed = self.alerts.outbox().refresh_secrets(&new.channels);
                 if !refreshed.is_empty() {
                     tracing::info!("channels with new secrets: {}", refreshed.join(", "));
                 }
@@ -192,11 +192,11 @@ impl Service {
     /// the background (one at a time) while calls take the plain path; a
     /// snapshot already ready or building is left alone.
     fn warm_snapshots(&self) {
-        let registry = self.pipeline.registry();
+        let registry = self.plugins.registry();
         for p in registry.validators() {
             let _ = p.validator();
         }
-        self.alerts.warm(&registry);
+        self.alerts.warm();
     }
 
     /// Rescans the plugin directory and publishes what changed. `force`
@@ -204,7 +204,7 @@ impl Service {
     /// (the digest still spares a recompile). Returns this rescan's events.
     pub async fn rescan(&self, trigger: &str, force: bool) -> Vec<ReloadEvent> {
         let mut stamps = self.reloads.scan.lock().await;
-        let current = self.pipeline.registry();
+        let current = self.plugins.registry();
         let files = match registry::discover(&self.config.plugins.dir) {
             Ok(files) => files,
             Err(e) => {
@@ -247,7 +247,10 @@ impl Service {
         }
         for old in &current.plugins {
             if !seen.contains_key(&*old.name) {
-                let e = with_old(event(trigger, &old.name, &old.file, "removed"), Some(old));
+                let e = with_old(
+                    event(trigger, &old.name, &old.file, ReloadAction::Removed),
+                    Some(old),
+                );
                 tracing::info!(plugin = %old.name, "plugin removed");
                 if old.gate.is_quarantined() {
                     self.released(&old.name);
@@ -260,15 +263,13 @@ impl Service {
             }
         }
         // Failures of files that are gone are forgotten.
-        self.plugins
-            .lock()
-            .expect("plugin book lock")
-            .failures
+        self.reloads
+            .failures()
             .retain(|name, _| seen.contains_key(name));
         *stamps = seen;
-        let changed = events.iter().any(|e| e.outcome == "ok");
+        let changed = events.iter().any(|e| e.outcome == ReloadOutcome::Ok);
         if changed || current.plugins.len() != next.len() {
-            self.pipeline.set_registry(Arc::new(Registry {
+            self.plugins.set_registry(Arc::new(Registry {
                 dir: current.dir.clone(),
                 plugins: next.into_values().collect(),
             }));
@@ -277,7 +278,7 @@ impl Service {
         for e in &events {
             self.metrics
                 .plugin_reloads
-                .with_label_values(&[e.outcome])
+                .with_label_values(&[e.outcome.as_str()])
                 .inc();
             self.reloads.push(e.clone());
         }
@@ -315,7 +316,7 @@ impl Service {
                     if old.prepares
                         && settings.config_json != old.settings.config_json
                         && let Err(message) = registry::check_config(
-                            self.pipeline.runtime(),
+                            self.plugins.runtime(),
                             &old.name,
                             &old.linked,
                             &settings,
@@ -325,9 +326,12 @@ impl Service {
                     {
                         return self.failed(trigger, name, file, Some(old), message, None);
                     }
-                    let share = self.pipeline.runtime().default_share(old.kind);
+                    let share = self.plugins.runtime().default_share(old.kind);
                     let plugin = Arc::new(old.with_settings(settings, share));
-                    let mut e = with_old(event(trigger, name, file, "settings"), Some(old));
+                    let mut e = with_old(
+                        event(trigger, name, file, ReloadAction::Settings),
+                        Some(old),
+                    );
                     e.new_digest = Some(plugin.digest.clone());
                     e.new_version = Some(plugin.version().to_owned());
                     tracing::info!(plugin = name, "plugin settings reloaded");
@@ -340,16 +344,14 @@ impl Service {
         // A file that already failed with these very bytes is not retried.
         if let Some(key) = &retry_key
             && self
-                .plugins
-                .lock()
-                .expect("plugin book lock")
-                .failures
+                .reloads
+                .failures()
                 .get(name)
                 .is_some_and(|f| f.retry_key.as_ref() == Some(key))
         {
             return (old.cloned(), None);
         }
-        match registry::load_plugin(self.pipeline.runtime(), file, &self.plugin_config()).await {
+        match registry::load_plugin(self.plugins.runtime(), file, &self.plugin_config()).await {
             Ok(plugin) if old.is_some_and(|o| o.kind != plugin.kind) => {
                 let was = old.map_or("", |o| o.kind.as_str());
                 let message = format!(
@@ -360,7 +362,11 @@ impl Service {
             }
             Ok(plugin) => {
                 let plugin = Arc::new(plugin);
-                let action = if old.is_some() { "changed" } else { "added" };
+                let action = if old.is_some() {
+                    ReloadAction::Changed
+                } else {
+                    ReloadAction::Added
+                };
                 let mut e = with_old(event(trigger, name, file, action), old);
                 e.new_digest = Some(plugin.digest.clone());
                 e.new_version = Some(plugin.version().to_owned());
@@ -374,7 +380,8 @@ impl Service {
                     kind = plugin.kind.as_str(),
                     version = plugin.version(),
                     digest = %plugin.digest,
-                    "plugin {action} (compiled in {:.0?}{})",
+                    "plugin {} (compiled in {:.0?}{})",
+                    action.as_str(),
                     plugin.compile_time,
                     if plugin.from_cache { ", from cache" } else { "" }
                 );
@@ -411,61 +418,45 @@ impl Service {
         message: String,
         retry_key: Option<String>,
     ) -> (Option<Arc<Plugin>>, Option<ReloadEvent>) {
-        let mut e = with_old(event(trigger, name, file, "failed"), old);
-        e.outcome = "failed";
+        let mut e = with_old(event(trigger, name, file, ReloadAction::Failed), old);
+        e.outcome = ReloadOutcome::Failed;
         e.error = Some(message.clone());
         if old.is_some() {
             tracing::error!(plugin = name, file = %file.display(), "cannot load plugin: {message}; the previous version keeps serving");
         } else {
             tracing::error!(plugin = name, file = %file.display(), "cannot load plugin: {message}");
         }
-        self.plugins
-            .lock()
-            .expect("plugin book lock")
-            .failures
-            .insert(
-                name.to_owned(),
-                LoadFailure {
-                    name: name.to_owned(),
-                    file: file.display().to_string(),
-                    retry_key,
-                    error: LastError {
-                        at: e.at.clone(),
-                        message,
-                    },
+        self.reloads.failures().insert(
+            name.to_owned(),
+            LoadFailure {
+                name: name.to_owned(),
+                file: file.display().to_string(),
+                retry_key,
+                error: LastError {
+                    at: e.at.clone(),
+                    message,
                 },
-            );
-        let _ = self
-            .events
-            .send(super::HostEvent::PluginFailed(Box::new(e.clone())));
+            },
+        );
+        self.publish(HostEvent::PluginFailed(Box::new(e.clone())));
         (old.cloned(), Some(e))
     }
 
     fn forget_failure(&self, name: &str) {
-        let had = self
-            .plugins
-            .lock()
-            .expect("plugin book lock")
-            .failures
-            .remove(name);
+        let had = self.reloads.failures().remove(name);
         if had.is_some() {
-            let _ = self
-                .events
-                .send(super::HostEvent::PluginRecovered(name.to_owned()));
+            self.publish(HostEvent::PluginRecovered(name.to_owned()));
         }
     }
 
     fn max_memory_mib(&self) -> u64 {
-        (self.pipeline.runtime().options().max_memory >> 20) as u64
+        (self.plugins.runtime().options().max_memory >> 20) as u64
     }
 }
 
 /// Watches the plugin directory (and rescans every `rescan_secs`) until
-/// `stop` turns true. Bursts of file events are debounced into one rescan.
-pub fn spawn_watcher(
-    svc: Arc<Service>,
-    mut stop: watch::Receiver<bool>,
-) -> tokio::task::JoinHandle<()> {
+/// the service's tasks stop. Bursts of file events are debounced into one rescan.
+pub fn spawn_watcher(svc: &Arc<Service>) {
     use notify::{RecursiveMode, Watcher};
     let (tx, mut rx) = mpsc::unbounded_channel::<Change>();
     let dir = svc.config.plugins.dir.clone();
@@ -540,7 +531,9 @@ pub fn spawn_watcher(
         }
     };
     let every = svc.config.plugins.rescan_secs;
-    tokio::spawn(async move {
+    let tasks = svc.tasks().clone();
+    let svc = svc.clone();
+    tasks.clone().spawn(async move {
         let _watcher = watcher;
         let mut tick = tokio::time::interval(Duration::from_secs(every.max(1)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -560,7 +553,7 @@ pub fn spawn_watcher(
                     ("watch", config)
                 }
                 _ = tick.tick(), if every > 0 => ("periodic", false),
-                _ = super::stopped(&mut stop) => return,
+                _ = tasks.stopped() => return,
             };
             if config {
                 svc.reload_config_file().await;
@@ -568,7 +561,7 @@ pub fn spawn_watcher(
                 svc.rescan(trigger, false).await;
             }
         }
-    })
+    });
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

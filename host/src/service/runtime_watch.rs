@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use prometheus::{HistogramVec, IntCounterVec, IntGaugeVec};
 
-use super::HostEvent;
+use crate::alerts::HostEvent;
 use crate::runtime::{Observer, QuarantineChange, QuarantineEvent};
 
 /// The service's [`Observer`] of the runtime: narrow handles, not the service.

@@ -9,6 +9,7 @@ const DELIVERY_BUCKETS: &[f64] = &[
     0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 
+#[derive(Clone)]
 pub struct AlertMetrics {
     pub firing: IntGaugeVec,
     pub received: IntCounterVec,

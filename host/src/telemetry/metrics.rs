@@ -24,6 +24,7 @@ const HTTP_BUCKETS: &[f64] = &[
     5.0, 10.0, 30.0,
 ];
 
+#[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
     pub plugin_calls: IntCounterVec,

@@ -11,6 +11,7 @@ const LAG_BUCKETS: &[f64] = &[
     0.075, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
 
+#[derive(Clone)]
 pub struct ProbeMetrics {
     pub success: IntGaugeVec,
     pub duration: GaugeVec,

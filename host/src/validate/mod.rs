@@ -1,11 +1,18 @@
-//! Validation: levels, the pipeline that runs validators over a subject, reports and the result cache.
+//! Validation: levels, the pipeline that runs validators over a subject,
+//! reports, the result cache, the handle that records reports, and monitors.
 
 mod cache;
+mod calls;
 mod level;
+pub mod monitor;
 mod pipeline;
 mod report;
+mod validation;
 
 pub use cache::{CacheStats, ResultCache};
+pub use calls::{CallCounts, Calls, LastError, PluginStats};
 pub use level::Level;
-pub use pipeline::{Pipeline, SubjectInput};
+pub use monitor::{MonitorStatus, MonitorStatuses, MonitorVerdict};
+pub use pipeline::{Pipeline, SubjectInput, UnknownPlugin};
 pub use report::{Outcome, PluginRun, REPORT_TRUNCATED, Report, ReportFinding, Severity, Verdict};
+pub use validation::{Recorded, Request, Source, ValidateError, Validation};

@@ -3,13 +3,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
-
 use sha2::{Digest, Sha256};
 
 use super::report::{PluginRun, Report, ReportFinding, verdict};
 use super::{Level, Outcome, ResultCache};
-use crate::registry::{self, Plugin, Registry};
+use crate::registry::{self, Plugin, PluginHost};
 use crate::runtime::bindings::{Subject, Validation};
 use crate::runtime::{CallFailure, Runtime};
 
@@ -52,8 +50,7 @@ fn content_type_for(name: &str) -> &'static str {
 /// The registry is a snapshot that can be replaced while validations run:
 /// each validation works on the snapshot it started with.
 pub struct Pipeline {
-    runtime: Arc<Runtime>,
-    registry: ArcSwap<Registry>,
+    plugins: Arc<PluginHost>,
     cache: ResultCache,
 }
 
@@ -67,26 +64,13 @@ pub struct UnknownPlugin {
 }
 
 impl Pipeline {
-    pub fn new(runtime: Arc<Runtime>, registry: Arc<Registry>, cache: ResultCache) -> Self {
-        Pipeline {
-            runtime,
-            registry: ArcSwap::new(registry),
-            cache,
-        }
+    pub fn new(plugins: Arc<PluginHost>, cache: ResultCache) -> Self {
+        Pipeline { plugins, cache }
     }
 
-    /// The current registry snapshot.
-    pub fn registry(&self) -> Arc<Registry> {
-        self.registry.load_full()
-    }
-
-    /// Publishes a new registry; validations already running keep theirs.
-    pub fn set_registry(&self, registry: Arc<Registry>) {
-        self.registry.store(registry);
-    }
-
-    pub fn runtime(&self) -> &Arc<Runtime> {
-        &self.runtime
+    /// The plugins it runs.
+    pub fn plugins(&self) -> &Arc<PluginHost> {
+        &self.plugins
     }
 
     pub fn cache(&self) -> &ResultCache {
@@ -96,7 +80,7 @@ impl Pipeline {
     /// The validators that run at `level`: enabled, `min_level` ≤ `level`,
     /// and in `only` when it is not empty.
     pub fn select(&self, level: Level, only: &[String]) -> Result<Vec<Arc<Plugin>>, UnknownPlugin> {
-        let registry = self.registry.load();
+        let registry = self.plugins.registry();
         for name in only {
             if !registry.validators().any(|p| &*p.name == name) {
                 return Err(UnknownPlugin {
@@ -156,14 +140,15 @@ impl Pipeline {
         let mut runs = Vec::new();
         if let [plugin] = plugins {
             // One plugin: call it here, sparing a task hand-off between threads.
-            let (run, mut found) = run_one(&self.runtime, plugin, subject, level, budget).await;
+            let (run, mut found) =
+                run_one(self.plugins.runtime(), plugin, subject, level, budget).await;
             runs.push(run);
             findings.append(&mut found);
         } else {
             let tasks: Vec<_> = plugins
                 .iter()
                 .map(|plugin| {
-                    let runtime = self.runtime.clone();
+                    let runtime = self.plugins.runtime().clone();
                     let plugin = plugin.clone();
                     let subject = subject.clone();
                     tokio::spawn(async move {

@@ -1,11 +1,11 @@
-//! Per-plugin bookkeeping for the API: call outcomes, the last error, and files that failed to load.
+//! Each validator's calls by outcome and its last error, for `GET /v1/plugins`.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::{Outcome, Report};
 use crate::clock::{now_ms, rfc3339};
-use crate::validate::{Outcome, Report};
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Calls {
@@ -30,27 +30,15 @@ pub struct PluginStats {
     pub last_error: Option<LastError>,
 }
 
-/// A plugin file that did not load.
-#[derive(Debug, Clone, Serialize)]
-pub struct LoadFailure {
-    pub name: String,
-    pub file: String,
-    pub error: LastError,
-    /// The bytes and sidecar that failed: the same file is not retried until it changes.
-    #[serde(skip)]
-    pub retry_key: Option<String>,
-}
-
+/// Every validator's [`PluginStats`], by name.
 #[derive(Debug, Default)]
-pub struct PluginBook {
+pub struct CallCounts {
     pub stats: BTreeMap<String, PluginStats>,
-    /// The latest failure of each plugin file, by name, until it loads again.
-    pub failures: BTreeMap<String, LoadFailure>,
 }
 
-impl PluginBook {
+impl CallCounts {
     /// Counts the plugin runs of a fresh (not cached) report.
-    pub fn record(&mut self, report: &Report) {
+    pub fn count(&mut self, report: &Report) {
         if report.cached {
             return;
         }

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Budgets, HostConfig};
-use crate::validate::Level;
+use assay_contract::Level;
 
 /// What `GET /v1/config` answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -1,0 +1,64 @@
+//! What a rescan of the plugin directory reports: one [`ReloadEvent`] per
+//! plugin file that was added, changed, re-settled, removed or failed.
+
+use serde::Serialize;
+
+/// What happened to a plugin file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReloadAction {
+    Added,
+    Changed,
+    /// Only its sidecar changed: new settings on the compiled code.
+    Settings,
+    Removed,
+    Failed,
+}
+
+impl ReloadAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReloadAction::Added => "added",
+            ReloadAction::Changed => "changed",
+            ReloadAction::Settings => "settings",
+            ReloadAction::Removed => "removed",
+            ReloadAction::Failed => "failed",
+        }
+    }
+}
+
+/// Whether the change took effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReloadOutcome {
+    Ok,
+    Failed,
+}
+
+impl ReloadOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReloadOutcome::Ok => "ok",
+            ReloadOutcome::Failed => "failed",
+        }
+    }
+}
+
+/// One change picked up from the plugin directory.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReloadEvent {
+    pub at: String,
+    pub plugin: String,
+    pub file: String,
+    pub action: ReloadAction,
+    pub outcome: ReloadOutcome,
+    pub old_digest: Option<String>,
+    pub new_digest: Option<String>,
+    pub old_version: Option<String>,
+    pub new_version: Option<String>,
+    /// Compile (or cached-compilation load) time, when it compiled.
+    pub compile_ms: Option<f64>,
+    pub error: Option<String>,
+    /// What started the rescan: `start`, `watch`, `periodic`, `api`, `SIGHUP`.
+    pub trigger: String,
+}
