@@ -14,12 +14,13 @@
 
 pub mod alerts;
 pub mod api;
+pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod live;
 pub mod probes;
-pub mod redact;
+pub use config::redact;
 pub mod registry;
 pub mod runtime;
 pub mod service;

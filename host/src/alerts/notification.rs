@@ -62,13 +62,15 @@ pub struct Notification {
     pub external_url: Option<String>,
 }
 
-/// What a router rendered for a notification: its title and body (the
-/// channel's default rendering where `None`) and the labels it added.
+/// How a notification renders: the title and body a router gave (the
+/// channel's default rendering where `None`), the labels it added, and
+/// where links point (this host's public URL).
 #[derive(Debug, Clone, Default)]
 pub struct Rendering {
     pub title: Option<String>,
     pub body: Option<String>,
     pub labels: BTreeMap<String, String>,
+    pub external_url: Option<String>,
 }
 
 /// A new idempotency key: 128 bits, unique across restarts and replicas.
@@ -95,13 +97,13 @@ impl Notification {
         group_labels: BTreeMap<String, String>,
         alerts: Vec<Alert>,
         rendering: Rendering,
-        external_url: Option<String>,
         created_ms: i64,
     ) -> Notification {
         let Rendering {
             title,
             body,
             labels,
+            external_url,
         } = rendering;
         let firing = alerts.iter().filter(|a| a.is_firing()).count();
         let status = if firing > 0 {
@@ -143,7 +145,6 @@ impl Notification {
             BTreeMap::new(),
             Vec::new(),
             Rendering::default(),
-            None,
             now,
         );
         n.severity = Severity::Warning;
@@ -172,7 +173,6 @@ impl Notification {
             BTreeMap::new(),
             vec![alert],
             Rendering::default(),
-            None,
             now_ms(),
         )
     }

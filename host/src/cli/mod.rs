@@ -23,7 +23,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::HostConfig;
 use crate::registry::Registry;
-use crate::runtime::Runtime;
+use crate::runtime::{Runtime, RuntimeOptions};
 use crate::telemetry::LogFormat;
 
 pub const EXIT_OK: u8 = 0;
@@ -176,7 +176,7 @@ fn host_config(global: &GlobalArgs) -> anyhow::Result<HostConfig> {
 }
 
 fn runtime(config: &HostConfig) -> anyhow::Result<Arc<Runtime>> {
-    Ok(Arc::new(Runtime::new(config.runtime_options())?))
+    Ok(Arc::new(Runtime::new(RuntimeOptions::from_config(config))?))
 }
 
 /// Loads the plugin directory; any plugin that fails to load is an error

@@ -247,11 +247,11 @@ impl ChannelSection {
     }
 
     /// Every secret value of the channel, and the pieces of its URL a
-    /// message could quote, for the [`crate::redact::Redactor`].
+    /// message could quote, for the [`super::redact::Redactor`].
     pub fn secret_values(&self) -> Vec<String> {
         let mut out = Vec::new();
         if let Some(u) = &self.url {
-            out.extend(crate::redact::url_fragments(u.expose()));
+            out.extend(super::redact::url_fragments(u.expose()));
         }
         for s in self
             .headers

@@ -9,8 +9,11 @@
 mod alerting;
 pub mod env;
 mod errors;
+pub mod grants;
 mod plugin;
+pub mod policy;
 mod probe;
+pub mod redact;
 mod secret;
 mod sections;
 
@@ -27,8 +30,6 @@ pub use plugin::{PluginSection, PluginSettings, SettingsError, SubjectFilter};
 pub use probe::{ProbeConfig, ProbeSection, ProbeSpec, ProbesSection};
 pub use secret::Secret;
 pub use sections::*;
-
-use crate::runtime::RuntimeOptions;
 
 /// `assay.toml`. Every key is optional; `deploy/assay.toml` documents each.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -163,7 +164,7 @@ impl HostConfig {
                     e.message()
                 );
                 invalid(
-                    crate::redact::Redactor::new(&secret_values)
+                    redact::Redactor::new(&secret_values)
                         .scrub(&message)
                         .into_owned(),
                 )
@@ -444,35 +445,16 @@ impl HostConfig {
             ));
         }
         if !self.plugins.dir.is_dir() {
-            return Err(
-                crate::registry::LoadError::MissingDir(self.plugins.dir.clone()).to_string(),
-            );
+            return Err(format!(
+                "plugin directory {} does not exist (set --plugins-dir, or [plugins] dir in the config, or ASSAY_PLUGINS__DIR)",
+                self.plugins.dir.display()
+            ));
         }
         Ok(())
     }
 
     pub fn max_memory_mib(&self) -> u64 {
         self.runtime.max_memory_mib.unwrap_or(1024)
-    }
-
-    /// Runtime options from this config, defaults filling the gaps.
-    pub fn runtime_options(&self) -> RuntimeOptions {
-        let mut o = RuntimeOptions::default();
-        if let Some(n) = self.runtime.max_concurrency {
-            o.max_concurrency = n;
-        }
-        o.max_probe_concurrency = self.probes.max_concurrency;
-        if let Some(t) = self.runtime.epoch_tick_ms {
-            o.epoch_tick = std::time::Duration::from_millis(t);
-        }
-        o.max_memory = (self.max_memory_mib() as usize) << 20;
-        o.snapshots = self.runtime.snapshots.unwrap_or(true);
-        match &self.runtime.cache_dir {
-            Some(d) if d.as_os_str().is_empty() => o.cache_dir = None,
-            Some(d) => o.cache_dir = Some(d.clone()),
-            None => {}
-        }
-        o
     }
 }
 

@@ -23,7 +23,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::PluginDefaults;
-use crate::runtime::{BreakerPolicy, CallLimits, GatePolicy};
+use super::policy::{BreakerPolicy, CallLimits, GatePolicy};
 use assay_contract::Level;
 
 /// A plugin's settings as written: a sidecar file, or a `[[validator]]` entry

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::runtime::{Grants, HostPort};
+use super::grants::{Grants, HostPort};
 
 /// One `[[probe]]` entry as written.
 #[derive(Debug, Clone, Deserialize)]

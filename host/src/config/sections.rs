@@ -113,7 +113,7 @@ pub struct RuntimeSection {
 /// `[plugin_defaults]`: limits for plugins whose settings give none.
 /// README "The sandbox" lists each with what a user sees when it is hit.
 ///
-/// The quota keys repeat [`crate::runtime::Quotas`]'s fields on purpose:
+/// The quota keys repeat [`super::policy::Quotas`]'s fields on purpose:
 /// serde's `flatten` cannot be combined with `deny_unknown_fields`, and a
 /// misspelt key must stay an error. [`PluginDefaults::quotas`] maps them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -143,8 +143,8 @@ pub struct PluginDefaults {
 
 impl Default for PluginDefaults {
     fn default() -> Self {
-        let q = crate::runtime::Quotas::default();
-        let b = crate::runtime::BreakerPolicy::default();
+        let q = super::policy::Quotas::default();
+        let b = super::policy::BreakerPolicy::default();
         PluginDefaults {
             timeout_ms: 5_000,
             memory_limit_mib: 64,
@@ -200,8 +200,8 @@ impl PluginDefaults {
     }
 
     /// The quotas these defaults give.
-    pub fn quotas(&self) -> crate::runtime::Quotas {
-        crate::runtime::Quotas {
+    pub fn quotas(&self) -> super::policy::Quotas {
+        super::policy::Quotas {
             max_findings: self.max_findings,
             max_code_bytes: self.max_code_bytes,
             max_message_bytes: self.max_message_bytes,

@@ -1,6 +1,7 @@
 //! Health probes: running one probe instance once ([`run_once`]), the state
 //! machine ([`state`]) and the scheduler ([`scheduler`]).
 
+mod metrics;
 pub mod scheduler;
 pub mod state;
 

@@ -17,27 +17,7 @@
 
 use std::time::{Duration, Instant};
 
-/// When to quarantine, and for how long.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BreakerPolicy {
-    /// Consecutive failures that quarantine the plugin; 0 never does.
-    pub after: u32,
-    /// The first cool-down.
-    pub cooldown: Duration,
-    /// The longest cool-down, however often the trials fail.
-    pub max_cooldown: Duration,
-}
-
-impl Default for BreakerPolicy {
-    /// 5 failures, 30 s, doubling up to 10 minutes.
-    fn default() -> Self {
-        BreakerPolicy {
-            after: 5,
-            cooldown: Duration::from_secs(30),
-            max_cooldown: Duration::from_secs(600),
-        }
-    }
-}
+use super::BreakerPolicy;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {

@@ -7,26 +7,17 @@ use wasmtime::{Store, UpdateDeadline};
 
 use tokio::sync::Semaphore;
 
+use super::Quotas;
 use super::bindings::{
     Alert, Level, PluginInfo, ProbeOutcome, ProbePre, RouterPre, RoutingDecision, Subject,
     Validation, ValidatorPre,
 };
 use super::gate::{Gate, Refusal};
-use super::grants::Grants;
 use super::limits::mib;
-use super::quota::{Quotas, check_info, cut};
+use super::quota::{check_info, cut};
 use super::state::CallState;
+use super::{CallLimits, Grants};
 use super::{Linked, Runtime};
-
-/// The budget of one call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CallLimits {
-    pub timeout: Duration,
-    /// Total linear memory, in bytes.
-    pub memory: usize,
-    /// What the call may hand back and write.
-    pub quotas: Quotas,
-}
 
 /// A plugin as a call sees it: its name, pre-linked code (its prepared
 /// snapshot when one is ready), limits and gate.

@@ -30,17 +30,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Semaphore, SemaphorePermit};
 
-use super::breaker::{Admission, Breaker, BreakerPolicy, Change, Status};
-
-/// How a plugin's calls are admitted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct GatePolicy {
-    /// Call slots the plugin may hold at once; `None`: no share of its own.
-    pub share: Option<u32>,
-    /// The longest a call waits for a slot before it is refused.
-    pub max_queue: Duration,
-    pub breaker: BreakerPolicy,
-}
+use super::GatePolicy;
+use super::breaker::{Admission, Breaker, Change, Status};
 
 /// Why a call was refused before it ran.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -386,6 +377,7 @@ impl Drop for Pass<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::BreakerPolicy;
 
     fn gate(share: u32, max_queue_ms: u64) -> Gate {
         Gate::new(

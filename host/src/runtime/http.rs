@@ -7,7 +7,7 @@ use std::time::Duration;
 use http_body_util::BodyExt;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
-use super::grants::Grants;
+use super::Grants;
 use super::sockets::SocketBook;
 use super::state::CallState;
 

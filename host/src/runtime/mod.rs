@@ -13,7 +13,6 @@ mod breaker;
 mod call;
 mod engine;
 pub mod gate;
-pub mod grants;
 mod http;
 mod imports;
 pub mod kind;
@@ -32,12 +31,12 @@ use tokio::sync::Semaphore;
 use wasmtime::Engine;
 use wasmtime::component::{Component, HasSelf, Linker};
 
-pub use breaker::{BreakerPolicy, Change as QuarantineChange};
-pub use call::{CallFailure, CallLimits, Called, Callee};
-pub use gate::{Gate, GatePolicy, QuarantineEvent, QuarantineView, Refusal};
-pub use grants::{Grants, HostPort};
+pub use crate::config::grants::{self, Grants, HostPort};
+pub use crate::config::policy::{BreakerPolicy, CallLimits, GatePolicy, Quotas};
+pub use breaker::Change as QuarantineChange;
+pub use call::{CallFailure, Called, Callee};
+pub use gate::{Gate, QuarantineEvent, QuarantineView, Refusal};
 pub use observer::Observer;
-pub use quota::Quotas;
 pub use snapshot::{Snapshot, SnapshotError, snapshot_key};
 use state::CallState;
 
@@ -61,10 +60,32 @@ pub struct RuntimeOptions {
     /// Whether preparing plugins run from snapshots taken after `prepare`.
     pub snapshots: bool,
     /// Whether a call that finds no snapshot starts building one in the
-    /// background (the server); otherwise only [`crate::registry::Snapshots::ensure`]
+    /// background (the server); otherwise only `registry::Snapshots::ensure`
     /// and the on-disk cache provide them (one-shot CLI runs, which would
     /// otherwise wait for an abandoned build at exit).
     pub background_snapshots: bool,
+}
+
+impl RuntimeOptions {
+    /// The options the config asks for (`[runtime]`, `[probes] max_concurrency`).
+    pub fn from_config(config: &crate::config::HostConfig) -> RuntimeOptions {
+        let mut o = RuntimeOptions::default();
+        if let Some(n) = config.runtime.max_concurrency {
+            o.max_concurrency = n;
+        }
+        o.max_probe_concurrency = config.probes.max_concurrency;
+        if let Some(t) = config.runtime.epoch_tick_ms {
+            o.epoch_tick = std::time::Duration::from_millis(t);
+        }
+        o.max_memory = (config.max_memory_mib() as usize) << 20;
+        o.snapshots = config.runtime.snapshots.unwrap_or(true);
+        match &config.runtime.cache_dir {
+            Some(d) if d.as_os_str().is_empty() => o.cache_dir = None,
+            Some(d) => o.cache_dir = Some(d.clone()),
+            None => {}
+        }
+        o
+    }
 }
 
 impl Default for RuntimeOptions {

@@ -5,45 +5,8 @@
 //! allow, however much it tries to return. Each quota has a default here and
 //! a setting in `[plugin_defaults]` (and, for most, the plugin's sidecar).
 
+use super::Quotas;
 use super::bindings::{Finding, PluginInfo, Severity};
-
-/// What one call may hand back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Quotas {
-    /// Findings kept per call; the rest are counted in one `assay.findings_truncated` finding.
-    pub max_findings: u32,
-    /// Longest `code`, `message` and `path` of a finding (and a probe's
-    /// message, a router's title and body), in bytes; longer ones are cut
-    /// with a marker.
-    pub max_code_bytes: u32,
-    pub max_message_bytes: u32,
-    pub max_path_bytes: u32,
-    /// The whole answer after the cuts above; past it the call fails as `output_limit`.
-    pub max_result_bytes: u32,
-    /// Lines and bytes of stdout, stderr and `log()` together, per call.
-    pub max_output_lines: u32,
-    pub max_output_bytes: u32,
-    /// Sockets a probe call may hold open (outgoing HTTP requests count as one each).
-    pub max_sockets: u32,
-    /// Deliveries one router answer may ask for.
-    pub max_deliveries: u32,
-}
-
-impl Default for Quotas {
-    fn default() -> Self {
-        Quotas {
-            max_findings: 1000,
-            max_code_bytes: 128,
-            max_message_bytes: 4096,
-            max_path_bytes: 1024,
-            max_result_bytes: 1 << 20,
-            max_output_lines: 1000,
-            max_output_bytes: 64 << 10,
-            max_sockets: 16,
-            max_deliveries: 16,
-        }
-    }
-}
 
 /// The code of the finding that stands for the findings over `max_findings`.
 pub const TRUNCATED_CODE: &str = "assay.findings_truncated";

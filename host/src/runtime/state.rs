@@ -8,10 +8,10 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use super::grants::Grants;
+use super::Grants;
+use super::Quotas;
 use super::http::HttpHooks;
 use super::limits::MemoryLimiter;
-use super::quota::Quotas;
 use super::sockets::SocketBook;
 
 /// Store data for one plugin call. Made fresh for every call and dropped after it.

@@ -31,7 +31,7 @@ use tokio::sync::{Semaphore, broadcast, watch};
 pub use reload::{LoadFailure, Reloads, spawn_watcher};
 
 use crate::alerts::{self, Alerting, HostEvent};
-use crate::api::auth::Auth;
+use crate::auth::Auth;
 use crate::config::HostConfig;
 use crate::live::Live;
 use crate::probes;
@@ -77,7 +77,7 @@ impl Service {
         let auth = Auth::from_config(&config.auth);
         let runtime = Arc::new(Runtime::new(RuntimeOptions {
             background_snapshots: true,
-            ..config.runtime_options()
+            ..RuntimeOptions::from_config(&config)
         })?);
         let metrics = Metrics::new();
         let (events, events_rx) = broadcast::channel(1024);

@@ -10,8 +10,6 @@ use prometheus::{
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-use crate::validate::{Report, Verdict};
-
 const CALL_BUCKETS: &[f64] = &[
     0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025,
     0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -294,37 +292,6 @@ impl Metrics {
             self.plugin_compile_seconds.with_label_values(&[cached]);
         }
         self
-    }
-
-    /// Counts a finished validation and, unless it came from the cache, each plugin call in it.
-    pub fn record_validation(&self, report: &Report, source: &str) {
-        let level = report.level.as_str();
-        self.validations
-            .with_label_values(&[level, report.verdict.as_str(), source])
-            .inc();
-        self.validation_seconds
-            .with_label_values(&[level])
-            .observe(report.duration_us as f64 / 1e6);
-        if report.cached {
-            return;
-        }
-        for run in &report.plugins {
-            self.plugin_calls
-                .with_label_values(&[&run.name, "validator", run.outcome.as_str()])
-                .inc();
-            self.plugin_call_seconds
-                .with_label_values(&[&run.name, "validator"])
-                .observe(run.duration_us as f64 / 1e6);
-        }
-    }
-
-    /// Sets `assay_monitor_last_verdict` for one monitor.
-    pub fn set_monitor_verdict(&self, monitor: &str, verdict: Verdict) {
-        for v in [Verdict::Pass, Verdict::Warn, Verdict::Error, Verdict::Fail] {
-            self.monitor_last_verdict
-                .with_label_values(&[monitor, v.as_str()])
-                .set(i64::from(v == verdict));
-        }
     }
 
     /// Brings a counter kept elsewhere (monotonic) up to `value`.

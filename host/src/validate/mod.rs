@@ -4,6 +4,7 @@
 mod cache;
 mod calls;
 mod level;
+mod metrics;
 pub mod monitor;
 mod pipeline;
 mod report;

@@ -12,7 +12,7 @@ use crate::alerts::routing::{Decision, Route};
 
 /// What flushing a due group gave.
 pub(super) enum Flushed {
-    Sent(Notification),
+    Sent(Box<Notification>),
     /// Due, but the channel's rate limit held it back (it counts toward the summary).
     RateLimited,
 }
@@ -40,23 +40,25 @@ impl Engine {
             return None;
         }
         let alerts: Vec<Alert> = visible.iter().map(|a| a.alert.clone()).collect();
-        let rendering = rendering(&visible, ch);
+        let rendering = Rendering {
+            external_url: self.policy.external_url.clone(),
+            ..rendering(&visible, ch)
+        };
         let group_labels = g.labels.clone();
         // Bookkeeping first: sent or held by the rate limit, the group is flushed.
         self.mark_flushed(id, &alerts, now, touched);
         if !self.rates.admit(ch, now) {
             return Some(Flushed::RateLimited);
         }
-        Some(Flushed::Sent(Notification::of_alerts(
+        Some(Flushed::Sent(Box::new(Notification::of_alerts(
             Kind::Alerts,
             ch,
             id.key.clone(),
             group_labels,
             alerts,
             rendering,
-            self.policy.external_url.clone(),
             now,
-        )))
+        ))))
     }
 
     /// What `channel` should know of among `members`: the firing alerts that
@@ -149,5 +151,6 @@ fn rendering(visible: &[&Active], channel: &str) -> Rendering {
         title: lone.and_then(|r| r.title.clone()),
         body: lone.and_then(|r| r.body.clone()),
         labels,
+        external_url: None,
     }
 }

@@ -369,7 +369,7 @@ impl Engine {
         let ids: Vec<GroupId> = self.groups.keys().cloned().collect();
         for id in ids {
             match self.flush(&id, now, &mutes, &mut touched) {
-                Some(flush::Flushed::Sent(n)) => out.push(n),
+                Some(flush::Flushed::Sent(n)) => out.push(*n),
                 Some(flush::Flushed::RateLimited) => {
                     effects.push(Effect::RateLimited(id.channel.clone()))
                 }
@@ -530,8 +530,10 @@ impl Engine {
                     format!("escalation:{fp}"),
                     BTreeMap::new(),
                     vec![alert.clone()],
-                    Rendering::default(),
-                    self.policy.external_url.clone(),
+                    Rendering {
+                        external_url: self.policy.external_url.clone(),
+                        ..Rendering::default()
+                    },
                     now,
                 ));
             }

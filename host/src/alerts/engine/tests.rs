@@ -347,7 +347,7 @@ fn a_firing_source_inhibits_targets_with_equal_labels() {
     let v = e.list(S);
     let disk = v.iter().find(|v| v.alert.name == "DiskSlow").unwrap();
     assert_eq!(disk.state, ViewState::Inhibited);
-    assert_eq!(disk.inhibited_by, [host_down.fingerprint.clone()]);
+    assert_eq!(disk.inhibited_by, [host_down.fingerprint.as_str()]);
     let effects = e.tick(10 * S);
     let mut names: Vec<String> = told(&effects)
         .into_iter()
