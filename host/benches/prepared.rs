@@ -16,7 +16,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use assay_host::config::{HostConfig, PluginDefaults};
 use assay_host::registry::{Plugin, load_plugin};
 use assay_host::runtime::bindings::{Level as WitLevel, Subject, Validation};
 use assay_host::runtime::{Runtime, RuntimeOptions};
@@ -72,14 +71,7 @@ fn load(rt: &tokio::runtime::Runtime, runtime: &Arc<Runtime>, name: &str, config
         format!("config_file = \"{name}.config.json\"\n"),
     )
     .unwrap();
-    let host = HostConfig {
-        plugin_defaults: PluginDefaults {
-            timeout_ms: 60_000,
-            memory_limit_mib: 256,
-            ..PluginDefaults::default()
-        },
-        ..HostConfig::default()
-    };
+    let host = common::generous(256);
     let plugin = rt.block_on(load_plugin(runtime, &file, &host)).unwrap();
     // The snapshot is built from the file, so the directory lives until then.
     // (A validator's calls carry its config as the host normalised it; a
@@ -131,34 +123,22 @@ fn json_schema(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
 
     let mut group = c.benchmark_group(format!("json_schema_{}_bytes", doc.len()));
     group.measurement_time(Duration::from_secs(6));
-    group.bench_function("wasm/prepared", |b| {
-        b.iter(|| {
-            let v = rt
-                .block_on(prepared_runtime.call_validate(
-                    prepared.validator().unwrap(),
+    for (name, runtime, plugin) in [
+        ("wasm/prepared", &prepared_runtime, &prepared),
+        ("wasm/unprepared", &plain_runtime, &plain),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let call = runtime.call_validate(
+                    plugin.validator().unwrap(),
                     &subject,
                     WitLevel::Standard,
-                    &prepared.settings.config_json,
-                ))
-                .outcome
-                .unwrap();
-            assert!(clean(v));
-        })
-    });
-    group.bench_function("wasm/unprepared", |b| {
-        b.iter(|| {
-            let v = rt
-                .block_on(plain_runtime.call_validate(
-                    plain.validator().unwrap(),
-                    &subject,
-                    WitLevel::Standard,
-                    &plain.settings.config_json,
-                ))
-                .outcome
-                .unwrap();
-            assert!(clean(v));
-        })
-    });
+                    &plugin.settings.config_json,
+                );
+                assert!(clean(rt.block_on(call).outcome.unwrap()));
+            })
+        });
+    }
     let native =
         json_schema::JsonSchema::prepare(parse_config(&config).unwrap()).expect("the schema");
     let native_subject =
@@ -195,24 +175,17 @@ fn severity_routes(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
 
     let mut group = c.benchmark_group("route_one_alert_10_rules");
     group.measurement_time(Duration::from_secs(5));
-    group.bench_function("wasm/prepared", |b| {
-        b.iter(|| {
-            rt.block_on(prepared_runtime.call_route(
-                prepared.router(ROUTES).unwrap(),
-                &wit_alert,
-                ROUTES,
-            ))
-            .outcome
-            .unwrap()
-        })
-    });
-    group.bench_function("wasm/unprepared", |b| {
-        b.iter(|| {
-            rt.block_on(plain_runtime.call_route(plain.router(ROUTES).unwrap(), &wit_alert, ROUTES))
-                .outcome
-                .unwrap()
-        })
-    });
+    for (name, runtime, plugin) in [
+        ("wasm/prepared", &prepared_runtime, &prepared),
+        ("wasm/unprepared", &plain_runtime, &plain),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let call = runtime.call_route(plugin.router(ROUTES).unwrap(), &wit_alert, ROUTES);
+                rt.block_on(call).outcome.unwrap()
+            })
+        });
+    }
     let config = SeverityRoutes::prepare(parse_config(ROUTES).unwrap()).unwrap();
     assert!(delivered(
         &SeverityRoutes::route(&config, &native_alert).unwrap()

@@ -6,12 +6,10 @@
 //! Needs the built plugins (`cargo xtask build`), then
 //! `cargo bench -p assay-host --bench router`. Numbers go in BENCHMARKS.md.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use assay_host::config::HostConfig;
 use assay_host::registry::load_plugin;
-use assay_host::runtime::{Runtime, RuntimeOptions};
 use assay_plugin_sdk::{PreparedRouter, parse_config};
 use criterion::{Criterion, criterion_group, criterion_main};
 
@@ -23,17 +21,7 @@ const CONFIG: &str = r#"{"default": ["hook"], "rules": [
 ]}"#;
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let runtime = Arc::new(
-        Runtime::new(RuntimeOptions {
-            cache_dir: None,
-            ..RuntimeOptions::default()
-        })
-        .unwrap(),
-    );
+    let (rt, runtime) = common::runtimes();
     let dir = common::shipped_dir();
     let path = dir.join("severity-routes.wasm");
     assert!(

@@ -7,15 +7,14 @@
 //! Numbers and machine go in BENCHMARKS.md.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
-use assay_host::config::{HostConfig, PluginDefaults};
 use assay_host::registry::load_plugin;
 use assay_host::runtime::bindings::{Level as WitLevel, Subject};
-use assay_host::runtime::{Runtime, RuntimeOptions};
 use assay_plugin_sdk::{Level, NoConfig, Validator};
 use criterion::{Criterion, criterion_group, criterion_main};
+
+mod common;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -47,34 +46,16 @@ fn wit_level(l: Level) -> WitLevel {
 }
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let runtime = Arc::new(
-        Runtime::new(RuntimeOptions {
-            cache_dir: None,
-            ..RuntimeOptions::default()
-        })
-        .unwrap(),
-    );
-    let defaults = HostConfig {
-        plugin_defaults: PluginDefaults {
-            timeout_ms: 60_000,
-            memory_limit_mib: 512,
-            ..PluginDefaults::default()
-        },
-        ..HostConfig::default()
+    let (rt, runtime) = common::runtimes();
+    let defaults = common::generous(512);
+    let load = |var: &str, default: &str, name: &str| {
+        let path = plugin_path(var, default, name);
+        rt.block_on(load_plugin(&runtime, &path, &defaults))
+            .unwrap()
     };
 
     // A fresh store and instance per call, as the host always does.
-    let trivial = rt
-        .block_on(load_plugin(
-            &runtime,
-            &plugin_path("ASSAY_TEST_PLUGINS", "target/test-plugins", "trivial"),
-            &defaults,
-        ))
-        .unwrap();
+    let trivial = load("ASSAY_TEST_PLUGINS", "target/test-plugins", "trivial");
     let small = Subject {
         name: "s.json".into(),
         content_type: "application/json".into(),
@@ -95,13 +76,7 @@ fn bench(c: &mut Criterion) {
     });
 
     let ledger = serde_json::to_vec(&hash_chain::seal::sample_ledger(10_000, 3)).unwrap();
-    let hc = rt
-        .block_on(load_plugin(
-            &runtime,
-            &plugin_path("ASSAY_SHIPPED_PLUGINS", "plugins.d", "hash-chain"),
-            &defaults,
-        ))
-        .unwrap();
+    let hc = load("ASSAY_SHIPPED_PLUGINS", "plugins.d", "hash-chain");
     let wit_subject = Subject {
         name: "ledger.json".into(),
         content_type: "application/json".into(),

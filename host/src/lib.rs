@@ -14,11 +14,13 @@
 
 pub mod alerts;
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod live;
+mod names;
 pub mod probes;
 pub use config::redact;
 pub mod registry;

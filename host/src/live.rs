@@ -168,14 +168,18 @@ mod tests {
         serde_json::from_str(json).unwrap()
     }
 
+    /// `live()` patched so that monitor `monitor` runs every 5 s, at level full.
+    fn every_5s(l: &Live, monitor: &str) -> Result<Live, PatchError> {
+        let json = format!(
+            r#"{{"default_level":"full","monitors":{{"{monitor}":{{"interval_secs":5}}}}}}"#
+        );
+        l.patched(&patch(&json))
+    }
+
     #[test]
     fn a_patch_changes_only_what_it_names() {
         let l = live();
-        let n = l
-            .patched(&patch(
-                r#"{"default_level":"full","monitors":{"m":{"interval_secs":5}}}"#,
-            ))
-            .unwrap();
+        let n = every_5s(&l, "m").unwrap();
         assert_eq!(n.default_level, Level::Full);
         assert_eq!(n.monitors["m"].interval_secs, 5);
         assert_eq!(n.cache, l.cache);
@@ -185,11 +189,7 @@ mod tests {
     #[test]
     fn a_bad_patch_is_refused_whole() {
         let l = live();
-        let e = l
-            .patched(&patch(
-                r#"{"default_level":"full","monitors":{"nope":{"interval_secs":5}}}"#,
-            ))
-            .unwrap_err();
+        let e = every_5s(&l, "nope").unwrap_err();
         assert!(
             e.to_string()
                 .contains("no monitor \"nope\" (configured: m)"),

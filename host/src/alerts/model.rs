@@ -9,20 +9,12 @@ use sha2::{Digest, Sha256};
 use crate::clock::now_ms;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum AlertStatus {
     Firing,
     Resolved,
 }
-
-impl AlertStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AlertStatus::Firing => "firing",
-            AlertStatus::Resolved => "resolved",
-        }
-    }
-}
+crate::names::named!(AlertStatus, "alert status");
 
 /// An alert. Its identity is its labels (which always hold `alertname` and
 /// `severity`): the same labels give the same fingerprint, so a repeat of an

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use super::model::{Alert, AlertStatus};
 use crate::clock::{now_ms, rfc3339};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     /// A group's alerts (new, changed, resolved or repeated).
@@ -29,17 +29,7 @@ pub enum Kind {
     /// `assay alert test`.
     Test,
 }
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Alerts => "alerts",
-            Kind::Escalation => "escalation",
-            Kind::RateLimitSummary => "rate_limit_summary",
-            Kind::Test => "test",
-        }
-    }
-}
+crate::names::named!(Kind, "notification kind");
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Notification {

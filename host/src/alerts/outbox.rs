@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rusqlite::{OptionalExtension, params};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, Semaphore};
 
 use super::channels::Channel;
@@ -50,7 +50,7 @@ struct Breaker {
 }
 
 /// A notification row's status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Waiting for its next attempt.
@@ -60,28 +60,7 @@ pub enum Status {
     /// Its attempts ran out.
     Dead,
 }
-
-impl Status {
-    pub const ALL: [Status; 3] = [Status::Pending, Status::Delivered, Status::Dead];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Pending => "pending",
-            Status::Delivered => "delivered",
-            Status::Dead => "dead",
-        }
-    }
-}
-
-impl std::str::FromStr for Status {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Status, String> {
-        (Status::ALL.into_iter())
-            .find(|x| x.as_str() == s)
-            .ok_or_else(|| format!("status {s:?} is not one of pending, delivered, dead"))
-    }
-}
+crate::names::named!(Status, "status");
 
 /// What `GET /v1/notifications` shows of a row.
 #[derive(Debug, Clone, Serialize)]
@@ -108,6 +87,12 @@ pub struct Outbox {
 }
 
 impl Outbox {
+    /// What retention deletes (`?1`: the cutoff time): delivered and dead
+    /// notifications; pending ones stay whatever their age (nothing
+    /// accepted is dropped).
+    pub const RETENTION: &[&str] =
+        &["DELETE FROM notifications WHERE created_ms < ?1 AND status != 'pending'"];
+
     pub fn new(
         channels: Vec<Arc<Channel>>,
         policy: AlertingSection,

@@ -1,6 +1,6 @@
 //! The alert tables' one owner: active alerts (`alerts`), their history
-//! (`alert_history`) and silences (`silences`). The outbox's table is the
-//! outbox's own ([`super::outbox`]).
+//! (`alert_history`) and silences (`silences`), with their retention. The
+//! outbox's table is the outbox's own ([`super::outbox`]).
 
 use std::sync::Arc;
 
@@ -34,6 +34,13 @@ pub struct AlertRepo {
 }
 
 impl AlertRepo {
+    /// What retention deletes (`?1`: the cutoff time): history, and silences
+    /// that ended before it. (Active alerts go when they resolve.)
+    pub const RETENTION: &[&str] = &[
+        "DELETE FROM alert_history WHERE at_ms < ?1",
+        "DELETE FROM silences WHERE ends_ms < ?1",
+    ];
+
     pub fn new(store: Arc<Store>) -> AlertRepo {
         AlertRepo { store }
     }

@@ -204,22 +204,22 @@ mod tests {
 
     #[test]
     fn rates_and_the_p95_bucket_come_from_the_window_change() {
-        let old = Sample {
-            cache_hits: 10.0,
-            cache_misses: 10.0,
-            buckets: vec![(0.1, 5.0), (1.0, 5.0), (f64::INFINITY, 5.0)],
-            validations: 5.0,
-            calls: 100.0,
-            failed_calls: 0.0,
-        };
-        let new = Sample {
-            cache_hits: 13.0,
-            cache_misses: 17.0,
-            buckets: vec![(0.1, 95.0), (1.0, 104.0), (f64::INFINITY, 105.0)],
-            validations: 105.0,
-            calls: 200.0,
-            failed_calls: 20.0,
-        };
+        // (cache hits, misses), cumulative buckets, validations, (calls, failed calls)
+        let sample =
+            |cache: (f64, f64), buckets: [f64; 3], validations, calls: (f64, f64)| Sample {
+                cache_hits: cache.0,
+                cache_misses: cache.1,
+                buckets: vec![
+                    (0.1, buckets[0]),
+                    (1.0, buckets[1]),
+                    (f64::INFINITY, buckets[2]),
+                ],
+                validations,
+                calls: calls.0,
+                failed_calls: calls.1,
+            };
+        let old = sample((10.0, 10.0), [5.0, 5.0, 5.0], 5.0, (100.0, 0.0));
+        let new = sample((13.0, 17.0), [95.0, 104.0, 105.0], 105.0, (200.0, 20.0));
         assert_eq!(
             value(RuleMetric::CacheHitRate, &old, &new),
             (Some(0.3), 10.0)

@@ -11,10 +11,10 @@ use axum::response::{IntoResponse, Response};
 
 use super::auth::Actor;
 use super::error::{ApiError, from_rejection};
+use crate::audit::AuditEntry;
 use crate::clock::now_ms;
 use crate::live::{LivePatch, PatchError};
 use crate::service::Service;
-use crate::store::AuditEntry;
 
 pub(super) async fn get_config(State(svc): State<Arc<Service>>) -> Response {
     axum::Json(&*svc.live()).into_response()
@@ -63,7 +63,7 @@ pub(super) async fn put_config(
     match outcome {
         Ok(next) => {
             // Audit first: a change that cannot be recorded is not made.
-            svc.store.audit(audit("ok".into())).await?;
+            svc.audit.append(audit("ok".into())).await?;
             let revision = next.revision;
             svc.set_live(next);
             svc.metrics
@@ -80,8 +80,8 @@ pub(super) async fn put_config(
                 .inc();
             tracing::warn!(actor = %actor.name, "live configuration change refused: {}", e.message);
             if let Err(store) = svc
-                .store
-                .audit(audit(format!("rejected: {}", e.message)))
+                .audit
+                .append(audit(format!("rejected: {}", e.message)))
                 .await
             {
                 tracing::error!("cannot audit a refused change: {store}");

@@ -72,8 +72,8 @@ pub(super) async fn probe(
         ));
     }
     let history = svc
-        .store
-        .probe_history(&name, q.limit)
+        .probes
+        .history(&name, q.limit)
         .await
         .map_err(|e| ApiError::store("reading the probe history", e))?;
     let mut body = summary(&p);

@@ -11,11 +11,12 @@ use serde_json::{Value, json};
 use super::auth::Actor;
 use super::error::{ApiError, from_rejection};
 use super::query_pairs;
+use crate::audit::AuditEntry;
 use crate::clock::now_ms;
 use crate::registry::Plugin;
 use crate::service::{LoadFailure, Service};
-use crate::store::{AuditEntry, ReportQuery};
 use crate::validate::PluginStats;
+use crate::validate::ReportQuery;
 use crate::validate::Verdict;
 
 /// A plugin as the API shows it: `state` is `loaded`, or `failed` when its
@@ -133,8 +134,8 @@ pub(super) async fn plugin_release(
     if was {
         svc.released(&p.name);
     }
-    svc.store
-        .audit(AuditEntry {
+    svc.audit
+        .append(AuditEntry {
             at_ms: now_ms(),
             actor: actor.name.clone(),
             action: "plugins.release".into(),
@@ -172,8 +173,8 @@ pub(super) async fn plugins_reload(
         .iter()
         .filter(|e| e.outcome == crate::registry::ReloadOutcome::Failed)
         .count();
-    svc.store
-        .audit(AuditEntry {
+    svc.audit
+        .append(AuditEntry {
             at_ms: now_ms(),
             actor: actor.name.clone(),
             action: "plugins.reload".into(),
@@ -210,8 +211,8 @@ pub(super) async fn cache_clear(
 ) -> Result<Response, ApiError> {
     let actor = actor.map_or_else(Actor::anonymous, |Extension(a)| a);
     let cleared = svc.validation.pipeline().cache().clear();
-    svc.store
-        .audit(AuditEntry {
+    svc.audit
+        .append(AuditEntry {
             at_ms: now_ms(),
             actor: actor.name.clone(),
             action: "cache.clear".into(),
@@ -292,7 +293,7 @@ pub(super) async fn reports(
         }
     }
     let limit = q.limit as usize;
-    let list = svc.store.reports(q).await?;
+    let list = svc.validation.reports().list(q).await?;
     let next = (list.len() == limit)
         .then(|| list.last().map(|r| r.id))
         .flatten();
@@ -310,7 +311,7 @@ pub(super) async fn report(
         e.message = "a report id is a number".into();
         e
     })?;
-    match svc.store.report(id).await? {
+    match svc.validation.reports().get(id).await? {
         Some(v) => Ok(axum::Json(v).into_response()),
         None => Err(ApiError::not_found(
             "unknown_report",
@@ -339,6 +340,6 @@ pub(super) async fn audit(
                 ApiError::bad_request("bad_limit", format!("limit={v:?}: expected 1 to 1000"))
             })?;
     }
-    let entries = svc.store.audit_log(limit).await?;
+    let entries = svc.audit.list(limit).await?;
     Ok(axum::Json(json!({ "entries": entries })).into_response())
 }

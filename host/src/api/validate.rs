@@ -25,11 +25,7 @@ pub(super) async fn validate(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     if let Some(why) = svc.unready_reason() {
-        svc.metrics
-            .validations_rejected
-            .with_label_values(&["not_ready"])
-            .inc();
-        return Err(ApiError::unavailable("not_ready", why, 1));
+        return Err(refused(&svc, "not_ready", why.to_owned()));
     }
     let live = svc.live();
     let mut level = live.default_level;
@@ -57,17 +53,13 @@ pub(super) async fn validate(
         e
     })?;
     let Ok(_slot) = svc.validation_slots.try_acquire() else {
-        svc.metrics
-            .validations_rejected
-            .with_label_values(&["overloaded"])
-            .inc();
-        return Err(ApiError::unavailable(
+        let running = svc.config.server.max_concurrent_validations;
+        return Err(refused(
+            &svc,
             "overloaded",
             format!(
-                "{} validations are already running (server.max_concurrent_validations); retry shortly",
-                svc.config.server.max_concurrent_validations
+                "{running} validations are already running (server.max_concurrent_validations); retry shortly"
             ),
-            1,
         ));
     };
     let name = name.unwrap_or_else(|| "request".into());
@@ -102,15 +94,8 @@ pub(super) async fn validate(
         }
         // A plugin refused a slot did not check the subject: no report, a retry.
         Err(ValidateError::Busy { plugins, why }) => {
-            svc.metrics
-                .validations_rejected
-                .with_label_values(&["plugin_busy"])
-                .inc();
-            return Err(ApiError::unavailable(
-                "plugin_busy",
-                format!("{plugins}: {why}; retry shortly"),
-                1,
-            ));
+            let why = format!("{plugins}: {why}; retry shortly");
+            return Err(refused(&svc, "plugin_busy", why));
         }
         Err(ValidateError::Store(e)) => return Err(ApiError::store("storing the report", e)),
     };
@@ -128,4 +113,13 @@ pub(super) async fn validate(
         HeaderValue::from_str(&format!("/v1/reports/{id}")).expect("ascii"),
     );
     Ok(resp)
+}
+
+/// A 503 the client should retry in a second, counted by `reason` in
+/// `assay_validations_rejected_total`.
+fn refused(svc: &Service, reason: &'static str, message: String) -> ApiError {
+    (svc.metrics.validations_rejected)
+        .with_label_values(&[reason])
+        .inc();
+    ApiError::unavailable(reason, message, 1)
 }

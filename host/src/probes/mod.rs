@@ -2,6 +2,7 @@
 //! machine ([`state`]) and the scheduler ([`scheduler`]).
 
 mod metrics;
+mod repo;
 pub mod scheduler;
 pub mod state;
 
@@ -10,6 +11,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+pub use repo::{ProbeRecord, ProbeRepo, ProbeRow};
 pub use scheduler::{Handles, Instance, ProbeEvent, Scheduler, wanted};
 pub use state::{Policy, ProbeState, ResultStatus, Tracker, Transition};
 

@@ -21,12 +21,13 @@ use serde::Serialize;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::repo::{ProbeRecord, ProbeRepo, ProbeRow};
 use super::state::{Policy, ProbeState, Tracker, Transition};
 use super::{ProbeResult, run_once};
 use crate::clock::now_ms;
 use crate::config::{HostConfig, ProbeSpec};
 use crate::registry::{PluginHost, Registry};
-use crate::store::{ProbeRow, Store};
+use crate::store::StoreError;
 use crate::tasks::Tasks;
 use crate::telemetry::ProbeMetrics;
 
@@ -76,7 +77,7 @@ impl Instance {
 /// What the scheduler is given by the host.
 pub struct Handles {
     pub plugins: Arc<PluginHost>,
-    pub store: Arc<Store>,
+    pub results: ProbeRepo,
     pub metrics: ProbeMetrics,
     /// Told of every change of an instance's reported state.
     pub on_change: Arc<dyn Fn(ProbeEvent) + Send + Sync>,
@@ -88,7 +89,7 @@ pub struct Handles {
 pub struct Scheduler {
     instances: Mutex<BTreeMap<String, Arc<Instance>>>,
     plugins: Arc<PluginHost>,
-    store: Arc<Store>,
+    results: ProbeRepo,
     metrics: ProbeMetrics,
     on_change: Arc<dyn Fn(ProbeEvent) + Send + Sync>,
     tasks: Tasks,
@@ -105,7 +106,7 @@ impl Scheduler {
         Scheduler {
             instances: Mutex::default(),
             plugins: h.plugins,
-            store: h.store,
+            results: h.results,
             metrics: h.metrics,
             on_change: h.on_change,
             tasks: h.tasks,
@@ -118,6 +119,16 @@ impl Scheduler {
             flap_threshold: section.flap_threshold,
             recent: section.recent_results,
         }
+    }
+
+    /// A probe's stored results, newest first.
+    pub async fn history(&self, probe: &str, limit: u32) -> Result<Vec<ProbeRecord>, StoreError> {
+        self.results.history(probe, limit).await
+    }
+
+    /// The stored results.
+    pub fn results(&self) -> &ProbeRepo {
+        &self.results
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<Instance>> {
@@ -380,7 +391,7 @@ impl Scheduler {
         };
         self.metrics.record(name, &result, state);
         let json = |v: serde_json::Result<String>| v.unwrap_or_else(|_| "null".into());
-        self.store.record_probe(ProbeRow {
+        self.results.record(ProbeRow {
             probe: name.clone(),
             at_ms: result.at_ms,
             duration_us: (result.duration_ms * 1000.0) as i64,

@@ -11,13 +11,12 @@
 //! and stays so until the underlying state has held still for a whole
 //! window; then the underlying state is reported again.
 
+use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
-use serde::Serialize;
-
 /// A result's verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ResultStatus {
     Pass,
     Warn,
@@ -25,20 +24,10 @@ pub enum ResultStatus {
     /// The probe could not run (plugin missing, trapped, returned an error).
     Unknown,
 }
+crate::names::named!(ResultStatus, "result status");
 
-impl ResultStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ResultStatus::Pass => "pass",
-            ResultStatus::Warn => "warn",
-            ResultStatus::Fail => "fail",
-            ResultStatus::Unknown => "unknown",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ProbeState {
     Unknown,
     Passing,
@@ -46,6 +35,7 @@ pub enum ProbeState {
     Failing,
     Flapping,
 }
+crate::names::named!(ProbeState, "probe state");
 
 impl ProbeState {
     pub const ALL: [ProbeState; 5] = [
@@ -55,17 +45,9 @@ impl ProbeState {
         ProbeState::Failing,
         ProbeState::Flapping,
     ];
+}
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProbeState::Unknown => "unknown",
-            ProbeState::Passing => "passing",
-            ProbeState::Warning => "warning",
-            ProbeState::Failing => "failing",
-            ProbeState::Flapping => "flapping",
-        }
-    }
-
+impl ProbeState {
     fn of(status: ResultStatus) -> ProbeState {
         match status {
             ResultStatus::Pass => ProbeState::Passing,

@@ -1,10 +1,10 @@
 //! What a rescan of the plugin directory reports: one [`ReloadEvent`] per
 //! plugin file that was added, changed, re-settled, removed or failed.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What happened to a plugin file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReloadAction {
     Added,
@@ -14,35 +14,16 @@ pub enum ReloadAction {
     Removed,
     Failed,
 }
-
-impl ReloadAction {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReloadAction::Added => "added",
-            ReloadAction::Changed => "changed",
-            ReloadAction::Settings => "settings",
-            ReloadAction::Removed => "removed",
-            ReloadAction::Failed => "failed",
-        }
-    }
-}
+crate::names::named!(ReloadAction, "reload action");
 
 /// Whether the change took effect.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReloadOutcome {
     Ok,
     Failed,
 }
-
-impl ReloadOutcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReloadOutcome::Ok => "ok",
-            ReloadOutcome::Failed => "failed",
-        }
-    }
-}
+crate::names::named!(ReloadOutcome, "reload outcome");
 
 /// One change picked up from the plugin directory.
 #[derive(Debug, Clone, Serialize)]

@@ -219,24 +219,18 @@ mod tests {
         let trial = b.admit(t1);
         assert_eq!(trial, Admission::Trial);
         assert!(matches!(b.admit(t1), Admission::Refused { .. }));
-        // The trial fails: 20 s now.
-        assert_eq!(
-            b.settle(trial, true, t1),
+        let requarantined = |secs| {
             Some(Change::Quarantined {
-                cooldown: Duration::from_secs(20),
-                failures: 1
+                cooldown: Duration::from_secs(secs),
+                failures: 1,
             })
-        );
+        };
+        // The trial fails: 20 s now.
+        assert_eq!(b.settle(trial, true, t1), requarantined(20));
         let t2 = t1 + Duration::from_secs(20);
         let trial = b.admit(t2);
         // Fails again: capped at 25 s.
-        assert_eq!(
-            b.settle(trial, true, t2),
-            Some(Change::Quarantined {
-                cooldown: Duration::from_secs(25),
-                failures: 1
-            })
-        );
+        assert_eq!(b.settle(trial, true, t2), requarantined(25));
         let t3 = t2 + Duration::from_secs(25);
         let trial = b.admit(t3);
         assert_eq!(b.settle(trial, false, t3), Some(Change::Released));

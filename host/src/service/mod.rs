@@ -31,16 +31,17 @@ use tokio::sync::{Semaphore, broadcast, watch};
 pub use reload::{LoadFailure, Reloads, spawn_watcher};
 
 use crate::alerts::{self, Alerting, HostEvent};
+use crate::audit::AuditLog;
 use crate::auth::Auth;
 use crate::config::HostConfig;
 use crate::live::Live;
 use crate::probes;
 use crate::registry::{self, PluginHost, Registry};
 use crate::runtime::{Runtime, RuntimeOptions};
-use crate::store::{Retention, Store};
+use crate::store::Store;
 use crate::tasks::Tasks;
 use crate::telemetry::Metrics;
-use crate::validate::{MonitorStatuses, Pipeline, ResultCache, Validation, monitor};
+use crate::validate::{MonitorStatuses, Pipeline, ReportRepo, ResultCache, Validation, monitor};
 
 /// How long each shutdown step waits for its tasks.
 const STOP_LIMIT: Duration = Duration::from_secs(10);
@@ -51,6 +52,7 @@ pub struct Service {
     pub plugins: Arc<PluginHost>,
     pub validation: Arc<Validation>,
     pub store: Arc<Store>,
+    pub audit: AuditLog,
     pub metrics: Metrics,
     pub auth: Auth,
     live: watch::Sender<Arc<Live>>,
@@ -89,23 +91,14 @@ impl Service {
             Arc::new(Registry::empty(&config.plugins.dir)),
             false,
         ));
-        let retention = Retention {
-            max_age: Duration::from_secs(config.storage.retention_days * 86_400),
-            max_reports: config.storage.max_reports,
-            probe_max_age: Duration::from_secs(config.probes.retention_hours * 3600),
-        };
         let store = Arc::new(
-            Store::open(
-                &config.storage.path,
-                retention,
-                config.storage.synchronous_full(),
-            )
-            .context("opening the store")?,
+            Store::open(&config.storage.path, config.storage.synchronous_full())
+                .context("opening the store")?,
         );
         let pipeline = Arc::new(Pipeline::new(plugins.clone(), cache));
         let validation = Arc::new(Validation::new(
             pipeline.clone(),
-            store.clone(),
+            ReportRepo::new(store.clone()),
             metrics.clone(),
             config.storage.max_report_bytes as usize,
         ));
@@ -115,7 +108,7 @@ impl Service {
             &config.probes,
             probes::Handles {
                 plugins: plugins.clone(),
-                store: store.clone(),
+                results: probes::ProbeRepo::new(store.clone()),
                 metrics: metrics.probes.clone(),
                 on_change: Arc::new(move |e| {
                     let _ = probe_events.send(HostEvent::ProbeStateChanged(Box::new(e)));
@@ -149,6 +142,7 @@ impl Service {
             live: watch::Sender::new(Arc::new(Live::from_config(&config))),
             plugins,
             validation,
+            audit: AuditLog::new(store.clone()),
             store,
             metrics,
             alerts,
@@ -306,23 +300,48 @@ impl Service {
     }
 }
 
-/// Runs the store's retention pruning every 10 minutes until `tasks` stop.
+/// Runs each table owner's retention every 10 minutes until `tasks` stop:
+/// reports, the audit log, alert history and silences, and delivered or
+/// dead notifications after `retention_days` (and past `max_reports`);
+/// probe results after `[probes] retention_hours`, in chunks.
 pub fn spawn_pruner(svc: &Arc<Service>) {
-    let store = svc.store.clone();
-    let tasks = svc.tasks.clone();
-    svc.tasks.spawn(async move {
+    let days = Duration::from_secs(svc.config.storage.retention_days * 86_400);
+    let max_reports = svc.config.storage.max_reports;
+    let probe_hours = Duration::from_secs(svc.config.probes.retention_hours * 3600);
+    let (tasks, svc) = (svc.tasks.clone(), svc.clone());
+    tasks.clone().spawn(async move {
         loop {
             let mut total = 0;
+            let store = &svc.store;
+            let reports = svc.validation.reports();
+            let owners = [
+                ("reports", reports.prune(days, max_reports).await),
+                ("audit", store.delete_older(AuditLog::RETENTION, days).await),
+                (
+                    "alerts",
+                    store.delete_older(alerts::AlertRepo::RETENTION, days).await,
+                ),
+                (
+                    "notifications",
+                    store.delete_older(alerts::Outbox::RETENTION, days).await,
+                ),
+            ];
+            for (what, pruned) in owners {
+                match pruned {
+                    Ok(n) => total += n,
+                    Err(e) => tracing::warn!("store: pruning {what} failed: {e}"),
+                }
+            }
             loop {
-                match store.prune().await {
+                match svc.probes.results().prune(probe_hours).await {
                     // A full chunk of probe results: more may be waiting.
-                    Ok(n) if n >= Store::PRUNE_CHUNK => total += n,
+                    Ok(n) if n >= probes::ProbeRepo::PRUNE_CHUNK => total += n,
                     Ok(n) => {
                         total += n;
                         break;
                     }
                     Err(e) => {
-                        tracing::warn!("store: pruning failed: {e}");
+                        tracing::warn!("store: pruning probe results failed: {e}");
                         break;
                     }
                 }

@@ -1,13 +1,15 @@
-//! The embedded store: validation history and the audit log in SQLite.
+//! The embedded store: one SQLite database, and the only way to it.
 //!
-//! WAL mode; one writer thread with group commit ([`writer`]) and one reading
-//! connection, so reads never wait for writes. Schema changes are numbered
+//! The store knows no table but its schema ([`schema`]): each table has one
+//! owner that holds all of its SQL and its retention (`validate/repo.rs`
+//! for reports, `probes/repo.rs`, `audit.rs`, `alerts/repo.rs` and the
+//! outbox), and reaches the database through [`Store::write`] and
+//! [`Store::read`]. WAL mode; one writer thread with group commit
+//! ([`writer`]) and one reading connection, so reads never wait for writes. Schema changes are numbered
 //! migrations ([`schema`]). With `synchronous = NORMAL` (the default) a
 //! committed row survives a crash of the process (kill -9); `FULL` also
 //! survives a power cut, at the cost of an fsync per commit.
 
-mod probes;
-mod query;
 mod schema;
 mod writer;
 
@@ -18,9 +20,6 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
-
-pub use probes::{ProbeRecord, ProbeRow};
-pub use query::{AuditRecord, ReportQuery, ReportSummary};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -46,54 +45,14 @@ pub enum StoreError {
     Closed,
 }
 
-/// A report to record.
-#[derive(Debug, Clone)]
-pub struct ReportRow {
-    pub created_ms: i64,
-    /// `api` or `monitor:NAME`.
-    pub source: String,
-    /// The token name that asked for it, when auth is on.
-    pub actor: Option<String>,
-    pub subject: String,
-    pub digest: String,
-    pub level: String,
-    pub verdict: String,
-    pub findings: i64,
-    pub cached: bool,
-    pub duration_us: i64,
-    /// The whole report, as JSON.
-    pub body: String,
-}
-
-/// One audited action.
-#[derive(Debug, Clone)]
-pub struct AuditEntry {
-    pub at_ms: i64,
-    pub actor: String,
-    pub action: String,
-    pub target: String,
-    /// `ok` or `rejected: …`.
-    pub result: String,
-    pub detail: String,
-}
-
-/// How long rows are kept.
-#[derive(Debug, Clone, Copy)]
-pub struct Retention {
-    pub max_age: Duration,
-    pub max_reports: u64,
-    /// Of probe results.
-    pub probe_max_age: Duration,
-}
-
 pub struct Store {
     path: PathBuf,
     jobs: Mutex<Option<mpsc::Sender<writer::Job>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     checkpointer: Mutex<Option<(mpsc::Sender<()>, std::thread::JoinHandle<()>)>>,
     reader: Arc<Mutex<Connection>>,
-    retention: Retention,
-    healthy: AtomicBool,
+    /// Whether the last commit succeeded (the writer sets it).
+    healthy: Arc<AtomicBool>,
 }
 
 fn open_conn(path: &Path, flags: OpenFlags) -> Result<Connection, StoreError> {
@@ -108,11 +67,7 @@ fn open_conn(path: &Path, flags: OpenFlags) -> Result<Connection, StoreError> {
 
 impl Store {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
-    pub fn open(
-        path: &Path,
-        retention: Retention,
-        synchronous_full: bool,
-    ) -> Result<Store, StoreError> {
+    pub fn open(path: &Path, synchronous_full: bool) -> Result<Store, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
                 path: dir.to_owned(),
@@ -145,10 +100,12 @@ impl Store {
 
         let (tx, rx) = mpsc::channel();
         let (stop_tx, stop_rx) = mpsc::channel::<()>();
+        let healthy = Arc::new(AtomicBool::new(true));
         let spawn_err = |e| StoreError::Write(format!("cannot start a store thread: {e}"));
+        let h = healthy.clone();
         let handle = std::thread::Builder::new()
             .name("assay-store".into())
-            .spawn(move || writer::run(conn, rx))
+            .spawn(move || writer::run(conn, rx, &h))
             .map_err(spawn_err)?;
         let checkpointer = std::thread::Builder::new()
             .name("assay-checkpoint".into())
@@ -160,8 +117,7 @@ impl Store {
             writer: Mutex::new(Some(handle)),
             checkpointer: Mutex::new(Some((stop_tx, checkpointer))),
             reader: Arc::new(Mutex::new(reader)),
-            retention,
-            healthy: AtomicBool::new(true),
+            healthy,
         })
     }
 
@@ -174,21 +130,6 @@ impl Store {
         self.healthy.load(Ordering::Relaxed)
     }
 
-    async fn submit(
-        &self,
-        job: impl FnOnce(oneshot::Sender<Result<i64, StoreError>>) -> writer::Job,
-    ) -> Result<i64, StoreError> {
-        let (tx, rx) = oneshot::channel();
-        {
-            let jobs = self.jobs.lock().expect("store lock poisoned");
-            let sender = jobs.as_ref().ok_or(StoreError::Closed)?;
-            sender.send(job(tx)).map_err(|_| StoreError::Closed)?;
-        }
-        let result = rx.await.map_err(|_| StoreError::Closed)?;
-        self.healthy.store(result.is_ok(), Ordering::Relaxed);
-        result
-    }
-
     /// Queues `f` to run in the writer's next transaction, now (so writes
     /// queued one after another commit in that order); the answer is its
     /// value once committed. The caller may drop it: the write still happens.
@@ -197,10 +138,7 @@ impl Store {
         f: impl Fn(&rusqlite::Transaction<'_>) -> Result<i64, rusqlite::Error> + Send + 'static,
     ) -> Committed {
         let (tx, rx) = oneshot::channel();
-        Committed(
-            self.send(writer::Job::Exec(Box::new(f), Some(tx)))
-                .map(|()| rx),
-        )
+        Committed(self.send(writer::Job(Box::new(f), Some(tx))).map(|()| rx))
     }
 
     /// Queues `f` like [`Store::write`], with nobody waiting for the commit.
@@ -208,7 +146,7 @@ impl Store {
         &self,
         f: impl Fn(&rusqlite::Transaction<'_>) -> Result<i64, rusqlite::Error> + Send + 'static,
     ) {
-        let _ = self.send(writer::Job::Exec(Box::new(f), None));
+        let _ = self.send(writer::Job(Box::new(f), None));
     }
 
     fn send(&self, job: writer::Job) -> Result<(), StoreError> {
@@ -217,30 +155,37 @@ impl Store {
         sender.send(job).map_err(|_| StoreError::Closed)
     }
 
-    /// Records a report; answers its id once it is committed.
-    pub async fn insert_report(&self, row: ReportRow) -> Result<i64, StoreError> {
-        self.submit(|tx| writer::Job::Report(row, tx)).await
-    }
-
-    /// Appends to the audit log; answers once it is committed.
-    pub async fn audit(&self, entry: AuditEntry) -> Result<i64, StoreError> {
-        self.submit(|tx| writer::Job::Audit(entry, tx)).await
-    }
-
-    /// Most rows of probe results one [`Store::prune`] deletes; when it
-    /// deleted this many, call it again.
-    pub const PRUNE_CHUNK: i64 = writer::PRUNE_CHUNK;
-
-    /// Deletes what is past the retention (probe results at most
-    /// [`Store::PRUNE_CHUNK`] at a time); answers how many rows went.
-    pub async fn prune(&self) -> Result<i64, StoreError> {
-        let r = self.retention;
-        self.submit(|reply| writer::Job::Prune {
-            max_age_ms: r.max_age.as_millis() as i64,
-            max_reports: r.max_reports,
-            probe_max_age_ms: r.probe_max_age.as_millis() as i64,
-            reply,
+    /// Inserts one row (`values` for `?1`, `?2`, …); answers its rowid once committed.
+    pub async fn insert(
+        &self,
+        sql: &'static str,
+        values: Vec<rusqlite::types::Value>,
+    ) -> Result<i64, StoreError> {
+        self.write(move |tx| {
+            tx.prepare_cached(sql)?
+                .execute(rusqlite::params_from_iter(&values))?;
+            Ok(tx.last_insert_rowid())
         })
+        .wait()
+        .await
+    }
+
+    /// Retention for a table's owner: runs each of `deletes` (with `?1` the
+    /// time `max_age` ago, in ms) in one transaction; answers how many rows went.
+    pub async fn delete_older(
+        &self,
+        deletes: &'static [&'static str],
+        max_age: Duration,
+    ) -> Result<i64, StoreError> {
+        let cutoff = crate::clock::now_ms() - max_age.as_millis() as i64;
+        self.write(move |tx| {
+            let mut n = 0;
+            for sql in deletes {
+                n += tx.execute(sql, [cutoff])? as i64;
+            }
+            Ok(n)
+        })
+        .wait()
         .await
     }
 

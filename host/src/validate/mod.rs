@@ -7,6 +7,7 @@ mod level;
 mod metrics;
 pub mod monitor;
 mod pipeline;
+mod repo;
 mod report;
 mod validation;
 
@@ -15,5 +16,6 @@ pub use calls::{CallCounts, Calls, LastError, PluginStats};
 pub use level::Level;
 pub use monitor::{MonitorStatus, MonitorStatuses, MonitorVerdict};
 pub use pipeline::{Pipeline, SubjectInput, UnknownPlugin};
+pub use repo::{ReportMeta, ReportQuery, ReportRepo, ReportRow, ReportSummary};
 pub use report::{Outcome, PluginRun, REPORT_TRUNCATED, Report, ReportFinding, Severity, Verdict};
 pub use validation::{Recorded, Request, Source, ValidateError, Validation};

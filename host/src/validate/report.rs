@@ -1,6 +1,6 @@
 //! The validation report, its verdict and how plugin outcomes map into it.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use assay_contract::Severity;
 
@@ -22,25 +22,17 @@ impl From<bindings::Severity> for Severity {
 ///
 /// `fail` if any finding is error or critical; else `warn` if any is a
 /// warning; else `error` if a plugin errored or timed out; else `pass`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Pass,
     Warn,
     Error,
     Fail,
 }
+crate::names::named!(Verdict, "verdict");
 
 impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Pass => "pass",
-            Verdict::Warn => "warn",
-            Verdict::Error => "error",
-            Verdict::Fail => "fail",
-        }
-    }
-
     /// How far from `pass`: pass 0, warn 1, error 2, fail 3. `--fail-on`
     /// compares against this.
     pub fn rank(self) -> u8 {
@@ -54,7 +46,7 @@ impl Verdict {
 }
 
 /// How one plugin's call ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Ok,
@@ -69,30 +61,9 @@ pub enum Outcome {
     /// rather than record a report with it; monitors skip the run.
     Busy,
 }
+crate::names::named!(Outcome, "outcome");
 
 impl Outcome {
-    pub const ALL: &[Outcome] = &[
-        Outcome::Ok,
-        Outcome::NotApplicable,
-        Outcome::Error,
-        Outcome::Timeout,
-        Outcome::OutputLimit,
-        Outcome::Quarantined,
-        Outcome::Busy,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Ok => "ok",
-            Outcome::NotApplicable => "not_applicable",
-            Outcome::Error => "error",
-            Outcome::Timeout => "timeout",
-            Outcome::OutputLimit => "output_limit",
-            Outcome::Quarantined => "quarantined",
-            Outcome::Busy => "busy",
-        }
-    }
-
     /// Whether the plugin gave no answer (the verdict is then at least `error`).
     pub fn is_failure(self) -> bool {
         !matches!(self, Outcome::Ok | Outcome::NotApplicable)
@@ -259,22 +230,15 @@ mod tests {
 
     #[test]
     fn findings_outrank_plugin_errors() {
-        assert_eq!(
-            verdict(&[finding(Severity::Critical)], &[run(Outcome::Error)]),
-            Verdict::Fail
-        );
-        assert_eq!(
-            verdict(&[finding(Severity::Warning)], &[run(Outcome::Timeout)]),
-            Verdict::Warn
-        );
-        assert_eq!(
-            verdict(&[finding(Severity::Info)], &[run(Outcome::Timeout)]),
-            Verdict::Error
-        );
-        assert_eq!(
-            verdict(&[finding(Severity::Info)], &[run(Outcome::NotApplicable)]),
-            Verdict::Pass
-        );
+        for (worst, outcome, want) in [
+            (Severity::Critical, Outcome::Error, Verdict::Fail),
+            (Severity::Warning, Outcome::Timeout, Verdict::Warn),
+            (Severity::Info, Outcome::Timeout, Verdict::Error),
+            (Severity::Info, Outcome::NotApplicable, Verdict::Pass),
+        ] {
+            let got = verdict(&[finding(worst)], &[run(outcome)]);
+            assert_eq!(got, want, "{worst:?} and {outcome:?}");
+        }
         assert_eq!(verdict(&[], &[]), Verdict::Pass);
     }
 }

@@ -6,9 +6,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use super::calls::CallCounts;
+use super::repo::{ReportMeta, ReportRepo, ReportRow};
 use super::{Level, Outcome, Pipeline, Report, SubjectInput};
 use crate::clock::now_ms;
-use crate::store::{ReportRow, Store, StoreError};
+use crate::store::StoreError;
 use crate::telemetry::Metrics;
 
 /// Where a validation came from: the history's `source` column and the metrics' `source` label.
@@ -90,7 +91,7 @@ pub struct Request<'a> {
 
 pub struct Validation {
     pipeline: Arc<Pipeline>,
-    store: Arc<Store>,
+    reports: ReportRepo,
     metrics: Metrics,
     calls: Mutex<CallCounts>,
     max_report_bytes: usize,
@@ -99,13 +100,13 @@ pub struct Validation {
 impl Validation {
     pub fn new(
         pipeline: Arc<Pipeline>,
-        store: Arc<Store>,
+        reports: ReportRepo,
         metrics: Metrics,
         max_report_bytes: usize,
     ) -> Validation {
         Validation {
             pipeline,
-            store,
+            reports,
             metrics,
             calls: Mutex::default(),
             max_report_bytes,
@@ -114,6 +115,11 @@ impl Validation {
 
     pub fn pipeline(&self) -> &Arc<Pipeline> {
         &self.pipeline
+    }
+
+    /// The validation history.
+    pub fn reports(&self) -> &ReportRepo {
+        &self.reports
     }
 
     /// Each validator's calls by outcome.
@@ -159,22 +165,24 @@ impl Validation {
         let created_ms = now_ms();
         let row = ReportRow {
             created_ms,
-            source: source.to_string(),
-            actor: actor.map(str::to_owned),
-            subject: report.subject.clone(),
-            digest: report.digest.clone(),
-            level: report.level.as_str().to_owned(),
-            verdict: report.verdict.as_str().to_owned(),
-            findings: report.findings.len() as i64,
-            cached: report.cached,
-            duration_us: report.duration_us as i64,
+            meta: ReportMeta {
+                source: source.to_string(),
+                actor: actor.map(str::to_owned),
+                subject: report.subject.clone(),
+                digest: report.digest.clone(),
+                level: report.level.as_str().to_owned(),
+                verdict: report.verdict.as_str().to_owned(),
+                findings: report.findings.len() as i64,
+                cached: report.cached,
+                duration_us: report.duration_us as i64,
+            },
             body: report.to_bounded_json(self.max_report_bytes),
         };
         self.metrics.record_validation(report, source.label());
         self.calls().count(report);
         // The row's body is moved to the writer; the answer needs it too.
         let body = row.body.clone();
-        match self.store.insert_report(row).await {
+        match self.reports.insert(row).await {
             Ok(id) => {
                 self.metrics.reports_stored.inc();
                 Ok(Recorded {

@@ -58,7 +58,7 @@ pub enum Effect {
 }
 
 /// What the engine made of an alert event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Firing, and not active before.
@@ -74,19 +74,7 @@ pub enum Outcome {
     /// Firing again within `resolve_cooldown`: held back until it ends.
     Held,
 }
-
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::New => "new",
-            Outcome::Resolved => "resolved",
-            Outcome::Refired => "refired",
-            Outcome::Deduplicated => "deduplicated",
-            Outcome::NotFiring => "not_firing",
-            Outcome::Held => "held",
-        }
-    }
-}
+crate::names::named!(Outcome, "outcome");
 
 /// Why an acknowledgement was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -138,7 +126,7 @@ pub struct AlertView {
 }
 
 /// An active alert's state as the API shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ViewState {
     Firing,
@@ -152,6 +140,7 @@ pub enum ViewState {
     /// A router suppressed it.
     Suppressed,
 }
+crate::names::named!(ViewState, "alert state");
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct GroupId {

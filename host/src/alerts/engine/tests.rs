@@ -34,6 +34,16 @@ fn engine(policy: AlertingSection) -> Engine {
     Engine::new(policy, HashMap::new(), Vec::new())
 }
 
+/// An engine under `policy` where an error `name` fired at 0 and its
+/// channel `ops` was told at 10 s (group_wait).
+fn notified(policy: AlertingSection, name: &str) -> (Engine, Alert) {
+    let mut e = engine(policy);
+    let a = firing(name, Severity::Error, &[], 0);
+    e.apply(a.clone(), to(&["ops"]), 0);
+    assert_eq!(sent(&e.tick(10 * S)).len(), 1, "told at group_wait");
+    (e, a)
+}
+
 fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     (pairs.iter())
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -131,10 +141,7 @@ fn the_outbox_is_written_before_the_state_that_records_the_send() {
 
 #[test]
 fn the_same_firing_alert_again_is_deduplicated() {
-    let mut e = engine(policy());
-    let a = firing("Down", Severity::Error, &[], 0);
-    e.apply(a.clone(), to(&["ops"]), 0);
-    e.tick(10 * S);
+    let (mut e, a) = notified(policy(), "Down");
     let mut again = a.clone();
     again.summary = "new text".into();
     let (outcome, effects) = e.apply(again, to(&["ops"]), 20 * S);
@@ -152,10 +159,7 @@ fn the_same_firing_alert_again_is_deduplicated() {
 
 #[test]
 fn firing_unacknowledged_alerts_repeat_every_repeat_interval() {
-    let mut e = engine(policy());
-    let a = firing("Down", Severity::Error, &[], 0);
-    e.apply(a.clone(), to(&["ops"]), 0);
-    e.tick(10 * S);
+    let (mut e, a) = notified(policy(), "Down");
     assert!(sent(&e.tick(10 * S + 4 * HOUR - 1)).is_empty());
     assert_eq!(sent(&e.tick(10 * S + 4 * HOUR)).len(), 1, "repeated");
     // Acknowledged: no more repeats.
@@ -215,10 +219,7 @@ fn alerts_of_one_group_go_together_and_changes_wait_group_interval() {
 
 #[test]
 fn a_resolution_is_told_then_the_alert_is_forgotten() {
-    let mut e = engine(policy());
-    let a = firing("Down", Severity::Error, &[], 0);
-    e.apply(a.clone(), to(&["ops"]), 0);
-    e.tick(10 * S);
+    let (mut e, a) = notified(policy(), "Down");
     let (outcome, _) = e.apply(resolved(a.clone(), 30 * S), to(&[]), 30 * S);
     assert_eq!(outcome, Outcome::Resolved);
     assert_eq!(state(&e, 30 * S, "Down"), ViewState::Resolved);
@@ -253,10 +254,7 @@ fn an_alert_resolved_before_any_notification_is_dropped_quietly() {
 
 #[test]
 fn refiring_before_the_resolution_went_out_is_the_same_alert() {
-    let mut e = engine(policy());
-    let a = firing("Down", Severity::Error, &[], 0);
-    e.apply(a.clone(), to(&["ops"]), 0);
-    e.tick(10 * S);
+    let (mut e, a) = notified(policy(), "Down");
     e.apply(resolved(a.clone(), 20 * S), to(&[]), 20 * S);
     let (outcome, _) = e.apply(a, to(&["ops"]), 30 * S);
     assert_eq!(outcome, Outcome::Refired);
@@ -267,13 +265,13 @@ fn refiring_before_the_resolution_went_out_is_the_same_alert() {
 
 #[test]
 fn firing_again_within_the_resolve_cooldown_is_held_until_it_ends() {
-    let mut e = engine(AlertingSection {
-        resolve_cooldown: Duration::from_secs(300),
-        ..policy()
-    });
-    let a = firing("Flappy", Severity::Error, &[], 0);
-    e.apply(a.clone(), to(&["ops"]), 0);
-    e.tick(10 * S);
+    let (mut e, a) = notified(
+        AlertingSection {
+            resolve_cooldown: Duration::from_secs(300),
+            ..policy()
+        },
+        "Flappy",
+    );
     e.apply(resolved(a.clone(), 20 * S), to(&[]), 20 * S);
     e.tick(10 * S + MIN); // the resolution goes out, the alert is forgotten
     assert!(e.is_empty());

@@ -1,0 +1,180 @@
+//! The probe results table's one owner: results appended without waiting
+//! for the commit, read back as a probe's history, pruned in chunks.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rusqlite::{Row, params};
+use serde::Serialize;
+
+use crate::clock::{now_ms, rfc3339};
+use crate::store::{Store, StoreError};
+
+/// A probe result to append.
+#[derive(Debug, Clone)]
+pub struct ProbeRow {
+    pub probe: String,
+    pub at_ms: i64,
+    pub duration_us: i64,
+    /// `pass`, `warn`, `fail` or `unknown`.
+    pub status: String,
+    /// The instance's state after this result.
+    pub state: String,
+    pub message: String,
+    /// JSON array of `{name, value, unit}`.
+    pub observations: String,
+    /// JSON array of refused attempts.
+    pub denied: String,
+    /// `schedule` or `manual`.
+    pub trigger: String,
+}
+
+/// A stored probe result, as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProbeRecord {
+    pub id: i64,
+    pub at: String,
+    pub duration_ms: f64,
+    pub status: String,
+    pub state: String,
+    pub message: String,
+    pub observations: serde_json::Value,
+    pub denied: serde_json::Value,
+    pub trigger: String,
+}
+
+/// The probe results.
+#[derive(Clone)]
+pub struct ProbeRepo {
+    store: Arc<Store>,
+}
+
+impl ProbeRepo {
+    /// Most rows one [`ProbeRepo::prune`] deletes; when it deleted this
+    /// many, call it again. (Thousands of probes write millions of rows a
+    /// day, and one big DELETE would hold up every commit behind it.)
+    pub const PRUNE_CHUNK: i64 = 20_000;
+
+    pub fn new(store: Arc<Store>) -> ProbeRepo {
+        ProbeRepo { store }
+    }
+
+    /// Queues a probe result for the writer. The scheduler does not wait for
+    /// the commit (the latest state lives in memory).
+    pub fn record(&self, p: ProbeRow) {
+        self.store.write_detached(move |tx| {
+            let mut st = tx.prepare_cached(
+                "INSERT INTO probe_results (probe, at_ms, duration_us, status, state, message,
+                                            observations, denied, trigger)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?;
+            st.execute(params![
+                p.probe,
+                p.at_ms,
+                p.duration_us,
+                p.status,
+                p.state,
+                p.message,
+                p.observations,
+                p.denied,
+                p.trigger
+            ])?;
+            Ok(tx.last_insert_rowid())
+        });
+    }
+
+    /// Deletes results older than `max_age`, at most [`ProbeRepo::PRUNE_CHUNK`]
+    /// of them; answers how many went.
+    pub async fn prune(&self, max_age: Duration) -> Result<i64, StoreError> {
+        let cutoff = now_ms() - max_age.as_millis() as i64;
+        self.store
+            .write(move |tx| {
+                let n = tx.execute(
+                    "DELETE FROM probe_results WHERE id IN
+                       (SELECT id FROM probe_results WHERE at_ms < ?1 ORDER BY id LIMIT ?2)",
+                    params![cutoff, ProbeRepo::PRUNE_CHUNK],
+                )?;
+                Ok(n as i64)
+            })
+            .wait()
+            .await
+    }
+
+    /// A probe's stored results, newest first.
+    pub async fn history(&self, probe: &str, limit: u32) -> Result<Vec<ProbeRecord>, StoreError> {
+        let probe = probe.to_owned();
+        self.store.read(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT id, at_ms, duration_us, status, state, message, observations, denied, trigger
+                 FROM probe_results WHERE probe = ?1 ORDER BY id DESC LIMIT ?2",
+            )?;
+            let rows = st.query_map(params![probe, limit], record)?;
+            rows.collect()
+        })
+        .await
+    }
+}
+
+fn record(r: &Row<'_>) -> rusqlite::Result<ProbeRecord> {
+    let json = |i: usize| -> rusqlite::Result<serde_json::Value> {
+        let text: String = r.get(i)?;
+        Ok(serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+    };
+    Ok(ProbeRecord {
+        id: r.get(0)?,
+        at: rfc3339(r.get(1)?),
+        duration_ms: r.get::<_, i64>(2)? as f64 / 1000.0,
+        status: r.get(3)?,
+        state: r.get(4)?,
+        message: r.get(5)?,
+        observations: json(6)?,
+        denied: json(7)?,
+        trigger: r.get(8)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(probe: &str, at_ms: i64) -> ProbeRow {
+        ProbeRow {
+            probe: probe.into(),
+            at_ms,
+            duration_us: 1,
+            status: "pass".into(),
+            state: "passing".into(),
+            message: "ok".into(),
+            observations: "[]".into(),
+            denied: "[]".into(),
+            trigger: "schedule".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn old_results_go_in_chunks_and_new_ones_stay() {
+        use std::time::Duration;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("a.db"), false).unwrap());
+        let repo = ProbeRepo::new(store);
+        let old = ProbeRepo::PRUNE_CHUNK as usize * 2 + 5;
+        for _ in 0..old {
+            repo.record(row("old", 1));
+        }
+        repo.record(row("new", now_ms()));
+        // Probe rows are not waited for; the prune job queues behind them.
+        let mut counts = Vec::new();
+        loop {
+            let n = repo.prune(Duration::from_secs(3600)).await.unwrap();
+            counts.push(n);
+            if n < ProbeRepo::PRUNE_CHUNK {
+                break;
+            }
+        }
+        assert_eq!(counts, [ProbeRepo::PRUNE_CHUNK, ProbeRepo::PRUNE_CHUNK, 5]);
+        assert!(repo.history("old", 10).await.unwrap().is_empty());
+        let new = repo.history("new", 10).await.unwrap();
+        assert_eq!(new.len(), 1);
+        assert_eq!(new[0].status, "pass");
+    }
+}
