@@ -1,32 +1,40 @@
 //! assay: runs pluggable checks as sandboxed WebAssembly components.
 //!
 //! The binary (`assay`, in `main.rs`) is a thin shell over this library.
-//! Modules, one per concern:
-//! - [`config`]: the TOML model of the host and of each plugin's sidecar file;
+//! Modules, one per concern, from the bottom up (nothing imports upward;
+//! the README's Layout section has the diagram):
+//! - `clock`, `tasks`: the wall clock as stored and shown; background tasks
+//!   under one stop signal;
+//! - [`config`]: the TOML model of the host and of each plugin's sidecar
+//!   file, the redactor, and the policy data the runtime enforces;
+//! - `live`, `store`, [`telemetry`]: live settings, the SQLite store (the
+//!   writer and read/write only), tracing set-up and the metric families;
 //! - [`runtime`]: the wasmtime engine, isolation and limits, guarded calls;
-//! - [`registry`]: finding and loading plugins from the plugin directory;
-//! - [`validate`]: levels, the validation pipeline, reports and the result cache;
+//! - [`registry`]: finding and loading plugins; the plugin host;
+//! - `validate`: the validation pipeline, reports, the result cache, monitors;
 //! - [`probes`]: health probes: one run, the state machine, the scheduler;
 //! - [`alerts`]: alerts, router plugins, the engine and durable delivery;
-//! - [`redact`]: scrubbing secret values out of logs, stored errors and answers;
-//! - [`cli`]: the command line;
-//! - [`telemetry`]: tracing set-up.
+//! - `audit`, `auth`: the audit log; tokens and roles;
+//! - `service`: the composition root behind `assay serve`;
+//! - `api`: the HTTP API; [`cli`]: the command line.
+//!
+//! What benches and tests reach is public; the rest is `pub(crate)`.
 
 pub mod alerts;
-pub mod api;
-pub mod audit;
-pub mod auth;
+pub(crate) mod api;
+pub(crate) mod audit;
+pub(crate) mod auth;
 pub mod cli;
-pub mod clock;
+pub(crate) mod clock;
 pub mod config;
-pub mod live;
+pub(crate) mod live;
 mod names;
 pub mod probes;
 pub use config::redact;
 pub mod registry;
 pub mod runtime;
-pub mod service;
-pub mod store;
-pub mod tasks;
+pub(crate) mod service;
+pub(crate) mod store;
+pub(crate) mod tasks;
 pub mod telemetry;
-pub mod validate;
+pub(crate) mod validate;

@@ -8,12 +8,12 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
-pub use crate::auth::{Actor, Auth};
+pub(crate) use crate::auth::Actor;
 use crate::service::Service;
 
 /// Middleware: authenticates the caller, checks the route's role, and hands
 /// the [`Actor`] to the handler.
-pub async fn require_role(
+pub(crate) async fn require_role(
     State(svc): State<std::sync::Arc<Service>>,
     mut req: Request,
     next: Next,

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 #[derive(Debug)]
-pub struct ApiError {
+pub(crate) struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
@@ -17,7 +17,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         ApiError {
             status,
             code,
@@ -26,22 +26,26 @@ impl ApiError {
         }
     }
 
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
-    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn not_found(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, code, message)
     }
 
-    pub fn unavailable(code: &'static str, message: impl Into<String>, retry_after: u64) -> Self {
+    pub(crate) fn unavailable(
+        code: &'static str,
+        message: impl Into<String>,
+        retry_after: u64,
+    ) -> Self {
         ApiError {
             retry_after: Some(retry_after),
             ..Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
         }
     }
 
-    pub fn internal(message: impl Into<String>) -> Self {
+    pub(crate) fn internal(message: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
     }
 }
@@ -67,7 +71,7 @@ impl IntoResponse for ApiError {
 impl ApiError {
     /// A store failure while `doing` something: 503 `store_unavailable`,
     /// retry in 5 s. The one mapping of store errors every handler uses.
-    pub fn store(doing: &str, e: crate::store::StoreError) -> Self {
+    pub(crate) fn store(doing: &str, e: crate::store::StoreError) -> Self {
         ApiError::unavailable(
             "store_unavailable",
             format!("{doing}: the store failed: {e}"),
@@ -83,7 +87,7 @@ impl From<crate::store::StoreError> for ApiError {
 }
 
 /// axum's own rejections (bad path parameters, unreadable bodies) in our shape.
-pub fn from_rejection(status: StatusCode, text: String) -> ApiError {
+pub(crate) fn from_rejection(status: StatusCode, text: String) -> ApiError {
     let code = match status {
         StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
         StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",

@@ -4,13 +4,13 @@
 //! unknown routes, wrong methods, bad parameters and panics too.
 
 mod alerts;
-pub mod auth;
+pub(crate) mod auth;
 mod config;
-pub mod error;
+pub(crate) mod error;
 mod health;
 mod probes;
 mod resources;
-pub mod tls;
+pub(crate) mod tls;
 mod validate;
 
 use std::sync::Arc;
@@ -34,7 +34,7 @@ impl axum::extract::FromRef<Arc<Service>> for crate::alerts::Alerting {
 }
 
 /// The whole API over `svc`.
-pub fn router(svc: Arc<Service>) -> Router {
+pub(crate) fn router(svc: Arc<Service>) -> Router {
     let body_limit = svc.config.server.max_body_bytes;
     Router::new()
         .route("/health", get(health::health))

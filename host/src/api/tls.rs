@@ -36,7 +36,7 @@ const MAX_HANDSHAKES: usize = 1024;
 
 /// The TLS settings with their paths resolved against the config's directory.
 #[derive(Debug, Clone)]
-pub struct TlsFiles {
+pub(crate) struct TlsFiles {
     pub cert: PathBuf,
     pub key: PathBuf,
     pub client_ca: Option<PathBuf>,
@@ -45,7 +45,7 @@ pub struct TlsFiles {
 }
 
 impl TlsFiles {
-    pub fn new(section: &TlsSection, base: &Path) -> TlsFiles {
+    pub(crate) fn new(section: &TlsSection, base: &Path) -> TlsFiles {
         TlsFiles {
             cert: base.join(&section.cert),
             key: base.join(&section.key),
@@ -71,7 +71,7 @@ impl TlsFiles {
     }
 
     /// Reads the files into a server configuration.
-    pub fn load(&self) -> Result<ServerConfig, String> {
+    pub(crate) fn load(&self) -> Result<ServerConfig, String> {
         let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&self.cert)
             .map_err(|e| format!("server.tls.cert {}: {e}", self.cert.display()))?
             .collect::<Result<_, _>>()
@@ -147,7 +147,7 @@ fn key_error(e: &rustls::pki_types::pem::Error) -> &'static str {
 }
 
 /// Accepts TLS connections for axum.
-pub struct TlsListener {
+pub(crate) struct TlsListener {
     ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
     local: SocketAddr,
 }
@@ -155,7 +155,7 @@ pub struct TlsListener {
 impl TlsListener {
     /// Starts accepting on `tcp` with `config`; `failures` counts refused
     /// handshakes by reason. The accept task ends when the listener is dropped.
-    pub fn start(
+    pub(crate) fn start(
         tcp: TcpListener,
         config: Arc<ArcSwap<ServerConfig>>,
         failures: IntCounterVec,
@@ -242,7 +242,7 @@ impl axum::serve::Listener for TlsListener {
 
 /// Checks the files every `reload` interval and swaps in a new
 /// configuration when they changed and load cleanly, until `tasks` stop.
-pub fn spawn_reloader(files: TlsFiles, config: Arc<ArcSwap<ServerConfig>>, tasks: &Tasks) {
+pub(crate) fn spawn_reloader(files: TlsFiles, config: Arc<ArcSwap<ServerConfig>>, tasks: &Tasks) {
     let t = tasks.clone();
     tasks.spawn(async move {
         let mut loaded = files.stamp();

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use tokio::sync::{Semaphore, broadcast, watch};
 
-pub use reload::{LoadFailure, Reloads, spawn_watcher};
+pub(crate) use reload::{LoadFailure, Reloads, spawn_watcher};
 
 use crate::alerts::{self, Alerting, HostEvent};
 use crate::audit::AuditLog;
@@ -304,7 +304,7 @@ impl Service {
 /// reports, the audit log, alert history and silences, and delivered or
 /// dead notifications after `retention_days` (and past `max_reports`);
 /// probe results after `[probes] retention_hours`, in chunks.
-pub fn spawn_pruner(svc: &Arc<Service>) {
+pub(crate) fn spawn_pruner(svc: &Arc<Service>) {
     let days = Duration::from_secs(svc.config.storage.retention_days * 86_400);
     let max_reports = svc.config.storage.max_reports;
     let probe_hours = Duration::from_secs(svc.config.probes.retention_hours * 3600);

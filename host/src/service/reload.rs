@@ -456,7 +456,7 @@ impl Service {
 
 /// Watches the plugin directory (and rescans every `rescan_secs`) until
 /// the service's tasks stop. Bursts of file events are debounced into one rescan.
-pub fn spawn_watcher(svc: &Arc<Service>) {
+pub(crate) fn spawn_watcher(svc: &Arc<Service>) {
     use notify::{RecursiveMode, Watcher};
     let (tx, mut rx) = mpsc::unbounded_channel::<Change>();
     let dir = svc.config.plugins.dir.clone();

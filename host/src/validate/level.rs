@@ -1,6 +1,6 @@
 //! Validation levels: the contract's `Level`, and its conversion into the generated bindings.
 
-pub use assay_contract::Level;
+pub(crate) use assay_contract::Level;
 
 use crate::runtime::bindings;
 

@@ -167,7 +167,7 @@ impl Target {
 }
 
 /// What the monitors are given.
-pub struct Monitoring {
+pub(crate) struct Monitoring {
     pub monitors: Vec<MonitorSection>,
     pub validation: Arc<Validation>,
     pub statuses: Arc<MonitorStatuses>,
@@ -180,7 +180,7 @@ pub struct Monitoring {
 }
 
 /// Starts one task per monitor and the file watcher, until `tasks` stop.
-pub fn spawn(m: Monitoring, tasks: &Tasks) {
+pub(crate) fn spawn(m: Monitoring, tasks: &Tasks) {
     if m.monitors.is_empty() {
         return;
     }

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use assay_contract::Severity;
+pub(crate) use assay_contract::Severity;
 
 use super::Level;
 use crate::runtime::bindings;
@@ -119,7 +119,7 @@ pub(super) fn verdict(findings: &[ReportFinding], plugins: &[PluginRun]) -> Verd
 }
 
 /// The code of the finding that stands for the findings a stored report had to drop.
-pub const REPORT_TRUNCATED: &str = "assay.report_truncated";
+pub(crate) const REPORT_TRUNCATED: &str = "assay.report_truncated";
 
 impl Report {
     /// The plugins that were refused a call slot (`busy`), comma-separated, if any.
