@@ -26,6 +26,24 @@ use axum::routing::{delete, get, post};
 use crate::service::Service;
 use error::ApiError;
 
+/// Handlers that need only the probe scheduler take it alone (`State<Probes>`).
+#[derive(Clone)]
+pub(crate) struct Probes(Arc<crate::probes::Scheduler>);
+
+impl std::ops::Deref for Probes {
+    type Target = crate::probes::Scheduler;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl axum::extract::FromRef<Arc<Service>> for Probes {
+    fn from_ref(svc: &Arc<Service>) -> Self {
+        Probes(svc.probes.clone())
+    }
+}
+
 /// Handlers that need only alerting take it alone (`State<Alerting>`).
 impl axum::extract::FromRef<Arc<Service>> for crate::alerts::Alerting {
     fn from_ref(svc: &Arc<Service>) -> Self {

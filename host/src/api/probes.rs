@@ -9,8 +9,7 @@ use serde_json::{Value, json};
 
 use super::error::ApiError;
 use crate::clock::rfc3339;
-use crate::probes::Instance;
-use crate::service::Service;
+use crate::probes::{Instance, Scheduler};
 
 /// An instance as listed: its spec in short, its state and last result.
 fn summary(p: &Instance) -> Value {
@@ -32,8 +31,8 @@ fn summary(p: &Instance) -> Value {
 }
 
 /// `GET /v1/probes`.
-pub(super) async fn probes(State(svc): State<Arc<Service>>) -> Response {
-    let list: Vec<Value> = svc.probes.all().iter().map(|p| summary(p)).collect();
+pub(super) async fn probes(State(probes): State<super::Probes>) -> Response {
+    let list: Vec<Value> = probes.all().iter().map(|p| summary(p)).collect();
     axum::Json(json!({ "probes": list })).into_response()
 }
 
@@ -48,8 +47,8 @@ fn fifty() -> u32 {
     50
 }
 
-fn find(svc: &Service, name: &str) -> Result<Arc<Instance>, ApiError> {
-    svc.probes.get(name).ok_or_else(|| {
+fn find(probes: &Scheduler, name: &str) -> Result<Arc<Instance>, ApiError> {
+    probes.get(name).ok_or_else(|| {
         ApiError::not_found(
             "unknown_probe",
             format!("no probe instance named {name:?} (see GET /v1/probes)"),
@@ -60,19 +59,18 @@ fn find(svc: &Service, name: &str) -> Result<Arc<Instance>, ApiError> {
 /// `GET /v1/probes/{name}?limit=N`: the instance, its grants, recent results
 /// (memory) and stored history (newest first, at most `limit`, up to 1000).
 pub(super) async fn probe(
-    State(svc): State<Arc<Service>>,
+    State(probes): State<super::Probes>,
     Path(name): Path<String>,
     Query(q): Query<HistoryQuery>,
 ) -> Result<Response, ApiError> {
-    let p = find(&svc, &name)?;
+    let p = find(&probes, &name)?;
     if q.limit == 0 || q.limit > 1000 {
         return Err(ApiError::bad_request(
             "bad_limit",
             "limit must be between 1 and 1000",
         ));
     }
-    let history = svc
-        .probes
+    let history = probes
         .history(&name, q.limit)
         .await
         .map_err(|e| ApiError::store("reading the probe history", e))?;
@@ -114,11 +112,11 @@ pub(super) async fn probe(
 /// progress), records the result like a scheduled one, and answers it with
 /// the state after it.
 pub(super) async fn run(
-    State(svc): State<Arc<Service>>,
+    State(probes): State<super::Probes>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    let p = find(&svc, &name)?;
-    let result = svc.probes.run_now(&p).await;
+    let p = find(&probes, &name)?;
+    let result = probes.run_now(&p).await;
     Ok(axum::Json(json!({
         "probe": name,
         "state": p.state(),

@@ -206,10 +206,6 @@ impl Registry {
             .iter()
             .filter(|p| p.kind == PluginKind::Validator)
     }
-
-    pub fn probes(&self) -> impl Iterator<Item = &Arc<Plugin>> {
-        self.plugins.iter().filter(|p| p.kind == PluginKind::Probe)
-    }
 }
 
 /// The `*.wasm` files of `dir`, sorted; hidden files (editor temporaries) skipped.
