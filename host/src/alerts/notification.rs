@@ -1,21 +1,21 @@
 //! A notification: what goes to one channel at once (a group's alerts, an
-//! escalation, a rate-limit summary or a test), with its idempotency key, and
-//! the payloads rendered from it (assay JSON, Alertmanager webhook v4,
-//! Alertmanager API v2 alerts, Slack).
+//! escalation, a rate-limit summary or a test), with its idempotency key,
+//! default title and body, and assay's own JSON payload.
 //!
-//! The outbox stores the notification itself; channels render it at each
-//! attempt, so every retry sends the same bytes with the same key.
+//! The outbox stores the notification itself; each channel's transport
+//! renders its own payload from it at each attempt ([`super::channels`]), so
+//! every retry sends the same bytes with the same key.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use assay_contract::Severity;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::model::{Alert, AlertStatus};
-use crate::clock::{now_ms, rfc3339};
+use crate::clock::now_ms;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -171,147 +171,6 @@ impl Notification {
     pub fn assay_json(&self) -> Value {
         serde_json::to_value(self).expect("a notification serialises")
     }
-
-    /// Prometheus Alertmanager's webhook payload, version 4, field for
-    /// field, plus `idempotencyKey` (receivers that do not know it ignore it).
-    pub fn alertmanager_webhook(&self) -> Value {
-        let alerts: Vec<Value> = self
-            .alerts
-            .iter()
-            .map(|a| {
-                json!({
-                    "status": a.status.as_str(),
-                    "labels": a.labels,
-                    "annotations": am_annotations(a),
-                    "startsAt": rfc3339(a.starts_ms),
-                    "endsAt": a.ends_ms.map_or_else(|| "0001-01-01T00:00:00Z".to_owned(), rfc3339),
-                    "generatorURL": self.generator_url(a),
-                    "fingerprint": a.fingerprint,
-                })
-            })
-            .collect();
-        json!({
-            "version": "4",
-            "groupKey": self.group_key,
-            "truncatedAlerts": 0,
-            "status": self.status.as_str(),
-            "receiver": self.channel,
-            "groupLabels": self.group_labels,
-            "commonLabels": common(self.alerts.iter().map(|a| &a.labels)),
-            "commonAnnotations": common(self.alerts.iter().map(am_annotations).collect::<Vec<_>>().iter()),
-            "externalURL": self.external_url.clone().unwrap_or_default(),
-            "alerts": alerts,
-            "idempotencyKey": self.idempotency_key,
-        })
-    }
-
-    /// The body of `POST /api/v2/alerts` (Alertmanager's own API).
-    pub fn alertmanager_api(&self) -> Value {
-        let alerts: Vec<Value> = self
-            .alerts
-            .iter()
-            .map(|a| {
-                let mut labels = a.labels.clone();
-                labels.extend(self.labels.clone());
-                let mut v = json!({
-                    "labels": labels,
-                    "annotations": am_annotations(a),
-                    "startsAt": rfc3339(a.starts_ms),
-                    "generatorURL": self.generator_url(a),
-                });
-                if let Some(end) = a.ends_ms {
-                    v["endsAt"] = json!(rfc3339(end));
-                }
-                v
-            })
-            .collect();
-        Value::Array(alerts)
-    }
-
-    /// A Slack incoming-webhook message: the title, then one block per alert, coloured by severity.
-    pub fn slack(&self) -> Value {
-        let colour = match (self.status, self.severity) {
-            (AlertStatus::Resolved, _) => "#2eb886",
-            (_, Severity::Critical) => "#a30200",
-            (_, Severity::Error) => "#e01e5a",
-            (_, Severity::Warning) => "#daa038",
-            (_, Severity::Info) => "#439fe0",
-        };
-        let mut blocks = vec![
-            json!({"type": "header", "text": {"type": "plain_text", "text": truncate(&self.title, 150)}}),
-            json!({"type": "section", "text": {"type": "mrkdwn", "text": truncate(&self.body, 3000)}}),
-        ];
-        blocks.push(json!({"type": "context", "elements": [
-            {"type": "mrkdwn", "text": format!("{} · {} · key `{}`", self.severity, self.status.as_str(), self.idempotency_key)}
-        ]}));
-        json!({
-            "text": self.title,
-            "attachments": [{"color": colour, "blocks": blocks}],
-        })
-    }
-
-    /// The email body as HTML (the text part is `body`).
-    pub fn html(&self) -> String {
-        let esc = |s: &str| {
-            s.replace('&', "&amp;")
-                .replace('<', "&lt;")
-                .replace('>', "&gt;")
-                .replace('"', "&quot;")
-        };
-        let mut rows = String::new();
-        for a in &self.alerts {
-            rows.push_str(&format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
-                esc(a.status.as_str()),
-                esc(a.severity.as_str()),
-                esc(&a.summary),
-                esc(&Alert::label_text(&a.labels))
-            ));
-        }
-        format!(
-            "<html><body><h2>{}</h2><pre>{}</pre><table border=\"1\" cellpadding=\"4\">\
-             <tr><th>status</th><th>severity</th><th>summary</th><th>labels</th></tr>{rows}</table>\
-             <p><small>idempotency key {}</small></p></body></html>",
-            esc(&self.title),
-            esc(&self.body),
-            esc(&self.idempotency_key)
-        )
-    }
-
-    fn generator_url(&self, a: &Alert) -> String {
-        match &self.external_url {
-            Some(base) => format!(
-                "{}/v1/alerts/history?fingerprint={}",
-                base.trim_end_matches('/'),
-                a.fingerprint
-            ),
-            None => String::new(),
-        }
-    }
-}
-
-fn am_annotations(a: &Alert) -> BTreeMap<String, String> {
-    let mut m = a.annotations.clone();
-    m.insert("summary".into(), a.summary.clone());
-    if !a.description.is_empty() {
-        m.insert("description".into(), a.description.clone());
-    }
-    m.insert("source".into(), a.source.clone());
-    m
-}
-
-/// The pairs every map shares.
-fn common<'a>(
-    mut maps: impl Iterator<Item = &'a BTreeMap<String, String>>,
-) -> BTreeMap<String, String> {
-    let Some(first) = maps.next() else {
-        return BTreeMap::new();
-    };
-    let mut out = first.clone();
-    for m in maps {
-        out.retain(|k, v| m.get(k) == Some(v));
-    }
-    out
 }
 
 fn default_title(
@@ -373,14 +232,4 @@ fn default_body(alerts: &[Alert]) -> String {
         }
     }
     out
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_owned()
-    } else {
-        let mut t: String = s.chars().take(max - 1).collect();
-        t.push('…');
-        t
-    }
 }

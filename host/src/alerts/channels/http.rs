@@ -1,31 +1,60 @@
-//! HTTP deliveries (webhook, Slack, Alertmanager's API): a JSON POST with
-//! `Idempotency-Key`, the channel's headers and, with a secret, an HMAC-SHA256
-//! signature; only a 2xx answer is a delivery.
+//! What the HTTP transports (webhook, Slack, Alertmanager's API) share: a
+//! JSON POST with `Idempotency-Key`, the channel's headers and, with a
+//! secret, an HMAC-SHA256 signature; only a 2xx answer is a delivery.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::Channel;
 use crate::alerts::Notification;
+use crate::config::ChannelSection;
+use crate::redact::Redactor;
 
-impl Channel {
-    pub(super) async fn post(
+/// A channel's HTTP endpoint. (No `Debug`: it holds the URL, headers and
+/// signing secret, all secrets.)
+pub(super) struct Post {
+    client: reqwest::Client,
+    url: String,
+    headers: Vec<(String, String)>,
+    secret: Option<String>,
+    /// Scrubs the channel's secrets out of what a receiver answers.
+    redactor: Redactor,
+}
+
+impl Post {
+    /// The channel's client, headers and secret, posting to `url`.
+    pub(super) fn new(c: &ChannelSection, url: String) -> Result<Post, String> {
+        let client = reqwest::Client::builder()
+            .timeout(c.timeout)
+            .user_agent(concat!("assay/", env!("CARGO_PKG_VERSION")))
+            .pool_max_idle_per_host(c.concurrency)
+            .build()
+            .map_err(|e| format!("channel {:?}: cannot build an HTTP client: {e}", c.name))?;
+        Ok(Post {
+            client,
+            url,
+            headers: (c.headers.iter())
+                .map(|(k, v)| (k.clone(), v.expose().to_owned()))
+                .collect(),
+            secret: c.secret.as_ref().map(|s| s.expose().to_owned()),
+            redactor: Redactor::new(c.secret_values()),
+        })
+    }
+
+    /// POSTs `body` as JSON.
+    pub(super) async fn json(
         &self,
-        url: &str,
         body: &serde_json::Value,
         n: &Notification,
     ) -> Result<(), String> {
         let bytes = serde_json::to_vec(body).map_err(|e| e.to_string())?;
-        let mut req = self
-            .http
-            .post(url)
+        let mut req = (self.client.post(&self.url))
             .header("content-type", "application/json")
             .header("idempotency-key", &n.idempotency_key);
-        for (k, v) in &self.config.headers {
-            req = req.header(k.as_str(), v.expose());
+        for (k, v) in &self.headers {
+            req = req.header(k.as_str(), v.as_str());
         }
-        if let Some(secret) = &self.config.secret {
-            req = req.header("x-assay-signature", sign(secret.expose(), &bytes));
+        if let Some(secret) = &self.secret {
+            req = req.header("x-assay-signature", sign(secret, &bytes));
         }
         // Errors name neither the URL (a secret) nor anything in it: the
         // outbox and the log say which channel.

@@ -1,8 +1,10 @@
-//! Channels: how a notification reaches its receiver. One `deliver` per
-//! type: webhook (assay JSON or Alertmanager v4, custom headers, HMAC
-//! signature), Slack, email (SMTP via lettre), Alertmanager's API, log, and
-//! file (JSON Lines). One file per transport: `http` (webhook, Slack,
-//! Alertmanager), `email`, `file`; the log channel is a line here.
+//! Channels: how a notification reaches its receiver. Each channel type is
+//! a [`Transport`] that renders its own payload and sends it: `webhook`
+//! (assay JSON or Alertmanager v4, custom headers, HMAC signature), `slack`,
+//! `alertmanager` (its API), `email` (SMTP via lettre), `log` and `file`
+//! (JSON Lines), one file each (`http.rs` holds what the HTTP ones share).
+//! [`Channel`] bounds an attempt by the channel's timeout and scrubs its
+//! secrets out of the error.
 //!
 //! Every HTTP delivery carries `Idempotency-Key`; a delivery succeeds only on
 //! a 2xx answer within the channel's timeout.
@@ -10,16 +12,26 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use lettre::{AsyncSmtpTransport, Tokio1Executor};
+use futures_util::future::BoxFuture;
 
 use super::notification::Notification;
-use crate::config::{ChannelSection, ChannelType, WebhookFormat};
+use crate::config::{ChannelSection, ChannelType};
 
+mod alertmanager;
 mod email;
 mod file;
 mod http;
+mod slack;
+mod webhook;
 
 pub use http::sign;
+
+/// How a channel of one type reaches its receiver: it renders the
+/// notification as that receiver expects and makes one attempt. The error
+/// may quote the receiver; [`Channel::deliver`] scrubs it.
+pub(crate) trait Transport: Send + Sync {
+    fn send<'a>(&'a self, n: &'a Notification) -> BoxFuture<'a, Result<(), String>>;
+}
 
 /// A configured channel, ready to deliver.
 pub struct Channel {
@@ -27,10 +39,7 @@ pub struct Channel {
     /// Scrubs this channel's secrets out of its delivery errors (a receiver
     /// or an SMTP server may quote the request back).
     redactor: crate::redact::Redactor,
-    http: reqwest::Client,
-    smtp: Option<AsyncSmtpTransport<Tokio1Executor>>,
-    /// Serialises appends to a `file` channel.
-    file_lock: tokio::sync::Mutex<()>,
+    transport: Box<dyn Transport>,
 }
 
 /// Why a delivery failed (the outbox retries it).
@@ -45,27 +54,34 @@ pub enum DeliveryError {
 impl Channel {
     pub fn new(config: ChannelSection) -> Result<Arc<Channel>, String> {
         config.check()?;
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .user_agent(concat!("assay/", env!("CARGO_PKG_VERSION")))
-            .pool_max_idle_per_host(config.concurrency)
-            .build()
-            .map_err(|e| {
-                format!(
-                    "channel {:?}: cannot build an HTTP client: {e}",
-                    config.name
-                )
-            })?;
-        let smtp = match config.kind {
-            ChannelType::Email => Some(email::transport(&config)?),
-            _ => None,
+        let url = config.url.as_ref().map_or("", |u| u.expose()).to_owned();
+        let transport: Box<dyn Transport> = match config.kind {
+            ChannelType::Webhook => Box::new(webhook::Webhook {
+                post: http::Post::new(&config, url)?,
+                format: config.format.unwrap_or_default(),
+            }),
+            ChannelType::Slack => Box::new(slack::Slack {
+                post: http::Post::new(&config, url)?,
+            }),
+            ChannelType::Alertmanager => {
+                let url = format!("{}/api/v2/alerts", url.trim_end_matches('/'));
+                Box::new(alertmanager::AlertmanagerApi {
+                    post: http::Post::new(&config, url)?,
+                })
+            }
+            ChannelType::Email => Box::new(email::Email::new(&config)?),
+            ChannelType::Log => Box::new(Log {
+                channel: config.name.clone(),
+            }),
+            ChannelType::File => Box::new(file::File {
+                path: config.path.clone().ok_or("a file channel needs a path")?,
+                lock: tokio::sync::Mutex::new(()),
+            }),
         };
         Ok(Arc::new(Channel {
             redactor: crate::redact::Redactor::new(config.secret_values()),
             config,
-            http,
-            smtp,
-            file_lock: tokio::sync::Mutex::new(()),
+            transport,
         }))
     }
 
@@ -77,46 +93,30 @@ impl Channel {
     /// carries the channel's URL or any other of its secrets.
     pub async fn deliver(&self, n: &Notification) -> Result<(), DeliveryError> {
         let timeout = self.config.timeout;
-        match tokio::time::timeout(timeout, self.attempt(n)).await {
+        match tokio::time::timeout(timeout, self.transport.send(n)).await {
             Ok(r) => r.map_err(|e| DeliveryError::Failed(self.redactor.scrub(&e).into_owned())),
             Err(_) => Err(DeliveryError::Timeout(timeout)),
         }
     }
+}
 
-    async fn attempt(&self, n: &Notification) -> Result<(), String> {
-        let c = &self.config;
-        match c.kind {
-            ChannelType::Webhook => {
-                let body = match c.format.unwrap_or_default() {
-                    WebhookFormat::Assay => n.assay_json(),
-                    WebhookFormat::Alertmanager => n.alertmanager_webhook(),
-                };
-                self.post(self.url(), &body, n).await
-            }
-            ChannelType::Slack => self.post(self.url(), &n.slack(), n).await,
-            ChannelType::Alertmanager => {
-                let url = format!("{}/api/v2/alerts", self.url().trim_end_matches('/'));
-                self.post(&url, &n.alertmanager_api(), n).await
-            }
-            ChannelType::Email => self.email(n).await,
-            ChannelType::Log => {
-                tracing::warn!(
-                    target: "assay::alerts",
-                    channel = %c.name,
-                    key = %n.idempotency_key,
-                    status = n.status.as_str(),
-                    severity = %n.severity,
-                    alerts = n.alerts.len(),
-                    "{}",
-                    n.title
-                );
-                Ok(())
-            }
-            ChannelType::File => self.append(n).await,
-        }
-    }
+/// The `log` channel: a warning line in assay's own log.
+struct Log {
+    channel: String,
+}
 
-    fn url(&self) -> &str {
-        self.config.url.as_ref().map_or("", |u| u.expose())
+impl Transport for Log {
+    fn send<'a>(&'a self, n: &'a Notification) -> BoxFuture<'a, Result<(), String>> {
+        tracing::warn!(
+            target: "assay::alerts",
+            channel = %self.channel,
+            key = %n.idempotency_key,
+            status = n.status.as_str(),
+            severity = %n.severity,
+            alerts = n.alerts.len(),
+            "{}",
+            n.title
+        );
+        Box::pin(std::future::ready(Ok(())))
     }
 }
