@@ -1,5 +1,6 @@
 //! The router world's host side: a real router component loaded and called
-//! through the runtime (the alert engine that calls it comes with alerting).
+//! through the runtime. (The alert engine that uses the decisions is unit-tested
+//! in `src/alerts/engine/tests.rs`, and the whole path end to end in `tests/`.)
 //!
 //! Needs the test plugins (`cargo xtask test` builds them and sets
 //! `ASSAY_TEST_PLUGINS`); without them the test says so and fails.

@@ -13,6 +13,7 @@ use serde_json::json;
 
 use super::auth::Actor;
 use super::error::ApiError;
+use super::{check_limit, hundred};
 use crate::alerts::silences::NewSilence;
 use crate::alerts::{Alert, Alerting, AlertingError};
 use crate::clock::now_ms;
@@ -30,20 +31,6 @@ fn failed(e: AlertingError) -> ApiError {
 fn json_body<T>(body: Result<axum::Json<T>, JsonRejection>) -> Result<T, ApiError> {
     body.map(|b| b.0)
         .map_err(|e| ApiError::bad_request("bad_body", e.body_text()))
-}
-
-fn check_limit(limit: u32) -> Result<u32, ApiError> {
-    if limit == 0 || limit > 1000 {
-        return Err(ApiError::bad_request(
-            "bad_limit",
-            "limit must be between 1 and 1000",
-        ));
-    }
-    Ok(limit)
-}
-
-fn hundred() -> u32 {
-    100
 }
 
 /// `GET /v1/alerts`: the active alerts with their state.

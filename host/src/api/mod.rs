@@ -5,11 +5,13 @@
 
 mod alerts;
 pub(crate) mod auth;
+mod cache;
 mod config;
 pub(crate) mod error;
 mod health;
+mod history;
+mod plugins;
 mod probes;
-mod resources;
 pub(crate) mod tls;
 mod validate;
 
@@ -25,6 +27,22 @@ use axum::routing::{delete, get, post};
 
 use crate::service::Service;
 use error::ApiError;
+
+/// A list's `limit`: 1 to 1000, or a 400 naming the range.
+fn check_limit(limit: u32) -> Result<u32, ApiError> {
+    if limit == 0 || limit > 1000 {
+        return Err(ApiError::bad_request(
+            "bad_limit",
+            "limit must be between 1 and 1000",
+        ));
+    }
+    Ok(limit)
+}
+
+/// The default `limit` of a list.
+fn hundred() -> u32 {
+    100
+}
 
 /// Handlers that need only the probe scheduler take it alone (`State<Probes>`).
 #[derive(Clone)]
@@ -59,27 +77,24 @@ pub(crate) fn router(svc: Arc<Service>) -> Router {
         .route("/ready", get(health::ready))
         .route("/metrics", get(health::metrics))
         .route("/v1/validate", post(validate::validate))
-        .route("/v1/plugins", get(resources::plugins))
-        .route("/v1/plugins/events", get(resources::plugin_events))
-        .route("/v1/plugins/reload", post(resources::plugins_reload))
-        .route("/v1/plugins/{name}", get(resources::plugin))
-        .route(
-            "/v1/plugins/{name}/release",
-            post(resources::plugin_release),
-        )
+        .route("/v1/plugins", get(plugins::plugins))
+        .route("/v1/plugins/events", get(plugins::plugin_events))
+        .route("/v1/plugins/reload", post(plugins::plugins_reload))
+        .route("/v1/plugins/{name}", get(plugins::plugin))
+        .route("/v1/plugins/{name}/release", post(plugins::plugin_release))
         .route(
             "/v1/config",
             get(config::get_config).put(config::put_config),
         )
-        .route("/v1/cache/stats", get(resources::cache_stats))
-        .route("/v1/cache/clear", post(resources::cache_clear))
-        .route("/v1/reports", get(resources::reports))
-        .route("/v1/reports/{id}", get(resources::report))
-        .route("/v1/monitors", get(resources::monitors))
+        .route("/v1/cache/stats", get(cache::cache_stats))
+        .route("/v1/cache/clear", post(cache::cache_clear))
+        .route("/v1/reports", get(history::reports))
+        .route("/v1/reports/{id}", get(history::report))
+        .route("/v1/monitors", get(history::monitors))
         .route("/v1/probes", get(probes::probes))
         .route("/v1/probes/{name}", get(probes::probe))
         .route("/v1/probes/{name}/run", post(probes::run))
-        .route("/v1/audit", get(resources::audit))
+        .route("/v1/audit", get(history::audit))
         .route("/v1/alerts", get(alerts::list).post(alerts::post))
         .route("/v1/alerts/history", get(alerts::history))
         .route("/v1/alerts/{fingerprint}/ack", post(alerts::ack))

@@ -64,14 +64,9 @@ pub(super) async fn probe(
     Query(q): Query<HistoryQuery>,
 ) -> Result<Response, ApiError> {
     let p = find(&probes, &name)?;
-    if q.limit == 0 || q.limit > 1000 {
-        return Err(ApiError::bad_request(
-            "bad_limit",
-            "limit must be between 1 and 1000",
-        ));
-    }
+    let limit = super::check_limit(q.limit)?;
     let history = probes
-        .history(&name, q.limit)
+        .history(&name, limit)
         .await
         .map_err(|e| ApiError::store("reading the probe history", e))?;
     let mut body = summary(&p);
