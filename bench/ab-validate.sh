@@ -16,25 +16,10 @@ PORT=18281
 work=$(mktemp -d)
 mkdir "$work/plugins.d"
 cp ${TRIVIAL:-target/test-plugins/trivial.wasm} "$work/plugins.d/"
-cat > "$work/validate.lua" <<'LUA'
-wrk.method = "POST"
-wrk.body = '{"id": "a-record", "name": "benchmark"}'
-wrk.headers["Content-Type"] = "application/json"
-LUA
+validate_bench "$work" "$PORT" false
 for round in $(seq 1 ${ROUNDS:-5}); do
   for v in old new; do
     rm -rf "$work/data"
-    cat > "$work/assay.toml" <<TOML
-[server]
-listen = "127.0.0.1:$PORT"
-max_concurrent_validations = 1024
-[plugins]
-dir = "$work/plugins.d"
-[storage]
-path = "$work/data/assay.db"
-[validation.cache]
-enabled = false
-TOML
     if [ $v = old ]; then BIN=$OLD; else BIN=$NEW; fi
     start_assay "$work/assay.toml" "$PORT"
     rps=$(wrk -t1 -c16 -d${DURATION:-15}s -s "$work/validate.lua" "http://127.0.0.1:$PORT/v1/validate?level=minimal&name=bench.json" | awk '/^Requests\/sec/ {print $2}')

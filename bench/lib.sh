@@ -29,3 +29,26 @@ sys.exit(0 if s and all(x["state"] != "building" for x in s) else 1)' ${2:+"$2"}
     echo "the snapshots${2:+ of $2} did not finish building" >&2
     exit 1
 }
+
+# validate_bench WORK PORT CACHE: the set-up of the validate throughput benches (load.sh,
+# ab-validate.sh): WORK/assay.toml serving WORK/plugins.d on PORT with its store in
+# WORK/data and the result cache on or off (CACHE = true|false), and WORK/validate.lua,
+# the request wrk sends (a small JSON record).
+validate_bench() {
+    cat > "$1/assay.toml" <<TOML
+[server]
+listen = "127.0.0.1:$2"
+max_concurrent_validations = 1024
+[plugins]
+dir = "$1/plugins.d"
+[storage]
+path = "$1/data/assay.db"
+[validation.cache]
+enabled = $3
+TOML
+    cat > "$1/validate.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = '{"id": "a-record", "name": "benchmark"}'
+wrk.headers["Content-Type"] = "application/json"
+LUA
+}

@@ -31,22 +31,7 @@ tls_server=""
 trap 'kill $server $tls_server 2>/dev/null || true; wait $server $tls_server 2>/dev/null || true; rm -rf "$work"' EXIT
 mkdir "$work/plugins.d"
 cp "$PLUGIN" "$work/plugins.d/trivial.wasm"
-cat > "$work/assay.toml" <<TOML
-[server]
-listen = "127.0.0.1:$PORT"
-max_concurrent_validations = 1024
-[plugins]
-dir = "$work/plugins.d"
-[storage]
-path = "$work/data/assay.db"
-[validation.cache]
-enabled = ${CACHE:-false}
-TOML
-cat > "$work/validate.lua" <<'LUA'
-wrk.method = "POST"
-wrk.body = '{"id": "a-record", "name": "benchmark"}'
-wrk.headers["Content-Type"] = "application/json"
-LUA
+validate_bench "$work" "$PORT" "${CACHE:-false}"
 
 start_assay "$work/assay.toml" "$PORT"
 

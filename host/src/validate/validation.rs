@@ -134,11 +134,13 @@ impl Validation {
         req: Request<'_>,
     ) -> Result<(Report, Recorded), ValidateError> {
         let plugins = self.pipeline.select(req.level, req.only)?;
-        let registry = self.pipeline.plugins().registry();
-        if registry.validators().next().is_none() {
-            return Err(ValidateError::NoValidators(
-                registry.dir.display().to_string(),
-            ));
+        // (Only when none were selected: a request does not load the registry twice.)
+        if plugins.is_empty() {
+            let registry = self.pipeline.plugins().registry();
+            if registry.validators().next().is_none() {
+                let dir = registry.dir.display().to_string();
+                return Err(ValidateError::NoValidators(dir));
+            }
         }
         let report = (self.pipeline)
             .validate(req.subject, req.level, &plugins, req.budget)
