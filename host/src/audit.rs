@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::clock::rfc3339;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, args};
 
 /// One audited action.
 #[derive(Debug, Clone)]
@@ -47,43 +47,35 @@ impl AuditLog {
 
     /// Appends an entry; answers once it is committed.
     pub async fn append(&self, a: AuditEntry) -> Result<i64, StoreError> {
-        let values = vec![
-            a.at_ms.into(),
-            a.actor.into(),
-            a.action.into(),
-            a.target.into(),
-            a.result.into(),
-            a.detail.into(),
-        ];
         (self.store)
             .insert(
                 "INSERT INTO audit (at_ms, actor, action, target, result, detail)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                values,
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+                args![a.at_ms, a.actor, a.action, a.target, a.result, a.detail],
             )
             .await
     }
 
     /// The newest `limit` audit entries.
     pub async fn list(&self, limit: u32) -> Result<Vec<AuditRecord>, StoreError> {
-        self.store.read(move |c| {
-            let mut st = c.prepare(
-                "SELECT id, at_ms, actor, action, target, result, detail FROM audit ORDER BY id DESC LIMIT ?1",
-            )?;
-            let rows = st.query_map([limit], |r| {
+        let rows = self.store.query(
+            "SELECT id, at_ms, actor, action, target, result, detail FROM audit ORDER BY id DESC LIMIT ?1",
+            args![limit],
+        );
+        rows.await?
+            .into_iter()
+            .map(|mut r| {
                 Ok(AuditRecord {
                     id: r.get(0)?,
                     at: rfc3339(r.get(1)?),
-                    actor: r.get(2)?,
-                    action: r.get(3)?,
-                    target: r.get(4)?,
-                    result: r.get(5)?,
-                    detail: r.get(6)?,
+                    actor: r.take_text(2)?,
+                    action: r.take_text(3)?,
+                    target: r.take_text(4)?,
+                    result: r.take_text(5)?,
+                    detail: r.take_text(6)?,
                 })
-            })?;
-            rows.collect()
-        })
-        .await
+            })
+            .collect()
     }
 }
 
@@ -94,31 +86,32 @@ mod tests {
 
     #[tokio::test]
     async fn entries_round_trip_newest_first_and_old_ones_go() {
-        let dir = tempfile::tempdir().unwrap();
-        let log = AuditLog::new(Arc::new(
-            Store::open(&dir.path().join("a.db"), false).unwrap(),
-        ));
-        for (at, actor) in [(1, "old"), (now_ms(), "ops")] {
-            log.append(AuditEntry {
-                at_ms: at,
-                actor: actor.into(),
-                action: "cache.clear".into(),
-                target: "cache".into(),
-                result: "ok".into(),
-                detail: String::new(),
-            })
-            .await
-            .unwrap();
+        for t in crate::store::testing::stores().await {
+            let log = AuditLog::new(t.store.clone());
+            for (at, actor) in [(1, "old"), (now_ms(), "ops")] {
+                log.append(AuditEntry {
+                    at_ms: at,
+                    actor: actor.into(),
+                    action: "cache.clear".into(),
+                    target: "cache".into(),
+                    result: "ok".into(),
+                    detail: String::new(),
+                })
+                .await
+                .unwrap();
+            }
+            let all = log.list(10).await.unwrap();
+            assert_eq!(
+                all.iter().map(|e| e.actor.as_str()).collect::<Vec<_>>(),
+                ["ops", "old"],
+                "{}",
+                t.backend
+            );
+            let pruned = log
+                .store
+                .delete_older(AuditLog::RETENTION, std::time::Duration::from_secs(3600));
+            assert_eq!(pruned.await.unwrap(), 1, "{}", t.backend);
+            assert_eq!(log.list(10).await.unwrap().len(), 1);
         }
-        let all = log.list(10).await.unwrap();
-        assert_eq!(
-            all.iter().map(|e| e.actor.as_str()).collect::<Vec<_>>(),
-            ["ops", "old"]
-        );
-        let pruned = log
-            .store
-            .delete_older(AuditLog::RETENTION, std::time::Duration::from_secs(3600));
-        assert_eq!(pruned.await.unwrap(), 1);
-        assert_eq!(log.list(10).await.unwrap().len(), 1);
     }
 }

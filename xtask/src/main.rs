@@ -12,6 +12,8 @@
 //! are copied only when their bytes changed, so the host's compiled-plugin
 //! cache stays warm and file watchers see no spurious change.
 
+mod postgres;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -243,6 +245,8 @@ const TEST_PACKAGES: &[(&str, &str)] = &[
     // The `[server.tls]` tests: a test CA, `openssl s_client` and `curl --cacert`.
     ("openssl", "openssl"),
     ("curl", "curl"),
+    // The PostgreSQL backend's tests: a server of their own (`postgres.rs`).
+    ("postgresql", "pg:initdb"),
 ];
 
 /// Installs the missing [`TEST_PACKAGES`] with apt-get (as root, else with sudo).
@@ -282,6 +286,9 @@ fn ensure_test_packages() -> anyhow::Result<()> {
 }
 
 fn present(probe: &str) -> bool {
+    if probe.starts_with("pg:") {
+        return postgres::bin_dir().is_some();
+    }
     match probe.strip_prefix("python3:") {
         Some(module) => Command::new("/usr/bin/python3")
             .args(["-c", &format!("import {module}")])
@@ -294,27 +301,65 @@ fn present(probe: &str) -> bool {
     }
 }
 
+/// The end-to-end modules that touch the store: run a second time with the
+/// server on PostgreSQL (`ASSAY_E2E_STORAGE=postgres`).
+const STORAGE_E2E: &[&str] = &[
+    "serve_api::",
+    "serve_ops::",
+    "serve_probes::",
+    "serve_auth::",
+    "alert_channels::",
+    "alert_delivery::",
+    "alert_routing::",
+    "alert_semantics::",
+    "receivers::",
+    "cluster::",
+];
+
 fn test(root: &Path, extra: &[String]) -> anyhow::Result<()> {
     ensure_test_packages()?;
+    postgres::check_installed()?;
     build(root)?;
+    let pg = postgres::TestPostgres::start()?;
     let test_plugins = root.join("target").join("test-plugins");
     for kind in TEST_PLUGINS {
         build_plugins(root, kind, &test_plugins)?;
     }
-    let mut cmd = cargo();
-    cmd.current_dir(root)
-        .args(["test", "--release", "--workspace", "--all-targets"])
-        .env(
-            "ASSAY_BIN",
-            root.join("target").join("release").join("assay"),
-        )
-        .env("ASSAY_SHIPPED_PLUGINS", root.join("plugins.d"))
-        .env("ASSAY_TEST_PLUGINS", &test_plugins);
-    let extra: Vec<&String> = extra.iter().skip_while(|a| *a == "--").collect();
+    let cargo_test = |args: &[&str]| {
+        let mut cmd = cargo();
+        cmd.current_dir(root)
+            .arg("test")
+            .args(args)
+            .env(
+                "ASSAY_BIN",
+                root.join("target").join("release").join("assay"),
+            )
+            .env("ASSAY_SHIPPED_PLUGINS", root.join("plugins.d"))
+            .env("ASSAY_TEST_PLUGINS", &test_plugins)
+            .envs(pg.env());
+        cmd
+    };
+    let extra: Vec<&str> = extra
+        .iter()
+        .map(String::as_str)
+        .skip_while(|a| *a == "--")
+        .collect();
+    let mut all = cargo_test(&["--release", "--workspace", "--all-targets"]);
     if !extra.is_empty() {
-        cmd.arg("--").args(extra);
+        all.arg("--").args(&extra);
     }
-    run(&mut cmd)?;
+    run(&mut all)?;
+    // The store-touching end-to-end tests again, with the servers on PostgreSQL.
+    let mut again = cargo_test(&["--release", "-p", "assay-e2e", "--test", "e2e", "--"]);
+    again
+        .args(if extra.is_empty() {
+            STORAGE_E2E
+        } else {
+            &extra
+        })
+        .env("ASSAY_E2E_STORAGE", "postgres");
+    run(&mut again)?;
+    drop(pg);
     // Doc tests (the SDK's examples) do not run with --all-targets.
     run(cargo()
         .current_dir(root)

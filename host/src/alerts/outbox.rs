@@ -18,7 +18,6 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, Semaphore};
 
@@ -26,7 +25,7 @@ use super::channels::Channel;
 use super::notification::Notification;
 use crate::clock::{now_ms, rfc3339};
 use crate::config::AlertingSection;
-use crate::store::{Store, StoreError};
+use crate::store::{Stmt, Store, StoreError, args};
 use crate::tasks::Tasks;
 use crate::telemetry::AlertMetrics;
 
@@ -154,15 +153,19 @@ impl Outbox {
         &self,
         batch: Vec<Notification>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send + 'static {
-        let rows: Vec<(String, String, String, i64, String)> = batch
+        let stmts = batch
             .iter()
             .map(|n| {
-                (
-                    n.idempotency_key.clone(),
-                    n.channel.clone(),
-                    n.kind.as_str().to_owned(),
-                    n.created_ms,
-                    serde_json::to_string(n).expect("a notification serialises"),
+                Stmt::exec(
+                    "INSERT INTO notifications (key, channel, kind, created_ms, status, next_at_ms, payload)
+                     VALUES (?1, ?2, ?3, ?4, 'pending', ?4, ?5)",
+                    args![
+                        n.idempotency_key.as_str(),
+                        n.channel.as_str(),
+                        n.kind.as_str(),
+                        n.created_ms,
+                        serde_json::to_string(n).expect("a notification serialises")
+                    ],
                 )
             })
             .collect();
@@ -170,16 +173,7 @@ impl Outbox {
             .iter()
             .filter_map(|n| self.queues.get(&n.channel).cloned())
             .collect();
-        let committed = self.store.write(move |tx| {
-            let mut st = tx.prepare_cached(
-                "INSERT INTO notifications (key, channel, kind, created_ms, status, next_at_ms, payload)
-                 VALUES (?1, ?2, ?3, ?4, 'pending', ?4, ?5)",
-            )?;
-            for (key, channel, kind, created, payload) in &rows {
-                st.execute(params![key, channel, kind, created, payload])?;
-            }
-            Ok(rows.len() as i64)
-        });
+        let committed = self.store.write(stmts);
         async move {
             committed.wait().await?;
             for q in queues {
@@ -193,15 +187,14 @@ impl Outbox {
     /// Counts what is pending per channel (at start-up) and warns of rows
     /// for channels the config no longer has (they stay pending, visible in the API).
     pub async fn load_depths(&self) -> Result<(), StoreError> {
-        let counts: Vec<(String, i64)> = self
-            .store
-            .read(|c| {
-                let mut st = c.prepare(
-                    "SELECT channel, COUNT(*) FROM notifications WHERE status = 'pending' GROUP BY channel",
-                )?;
-                st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
-            })
-            .await?;
+        let rows = self.store.query(
+            "SELECT channel, COUNT(*) FROM notifications WHERE status = 'pending' GROUP BY channel",
+            args![],
+        );
+        let mut counts = Vec::new();
+        for mut r in rows.await? {
+            counts.push((r.take_text(0)?, r.get::<i64>(1)?));
+        }
         for (channel, n) in counts {
             match self.queues.get(&channel) {
                 Some(q) => {
@@ -234,31 +227,18 @@ impl Outbox {
     /// Makes a dead (or pending) notification due now with fresh attempts.
     /// Answers false when there is no such row or it was delivered.
     pub async fn retry(&self, id: i64) -> Result<bool, StoreError> {
-        let n = self
-            .store
-            .write(move |tx| {
-                Ok(tx.execute(
-                    "UPDATE notifications SET status = 'pending', attempts = 0, next_at_ms = ?2
-                     WHERE id = ?1 AND status != 'delivered'",
-                    params![id, now_ms()],
-                )? as i64)
-            })
-            .wait()
-            .await?;
-        if n == 0 {
+        let retry = Stmt::exec(
+            "UPDATE notifications SET status = 'pending', attempts = 0, next_at_ms = ?2
+             WHERE id = ?1 AND status != 'delivered'",
+            args![id, now_ms()],
+        );
+        if self.store.write(vec![retry]).wait().await? == 0 {
             return Ok(false);
         }
-        let channel: Option<String> = self
-            .store
-            .read(move |c| {
-                c.query_row(
-                    "SELECT channel FROM notifications WHERE id = ?1",
-                    [id],
-                    |r| r.get(0),
-                )
-                .optional()
-            })
+        let row = (self.store)
+            .query_opt("SELECT channel FROM notifications WHERE id = ?1", args![id])
             .await?;
+        let channel = row.map(|mut r| r.take_text(0)).transpose()?;
         if let Some(q) = channel.and_then(|c| self.queues.get(&c)) {
             q.depth.fetch_add(1, Ordering::Relaxed);
             q.wake.notify_one();
@@ -273,39 +253,34 @@ impl Outbox {
         channel: Option<String>,
         limit: u32,
     ) -> Result<Vec<NotificationRecord>, StoreError> {
-        let status = status.map(Status::as_str);
-        self.store
-            .read(move |c| {
-                let mut st = c.prepare_cached(
-                    "SELECT id, key, channel, kind, status, attempts, created_ms, next_at_ms,
-                            last_attempt_ms, delivered_ms, last_error, payload
-                     FROM notifications
-                     WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR channel = ?2)
-                     ORDER BY id DESC LIMIT ?3",
-                )?;
-                st.query_map(params![status, channel, limit], |r| {
-                    let status: String = r.get(4)?;
-                    let payload: String = r.get(11)?;
-                    Ok(NotificationRecord {
-                        id: r.get(0)?,
-                        idempotency_key: r.get(1)?,
-                        channel: r.get(2)?,
-                        kind: r.get(3)?,
-                        attempts: r.get(5)?,
-                        created_at: rfc3339(r.get(6)?),
-                        next_attempt_at: (status == "pending")
-                            .then(|| rfc3339(r.get(7).unwrap_or(0))),
-                        last_attempt_at: r.get::<_, Option<i64>>(8)?.map(rfc3339),
-                        delivered_at: r.get::<_, Option<i64>>(9)?.map(rfc3339),
-                        last_error: r.get(10)?,
-                        status,
-                        notification: serde_json::from_str(&payload)
-                            .unwrap_or(serde_json::Value::Null),
-                    })
-                })?
-                .collect()
+        let rows = self.store.query(
+            "SELECT id, key, channel, kind, status, attempts, created_ms, next_at_ms,
+                    last_attempt_ms, delivered_ms, last_error, payload
+             FROM notifications
+             WHERE (CAST(?1 AS TEXT) IS NULL OR status = ?1) AND (CAST(?2 AS TEXT) IS NULL OR channel = ?2)
+             ORDER BY id DESC LIMIT ?3",
+            args![status.map(Status::as_str), channel, limit],
+        );
+        rows.await?
+            .into_iter()
+            .map(|mut r| {
+                let status = r.take_text(4)?;
+                Ok(NotificationRecord {
+                    id: r.get(0)?,
+                    idempotency_key: r.take_text(1)?,
+                    channel: r.take_text(2)?,
+                    kind: r.take_text(3)?,
+                    attempts: r.get(5)?,
+                    created_at: rfc3339(r.get(6)?),
+                    next_attempt_at: (status == "pending").then(|| rfc3339(r.get(7).unwrap_or(0))),
+                    last_attempt_at: r.get::<Option<i64>>(8)?.map(rfc3339),
+                    delivered_at: r.get::<Option<i64>>(9)?.map(rfc3339),
+                    last_error: r.get(10)?,
+                    status,
+                    notification: r.json(11)?,
+                })
             })
-            .await
+            .collect()
     }
 
     /// The delay before attempt `attempts + 1`.
@@ -491,20 +466,14 @@ impl Worker {
         let next = now + self.outbox.backoff(tries).as_millis() as i64;
         let error = result.as_ref().err().cloned();
         let status_text = status.as_str();
-        let write = self
-            .outbox
-            .store
-            .write(move |tx| {
-                Ok(tx.execute(
-                    "UPDATE notifications SET status = ?2, attempts = ?3, last_attempt_ms = ?4,
-                            next_at_ms = ?5, last_error = ?6,
-                            delivered_ms = CASE WHEN ?2 = 'delivered' THEN ?4 ELSE delivered_ms END
-                     WHERE id = ?1",
-                    params![id, status_text, tries, now, next, error],
-                )? as i64)
-            })
-            .wait()
-            .await;
+        let update = Stmt::exec(
+            "UPDATE notifications SET status = ?2, attempts = ?3, last_attempt_ms = ?4,
+                    next_at_ms = ?5, last_error = ?6,
+                    delivered_ms = CASE WHEN ?2 = 'delivered' THEN ?4 ELSE delivered_ms END
+             WHERE id = ?1",
+            args![id, status_text, tries, now, next, error],
+        );
+        let write = self.outbox.store.write(vec![update]).wait().await;
         if let Err(e) = write {
             tracing::error!(%channel, "outbox: recording the outcome of notification {id} failed: {e}");
         }
@@ -557,24 +526,23 @@ async fn fetch_due(
 ) -> Vec<Due> {
     // Rows settled before this read began are committed: the read sees them.
     inflight.lock().expect("inflight lock").settled.clear();
-    let channel = channel.to_owned();
-    let rows = store
-        .read(move |c| {
-            let mut st = c.prepare_cached(
-                "SELECT id, attempts, payload FROM notifications
-                 WHERE status = 'pending' AND channel = ?1 AND next_at_ms <= ?2
-                 ORDER BY next_at_ms, id LIMIT ?3",
-            )?;
-            st.query_map(params![channel, now_ms(), limit as i64], |r| {
+    let rows = store.query(
+        "SELECT id, attempts, payload FROM notifications
+         WHERE status = 'pending' AND channel = ?1 AND next_at_ms <= ?2
+         ORDER BY next_at_ms, id LIMIT ?3",
+        args![channel, now_ms(), limit as i64],
+    );
+    let rows = rows.await.and_then(|rows| {
+        rows.into_iter()
+            .map(|mut r| {
                 Ok(Due {
                     id: r.get(0)?,
                     attempts: r.get(1)?,
-                    payload: r.get(2)?,
+                    payload: r.take_text(2)?,
                 })
-            })?
-            .collect::<Result<Vec<_>, _>>()
-        })
-        .await;
+            })
+            .collect::<Result<Vec<_>, StoreError>>()
+    });
     match rows {
         Ok(rows) => {
             let busy = inflight.lock().expect("inflight lock");
@@ -591,18 +559,15 @@ async fn fetch_due(
 
 /// How long until the channel's next pending row is due (at most 1 s).
 async fn next_due_in(store: &Store, channel: &str) -> Duration {
-    let channel = channel.to_owned();
     let next: Option<i64> = store
-        .read(move |c| {
-            c.query_row(
-                "SELECT MIN(next_at_ms) FROM notifications WHERE status = 'pending' AND channel = ?1",
-                [channel],
-                |r| r.get(0),
-            )
-        })
+        .query_opt(
+            "SELECT MIN(next_at_ms) FROM notifications WHERE status = 'pending' AND channel = ?1",
+            args![channel],
+        )
         .await
         .ok()
-        .flatten();
+        .flatten()
+        .and_then(|r| r.get(0).ok().flatten());
     let cap = Duration::from_secs(1);
     next.map_or(cap, |t| {
         Duration::from_millis((t - now_ms()).clamp(1, 1000) as u64)

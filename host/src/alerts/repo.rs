@@ -4,14 +4,12 @@
 
 use std::sync::Arc;
 
-use rusqlite::params;
-
 use super::engine::Active;
 use super::matchers::Matcher;
 use super::model::Alert;
 use super::silences::Silence;
 use crate::clock::{now_ms, rfc3339};
-use crate::store::{Committed, Store, StoreError};
+use crate::store::{Committed, Stmt, Store, StoreError, args};
 
 /// One row of `GET /v1/alerts/history`.
 #[derive(Debug, serde::Serialize)]
@@ -47,66 +45,54 @@ impl AlertRepo {
 
     /// The stored active alerts, oldest change first (unreadable rows are logged and skipped).
     pub async fn active(&self) -> Result<Vec<Active>, StoreError> {
-        let bodies: Vec<String> = self
-            .store
-            .read(|c| {
-                let mut st = c.prepare("SELECT body FROM alerts ORDER BY updated_ms")?;
-                st.query_map([], |r| r.get(0))?.collect()
-            })
+        let rows = (self.store)
+            .query("SELECT body FROM alerts ORDER BY updated_ms", args![])
             .await?;
-        Ok(bodies
-            .iter()
-            .filter_map(|body| {
-                serde_json::from_str(body)
-                    .map_err(|e| {
-                        tracing::warn!("alerts: a stored alert is unreadable and dropped: {e}")
-                    })
-                    .ok()
-            })
-            .collect())
+        let mut out = Vec::with_capacity(rows.len());
+        for mut r in rows {
+            match serde_json::from_str(&r.take_text(0)?) {
+                Ok(a) => out.push(a),
+                Err(e) => tracing::warn!("alerts: a stored alert is unreadable and dropped: {e}"),
+            }
+        }
+        Ok(out)
     }
 
     /// Stores an alert's state; the answer resolves once committed.
     pub fn save(&self, a: &Active) -> Committed {
         let fp = a.alert().fingerprint.clone();
         let body = serde_json::to_string(a).expect("alerts serialise");
-        self.store.write(move |tx| {
-            tx.execute(
-                "INSERT INTO alerts (fingerprint, updated_ms, body) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (fingerprint) DO UPDATE SET updated_ms = ?2, body = ?3",
-                params![fp, now_ms(), body],
-            )
-            .map(|n| n as i64)
-        })
+        self.store.write(vec![Stmt::exec(
+            "INSERT INTO alerts (fingerprint, updated_ms, body) VALUES (?1, ?2, ?3)
+             ON CONFLICT (fingerprint) DO UPDATE SET updated_ms = ?2, body = ?3",
+            args![fp, now_ms(), body],
+        )])
     }
 
     /// Drops an alert's state (queued; nobody waits).
     pub fn forget(&self, fingerprint: String) {
-        self.store.write_detached(move |tx| {
-            tx.execute("DELETE FROM alerts WHERE fingerprint = ?1", [&fingerprint])
-                .map(|n| n as i64)
-        });
+        self.store.write_detached(vec![Stmt::exec(
+            "DELETE FROM alerts WHERE fingerprint = ?1",
+            args![fingerprint],
+        )]);
     }
 
     /// Appends to the history (queued; nobody waits).
     pub fn record(&self, a: &Alert, detail: String) {
-        let row = (
-            a.fingerprint.clone(),
-            a.name.clone(),
-            a.status.as_str(),
-            a.severity.as_str(),
-            a.source.clone(),
-            detail,
-            serde_json::to_string(a).expect("alerts serialise"),
-        );
-        self.store.write_detached(move |tx| {
-            tx.prepare_cached(
-                "INSERT INTO alert_history (at_ms, fingerprint, name, status, severity, source, detail, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?
-            .execute(params![now_ms(), row.0, row.1, row.2, row.3, row.4, row.5, row.6])?;
-            Ok(0)
-        });
+        self.store.write_detached(vec![Stmt::exec(
+            "INSERT INTO alert_history (at_ms, fingerprint, name, status, severity, source, detail, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            args![
+                now_ms(),
+                a.fingerprint.as_str(),
+                a.name.as_str(),
+                a.status.as_str(),
+                a.severity.as_str(),
+                a.source.as_str(),
+                detail,
+                serde_json::to_string(a).expect("alerts serialise")
+            ],
+        )]);
     }
 
     /// The history, newest first, optionally of one fingerprint.
@@ -115,67 +101,50 @@ impl AlertRepo {
         fingerprint: Option<String>,
         limit: u32,
     ) -> Result<Vec<HistoryEntry>, StoreError> {
-        self.store
-            .read(move |c| {
-                let mut st = c.prepare_cached(
-                    "SELECT id, at_ms, fingerprint, name, status, severity, source, detail, body
-                     FROM alert_history WHERE (?1 IS NULL OR fingerprint = ?1)
-                     ORDER BY id DESC LIMIT ?2",
-                )?;
-                st.query_map(params![fingerprint, limit], |r| {
-                    let body: String = r.get(8)?;
-                    Ok(HistoryEntry {
-                        id: r.get(0)?,
-                        at: rfc3339(r.get(1)?),
-                        fingerprint: r.get(2)?,
-                        name: r.get(3)?,
-                        status: r.get(4)?,
-                        severity: r.get(5)?,
-                        source: r.get(6)?,
-                        detail: r.get(7)?,
-                        alert: serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
-                    })
-                })?
-                .collect()
+        let rows = self.store.query(
+            "SELECT id, at_ms, fingerprint, name, status, severity, source, detail, body
+             FROM alert_history WHERE (CAST(?1 AS TEXT) IS NULL OR fingerprint = ?1)
+             ORDER BY id DESC LIMIT ?2",
+            args![fingerprint, limit],
+        );
+        rows.await?
+            .into_iter()
+            .map(|mut r| {
+                Ok(HistoryEntry {
+                    id: r.get(0)?,
+                    at: rfc3339(r.get(1)?),
+                    fingerprint: r.take_text(2)?,
+                    name: r.take_text(3)?,
+                    status: r.take_text(4)?,
+                    severity: r.take_text(5)?,
+                    source: r.take_text(6)?,
+                    detail: r.take_text(7)?,
+                    alert: r.json(8)?,
+                })
             })
-            .await
+            .collect()
     }
 
     /// Every silence that ends after `after_ms` (`now_ms()`: those not expired).
     pub async fn silences(&self, after_ms: i64) -> Result<Vec<Silence>, StoreError> {
-        let rows: Vec<(String, i64, i64, i64, String, String, String)> = self
-            .store
-            .read(move |c| {
-                let mut st = c.prepare(
-                    "SELECT id, created_ms, starts_ms, ends_ms, created_by, comment, matchers
-                     FROM silences WHERE ends_ms > ?1 ORDER BY created_ms",
-                )?;
-                st.query_map([after_ms], |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                    ))
-                })?
-                .collect()
-            })
-            .await?;
+        let rows = self.store.query(
+            "SELECT id, created_ms, starts_ms, ends_ms, created_by, comment, matchers
+             FROM silences WHERE ends_ms > ?1 ORDER BY created_ms",
+            args![after_ms],
+        );
         let mut out = Vec::new();
-        for (id, created_ms, starts_ms, ends_ms, created_by, comment, matchers) in rows {
-            let texts: Vec<String> = serde_json::from_str(&matchers).unwrap_or_default();
+        for mut r in rows.await? {
+            let id = r.take_text(0)?;
+            let texts: Vec<String> = serde_json::from_str(&r.take_text(6)?).unwrap_or_default();
             match Matcher::parse_all(&texts) {
                 Ok(matchers) => out.push(Silence {
                     id,
                     matchers,
-                    created_by,
-                    comment,
-                    created_ms,
-                    starts_ms,
-                    ends_ms,
+                    created_by: r.take_text(4)?,
+                    comment: r.take_text(5)?,
+                    created_ms: r.get(1)?,
+                    starts_ms: r.get(2)?,
+                    ends_ms: r.get(3)?,
                 }),
                 Err(e) => tracing::warn!("silence {id} is unreadable and ignored: {e}"),
             }
@@ -185,44 +154,30 @@ impl AlertRepo {
 
     /// Stores a new silence; answers once committed.
     pub async fn insert_silence(&self, s: &Silence) -> Result<(), StoreError> {
-        let (id, created, starts, ends, by, comment) = (
-            s.id.clone(),
-            s.created_ms,
-            s.starts_ms,
-            s.ends_ms,
-            s.created_by.clone(),
-            s.comment.clone(),
-        );
         let texts: Vec<String> = s.matchers.iter().map(ToString::to_string).collect();
         let matchers = serde_json::to_string(&texts).expect("strings serialise");
-        self.store
-            .write(move |tx| {
-                tx.execute(
-                    "INSERT INTO silences (id, created_ms, starts_ms, ends_ms, created_by, comment, matchers)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    params![id, created, starts, ends, by, comment, matchers],
-                )
-                .map(|n| n as i64)
-            })
-            .wait()
-            .await
-            .map(|_| ())
+        let insert = Stmt::exec(
+            "INSERT INTO silences (id, created_ms, starts_ms, ends_ms, created_by, comment, matchers)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            args![
+                s.id.as_str(),
+                s.created_ms,
+                s.starts_ms,
+                s.ends_ms,
+                s.created_by.as_str(),
+                s.comment.as_str(),
+                matchers
+            ],
+        );
+        self.store.write(vec![insert]).wait().await.map(|_| ())
     }
 
     /// Ends a silence now; answers whether it existed and had not ended.
     pub async fn expire_silence(&self, id: &str) -> Result<bool, StoreError> {
-        let id = id.to_owned();
-        let n = self
-            .store
-            .write(move |tx| {
-                tx.execute(
-                    "UPDATE silences SET ends_ms = ?2 WHERE id = ?1 AND ends_ms > ?2",
-                    params![id, now_ms()],
-                )
-                .map(|n| n as i64)
-            })
-            .wait()
-            .await?;
-        Ok(n > 0)
+        let expire = Stmt::exec(
+            "UPDATE silences SET ends_ms = ?2 WHERE id = ?1 AND ends_ms > ?2",
+            args![id, now_ms()],
+        );
+        Ok(self.store.write(vec![expire]).wait().await? > 0)
     }
 }

@@ -53,8 +53,11 @@ pub(super) async fn health(State(svc): State<Arc<Service>>) -> Response {
     let (store_status, store_output) = if svc.store.is_healthy() {
         ("pass", String::new())
     } else {
-        let path = svc.store.path().display();
-        ("fail", format!("{path} is not writable (see the log)"))
+        let at = svc.store.location();
+        (
+            "fail",
+            format!("{at} is not writable or not reachable (see the log)"),
+        )
     };
     let probes = probe_checks(&svc, &time);
     let quarantined: Vec<&str> = registry
@@ -98,7 +101,7 @@ pub(super) async fn health(State(svc): State<Arc<Service>>) -> Response {
             }],
             "store:writable": [{
                 "componentType": "datastore",
-                "componentId": svc.store.path().display().to_string(),
+                "componentId": svc.store.location(),
                 "status": store_status,
                 "output": store_output,
                 "time": time,

@@ -36,7 +36,7 @@ pub(super) async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<
     }
     // Before the plugins load, so their load failures become alerts.
     let svc = Service::start(config).await?;
-    tracing::info!("store: {}", svc.store.path().display());
+    tracing::info!("store: {} ({})", svc.store.location(), svc.store.backend());
     tracing::info!("auth: {}", svc.auth.describe());
 
     // TLS first: a bad certificate stops the start before anything listens.

@@ -194,7 +194,7 @@ impl HostConfig {
         for c in &mut self.channels {
             c.read_secret_files(base)?;
         }
-        Ok(())
+        self.storage.read_url(base)
     }
 
     /// Every secret value in the configuration (tokens, channel URLs and
@@ -208,6 +208,20 @@ impl HostConfig {
             .collect();
         for c in &self.channels {
             out.extend(c.secret_values());
+        }
+        if let Some(url) = &self.storage.url {
+            let url = url.expose();
+            out.push(url.to_owned());
+            // The password alone, as a driver's error may quote it.
+            let userinfo = url
+                .split_once("://")
+                .and_then(|(_, rest)| rest.rsplit_once('@'))
+                .map(|(info, _)| info);
+            if let Some((_, password)) = userinfo.and_then(|i| i.split_once(':'))
+                && !password.is_empty()
+            {
+                out.push(password.to_owned());
+            }
         }
         out
     }

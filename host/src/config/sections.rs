@@ -286,12 +286,19 @@ impl Budgets {
     }
 }
 
-/// `[storage]`: the SQLite history.
+/// `[storage]`: where reports, probe results, alerts and the outbox are kept.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageSection {
-    /// The database file; its directory is created if missing.
+    /// The SQLite database file; its directory is created if missing.
+    /// Unused when `url` is set.
     pub path: PathBuf,
+    /// `postgres://USER:PASS@HOST:PORT/DB`: keep everything in PostgreSQL
+    /// instead, shared by every replica given the same URL. A secret:
+    /// `"${ENV_VAR}"` references resolve, and `url_file` reads it from a file.
+    pub url: Option<Secret>,
+    /// A file holding `url` (a mounted Kubernetes secret).
+    pub url_file: Option<PathBuf>,
     /// Reports and audit entries older than this are pruned.
     pub retention_days: u64,
     /// At most this many reports are kept (oldest pruned first).
@@ -316,12 +323,37 @@ impl StorageSection {
     pub fn synchronous_full(&self) -> bool {
         self.synchronous == Synchronous::Full
     }
+
+    /// Reads `url_file` into `url` (relative paths start at `base`), and
+    /// checks that `url` names PostgreSQL.
+    pub fn read_url(&mut self, base: &std::path::Path) -> Result<(), String> {
+        if let Some(path) = &self.url_file {
+            if self.url.is_some() {
+                return Err("storage: give url or url_file, not both".into());
+            }
+            let url = Secret::from_file(&base.join(path))
+                .map_err(|e| format!("storage.url_file: {e}"))?;
+            self.url = Some(url);
+        }
+        if let Some(url) = &self.url {
+            let u = url.expose();
+            if !(u.starts_with("postgres://") || u.starts_with("postgresql://")) {
+                return Err(
+                    "storage.url must be a PostgreSQL URL (postgres://USER:PASS@HOST:PORT/DB)"
+                        .into(),
+                );
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Default for StorageSection {
     fn default() -> Self {
         StorageSection {
             path: PathBuf::from("./assay-data/assay.db"),
+            url: None,
+            url_file: None,
             retention_days: 30,
             max_reports: 1_000_000,
             max_report_bytes: 1 << 20,

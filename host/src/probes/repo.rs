@@ -4,11 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rusqlite::{Row, params};
 use serde::Serialize;
 
 use crate::clock::{now_ms, rfc3339};
-use crate::store::{Store, StoreError};
+use crate::store::{Row, Stmt, Store, StoreError, args};
 
 /// A probe result to append.
 #[derive(Debug, Clone)]
@@ -62,13 +61,11 @@ impl ProbeRepo {
     /// Queues a probe result for the writer. The scheduler does not wait for
     /// the commit (the latest state lives in memory).
     pub fn record(&self, p: ProbeRow) {
-        self.store.write_detached(move |tx| {
-            let mut st = tx.prepare_cached(
-                "INSERT INTO probe_results (probe, at_ms, duration_us, status, state, message,
-                                            observations, denied, trigger)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )?;
-            st.execute(params![
+        self.store.write_detached(vec![Stmt::exec(
+            "INSERT INTO probe_results (probe, at_ms, duration_us, status, state, message,
+                                        observations, denied, trigger)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            args![
                 p.probe,
                 p.at_ms,
                 p.duration_us,
@@ -78,58 +75,44 @@ impl ProbeRepo {
                 p.observations,
                 p.denied,
                 p.trigger
-            ])?;
-            Ok(tx.last_insert_rowid())
-        });
+            ],
+        )]);
     }
 
     /// Deletes results older than `max_age`, at most [`ProbeRepo::PRUNE_CHUNK`]
     /// of them; answers how many went.
     pub async fn prune(&self, max_age: Duration) -> Result<i64, StoreError> {
         let cutoff = now_ms() - max_age.as_millis() as i64;
-        self.store
-            .write(move |tx| {
-                let n = tx.execute(
-                    "DELETE FROM probe_results WHERE id IN
-                       (SELECT id FROM probe_results WHERE at_ms < ?1 ORDER BY id LIMIT ?2)",
-                    params![cutoff, ProbeRepo::PRUNE_CHUNK],
-                )?;
-                Ok(n as i64)
-            })
-            .wait()
-            .await
+        let delete = Stmt::exec(
+            "DELETE FROM probe_results WHERE id IN
+               (SELECT id FROM probe_results WHERE at_ms < ?1 ORDER BY id LIMIT ?2)",
+            args![cutoff, ProbeRepo::PRUNE_CHUNK],
+        );
+        self.store.write(vec![delete]).wait().await
     }
 
     /// A probe's stored results, newest first.
     pub async fn history(&self, probe: &str, limit: u32) -> Result<Vec<ProbeRecord>, StoreError> {
-        let probe = probe.to_owned();
-        self.store.read(move |c| {
-            let mut st = c.prepare_cached(
-                "SELECT id, at_ms, duration_us, status, state, message, observations, denied, trigger
-                 FROM probe_results WHERE probe = ?1 ORDER BY id DESC LIMIT ?2",
-            )?;
-            let rows = st.query_map(params![probe, limit], record)?;
-            rows.collect()
-        })
-        .await
+        let rows = self.store.query(
+            "SELECT id, at_ms, duration_us, status, state, message, observations, denied, trigger
+             FROM probe_results WHERE probe = ?1 ORDER BY id DESC LIMIT ?2",
+            args![probe, limit],
+        );
+        rows.await?.into_iter().map(record).collect()
     }
 }
 
-fn record(r: &Row<'_>) -> rusqlite::Result<ProbeRecord> {
-    let json = |i: usize| -> rusqlite::Result<serde_json::Value> {
-        let text: String = r.get(i)?;
-        Ok(serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
-    };
+fn record(mut r: Row) -> Result<ProbeRecord, StoreError> {
     Ok(ProbeRecord {
         id: r.get(0)?,
         at: rfc3339(r.get(1)?),
-        duration_ms: r.get::<_, i64>(2)? as f64 / 1000.0,
-        status: r.get(3)?,
-        state: r.get(4)?,
-        message: r.get(5)?,
-        observations: json(6)?,
-        denied: json(7)?,
-        trigger: r.get(8)?,
+        duration_ms: r.get::<i64>(2)? as f64 / 1000.0,
+        status: r.take_text(3)?,
+        state: r.take_text(4)?,
+        message: r.take_text(5)?,
+        observations: r.json(6)?,
+        denied: r.json(7)?,
+        trigger: r.take_text(8)?,
     })
 }
 
@@ -153,10 +136,13 @@ mod tests {
 
     #[tokio::test]
     async fn old_results_go_in_chunks_and_new_ones_stay() {
-        use std::time::Duration;
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(&dir.path().join("a.db"), false).unwrap());
-        let repo = ProbeRepo::new(store);
+        for t in crate::store::testing::stores().await {
+            let repo = ProbeRepo::new(t.store.clone());
+            prune_in_chunks(&repo, t.backend).await;
+        }
+    }
+
+    async fn prune_in_chunks(repo: &ProbeRepo, backend: &str) {
         let old = ProbeRepo::PRUNE_CHUNK as usize * 2 + 5;
         for _ in 0..old {
             repo.record(row("old", 1));
@@ -171,7 +157,11 @@ mod tests {
                 break;
             }
         }
-        assert_eq!(counts, [ProbeRepo::PRUNE_CHUNK, ProbeRepo::PRUNE_CHUNK, 5]);
+        assert_eq!(
+            counts,
+            [ProbeRepo::PRUNE_CHUNK, ProbeRepo::PRUNE_CHUNK, 5],
+            "{backend}"
+        );
         assert!(repo.history("old", 10).await.unwrap().is_empty());
         let new = repo.history("new", 10).await.unwrap();
         assert_eq!(new.len(), 1);

@@ -92,7 +92,8 @@ impl Service {
             false,
         ));
         let store = Arc::new(
-            Store::open(&config.storage.path, config.storage.synchronous_full())
+            Store::open(&config.storage)
+                .await
                 .context("opening the store")?,
         );
         let pipeline = Arc::new(Pipeline::new(plugins.clone(), cache));
@@ -295,8 +296,7 @@ impl Service {
             );
         }
         self.alerts.stop(STOP_LIMIT).await;
-        let store = self.store.clone();
-        let _ = tokio::task::spawn_blocking(move || store.close()).await;
+        self.store.close().await;
     }
 }
 

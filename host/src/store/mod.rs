@@ -1,25 +1,37 @@
-//! The embedded store: one SQLite database, and the only way to it.
+//! The store: the embedded SQLite file, or a PostgreSQL database shared by
+//! replicas, and the only way to either.
 //!
 //! The store knows no table but its schema ([`schema`]): each table has one
 //! owner that holds all of its SQL and its retention (`validate/repo.rs`
 //! for reports, `probes/repo.rs`, `audit.rs`, `alerts/repo.rs` and the
-//! outbox), and reaches the database through [`Store::write`] and
-//! [`Store::read`]. WAL mode; one writer thread with group commit
-//! ([`writer`]) and one reading connection, so reads never wait for writes. Schema changes are numbered
-//! migrations ([`schema`]). With `synchronous = NORMAL` (the default) a
-//! committed row survives a crash of the process (kill -9); `FULL` also
-//! survives a power cut, at the cost of an fsync per commit.
+//! outbox). Owners write one SQL text for both backends ([`value`]) and
+//! reach the database through [`Store::write`] and [`Store::query`]:
+//!
+//! - [`sqlite`]: WAL mode, one writer thread with group commit ([`writer`])
+//!   and one reading connection; the default, with nothing to set up.
+//! - [`postgres`]: a small pool for reads and one writer task with the same
+//!   group commit, for several replicas on one database.
+//!
+//! Either way, writes queued one after another commit in that order, and a
+//! caller answered "committed" has its rows in the database.
 
+mod postgres;
 mod schema;
+mod sqlite;
+#[cfg(test)]
+pub(crate) mod testing;
+mod value;
 mod writer;
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::borrow::Cow;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
+
+pub(crate) use value::args;
+pub(crate) use value::{Row, Stmt, Value};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -39,135 +51,106 @@ pub enum StoreError {
     TooNew { found: usize, known: usize },
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("database error: {0}")]
+    Postgres(String),
+    /// The database cannot be reached now (PostgreSQL down or partitioned away).
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Config(String),
+    #[error("a stored value is not what was expected: {0}")]
+    Decode(String),
     #[error("write failed: {0}")]
     Write(String),
     #[error("the store is closed")]
     Closed,
 }
 
-pub struct Store {
-    path: PathBuf,
-    jobs: Mutex<Option<mpsc::Sender<writer::Job>>>,
-    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
-    checkpointer: Mutex<Option<(mpsc::Sender<()>, std::thread::JoinHandle<()>)>>,
-    reader: Arc<Mutex<Connection>>,
-    /// Whether the last commit succeeded (the writer sets it).
-    healthy: Arc<AtomicBool>,
+enum Backend {
+    Sqlite(sqlite::Sqlite),
+    Postgres(postgres::Postgres),
 }
 
-fn open_conn(path: &Path, flags: OpenFlags) -> Result<Connection, StoreError> {
-    let open = |source| StoreError::Open {
-        path: path.to_owned(),
-        source,
-    };
-    let conn = Connection::open_with_flags(path, flags).map_err(open)?;
-    conn.busy_timeout(Duration::from_secs(5)).map_err(open)?;
-    Ok(conn)
+pub struct Store {
+    backend: Backend,
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
-    pub fn open(path: &Path, synchronous_full: bool) -> Result<Store, StoreError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
-                path: dir.to_owned(),
-                source,
-            })?;
+    /// The store `[storage]` names: PostgreSQL when `url` is set, else the SQLite file at `path`.
+    pub async fn open(s: &crate::config::StorageSection) -> Result<Store, StoreError> {
+        match &s.url {
+            Some(url) => Store::open_postgres(url.expose()).await,
+            None => Store::open_sqlite(&s.path, s.synchronous_full()),
         }
-        let mut conn = open_conn(path, OpenFlags::default())?;
-        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            tracing::warn!("store: {} is in {mode} mode, not WAL", path.display());
-        }
-        conn.pragma_update(
-            None,
-            "synchronous",
-            if synchronous_full { "FULL" } else { "NORMAL" },
-        )?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        // Checkpoints run on their own thread (see `writer::checkpoint_loop`),
-        // not in the middle of a commit that callers are waiting for; while
-        // one holds the lock, the writer retries every 100 µs instead of
-        // SQLite's default back-off of up to 100 ms.
-        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-        conn.busy_handler(Some(writer::busy_retry))?;
-        schema::migrate(&mut conn)?;
-        let checkpoints = open_conn(path, OpenFlags::default())?;
-        let reader = open_conn(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
+    }
 
-        let (tx, rx) = mpsc::channel();
-        let (stop_tx, stop_rx) = mpsc::channel::<()>();
-        let healthy = Arc::new(AtomicBool::new(true));
-        let spawn_err = |e| StoreError::Write(format!("cannot start a store thread: {e}"));
-        let h = healthy.clone();
-        let handle = std::thread::Builder::new()
-            .name("assay-store".into())
-            .spawn(move || writer::run(conn, rx, &h))
-            .map_err(spawn_err)?;
-        let checkpointer = std::thread::Builder::new()
-            .name("assay-checkpoint".into())
-            .spawn(move || writer::checkpoint_loop(checkpoints, stop_rx))
-            .map_err(spawn_err)?;
+    /// Opens (creating if needed) the SQLite file at `path` and brings its schema up to date.
+    pub fn open_sqlite(
+        path: &std::path::Path,
+        synchronous_full: bool,
+    ) -> Result<Store, StoreError> {
         Ok(Store {
-            path: path.to_owned(),
-            jobs: Mutex::new(Some(tx)),
-            writer: Mutex::new(Some(handle)),
-            checkpointer: Mutex::new(Some((stop_tx, checkpointer))),
-            reader: Arc::new(Mutex::new(reader)),
-            healthy,
+            backend: Backend::Sqlite(sqlite::Sqlite::open(path, synchronous_full)?),
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Connects to PostgreSQL at `url` and brings its schema up to date.
+    pub async fn open_postgres(url: &str) -> Result<Store, StoreError> {
+        Ok(Store {
+            backend: Backend::Postgres(postgres::Postgres::open(url).await?),
+        })
     }
 
-    /// False once a write has failed (until one succeeds again) or after [`Store::close`].
+    /// `sqlite` or `postgres`.
+    pub fn backend(&self) -> &'static str {
+        match &self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Where the data is: the SQLite file, or `postgres://user@host:port/db` (never the password).
+    pub fn location(&self) -> String {
+        match &self.backend {
+            Backend::Sqlite(s) => s.path.display().to_string(),
+            Backend::Postgres(p) => p.display.clone(),
+        }
+    }
+
+    /// False once a write has failed (until one succeeds again), while
+    /// PostgreSQL is unreachable, or after [`Store::close`].
     pub fn is_healthy(&self) -> bool {
-        self.healthy.load(Ordering::Relaxed)
+        match &self.backend {
+            Backend::Sqlite(s) => s.healthy.load(Ordering::Relaxed),
+            Backend::Postgres(p) => p.healthy.load(Ordering::Relaxed),
+        }
     }
 
-    /// Queues `f` to run in the writer's next transaction, now (so writes
-    /// queued one after another commit in that order); the answer is its
-    /// value once committed. The caller may drop it: the write still happens.
-    pub fn write(
-        &self,
-        f: impl Fn(&rusqlite::Transaction<'_>) -> Result<i64, rusqlite::Error> + Send + 'static,
-    ) -> Committed {
+    /// Queues `stmts` to run in the writer's next transaction, now (so writes
+    /// queued one after another commit in that order); the answer is the sum
+    /// of what each statement answered, once committed. The caller may drop
+    /// it: the write still happens.
+    pub fn write(&self, stmts: Vec<Stmt>) -> Committed {
         let (tx, rx) = oneshot::channel();
-        Committed(self.send(writer::Job(Box::new(f), Some(tx))).map(|()| rx))
+        Committed(self.send(writer::Job(stmts, Some(tx))).map(|()| rx))
     }
 
-    /// Queues `f` like [`Store::write`], with nobody waiting for the commit.
-    pub fn write_detached(
-        &self,
-        f: impl Fn(&rusqlite::Transaction<'_>) -> Result<i64, rusqlite::Error> + Send + 'static,
-    ) {
-        let _ = self.send(writer::Job(Box::new(f), None));
+    /// Queues `stmts` like [`Store::write`], with nobody waiting for the commit.
+    pub fn write_detached(&self, stmts: Vec<Stmt>) {
+        let _ = self.send(writer::Job(stmts, None));
     }
 
     fn send(&self, job: writer::Job) -> Result<(), StoreError> {
-        let jobs = self.jobs.lock().expect("store lock poisoned");
-        let sender = jobs.as_ref().ok_or(StoreError::Closed)?;
-        sender.send(job).map_err(|_| StoreError::Closed)
+        let sent = match &self.backend {
+            Backend::Sqlite(s) => s.send(job),
+            Backend::Postgres(p) => p.send(job),
+        };
+        sent.map_err(|(e, _job)| e)
     }
 
-    /// Inserts one row (`values` for `?1`, `?2`, …); answers its rowid once committed.
-    pub async fn insert(
-        &self,
-        sql: &'static str,
-        values: Vec<rusqlite::types::Value>,
-    ) -> Result<i64, StoreError> {
-        self.write(move |tx| {
-            tx.prepare_cached(sql)?
-                .execute(rusqlite::params_from_iter(&values))?;
-            Ok(tx.last_insert_rowid())
-        })
-        .wait()
-        .await
+    /// Runs one statement that answers an integer (`INSERT … RETURNING id`); answers it once committed.
+    pub async fn insert(&self, sql: &'static str, values: Vec<Value>) -> Result<i64, StoreError> {
+        self.write(vec![Stmt::returning(sql, values)]).wait().await
     }
 
     /// Retention for a table's owner: runs each of `deletes` (with `?1` the
@@ -178,49 +161,40 @@ impl Store {
         max_age: Duration,
     ) -> Result<i64, StoreError> {
         let cutoff = crate::clock::now_ms() - max_age.as_millis() as i64;
-        self.write(move |tx| {
-            let mut n = 0;
-            for sql in deletes {
-                n += tx.execute(sql, [cutoff])? as i64;
-            }
-            Ok(n)
-        })
-        .wait()
-        .await
+        let stmts = deletes
+            .iter()
+            .map(|sql| Stmt::exec(*sql, args![cutoff]))
+            .collect();
+        self.write(stmts).wait().await
     }
 
-    /// Runs `f` on the reading connection, off the async threads.
-    pub async fn read<T: Send + 'static>(
+    /// Runs a query; reads never wait for writes.
+    pub async fn query(
         &self,
-        f: impl FnOnce(&Connection) -> Result<T, rusqlite::Error> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        let reader = self.reader.clone();
-        tokio::task::spawn_blocking(move || {
-            let conn = reader.lock().expect("store lock poisoned");
-            f(&conn).map_err(StoreError::from)
-        })
-        .await
-        .map_err(|e| StoreError::Write(format!("reader task failed: {e}")))?
+        sql: impl Into<Cow<'static, str>>,
+        args: Vec<Value>,
+    ) -> Result<Vec<Row>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.query(sql.into(), args).await,
+            Backend::Postgres(p) => p.query(sql.into(), args).await,
+        }
     }
 
-    /// Finishes queued writes, checkpoints and stops the writer. Idempotent.
-    pub fn close(&self) {
-        if let Some((stop, h)) = self
-            .checkpointer
-            .lock()
-            .expect("store lock poisoned")
-            .take()
-        {
-            drop(stop);
-            let _ = h.join();
+    /// The first row a query answers, if any.
+    pub async fn query_opt(
+        &self,
+        sql: impl Into<Cow<'static, str>>,
+        args: Vec<Value>,
+    ) -> Result<Option<Row>, StoreError> {
+        Ok(self.query(sql, args).await?.into_iter().next())
+    }
+
+    /// Finishes queued writes and stops the writer. Idempotent.
+    pub async fn close(&self) {
+        match &self.backend {
+            Backend::Sqlite(s) => s.close(),
+            Backend::Postgres(p) => p.close().await,
         }
-        drop(self.jobs.lock().expect("store lock poisoned").take());
-        if let Some(h) = self.writer.lock().expect("store lock poisoned").take()
-            && h.join().is_err()
-        {
-            tracing::error!("store: the writer thread panicked");
-        }
-        self.healthy.store(false, Ordering::Relaxed);
     }
 }
 
@@ -236,6 +210,8 @@ impl Committed {
 
 impl Drop for Store {
     fn drop(&mut self) {
-        self.close();
+        if let Backend::Sqlite(s) = &self.backend {
+            s.close();
+        }
     }
 }

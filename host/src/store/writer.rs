@@ -12,24 +12,22 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use super::StoreError;
+use super::value::{Stmt, Value};
 
 const BATCH: usize = 512;
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 /// 4,096 pages of 4 KiB: a 16 MiB WAL.
 const WAL_LIMIT_FRAMES: i64 = 4096;
 
-/// A write of a table's owner, run in the group's transaction.
-pub(crate) type WriteFn =
-    Box<dyn Fn(&rusqlite::Transaction<'_>) -> Result<i64, rusqlite::Error> + Send>;
-
-/// A write, answered on commit when a sender is given.
+/// A write: its statements, run in the group's transaction, answered on
+/// commit when a sender is given.
 pub(super) struct Job(
-    pub(super) WriteFn,
+    pub(super) Vec<Stmt>,
     pub(super) Option<oneshot::Sender<Result<i64, StoreError>>>,
 );
 
 impl Job {
-    fn reply(self, result: Result<i64, StoreError>) {
+    pub(super) fn reply(self, result: Result<i64, StoreError>) {
         // The caller may have gone (a cancelled request): its row is written regardless.
         if let Some(tx) = self.1 {
             let _ = tx.send(result);
@@ -115,6 +113,50 @@ fn write_batch(
     Ok(out)
 }
 
+/// Runs a job's statements; answers the sum of what each answered.
 fn write_one(tx: &rusqlite::Transaction<'_>, job: &Job) -> Result<i64, rusqlite::Error> {
-    (job.0)(tx)
+    let mut total = 0;
+    for s in &job.0 {
+        let mut st = tx.prepare_cached(&s.sql)?;
+        let params = rusqlite::params_from_iter(&s.args);
+        total += if s.returning {
+            let mut rows = st.query(params)?;
+            match rows.next()? {
+                Some(r) => r.get::<_, i64>(0)?,
+                None => 0,
+            }
+        } else {
+            st.execute(params)? as i64
+        };
+    }
+    Ok(total)
+}
+
+impl rusqlite::ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        Ok(ToSqlOutput::Borrowed(match self {
+            Value::Null => ValueRef::Null,
+            Value::Int(i) => ValueRef::Integer(*i),
+            Value::Real(f) => ValueRef::Real(*f),
+            Value::Text(s) => ValueRef::Text(s.as_bytes()),
+        }))
+    }
+}
+
+/// A row of SQLite's as the store's [`super::Row`].
+pub(super) fn row(r: &rusqlite::Row<'_>, columns: usize) -> rusqlite::Result<super::Row> {
+    use rusqlite::types::ValueRef;
+    let mut out = Vec::with_capacity(columns);
+    for i in 0..columns {
+        out.push(match r.get_ref(i)? {
+            ValueRef::Null => Value::Null,
+            ValueRef::Integer(i) => Value::Int(i),
+            ValueRef::Real(f) => Value::Real(f),
+            ValueRef::Text(t) | ValueRef::Blob(t) => {
+                Value::Text(String::from_utf8_lossy(t).into_owned())
+            }
+        });
+    }
+    Ok(super::Row(out))
 }

@@ -4,11 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rusqlite::{OptionalExtension, Row, params_from_iter, types::Value as SqlValue};
 use serde::Serialize;
 
 use crate::clock::rfc3339;
-use crate::store::{Store, StoreError};
+use crate::store::{Row, Stmt, Store, StoreError, Value, args};
 
 /// What is stored of a report beside its id, time and body.
 #[derive(Debug, Clone, Serialize)]
@@ -56,17 +55,17 @@ pub struct ReportSummary {
     pub meta: ReportMeta,
 }
 
-fn summary(r: &Row<'_>) -> rusqlite::Result<ReportSummary> {
+fn summary(r: &mut Row) -> Result<ReportSummary, StoreError> {
     Ok(ReportSummary {
         id: r.get(0)?,
         created_at: rfc3339(r.get(1)?),
         meta: ReportMeta {
-            source: r.get(2)?,
+            source: r.take_text(2)?,
             actor: r.get(3)?,
-            subject: r.get(4)?,
-            digest: r.get(5)?,
-            level: r.get(6)?,
-            verdict: r.get(7)?,
+            subject: r.take_text(4)?,
+            digest: r.take_text(5)?,
+            level: r.take_text(6)?,
+            verdict: r.take_text(7)?,
             findings: r.get(8)?,
             cached: r.get(9)?,
             duration_us: r.get(10)?,
@@ -74,8 +73,13 @@ fn summary(r: &Row<'_>) -> rusqlite::Result<ReportSummary> {
     })
 }
 
-const COLUMNS: &str =
-    "id, created_ms, source, actor, subject, digest, level, verdict, findings, cached, duration_us";
+/// The columns of a [`ReportSummary`], in [`summary`]'s order.
+macro_rules! columns {
+    () => {
+        "id, created_ms, source, actor, subject, digest, level, verdict, findings, cached, duration_us"
+    };
+}
+const COLUMNS: &str = columns!();
 
 /// The validation history.
 #[derive(Clone)]
@@ -91,79 +95,65 @@ impl ReportRepo {
     /// Records a report; answers its id once it is committed.
     pub async fn insert(&self, r: ReportRow) -> Result<i64, StoreError> {
         let m = r.meta;
-        let values = vec![
-            r.created_ms.into(),
-            m.source.into(),
-            m.actor.into(),
-            m.subject.into(),
-            m.digest.into(),
-            m.level.into(),
-            m.verdict.into(),
-            m.findings.into(),
-            m.cached.into(),
-            m.duration_us.into(),
-            r.body.into(),
-        ];
         (self.store)
             .insert(
                 "INSERT INTO reports (created_ms, source, actor, subject, digest, level, verdict,
                                       findings, cached, duration_us, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                values,
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING id",
+                args![
+                    r.created_ms,
+                    m.source,
+                    m.actor,
+                    m.subject,
+                    m.digest,
+                    m.level,
+                    m.verdict,
+                    m.findings,
+                    m.cached,
+                    m.duration_us,
+                    r.body
+                ],
             )
             .await
     }
 
     pub async fn list(&self, q: ReportQuery) -> Result<Vec<ReportSummary>, StoreError> {
-        self.store
-            .read(move |c| {
-                let mut sql = format!("SELECT {COLUMNS} FROM reports WHERE 1=1");
-                let mut args: Vec<SqlValue> = Vec::new();
-                let mut filter = |clause: &str, v: SqlValue| {
-                    args.push(v);
-                    sql.push_str(&format!(" AND {clause} ?{}", args.len()));
-                };
-                if let Some(s) = q.subject {
-                    filter("subject =", s.into());
-                }
-                if let Some(v) = q.verdict {
-                    filter("verdict =", v.into());
-                }
-                if let Some(s) = q.source {
-                    filter("source =", s.into());
-                }
-                if let Some(t) = q.since_ms {
-                    filter("created_ms >=", t.into());
-                }
-                if let Some(id) = q.before_id {
-                    filter("id <", id.into());
-                }
-                sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", q.limit));
-                let mut st = c.prepare(&sql)?;
-                let rows = st.query_map(params_from_iter(args), summary)?;
-                rows.collect()
-            })
-            .await
+        let mut sql = format!("SELECT {COLUMNS} FROM reports WHERE 1=1");
+        let mut args: Vec<Value> = Vec::new();
+        let mut filter = |clause: &str, v: Value| {
+            args.push(v);
+            sql.push_str(&format!(" AND {clause} ?{}", args.len()));
+        };
+        if let Some(s) = q.subject {
+            filter("subject =", s.into());
+        }
+        if let Some(v) = q.verdict {
+            filter("verdict =", v.into());
+        }
+        if let Some(s) = q.source {
+            filter("source =", s.into());
+        }
+        if let Some(t) = q.since_ms {
+            filter("created_ms >=", t.into());
+        }
+        if let Some(id) = q.before_id {
+            filter("id <", id.into());
+        }
+        sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", q.limit));
+        let rows = self.store.query(sql, args).await?;
+        rows.into_iter().map(|mut r| summary(&mut r)).collect()
     }
 
     /// The whole report with its id, time, source and actor; `None` if there is no such id.
     pub async fn get(&self, id: i64) -> Result<Option<serde_json::Value>, StoreError> {
-        let row = self
-            .store
-            .read(move |c| {
-                c.query_row(
-                    &format!("SELECT {COLUMNS}, body FROM reports WHERE id = ?1"),
-                    [id],
-                    |r| Ok((summary(r)?, r.get::<_, String>(11)?)),
-                )
-                .optional()
-            })
-            .await?;
-        let Some((meta, body)) = row else {
+        let sql = concat!("SELECT ", columns!(), ", body FROM reports WHERE id = ?1");
+        let Some(mut row) = self.store.query_opt(sql, args![id]).await? else {
             return Ok(None);
         };
+        let meta = summary(&mut row)?;
+        let body = row.take_text(11)?;
         let mut value: serde_json::Value = serde_json::from_str(&body)
-            .map_err(|e| StoreError::Write(format!("report {id} is not valid JSON: {e}")))?;
+            .map_err(|e| StoreError::Decode(format!("report {id} is not valid JSON: {e}")))?;
         if let Some(obj) = value.as_object_mut() {
             obj.insert("id".into(), meta.id.into());
             obj.insert("created_at".into(), meta.created_at.into());
@@ -178,14 +168,11 @@ impl ReportRepo {
     pub async fn prune(&self, max_age: Duration, max_reports: u64) -> Result<i64, StoreError> {
         const OLD: &[&str] = &["DELETE FROM reports WHERE created_ms < ?1"];
         let old = self.store.delete_older(OLD, max_age).await?;
-        let over = (self.store)
-            .write(move |tx| {
-                let newest_first = "SELECT id FROM reports ORDER BY id DESC LIMIT 1 OFFSET ?1";
-                let sql = format!("DELETE FROM reports WHERE id <= ({newest_first})");
-                Ok(tx.execute(&sql, [max_reports as i64])? as i64)
-            })
-            .wait()
-            .await?;
+        let over = Stmt::exec(
+            "DELETE FROM reports WHERE id <= (SELECT id FROM reports ORDER BY id DESC LIMIT 1 OFFSET ?1)",
+            args![max_reports as i64],
+        );
+        let over = self.store.write(vec![over]).wait().await?;
         Ok(old + over)
     }
 }
@@ -213,58 +200,60 @@ mod tests {
         }
     }
 
-    fn repo(dir: &std::path::Path) -> (Arc<Store>, ReportRepo) {
-        let store = Arc::new(Store::open(&dir.join("sub/assay.db"), false).unwrap());
-        (store.clone(), ReportRepo::new(store))
-    }
-
     #[tokio::test]
     async fn reports_round_trip_filter_and_survive_reopening() {
-        let dir = tempfile::tempdir().unwrap();
-        let (store, s) = repo(dir.path());
-        let now = now_ms();
-        let a = s.insert(row("a.json", "pass", now)).await.unwrap();
-        let b = s.insert(row("b.json", "fail", now)).await.unwrap();
-        assert!(b > a);
-        let only_b = ReportQuery {
-            verdict: Some("fail".into()),
-            limit: 10,
-            ..Default::default()
-        };
-        let found = s.list(only_b).await.unwrap();
-        assert_eq!(found.len(), 1);
-        assert_eq!(found[0].meta.subject, "b.json");
-        store.close();
-        assert!(matches!(
-            s.insert(row("c", "pass", now)).await,
-            Err(StoreError::Closed)
-        ));
+        for t in crate::store::testing::stores().await {
+            let s = ReportRepo::new(t.store.clone());
+            let now = now_ms();
+            let a = s.insert(row("a.json", "pass", now)).await.unwrap();
+            let b = s.insert(row("b.json", "fail", now)).await.unwrap();
+            assert!(b > a, "{}", t.backend);
+            let only_b = ReportQuery {
+                verdict: Some("fail".into()),
+                limit: 10,
+                ..Default::default()
+            };
+            let found = s.list(only_b).await.unwrap();
+            assert_eq!(found.len(), 1, "{}", t.backend);
+            assert_eq!(found[0].meta.subject, "b.json");
+            t.store.close().await;
+            assert!(matches!(
+                s.insert(row("c", "pass", now)).await,
+                Err(StoreError::Closed)
+            ));
 
-        let (_store, s) = repo(dir.path());
-        let full = s.get(a).await.unwrap().unwrap();
-        assert_eq!(full["id"], a);
-        assert_eq!(full["source"], "api");
-        assert!(s.get(999).await.unwrap().is_none());
+            let s = ReportRepo::new(t.reopen().await);
+            let full = s.get(a).await.unwrap().unwrap();
+            assert_eq!(full["id"], a, "{}", t.backend);
+            assert_eq!(full["source"], "api");
+            assert!(s.get(999).await.unwrap().is_none());
+        }
     }
 
     #[tokio::test]
     async fn pruning_keeps_the_newest_and_drops_the_old() {
-        let dir = tempfile::tempdir().unwrap();
-        let (_store, s) = repo(dir.path());
-        let now = now_ms();
-        s.insert(row("old", "pass", now - 7_200_000)).await.unwrap();
-        for i in 0..5 {
-            s.insert(row(&format!("n{i}"), "pass", now)).await.unwrap();
+        for t in crate::store::testing::stores().await {
+            let s = ReportRepo::new(t.store.clone());
+            let now = now_ms();
+            s.insert(row("old", "pass", now - 7_200_000)).await.unwrap();
+            for i in 0..5 {
+                s.insert(row(&format!("n{i}"), "pass", now)).await.unwrap();
+            }
+            assert_eq!(
+                s.prune(Duration::from_secs(3600), 3).await.unwrap(),
+                3,
+                "{}",
+                t.backend
+            );
+            let left = s
+                .list(ReportQuery {
+                    limit: 10,
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            let names: Vec<_> = left.iter().map(|r| r.meta.subject.as_str()).collect();
+            assert_eq!(names, ["n4", "n3", "n2"], "{}", t.backend);
         }
-        assert_eq!(s.prune(Duration::from_secs(3600), 3).await.unwrap(), 3);
-        let left = s
-            .list(ReportQuery {
-                limit: 10,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        let names: Vec<_> = left.iter().map(|r| r.meta.subject.as_str()).collect();
-        assert_eq!(names, ["n4", "n3", "n2"]);
     }
 }

@@ -36,10 +36,12 @@ pub(crate) fn test_plugin(name: &str) -> PathBuf {
     from_env("ASSAY_TEST_PLUGINS", root().join("target/test-plugins")).join(format!("{name}.wasm"))
 }
 
-/// A plugin directory and a work directory, both temporary.
+/// A plugin directory and a work directory, both temporary (and, when the
+/// servers run on PostgreSQL, a database of its own).
 pub(crate) struct Env {
     plugins: tempfile::TempDir,
     work: tempfile::TempDir,
+    database: std::sync::OnceLock<String>,
 }
 
 /// The result of one `assay` run.
@@ -77,6 +79,7 @@ impl Env {
         Env {
             plugins: tempfile::tempdir().unwrap(),
             work: tempfile::tempdir().unwrap(),
+            database: std::sync::OnceLock::new(),
         }
     }
 
@@ -104,7 +107,19 @@ impl Env {
         p
     }
 
-    /// `assay` with this environment's plugin directory and a shared compiled-plugin cache.
+    /// This environment's PostgreSQL database (made on first use), the same
+    /// for every server it starts, so that a restart finds its data.
+    pub(crate) fn database_url(&self) -> &str {
+        self.database.get_or_init(|| {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::hash::DefaultHasher::new();
+            self.work.path().hash(&mut h);
+            crate::pg::database(&format!("assay_e2e_{:016x}", h.finish()))
+        })
+    }
+
+    /// `assay` with this environment's plugin directory and a shared
+    /// compiled-plugin cache (and its database, on a PostgreSQL run).
     pub(crate) fn assay(&self) -> Command {
         let mut c = Command::new(bin());
         c.env_remove("ASSAY_CONFIG")
@@ -112,6 +127,9 @@ impl Env {
             .env("ASSAY_CACHE_DIR", root().join("target/e2e-cache"))
             .current_dir(self.work.path())
             .stdin(Stdio::null());
+        if crate::pg::storage_is_postgres() {
+            c.env("ASSAY_STORAGE__URL", self.database_url());
+        }
         c
     }
 

@@ -16,6 +16,7 @@ mod duplicate_records;
 mod hash_chain;
 mod hostile;
 mod json_schema;
+mod pg;
 mod prepared;
 mod probe_cli;
 mod receivers;
