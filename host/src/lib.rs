@@ -7,8 +7,10 @@
 //!   under one stop signal;
 //! - [`config`]: the TOML model of the host and of each plugin's sidecar
 //!   file, the redactor, and the policy data the runtime enforces;
-//! - `live`, `store`, [`telemetry`]: live settings, the SQLite store (the
-//!   writer and read/write only), tracing set-up and the metric families;
+//! - `live`, `store`, [`telemetry`]: live settings, the store (SQLite or
+//!   PostgreSQL: the writer and read/write only), tracing set-up and the
+//!   metric families;
+//! - `cluster`: replicas on one database: heartbeats, leases, fencing;
 //! - [`runtime`]: the wasmtime engine, isolation and limits, guarded calls;
 //! - [`registry`]: finding and loading plugins; the plugin host;
 //! - `validate`: the validation pipeline, reports, the result cache, monitors;
@@ -26,6 +28,7 @@ pub(crate) mod audit;
 pub(crate) mod auth;
 pub mod cli;
 pub(crate) mod clock;
+pub(crate) mod cluster;
 pub mod config;
 pub(crate) mod live;
 mod names;

@@ -313,7 +313,6 @@ const STORAGE_E2E: &[&str] = &[
     "alert_routing::",
     "alert_semantics::",
     "receivers::",
-    "cluster::",
 ];
 
 fn test(root: &Path, extra: &[String]) -> anyhow::Result<()> {

@@ -6,6 +6,7 @@
 mod alerts;
 pub(crate) mod auth;
 mod cache;
+mod cluster;
 mod config;
 pub(crate) mod error;
 mod health;
@@ -95,6 +96,7 @@ pub(crate) fn router(svc: Arc<Service>) -> Router {
         .route("/v1/probes/{name}", get(probes::probe))
         .route("/v1/probes/{name}/run", post(probes::run))
         .route("/v1/audit", get(history::audit))
+        .route("/v1/cluster", get(cluster::cluster))
         .route("/v1/alerts", get(alerts::list).post(alerts::post))
         .route("/v1/alerts/history", get(alerts::history))
         .route("/v1/alerts/{fingerprint}/ack", post(alerts::ack))

@@ -15,7 +15,7 @@ use serde::{Deserialize, Deserializer};
 
 use super::Secret;
 
-fn dur<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+pub(super) fn dur<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let text = String::deserialize(d)?;
     humantime::parse_duration(text.trim())
         .map_err(|e| serde::de::Error::custom(format!("{text:?} is not a duration ({e})")))

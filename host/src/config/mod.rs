@@ -7,6 +7,7 @@
 //! ([`HostConfig::check`]) name the key too.
 
 mod alerting;
+mod cluster;
 pub mod env;
 mod errors;
 pub mod grants;
@@ -26,6 +27,7 @@ pub use alerting::{
     AlertRuleSection, AlertingSection, ChannelSection, ChannelType, InhibitRuleSection,
     RouterSection, RuleMetric, SmtpTls, WebhookFormat,
 };
+pub use cluster::ClusterSection;
 pub use plugin::{PluginSection, PluginSettings, SettingsError, SubjectFilter};
 pub use probe::{ProbeConfig, ProbeSection, ProbeSpec, ProbesSection};
 pub use secret::Secret;
@@ -47,6 +49,8 @@ pub struct HostConfig {
     pub validation: ValidationSection,
     #[serde(default)]
     pub storage: StorageSection,
+    #[serde(default)]
+    pub cluster: ClusterSection,
     #[serde(default)]
     pub auth: AuthSection,
     /// `[[validator]]`: plugin settings kept in this file instead of sidecars.
@@ -289,6 +293,7 @@ impl HostConfig {
         if self.storage.max_report_bytes < 4096 {
             return Err("storage.max_report_bytes must be at least 4096".into());
         }
+        self.cluster.check()?;
         self.check_auth()?;
         self.check_validators()?;
         self.check_monitors()?;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::clock::{now_ms, rfc3339};
+use crate::cluster::Fence;
 use crate::store::{Row, Stmt, Store, StoreError, args};
 
 /// A probe result to append.
@@ -26,6 +27,24 @@ pub struct ProbeRow {
     pub denied: String,
     /// `schedule` or `manual`.
     pub trigger: String,
+}
+
+#[cfg(test)]
+impl ProbeRow {
+    /// A passing result of `probe` now, saying `message`.
+    pub fn example(probe: &str, message: &str) -> ProbeRow {
+        ProbeRow {
+            probe: probe.into(),
+            at_ms: now_ms(),
+            duration_us: 1,
+            status: "pass".into(),
+            state: "passing".into(),
+            message: message.into(),
+            observations: "[]".into(),
+            denied: "[]".into(),
+            trigger: "schedule".into(),
+        }
+    }
 }
 
 /// A stored probe result, as the API shows it.
@@ -59,24 +78,20 @@ impl ProbeRepo {
     }
 
     /// Queues a probe result for the writer. The scheduler does not wait for
-    /// the commit (the latest state lives in memory).
-    pub fn record(&self, p: ProbeRow) {
-        self.store.write_detached(vec![Stmt::exec(
-            "INSERT INTO probe_results (probe, at_ms, duration_us, status, state, message,
-                                        observations, denied, trigger)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            args![
-                p.probe,
-                p.at_ms,
-                p.duration_us,
-                p.status,
-                p.state,
-                p.message,
-                p.observations,
-                p.denied,
-                p.trigger
-            ],
-        )]);
+    /// the commit (the latest state lives in memory). With a `fence` the row
+    /// lands only if that lease is still held with that token.
+    pub fn record(&self, p: ProbeRow, fence: Option<Fence>) {
+        self.store.write_detached(vec![insert(p, fence)]);
+    }
+
+    /// [`ProbeRepo::record`], waiting for the commit; answers the rows written (0: fenced off).
+    #[cfg(test)]
+    pub async fn record_fenced(
+        &self,
+        p: ProbeRow,
+        fence: Option<Fence>,
+    ) -> Result<i64, StoreError> {
+        self.store.write(vec![insert(p, fence)]).wait().await
     }
 
     /// Deletes results older than `max_age`, at most [`ProbeRepo::PRUNE_CHUNK`]
@@ -102,6 +117,38 @@ impl ProbeRepo {
     }
 }
 
+fn insert(p: ProbeRow, fence: Option<Fence>) -> Stmt {
+    let mut values = args![
+        p.probe,
+        p.at_ms,
+        p.duration_us,
+        p.status,
+        p.state,
+        p.message,
+        p.observations,
+        p.denied,
+        p.trigger
+    ];
+    let Some(f) = fence else {
+        return Stmt::exec(
+            "INSERT INTO probe_results (probe, at_ms, duration_us, status, state, message,
+                                        observations, denied, trigger)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            values,
+        );
+    };
+    values.extend(args![f.lease, f.holder, f.token]);
+    Stmt::exec(
+        "INSERT INTO probe_results (probe, at_ms, duration_us, status, state, message,
+                                    observations, denied, trigger)
+         SELECT CAST(?1 AS TEXT), CAST(?2 AS BIGINT), CAST(?3 AS BIGINT), CAST(?4 AS TEXT),
+                CAST(?5 AS TEXT), CAST(?6 AS TEXT), CAST(?7 AS TEXT), CAST(?8 AS TEXT),
+                CAST(?9 AS TEXT)
+         WHERE EXISTS (SELECT 1 FROM leases WHERE name = ?10 AND holder = ?11 AND token = ?12)",
+        values,
+    )
+}
+
 fn record(mut r: Row) -> Result<ProbeRecord, StoreError> {
     Ok(ProbeRecord {
         id: r.get(0)?,
@@ -122,15 +169,8 @@ mod tests {
 
     fn row(probe: &str, at_ms: i64) -> ProbeRow {
         ProbeRow {
-            probe: probe.into(),
             at_ms,
-            duration_us: 1,
-            status: "pass".into(),
-            state: "passing".into(),
-            message: "ok".into(),
-            observations: "[]".into(),
-            denied: "[]".into(),
-            trigger: "schedule".into(),
+            ..ProbeRow::example(probe, "ok")
         }
     }
 
@@ -145,9 +185,9 @@ mod tests {
     async fn prune_in_chunks(repo: &ProbeRepo, backend: &str) {
         let old = ProbeRepo::PRUNE_CHUNK as usize * 2 + 5;
         for _ in 0..old {
-            repo.record(row("old", 1));
+            repo.record(row("old", 1), None);
         }
-        repo.record(row("new", now_ms()));
+        repo.record(row("new", now_ms()), None);
         // Probe rows are not waited for; the prune job queues behind them.
         let mut counts = Vec::new();
         loop {

@@ -11,6 +11,10 @@
 //! its sidecar's `max_concurrency`), so
 //! a plugin whose calls hang or spin until their timeout cannot starve the
 //! probes of other plugins.
+//!
+//! Among replicas, an instance runs only on the node that holds its lease
+//! (`probe:NAME`, see [`crate::cluster`]); the others keep it scheduled and
+//! let its slots pass, and its results land only with a current fencing token.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::hash::BuildHasher;
@@ -25,6 +29,7 @@ use super::repo::{ProbeRecord, ProbeRepo, ProbeRow};
 use super::state::{Policy, ProbeState, Tracker, Transition};
 use super::{ProbeResult, run_once};
 use crate::clock::now_ms;
+use crate::cluster::{Cluster, Fence};
 use crate::config::{HostConfig, ProbeSpec};
 use crate::registry::{PluginHost, Registry};
 use crate::store::StoreError;
@@ -83,6 +88,8 @@ pub struct Handles {
     pub on_change: Arc<dyn Fn(ProbeEvent) + Send + Sync>,
     /// Where the instances' tasks run.
     pub tasks: Tasks,
+    /// Which instances this node runs.
+    pub cluster: Cluster,
 }
 
 /// Every probe instance of the service, and their tasks.
@@ -93,6 +100,7 @@ pub struct Scheduler {
     metrics: ProbeMetrics,
     on_change: Arc<dyn Fn(ProbeEvent) + Send + Sync>,
     tasks: Tasks,
+    cluster: Cluster,
     /// Each plugin's share of the probe permits, and its size.
     per_plugin: Mutex<BTreeMap<String, (usize, Arc<tokio::sync::Semaphore>)>>,
     plugin_share: usize,
@@ -110,6 +118,7 @@ impl Scheduler {
             metrics: h.metrics,
             on_change: h.on_change,
             tasks: h.tasks,
+            cluster: h.cluster,
             per_plugin: Mutex::default(),
             plugin_share: (section.max_concurrency as usize / 2).max(1),
             // Checked by the config.
@@ -203,6 +212,13 @@ pub fn wanted(config: &HostConfig, registry: &Registry) -> Vec<ProbeSpec> {
     specs.into_values().filter(|s| s.enabled).collect()
 }
 
+/// The prefix of probe instances' leases.
+const LEASE: &str = "probe:";
+
+fn lease(probe: &str) -> String {
+    format!("{LEASE}{probe}")
+}
+
 /// A stable spread of instances over their interval.
 fn phase(name: &str, interval: Duration) -> Duration {
     let h = std::hash::BuildHasherDefault::<std::hash::DefaultHasher>::default().hash_one(name);
@@ -247,6 +263,7 @@ impl Scheduler {
     /// removed ones stop, changed ones restart with a fresh state; unchanged ones
     /// carry on (a reloaded plugin is picked up by their next run).
     pub fn apply(self: &Arc<Self>, specs: Vec<ProbeSpec>) {
+        (self.cluster).want(LEASE, specs.iter().map(|s| lease(&s.name)));
         let mut instances = self.instances.lock().expect("probe book lock");
         let keep: BTreeMap<&str, &ProbeSpec> = specs.iter().map(|s| (s.name.as_str(), s)).collect();
         instances.retain(|name, inst| {
@@ -311,15 +328,19 @@ impl Scheduler {
         let slot = |k: u64| origin + slot_offset(interval, k);
         // An instance added later (a reload) starts at its first slot still ahead.
         let mut k = next_slot(origin, interval, Instant::now(), true);
+        let item = lease(&inst.spec.name);
         loop {
             let planned = slot(k) + jitter(inst.spec.jitter);
             tokio::time::sleep_until(planned).await;
             match inst.run_lock.try_lock() {
+                // Another replica runs it: let the slot pass.
+                Ok(_) if self.cluster.holds(&item).is_none() => {}
                 Ok(_guard) => {
                     let (result, started) = self.execute(&inst, "schedule").await;
                     let lag = started.saturating_duration_since(planned);
                     self.metrics.lag.observe(lag.as_secs_f64());
-                    self.record(&inst, result);
+                    let fence = self.cluster.fence(&item);
+                    self.record(&inst, result, fence);
                 }
                 // A manual run holds it: this slot is skipped.
                 Err(_) => self.skip(&inst, 1),
@@ -366,12 +387,14 @@ impl Scheduler {
     pub async fn run_now(&self, inst: &Arc<Instance>) -> ProbeResult {
         let _guard = inst.run_lock.lock().await;
         let (result, _) = self.execute(inst, "manual").await;
-        self.record(inst, result.clone());
+        // An operator asked for this run, on this replica: it is recorded whoever holds the lease.
+        self.record(inst, result.clone(), None);
         result
     }
 
-    /// Takes a result in: state machine, memory, metrics, store, events.
-    fn record(&self, inst: &Instance, result: ProbeResult) {
+    /// Takes a result in: state machine, memory, metrics, store (behind
+    /// `fence` if given), events.
+    fn record(&self, inst: &Instance, result: ProbeResult, fence: Option<Fence>) {
         let name = &inst.spec.name;
         let policy = self.policy(&inst.spec);
         let (state, transition) = {
@@ -391,17 +414,20 @@ impl Scheduler {
         };
         self.metrics.record(name, &result, state);
         let json = |v: serde_json::Result<String>| v.unwrap_or_else(|_| "null".into());
-        self.results.record(ProbeRow {
-            probe: name.clone(),
-            at_ms: result.at_ms,
-            duration_us: (result.duration_ms * 1000.0) as i64,
-            status: result.status.as_str().to_owned(),
-            state: state.as_str().to_owned(),
-            message: result.message.clone(),
-            observations: json(serde_json::to_string(&result.observations)),
-            denied: json(serde_json::to_string(&result.denied)),
-            trigger: result.trigger.to_owned(),
-        });
+        self.results.record(
+            ProbeRow {
+                probe: name.clone(),
+                at_ms: result.at_ms,
+                duration_us: (result.duration_ms * 1000.0) as i64,
+                status: result.status.as_str().to_owned(),
+                state: state.as_str().to_owned(),
+                message: result.message.clone(),
+                observations: json(serde_json::to_string(&result.observations)),
+                denied: json(serde_json::to_string(&result.denied)),
+                trigger: result.trigger.to_owned(),
+            },
+            fence,
+        );
         if let Some(t) = transition {
             self.announce(inst, t, result);
         }

@@ -33,6 +33,7 @@ pub(crate) use reload::{LoadFailure, Reloads, spawn_watcher};
 use crate::alerts::{self, Alerting, HostEvent};
 use crate::audit::AuditLog;
 use crate::auth::Auth;
+use crate::cluster::Cluster;
 use crate::config::HostConfig;
 use crate::live::Live;
 use crate::probes;
@@ -52,6 +53,8 @@ pub struct Service {
     pub plugins: Arc<PluginHost>,
     pub validation: Arc<Validation>,
     pub store: Arc<Store>,
+    /// This replica among those sharing the database (alone on SQLite).
+    pub cluster: Cluster,
     pub audit: AuditLog,
     pub metrics: Metrics,
     pub auth: Auth,
@@ -104,6 +107,12 @@ impl Service {
             config.storage.max_report_bytes as usize,
         ));
         let tasks = Tasks::new();
+        let node = config.cluster.node_name();
+        let cluster = match store.backend() {
+            "postgres" => Cluster::shared(node, config.cluster.lease_ttl, store.clone()),
+            _ => Cluster::solo(node),
+        };
+        cluster.spawn(&tasks);
         let probe_events = events.clone();
         let probes = Arc::new(probes::Scheduler::new(
             &config.probes,
@@ -115,6 +124,7 @@ impl Service {
                     let _ = probe_events.send(HostEvent::ProbeStateChanged(Box::new(e)));
                 }),
                 tasks: tasks.clone(),
+                cluster: cluster.clone(),
             },
         ));
         let alerts = Alerting::start(
@@ -145,6 +155,7 @@ impl Service {
             validation,
             audit: AuditLog::new(store.clone()),
             store,
+            cluster,
             metrics,
             alerts,
             auth,
@@ -179,6 +190,7 @@ impl Service {
                 on_verdict: Arc::new(move |v| {
                     let _ = events.send(HostEvent::MonitorVerdict(Box::new(v)));
                 }),
+                cluster: self.cluster.clone(),
             },
             &self.tasks,
         );

@@ -31,7 +31,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 pub(crate) use value::args;
-pub(crate) use value::{Row, Stmt, Value};
+pub(crate) use value::{Answer, Row, Stmt, Value};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -199,11 +199,16 @@ impl Store {
 }
 
 /// A write queued with [`Store::write`].
-pub struct Committed(Result<oneshot::Receiver<Result<i64, StoreError>>, StoreError>);
+pub struct Committed(Result<oneshot::Receiver<Result<Vec<Answer>, StoreError>>, StoreError>);
 
 impl Committed {
-    /// Waits for the commit.
+    /// Waits for the commit; answers the sum of the statements' counts.
     pub async fn wait(self) -> Result<i64, StoreError> {
+        Ok(self.each().await?.iter().map(|a| a.count).sum())
+    }
+
+    /// Waits for the commit; answers each statement's answer, in order.
+    pub async fn each(self) -> Result<Vec<Answer>, StoreError> {
         self.0?.await.map_err(|_| StoreError::Closed)?
     }
 }

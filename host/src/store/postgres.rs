@@ -30,7 +30,7 @@ use tokio::sync::{Mutex, mpsc};
 use tokio_postgres::NoTls;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
-use super::value::{Row, Stmt, Value, dollar_placeholders};
+use super::value::{Answer, Row, Stmt, Value, dollar_placeholders};
 use super::{StoreError, schema, writer::Job};
 
 /// Most jobs one transaction takes.
@@ -50,7 +50,9 @@ pub(super) struct Postgres {
     pub(super) display: String,
     jobs: std::sync::Mutex<Option<mpsc::UnboundedSender<Job>>>,
     writer: Mutex<Option<tokio::task::JoinHandle<()>>>,
-    /// Whether the database answered the last write or read.
+    /// Asks the database every second whether it is there ([`ping`]).
+    pinger: tokio::task::JoinHandle<()>,
+    /// Whether the database answered the last write, read or ping.
     pub(super) healthy: Arc<AtomicBool>,
 }
 
@@ -92,11 +94,13 @@ impl Postgres {
             held: VecDeque::new(),
         };
         let handle = tokio::spawn(writer.run(rx));
+        let pinger = tokio::spawn(ping(pool.clone(), healthy.clone()));
         Ok(Postgres {
             pool,
             display,
             jobs: std::sync::Mutex::new(Some(tx)),
             writer: Mutex::new(Some(handle)),
+            pinger,
             healthy,
         })
     }
@@ -153,6 +157,7 @@ impl Postgres {
 
     /// Finishes queued writes (while the database answers) and stops the writer.
     pub(super) async fn close(&self) {
+        self.pinger.abort();
         drop(self.jobs.lock().expect("store lock poisoned").take());
         if let Some(h) = self.writer.lock().await.take()
             && h.await.is_err()
@@ -161,6 +166,30 @@ impl Postgres {
         }
         self.pool.close();
         self.healthy.store(false, Ordering::Relaxed);
+    }
+}
+
+/// Every second, `SELECT 1`: `/ready` fails within about a second of the
+/// database going away even when nothing is being written, and passes again
+/// once it answers.
+async fn ping(pool: Pool, healthy: Arc<AtomicBool>) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let answer = tokio::time::timeout(CONNECT_TIMEOUT, async {
+            let client = pool.get().await.map_err(|e| pool_error(&e))?;
+            client
+                .simple_query("SELECT 1")
+                .await
+                .map_err(|e| pg_text(&e))
+        })
+        .await
+        .unwrap_or_else(|_| Err("no answer within 3 s".into()));
+        let was = healthy.swap(answer.is_ok(), Ordering::Relaxed);
+        match answer {
+            Err(e) if was => tracing::error!("store: the database does not answer: {e}"),
+            Ok(_) if !was => tracing::info!("store: the database answers again"),
+            _ => {}
+        }
     }
 }
 
@@ -302,7 +331,7 @@ impl Writer {
                 let mut rest = batch.into_iter();
                 while let Some(job) = rest.next() {
                     match self.transaction(std::slice::from_ref(&job)).await {
-                        Ok(mut r) => job.reply(r.pop().unwrap_or(Ok(0))),
+                        Ok(mut r) => job.reply(r.pop().unwrap_or(Ok(Vec::new()))),
                         Err(e) if is_unreachable(&e) => {
                             let left: Vec<Job> = std::iter::once(job).chain(rest).collect();
                             self.unreachable(left, &e);
@@ -355,38 +384,39 @@ impl Writer {
         }
     }
 
-    /// One transaction for `jobs`; each job's answer is the sum of its statements'.
-    async fn transaction(&self, jobs: &[Job]) -> Result<Vec<Result<i64, StoreError>>, Failure> {
+    /// One transaction for `jobs`; answers each job's statements' answers.
+    async fn transaction(
+        &self,
+        jobs: &[Job],
+    ) -> Result<Vec<Result<Vec<Answer>, StoreError>>, Failure> {
         let mut client = self.pool.get().await.map_err(Failure::Pool)?;
         let tx = client.transaction().await.map_err(Failure::Pg)?;
         let mut out = Vec::with_capacity(jobs.len());
         for job in jobs {
-            let mut total = 0;
+            let mut answers = Vec::with_capacity(job.0.len());
             for s in &job.0 {
-                total += run(&tx, s).await.map_err(Failure::Pg)?;
+                answers.push(run(&tx, s).await?);
             }
-            out.push(Ok(total));
+            out.push(Ok(answers));
         }
         tx.commit().await.map_err(Failure::Pg)?;
         Ok(out)
     }
 }
 
-async fn run(
-    tx: &deadpool_postgres::Transaction<'_>,
-    s: &Stmt,
-) -> Result<i64, tokio_postgres::Error> {
-    let st = tx.prepare_cached(&dollar_placeholders(&s.sql)).await?;
+async fn run(tx: &deadpool_postgres::Transaction<'_>, s: &Stmt) -> Result<Answer, Failure> {
+    let st = (tx.prepare_cached(&dollar_placeholders(&s.sql)).await).map_err(Failure::Pg)?;
     let params: Vec<&(dyn ToSql + Sync)> =
         s.args.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
     if s.returning {
-        let rows = tx.query(&st, &params).await?;
-        Ok(rows
-            .first()
-            .and_then(|r| r.try_get::<_, i64>(0).ok())
-            .unwrap_or(0))
+        let rows = tx.query(&st, &params).await.map_err(Failure::Pg)?;
+        let rows = rows.iter().map(row).collect::<Result<_, _>>();
+        Ok(Answer::returned(rows.map_err(Failure::Decode)?))
     } else {
-        Ok(tx.execute(&st, &params).await? as i64)
+        Ok(Answer {
+            count: tx.execute(&st, &params).await.map_err(Failure::Pg)? as i64,
+            rows: Vec::new(),
+        })
     }
 }
 
@@ -394,12 +424,14 @@ async fn run(
 enum Failure {
     Pool(deadpool_postgres::PoolError),
     Pg(tokio_postgres::Error),
+    Decode(StoreError),
 }
 
 fn describe(e: &Failure) -> String {
     match e {
         Failure::Pool(e) => pool_error(e),
         Failure::Pg(e) => pg_text(e),
+        Failure::Decode(e) => e.to_string(),
     }
 }
 
@@ -408,6 +440,7 @@ fn is_unreachable(e: &Failure) -> bool {
     match e {
         Failure::Pool(_) => true,
         Failure::Pg(e) => pg_unreachable(e),
+        Failure::Decode(_) => false,
     }
 }
 

@@ -99,6 +99,23 @@ pub(super) const SQLITE: &[&str] = &[
         comment    TEXT    NOT NULL,
         matchers   TEXT    NOT NULL
     );",
+    // 4: replicas sharing one database: who is alive, who holds which
+    // lease (with fencing tokens that only grow: a released lease keeps its
+    // row), and the outbox's claims.
+    "CREATE TABLE cluster_nodes (
+        node         TEXT    PRIMARY KEY,
+        started_ms   INTEGER NOT NULL,
+        heartbeat_ms INTEGER NOT NULL,
+        version      TEXT    NOT NULL
+    );
+    CREATE TABLE leases (
+        name       TEXT    PRIMARY KEY,
+        holder     TEXT    NOT NULL,
+        token      INTEGER NOT NULL,
+        expires_ms INTEGER NOT NULL
+    );
+    ALTER TABLE notifications ADD COLUMN claimed_by TEXT;
+    ALTER TABLE notifications ADD COLUMN claim_until_ms INTEGER;",
 ];
 
 /// The same tables in PostgreSQL's types: `BIGINT` for every integer (times
@@ -190,6 +207,20 @@ pub(super) const POSTGRES: &[&str] = &[
         comment    TEXT    NOT NULL,
         matchers   TEXT    NOT NULL
     );",
+    // 4: replicas sharing one database.
+    "CREATE TABLE cluster_nodes (
+        node         TEXT    PRIMARY KEY,
+        started_ms   BIGINT  NOT NULL,
+        heartbeat_ms BIGINT  NOT NULL,
+        version      TEXT    NOT NULL
+    );
+    CREATE TABLE leases (
+        name       TEXT    PRIMARY KEY,
+        holder     TEXT    NOT NULL,
+        token      BIGINT  NOT NULL,
+        expires_ms BIGINT  NOT NULL
+    );
+    ALTER TABLE notifications ADD COLUMN claimed_by TEXT, ADD COLUMN claim_until_ms BIGINT;",
 ];
 
 /// Refuses a database a newer assay has migrated past what this one knows.

@@ -87,13 +87,30 @@ impl Stmt {
         }
     }
 
-    /// A statement answering the integer it returns (`… RETURNING id`), or 0 if no row.
+    /// A statement answering the rows it returns (`… RETURNING id`); its
+    /// count is the first column of its first row (0 if none).
     pub fn returning(sql: impl Into<Cow<'static, str>>, args: Vec<Value>) -> Stmt {
         Stmt {
             sql: sql.into(),
             args,
             returning: true,
         }
+    }
+}
+
+/// What one statement of a write answered.
+#[derive(Debug, Clone, Default)]
+pub struct Answer {
+    /// The rows it changed; for a [`Stmt::returning`], the first column of its first row (0 if none).
+    pub count: i64,
+    /// A [`Stmt::returning`]'s rows.
+    pub rows: Vec<Row>,
+}
+
+impl Answer {
+    pub(super) fn returned(rows: Vec<Row>) -> Answer {
+        let count = rows.first().and_then(|r| r.get::<i64>(0).ok()).unwrap_or(0);
+        Answer { count, rows }
     }
 }
 

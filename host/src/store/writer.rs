@@ -12,7 +12,7 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use super::StoreError;
-use super::value::{Stmt, Value};
+use super::value::{Answer, Stmt, Value};
 
 const BATCH: usize = 512;
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
@@ -23,11 +23,11 @@ const WAL_LIMIT_FRAMES: i64 = 4096;
 /// commit when a sender is given.
 pub(super) struct Job(
     pub(super) Vec<Stmt>,
-    pub(super) Option<oneshot::Sender<Result<i64, StoreError>>>,
+    pub(super) Option<oneshot::Sender<Result<Vec<Answer>, StoreError>>>,
 );
 
 impl Job {
-    pub(super) fn reply(self, result: Result<i64, StoreError>) {
+    pub(super) fn reply(self, result: Result<Vec<Answer>, StoreError>) {
         // The caller may have gone (a cancelled request): its row is written regardless.
         if let Some(tx) = self.1 {
             let _ = tx.send(result);
@@ -103,7 +103,7 @@ pub(super) fn busy_retry(attempt: i32) -> bool {
 fn write_batch(
     conn: &mut Connection,
     batch: &[Job],
-) -> Result<Vec<Result<i64, StoreError>>, rusqlite::Error> {
+) -> Result<Vec<Result<Vec<Answer>, StoreError>>, rusqlite::Error> {
     let tx = conn.transaction()?;
     let mut out = Vec::with_capacity(batch.len());
     for job in batch {
@@ -113,23 +113,24 @@ fn write_batch(
     Ok(out)
 }
 
-/// Runs a job's statements; answers the sum of what each answered.
-fn write_one(tx: &rusqlite::Transaction<'_>, job: &Job) -> Result<i64, rusqlite::Error> {
-    let mut total = 0;
+/// Runs a job's statements; answers what each answered.
+fn write_one(tx: &rusqlite::Transaction<'_>, job: &Job) -> Result<Vec<Answer>, rusqlite::Error> {
+    let mut out = Vec::with_capacity(job.0.len());
     for s in &job.0 {
         let mut st = tx.prepare_cached(&s.sql)?;
         let params = rusqlite::params_from_iter(&s.args);
-        total += if s.returning {
-            let mut rows = st.query(params)?;
-            match rows.next()? {
-                Some(r) => r.get::<_, i64>(0)?,
-                None => 0,
-            }
+        out.push(if s.returning {
+            let columns = st.column_count();
+            let rows = st.query_map(params, |r| row(r, columns))?;
+            Answer::returned(rows.collect::<Result<_, _>>()?)
         } else {
-            st.execute(params)? as i64
-        };
+            Answer {
+                count: st.execute(params)? as i64,
+                rows: Vec::new(),
+            }
+        });
     }
-    Ok(total)
+    Ok(out)
 }
 
 impl rusqlite::ToSql for Value {

@@ -177,10 +177,16 @@ pub(crate) struct Monitoring {
     pub max_body_bytes: usize,
     /// Told of each subject whose verdict changed (or was seen for the first time).
     pub on_verdict: Arc<dyn Fn(MonitorVerdict) + Send + Sync>,
+    /// Among replicas, a monitor runs on the node holding its lease (`monitor:NAME`).
+    pub cluster: crate::cluster::Cluster,
 }
 
 /// Starts one task per monitor and the file watcher, until `tasks` stop.
 pub(crate) fn spawn(m: Monitoring, tasks: &Tasks) {
+    (m.cluster).want(
+        "monitor:",
+        m.monitors.iter().map(|s| format!("monitor:{}", s.name)),
+    );
     if m.monitors.is_empty() {
         return;
     }
@@ -289,10 +295,16 @@ impl Run {
             _ = self.m.validation.pipeline().plugins().wait_loaded() => {}
             _ = tasks.stopped() => return,
         }
+        let item = format!("monitor:{}", m.name);
+        let mut leases = self.m.cluster.changes();
         let mut trigger = "start";
         loop {
-            let settings = live.borrow().clone();
-            self.pass(&settings, trigger).await;
+            // Another replica holds it: wait for the next trigger (or for its lease).
+            let held = self.m.cluster.holds(&item).is_some();
+            if held {
+                let settings = live.borrow().clone();
+                self.pass(&settings, trigger).await;
+            }
             let last = Instant::now();
             trigger = loop {
                 let interval = live
@@ -308,6 +320,9 @@ impl Run {
                         break "change";
                     }
                     changed = live.changed() => if changed.is_err() { return },
+                    _ = leases.changed() => if !held && self.m.cluster.holds(&item).is_some() {
+                        break "lease";
+                    },
                     _ = tasks.stopped() => return,
                 }
             };

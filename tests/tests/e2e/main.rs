@@ -9,6 +9,7 @@ mod alert_delivery;
 mod alert_routing;
 mod alert_semantics;
 mod cli;
+mod cluster;
 mod common;
 mod config;
 mod conformance;
