@@ -77,6 +77,8 @@ pub struct Handles {
     pub store: Arc<Store>,
     pub metrics: AlertMetrics,
     pub plugins: Arc<PluginHost>,
+    /// Which replica decides alert state (see [`driver`]).
+    pub cluster: crate::cluster::Cluster,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +105,7 @@ impl Alerting {
             store,
             metrics,
             plugins,
+            cluster,
         } = handles;
         let channels = (config.channels.iter())
             .map(|c| channels::Channel::new(c.clone()))
@@ -112,11 +115,16 @@ impl Alerting {
             metrics.know_channel(&c.name);
         }
         let repo = AlertRepo::new(store.clone());
+        let claims = cluster.is_shared().then(|| outbox::Claims {
+            node: cluster.node().to_owned(),
+            margin: config.cluster.lease_ttl,
+        });
         let outbox = Arc::new(Outbox::new(
             channels,
             config.alerting.clone(),
             store,
             metrics.clone(),
+            claims,
         ));
         let restored = repo.active().await.context("reading the active alerts")?;
         let silences = (repo.silences(now_ms()).await).context("reading the silences")?;
@@ -125,9 +133,23 @@ impl Alerting {
             .filter_map(|c| Some((c.name.clone(), c.max_per_hour?)))
             .collect();
         let inhibit = config.inhibit_rules.iter().map(InhibitRule::from).collect();
-        let mut engine = Engine::new(config.alerting.clone(), limits, inhibit);
-        engine.restore(restored, now_ms());
-        engine.set_silences(silences);
+        let spec = driver::EngineSpec {
+            policy: config.alerting.clone(),
+            limits,
+            inhibit,
+        };
+        let mut engine = Engine::new(
+            spec.policy.clone(),
+            spec.limits.clone(),
+            spec.inhibit.clone(),
+        );
+        // Alone, this replica decides at once; among replicas, once it holds the lease.
+        cluster.want(driver::LEASE, [driver::LEASE.to_owned()]);
+        let leading = !cluster.is_shared();
+        if leading {
+            engine.restore(restored, now_ms());
+            engine.set_silences(silences);
+        }
 
         let (tx, rx) = mpsc::channel(8192);
         let tasks = Tasks::new();
@@ -142,6 +164,10 @@ impl Alerting {
         }));
         let driver = Driver {
             engine,
+            spec,
+            cluster,
+            leading,
+            stale: false,
             repo,
             outbox: outbox.clone(),
             metrics,
@@ -250,7 +276,7 @@ impl Alerting {
     pub async fn list(&self) -> Result<Vec<AlertView>, AlertingError> {
         let (tx, rx) = oneshot::channel();
         self.send(Command::List(tx)).await?;
-        rx.await.map_err(|_| AlertingError::Stopped)
+        Ok(rx.await.map_err(|_| AlertingError::Stopped)??)
     }
 
     /// Acknowledges a firing alert: no more repeats, no escalation.
@@ -298,6 +324,7 @@ impl Alerting {
                 self.0.tasks.len()
             );
         }
+        self.0.outbox.release_claims().await;
     }
 
     async fn send(&self, cmd: Command) -> Result<(), AlertingError> {

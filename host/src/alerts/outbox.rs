@@ -12,6 +12,11 @@
 //!   then one trial delivery decides whether it closes or stays open for twice as long.
 //! - A dead-lettered notification raises a `NotificationDeadLettered` alert,
 //!   resolved by the channel's next successful delivery.
+//! - Among replicas sharing PostgreSQL every replica delivers: a worker
+//!   claims due rows (`FOR UPDATE SKIP LOCKED`, so two never take the same
+//!   row) for the channel's timeout plus the lease TTL. A replica that dies
+//!   mid-attempt leaves its claim to expire; another then delivers the row
+//!   with its original idempotency key.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -83,6 +88,17 @@ pub struct Outbox {
     policy: AlertingSection,
     store: Arc<Store>,
     metrics: AlertMetrics,
+    /// Among replicas: rows are claimed before their attempt.
+    claims: Option<Claims>,
+}
+
+/// How a replica claims rows.
+#[derive(Debug, Clone)]
+pub struct Claims {
+    /// This replica's name, in `claimed_by`.
+    pub node: String,
+    /// Added to the channel's timeout: how long a claim outlasts an attempt.
+    pub margin: Duration,
 }
 
 impl Outbox {
@@ -97,6 +113,7 @@ impl Outbox {
         policy: AlertingSection,
         store: Arc<Store>,
         metrics: AlertMetrics,
+        claims: Option<Claims>,
     ) -> Outbox {
         let queues = channels
             .into_iter()
@@ -116,6 +133,7 @@ impl Outbox {
             policy,
             store,
             metrics,
+            claims,
         }
     }
 
@@ -157,8 +175,10 @@ impl Outbox {
             .iter()
             .map(|n| {
                 Stmt::exec(
+                    // A notification queued again (its alert's work re-applied after a
+                    // failed commit) keeps its first row: same key, same delivery.
                     "INSERT INTO notifications (key, channel, kind, created_ms, status, next_at_ms, payload)
-                     VALUES (?1, ?2, ?3, ?4, 'pending', ?4, ?5)",
+                     VALUES (?1, ?2, ?3, ?4, 'pending', ?4, ?5) ON CONFLICT (key) DO NOTHING",
                     args![
                         n.idempotency_key.as_str(),
                         n.channel.as_str(),
@@ -228,7 +248,8 @@ impl Outbox {
     /// Answers false when there is no such row or it was delivered.
     pub async fn retry(&self, id: i64) -> Result<bool, StoreError> {
         let retry = Stmt::exec(
-            "UPDATE notifications SET status = 'pending', attempts = 0, next_at_ms = ?2
+            "UPDATE notifications SET status = 'pending', attempts = 0, next_at_ms = ?2,
+                    claimed_by = NULL, claim_until_ms = NULL
              WHERE id = ?1 AND status != 'delivered'",
             args![id, now_ms()],
         );
@@ -281,6 +302,22 @@ impl Outbox {
                 })
             })
             .collect()
+    }
+
+    /// Ends this replica's claims on rows it did not finish (a clean stop):
+    /// the others take them at once instead of when the claims run out.
+    pub async fn release_claims(&self) {
+        let Some(c) = &self.claims else { return };
+        let release = Stmt::exec(
+            "UPDATE notifications SET claimed_by = NULL, claim_until_ms = NULL
+             WHERE claimed_by = ?1 AND status = 'pending'",
+            args![c.node.as_str()],
+        );
+        if let Err(e) = self.store.write(vec![release]).wait().await {
+            tracing::warn!(
+                "outbox: handing back claimed rows failed (their claims run out instead): {e}"
+            );
+        }
     }
 
     /// The delay before attempt `attempts + 1`.
@@ -346,7 +383,15 @@ impl Worker {
             let due = if room == 0 {
                 Vec::new()
             } else {
-                fetch_due(store, &name, room + busy, &inflight).await
+                let claim = (me.outbox.claims.as_ref()).map(|c| {
+                    let hold = q.channel.load().config.timeout + c.margin;
+                    (c.node.as_str(), hold)
+                });
+                // Claimed rows are this worker's until their claim ends: take
+                // no more than it can attempt now (rows in flight are claimed
+                // already, so no read can return them).
+                let want = if claim.is_some() { room } else { room + busy };
+                fetch_due(store, &name, want, &inflight, claim).await
             };
             let due: Vec<Due> = due.into_iter().take(room).collect();
             if due.is_empty() {
@@ -468,7 +513,7 @@ impl Worker {
         let status_text = status.as_str();
         let update = Stmt::exec(
             "UPDATE notifications SET status = ?2, attempts = ?3, last_attempt_ms = ?4,
-                    next_at_ms = ?5, last_error = ?6,
+                    next_at_ms = ?5, last_error = ?6, claimed_by = NULL, claim_until_ms = NULL,
                     delivered_ms = CASE WHEN ?2 = 'delivered' THEN ?4 ELSE delivered_ms END
              WHERE id = ?1",
             args![id, status_text, tries, now, next, error],
@@ -478,7 +523,10 @@ impl Worker {
             tracing::error!(%channel, "outbox: recording the outcome of notification {id} failed: {e}");
         }
         if status != Status::Pending {
-            q.depth.fetch_sub(1, Ordering::Relaxed);
+            // (Among replicas a row may be queued on one and delivered by another.)
+            let _ = (q.depth).fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| {
+                Some((d - 1).max(0))
+            });
         }
         m.outbox_depth
             .with_label_values(&[&channel])
@@ -518,21 +566,55 @@ impl Inflight {
     }
 }
 
+/// The channel's due rows, at most `limit`, oldest due first; with a
+/// `claim` (node, how long), claimed for this replica (PostgreSQL only).
 async fn fetch_due(
     store: &Store,
     channel: &str,
     limit: usize,
     inflight: &Mutex<Inflight>,
+    claim: Option<(&str, Duration)>,
 ) -> Vec<Due> {
     // Rows settled before this read began are committed: the read sees them.
     inflight.lock().expect("inflight lock").settled.clear();
-    let rows = store.query(
-        "SELECT id, attempts, payload FROM notifications
-         WHERE status = 'pending' AND channel = ?1 AND next_at_ms <= ?2
-         ORDER BY next_at_ms, id LIMIT ?3",
-        args![channel, now_ms(), limit as i64],
-    );
-    let rows = rows.await.and_then(|rows| {
+    let now = now_ms();
+    let rows = match claim {
+        None => {
+            store
+                .query(
+                    "SELECT id, attempts, payload FROM notifications
+                     WHERE status = 'pending' AND channel = ?1 AND next_at_ms <= ?2
+                     ORDER BY next_at_ms, id LIMIT ?3",
+                    args![channel, now, limit as i64],
+                )
+                .await
+        }
+        Some((node, hold)) => {
+            let claim = Stmt::returning(
+                "UPDATE notifications SET claimed_by = ?1, claim_until_ms = ?2
+                 WHERE id IN (SELECT id FROM notifications
+                              WHERE status = 'pending' AND channel = ?3 AND next_at_ms <= ?4
+                                AND (claim_until_ms IS NULL OR claim_until_ms < ?4)
+                              ORDER BY next_at_ms, id LIMIT ?5
+                              FOR UPDATE SKIP LOCKED)
+                 RETURNING id, attempts, payload",
+                args![
+                    node,
+                    now + hold.as_millis() as i64,
+                    channel,
+                    now,
+                    limit as i64
+                ],
+            );
+            let claimed = store.write(vec![claim]).each().await;
+            claimed.map(|mut answers| {
+                let mut rows = answers.pop().map(|a| a.rows).unwrap_or_default();
+                rows.sort_by_key(|r| r.get::<i64>(0).unwrap_or(0));
+                rows
+            })
+        }
+    };
+    let rows = rows.and_then(|rows| {
         rows.into_iter()
             .map(|mut r| {
                 Ok(Due {

@@ -11,6 +11,24 @@ use super::silences::Silence;
 use crate::clock::{now_ms, rfc3339};
 use crate::store::{Committed, Stmt, Store, StoreError, args};
 
+/// Work handed to the replica that decides alert state, through the
+/// `alert_inbox` table (see [`super::driver`]).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub(super) enum InboxItem {
+    /// Alerts submitted together, routed, in order: applied in one turn.
+    Events {
+        batch: Vec<(Alert, super::routing::Decision)>,
+    },
+    Ack {
+        fingerprint: String,
+        by: String,
+        comment: String,
+    },
+    /// The silences changed: read them again.
+    Silences,
+}
+
 /// One row of `GET /v1/alerts/history`.
 #[derive(Debug, serde::Serialize)]
 pub struct HistoryEntry {
@@ -150,6 +168,51 @@ impl AlertRepo {
             }
         }
         Ok(out)
+    }
+
+    /// Queues `item` for the replica deciding alert state; the answer resolves once committed.
+    pub(super) fn to_inbox(&self, item: &InboxItem) -> Committed {
+        let body = serde_json::to_string(item).expect("inbox items serialise");
+        let kind = match item {
+            InboxItem::Events { .. } => "events",
+            InboxItem::Ack { .. } => "ack",
+            InboxItem::Silences => "silences",
+        };
+        self.store.write(vec![Stmt::exec(
+            "INSERT INTO alert_inbox (at_ms, kind, body) VALUES (?1, ?2, ?3)",
+            args![now_ms(), kind, body],
+        )])
+    }
+
+    /// The oldest `limit` inbox rows: (id, item); unreadable ones are logged and skipped.
+    pub(super) async fn inbox(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<(i64, Option<InboxItem>)>, StoreError> {
+        let rows = self.store.query(
+            "SELECT id, body FROM alert_inbox ORDER BY id LIMIT ?1",
+            args![limit],
+        );
+        rows.await?
+            .into_iter()
+            .map(|mut r| {
+                let id: i64 = r.get(0)?;
+                let item = serde_json::from_str(&r.take_text(1)?)
+                    .map_err(|e| {
+                        tracing::error!("alerts: inbox row {id} is unreadable and skipped: {e}")
+                    })
+                    .ok();
+                Ok((id, item))
+            })
+            .collect()
+    }
+
+    /// Removes the inbox rows up to `id`, once their work is committed.
+    pub(super) fn inbox_done(&self, id: i64) -> Committed {
+        self.store.write(vec![Stmt::exec(
+            "DELETE FROM alert_inbox WHERE id <= ?1",
+            args![id],
+        )])
     }
 
     /// Stores a new silence; answers once committed.

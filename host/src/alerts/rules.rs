@@ -114,11 +114,13 @@ fn value(metric: RuleMetric, old: &Sample, new: &Sample) -> (Option<f64>, f64) {
 }
 
 /// Samples and evaluates every rule every `every`, until `tasks` stop.
+/// Among replicas, only the one deciding alert state evaluates them, on its own numbers.
 pub fn spawn(
     rules: Vec<AlertRuleSection>,
     every: Duration,
     stats: Stats,
     alerting: Alerting,
+    cluster: crate::cluster::Cluster,
     tasks: &Tasks,
 ) {
     if rules.is_empty() {
@@ -139,6 +141,11 @@ pub fn spawn(
             samples.push_back((now, stats.sample()));
             while (samples.front()).is_some_and(|(t, _)| now.duration_since(*t) > longest + every) {
                 samples.pop_front();
+            }
+            if cluster.holds(super::driver::LEASE).is_none() {
+                // Another replica evaluates them; start afresh if this one takes over.
+                firing.clear();
+                continue;
             }
             for rule in &rules {
                 if let Some(alert) = evaluate(rule, &samples, now, &mut firing) {

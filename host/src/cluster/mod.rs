@@ -62,6 +62,10 @@ struct Inner {
     held: Mutex<BTreeMap<String, Held>>,
     /// Bumped whenever the set of held items changes.
     changes: tokio::sync::watch::Sender<u64>,
+    /// The first round (heartbeat and leases) is done: this node knows its share.
+    joined: std::sync::atomic::AtomicBool,
+    /// Wakes the loop for a round now (new items wanted).
+    wake: tokio::sync::Notify,
 }
 
 /// `GET /v1/cluster`.
@@ -97,6 +101,8 @@ impl Cluster {
                 wanted: Mutex::default(),
                 held: Mutex::default(),
                 changes: tokio::sync::watch::Sender::new(0),
+                joined: std::sync::atomic::AtomicBool::new(false),
+                wake: tokio::sync::Notify::new(),
             }),
         }
     }
@@ -109,12 +115,22 @@ impl Cluster {
         self.inner.store.is_some()
     }
 
+    /// Whether this node has done its first round with the others (always, alone).
+    pub fn has_joined(&self) -> bool {
+        !self.is_shared() || self.inner.joined.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Replaces the items whose names start with `prefix` (`probe:`,
     /// `monitor:`) by `items`; the next tick spreads them.
     pub fn want(&self, prefix: &str, items: impl IntoIterator<Item = String>) {
         let mut wanted = self.inner.wanted.lock().expect("cluster lock");
+        let before = wanted.clone();
         wanted.retain(|i| !i.starts_with(prefix));
         wanted.extend(items);
+        if *wanted != before {
+            // A round now: new work should not wait a third of the TTL.
+            self.inner.wake.notify_one();
+        }
     }
 
     /// The fencing token of `item`'s lease if this node may run it now.
@@ -172,6 +188,7 @@ impl Cluster {
                 me.expire();
                 tokio::select! {
                     _ = tokio::time::sleep(tick) => {}
+                    _ = me.inner.wake.notified() => {}
                     _ = tasks2.stopped() => break,
                 }
             }
@@ -243,6 +260,7 @@ impl Cluster {
         }
         let after: BTreeSet<String> = held.keys().cloned().collect();
         drop(held);
+        me.joined.store(true, std::sync::atomic::Ordering::Relaxed);
         if before != after {
             let gained = after.difference(&before).count();
             let lost = before.difference(&after).count();

@@ -112,7 +112,6 @@ impl Service {
             "postgres" => Cluster::shared(node, config.cluster.lease_ttl, store.clone()),
             _ => Cluster::solo(node),
         };
-        cluster.spawn(&tasks);
         let probe_events = events.clone();
         let probes = Arc::new(probes::Scheduler::new(
             &config.probes,
@@ -133,9 +132,12 @@ impl Service {
                 store: store.clone(),
                 metrics: metrics.alerts.clone(),
                 plugins: plugins.clone(),
+                cluster: cluster.clone(),
             },
         )
         .await?;
+        // Its first round once alerting wants its lease: `/ready` waits for that round.
+        cluster.spawn(&tasks);
         alerts::sources::spawn(events_rx, alerts.clone(), &tasks);
         let stats = alerts::rules::Stats {
             metrics: metrics.clone(),
@@ -146,6 +148,7 @@ impl Service {
             config.alerting.rule_interval,
             stats,
             alerts.clone(),
+            cluster.clone(),
             &tasks,
         );
         Ok(Arc::new(Service {
@@ -242,6 +245,8 @@ impl Service {
             Some("the plugins are still loading")
         } else if !self.store.is_healthy() {
             Some("the store is not writable")
+        } else if !self.cluster.has_joined() {
+            Some("joining the other replicas (the first heartbeat and leases)")
         } else {
             None
         }

@@ -73,6 +73,9 @@ pub enum Outcome {
     NotFiring,
     /// Firing again within `resolve_cooldown`: held back until it ends.
     Held,
+    /// Taken by a replica and queued, durably, for the replica that decides
+    /// alert state (`[storage] url`: replicas sharing PostgreSQL).
+    Queued,
 }
 crate::names::named!(Outcome, "outcome");
 
