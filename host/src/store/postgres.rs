@@ -8,12 +8,13 @@
 //!   to [`BATCH`]) into one transaction, as SQLite's writer does; a job whose
 //!   statement fails is retried alone, so its failure stays its own.
 //! - While the database is unreachable a write that someone waits for fails
-//!   at once with [`StoreError::Unavailable`] (the API answers 503, and the
-//!   client still holds what it sent), and a write nobody waits for (a probe
-//!   result, a history row) is held, in order, and written when the database
-//!   is back: up to [`HELD_MAX`] jobs, past which the oldest are dropped and
-//!   counted in the log. Jobs queued after held ones wait behind them, so the
-//!   order of commits never changes.
+//!   with [`StoreError::Unavailable`] after one more attempt (the API answers
+//!   503, and the client still holds what it sent), and a write nobody waits
+//!   for (a probe result, a history row) is held, in order, and written when
+//!   the database is back: up to [`HELD_MAX`] jobs, past which the oldest are
+//!   dropped and counted in the log. Jobs queued after held ones wait behind
+//!   them, so the order of commits never changes. Held writes are retried
+//!   every second at most, and at once when a waited write arrives.
 //! - Migrations run under an advisory lock, so replicas starting together
 //!   apply each one once.
 
@@ -276,13 +277,19 @@ impl Writer {
                         continue;
                     }
                     Err(()) => {
-                        // Still unreachable: answer new writes (fail the waited,
-                        // hold the rest) until it is time to try again.
+                        // Still unreachable: hold new writes until it is time to
+                        // try again, or until someone waits for one (then try
+                        // at once: the database may be back).
                         let until = tokio::time::Instant::now() + retry;
-                        retry = (retry * 2).min(Duration::from_secs(2));
+                        retry = (retry * 2).min(Duration::from_secs(1));
                         while let Ok(Some(job)) = tokio::time::timeout_at(until, jobs.recv()).await
                         {
-                            self.hold_or_fail(job, "the database is unreachable");
+                            let waited = job.1.is_some();
+                            self.held.push_back(job);
+                            self.trim();
+                            if waited {
+                                break;
+                            }
                         }
                         if jobs.is_closed() && jobs.is_empty() {
                             tracing::error!(
@@ -354,24 +361,19 @@ impl Writer {
             tracing::error!("store: the database is unreachable: {}", describe(e));
         }
         let reason = format!("the database is unreachable: {}", describe(e));
+        // Back at the front, in their order, ahead of anything held later;
+        // then everyone waiting, wherever in the queue, is answered now.
         for job in batch.into_iter().rev() {
-            // Back at the front, in their order, ahead of anything held later.
-            if job.1.is_some() {
-                job.reply(Err(StoreError::Unavailable(reason.clone())));
-            } else {
-                self.held.push_front(job);
-            }
+            self.held.push_front(job);
+        }
+        let (waited, kept): (VecDeque<Job>, VecDeque<Job>) = std::mem::take(&mut self.held)
+            .into_iter()
+            .partition(|j| j.1.is_some());
+        self.held = kept;
+        for job in waited {
+            job.reply(Err(StoreError::Unavailable(reason.clone())));
         }
         self.trim();
-    }
-
-    fn hold_or_fail(&mut self, job: Job, reason: &str) {
-        if job.1.is_some() {
-            job.reply(Err(StoreError::Unavailable(reason.into())));
-        } else {
-            self.held.push_back(job);
-            self.trim();
-        }
     }
 
     fn trim(&mut self) {

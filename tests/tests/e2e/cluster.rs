@@ -368,3 +368,105 @@ fn ten_thousand_alerts_round_robin_through_a_kill_lose_nothing() {
         per_key.len()
     );
 }
+
+#[test]
+fn the_database_down_for_ten_seconds_loses_nothing_acknowledged_and_recovers() {
+    let pg = crate::pg::PrivateServer::start();
+    let env = Env::new();
+    let r = Receiver::start();
+    let config = alerting_config(&r, "");
+    let url = pg.url();
+    let start = |name: &str| {
+        Server::start(
+            &env,
+            Start {
+                config: &config,
+                env: &[("ASSAY_STORAGE__URL", &url), ("ASSAY_CLUSTER__NODE", name)],
+                ..Start::default()
+            },
+        )
+    };
+    let nodes = [start("d1"), start("d2")];
+    alert_leader(&nodes[0]);
+    let mut accepted: BTreeMap<String, String> = BTreeMap::new();
+    let mut refused = 0;
+    let mut post = |s: &Server, name: String, accepted: &mut BTreeMap<String, String>| -> bool {
+        let resp = s
+            .post("/v1/alerts")
+            .json(&json!({"alerts": [{"name": name, "severity": "warning"}]}))
+            .send()
+            .unwrap();
+        match resp.status().as_u16() {
+            202 => {
+                let v: Value = resp.json().unwrap();
+                accepted.insert(
+                    v["accepted"][0]["fingerprint"].as_str().unwrap().to_owned(),
+                    name,
+                );
+                true
+            }
+            503 => {
+                refused += 1;
+                false
+            }
+            other => panic!("POST /v1/alerts answered {other}: {}", resp.text().unwrap()),
+        }
+    };
+    for i in 0..20 {
+        assert!(post(&nodes[i % 2], format!("Before{i}"), &mut accepted));
+    }
+    pg.ctl("stop");
+    let stopped = Instant::now();
+    // Both replicas say they are not ready; what they are sent meanwhile is refused, not lost.
+    for s in &nodes {
+        eventually(5, "/ready to fail without the database", || {
+            (s.get("/ready").send().unwrap().status().as_u16() == 503).then_some(())
+        });
+    }
+    let mut i = 0;
+    while stopped.elapsed() < Duration::from_secs(10) {
+        post(&nodes[i % 2], format!("During{i}"), &mut accepted);
+        i += 1;
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    pg.ctl("start");
+    // They come back by themselves, and take alerts again.
+    for s in &nodes {
+        eventually(30, "/ready again once the database is back", || {
+            (s.get("/ready").send().unwrap().status().as_u16() == 200).then_some(())
+        });
+    }
+    let recovered = stopped.elapsed();
+    let taken_after = (0..20)
+        .filter(|i| post(&nodes[i % 2], format!("After{i}"), &mut accepted))
+        .count();
+    assert!(
+        taken_after >= 18,
+        "only {taken_after} of 20 alerts taken once ready again"
+    );
+    eventually(60, "every acknowledged alert delivered", || {
+        let told: std::collections::BTreeSet<String> = r
+            .delivered("/hook")
+            .iter()
+            .flat_map(|n| {
+                n.json()["alerts"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| a["fingerprint"].as_str().unwrap().to_owned())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        accepted.keys().all(|fp| told.contains(fp)).then_some(())
+    });
+    eprintln!(
+        "database down: {} alerts acknowledged and all delivered; {refused} refused with 503 \
+         (while it was down, and {} right after); ready again {recovered:?} after the stop (10 s down)",
+        accepted.len(),
+        20 - taken_after
+    );
+    assert!(
+        refused > 0,
+        "nothing was refused while the database was down"
+    );
+}

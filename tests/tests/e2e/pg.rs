@@ -33,22 +33,127 @@ pub(crate) fn database(name: &str) -> String {
     format!("{base}/{name}")
 }
 
-/// Runs `pg_ctl ACTION` (`stop`, `start`) on the tests' server, as its user.
-pub(crate) fn ctl(action: &str) {
-    let pg_ctl = format!("{}/pg_ctl", var("ASSAY_TEST_PG_BIN"));
-    let data = var("ASSAY_TEST_PG_DATA");
-    let user = std::env::var("ASSAY_TEST_PG_AS").unwrap_or_default();
-    let mut cmd = if user.is_empty() {
-        Command::new(&pg_ctl)
-    } else {
-        let mut c = Command::new("runuser");
-        c.args(["-u", &user, "--", &pg_ctl]);
-        c
-    };
-    cmd.args(["-w", "-m", "fast", "-D", &data]);
-    if action == "start" {
-        cmd.args(["-l", &format!("{data}/../log")]);
+/// A PostgreSQL server of one test's own, for tests that stop and start it
+/// (the shared one serves every other test). Stopped when dropped.
+pub(crate) struct PrivateServer {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl PrivateServer {
+    pub(crate) fn start() -> PrivateServer {
+        let dir = tempfile::Builder::new()
+            .prefix("assay-pg-")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let user = std::env::var("ASSAY_TEST_PG_AS").unwrap_or_default();
+        if !user.is_empty() {
+            let ok = Command::new("chown")
+                .arg(format!("{user}:"))
+                .arg(dir.path())
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "chown {user} {}", dir.path().display());
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let s = PrivateServer { dir, port };
+        let data = s.data();
+        let out = s
+            .as_user("initdb")
+            .args([
+                "-A",
+                "trust",
+                "-U",
+                "assay",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "-D",
+                &data,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let conf = format!(
+            "port = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\nfsync = off\n",
+            s.dir.path().display()
+        );
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(format!("{data}/postgresql.conf"))
+            .unwrap();
+        std::io::Write::write_all(&mut f, conf.as_bytes()).unwrap();
+        s.ctl("start");
+        let out = s
+            .as_user("createdb")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-U",
+                "assay",
+                "assay",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "createdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        s
     }
-    let status = cmd.arg(action).status().unwrap();
-    assert!(status.success(), "pg_ctl {action} failed");
+
+    fn data(&self) -> String {
+        format!("{}/data", self.dir.path().display())
+    }
+
+    fn as_user(&self, program: &str) -> Command {
+        let program = format!("{}/{program}", var("ASSAY_TEST_PG_BIN"));
+        let user = std::env::var("ASSAY_TEST_PG_AS").unwrap_or_default();
+        if user.is_empty() {
+            return Command::new(program);
+        }
+        let mut c = Command::new("runuser");
+        c.args(["-u", &user, "--", &program]);
+        c
+    }
+
+    /// `pg_ctl stop` (fast) or `start`, waiting for it.
+    pub(crate) fn ctl(&self, action: &str) {
+        let log = format!("{}/log", self.dir.path().display());
+        let out = self
+            .as_user("pg_ctl")
+            .args(["-w", "-m", "fast", "-l", &log, "-D", &self.data(), action])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "pg_ctl {action}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    pub(crate) fn url(&self) -> String {
+        format!("postgres://assay@127.0.0.1:{}/assay", self.port)
+    }
+}
+
+impl Drop for PrivateServer {
+    fn drop(&mut self) {
+        let _ = self
+            .as_user("pg_ctl")
+            .args(["-m", "immediate", "-D", &self.data(), "stop"])
+            .output();
+    }
 }
