@@ -167,7 +167,6 @@ impl Driver {
                 }
                 Err(e) => {
                     tracing::error!("alerts: cannot read the alert state to take it up: {e}");
-                    return;
                 }
             }
         } else if !holds && self.leading {

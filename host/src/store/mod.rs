@@ -141,11 +141,10 @@ impl Store {
     }
 
     fn send(&self, job: writer::Job) -> Result<(), StoreError> {
-        let sent = match &self.backend {
+        match &self.backend {
             Backend::Sqlite(s) => s.send(job),
             Backend::Postgres(p) => p.send(job),
-        };
-        sent.map_err(|(e, _job)| e)
+        }
     }
 
     /// Runs one statement that answers an integer (`INSERT … RETURNING id`); answers it once committed.

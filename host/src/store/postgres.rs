@@ -106,14 +106,10 @@ impl Postgres {
         })
     }
 
-    pub(super) fn send(&self, job: Job) -> Result<(), (StoreError, Job)> {
+    pub(super) fn send(&self, job: Job) -> Result<(), StoreError> {
         let jobs = self.jobs.lock().expect("store lock poisoned");
-        match jobs.as_ref() {
-            None => Err((StoreError::Closed, job)),
-            Some(sender) => sender
-                .send(job)
-                .map_err(|mpsc::error::SendError(job)| (StoreError::Closed, job)),
-        }
+        let sender = jobs.as_ref().ok_or(StoreError::Closed)?;
+        sender.send(job).map_err(|_| StoreError::Closed)
     }
 
     /// Runs a query on a pooled connection.

@@ -92,14 +92,10 @@ impl Sqlite {
         })
     }
 
-    pub(super) fn send(&self, job: writer::Job) -> Result<(), (StoreError, writer::Job)> {
+    pub(super) fn send(&self, job: writer::Job) -> Result<(), StoreError> {
         let jobs = self.jobs.lock().expect("store lock poisoned");
-        match jobs.as_ref() {
-            None => Err((StoreError::Closed, job)),
-            Some(sender) => sender
-                .send(job)
-                .map_err(|mpsc::SendError(job)| (StoreError::Closed, job)),
-        }
+        let sender = jobs.as_ref().ok_or(StoreError::Closed)?;
+        sender.send(job).map_err(|_| StoreError::Closed)
     }
 
     /// Runs a query on the reading connection, off the async threads.
