@@ -46,6 +46,11 @@ path = "$1/data/assay.db"
 [validation.cache]
 enabled = $3
 TOML
+    validate_lua "$1"
+}
+
+# validate_lua WORK: WORK/validate.lua, the request wrk sends to POST /v1/validate (a small JSON record).
+validate_lua() {
     cat > "$1/validate.lua" <<'LUA'
 wrk.method = "POST"
 wrk.body = '{"id": "a-record", "name": "benchmark"}'

@@ -348,8 +348,9 @@ fn test(root: &Path, extra: &[String]) -> anyhow::Result<()> {
         all.arg("--").args(&extra);
     }
     run(&mut all)?;
-    // The store-touching end-to-end tests again, with the servers on PostgreSQL.
-    let mut again = cargo_test(&["--release", "-p", "assay-e2e", "--test", "e2e", "--"]);
+    // The store-touching end-to-end tests again, with the servers on PostgreSQL
+    // (`--workspace`, as above: the same features, so nothing is built again).
+    let mut again = cargo_test(&["--release", "--workspace", "--test", "e2e", "--"]);
     again
         .args(if extra.is_empty() {
             STORAGE_E2E

@@ -10,15 +10,18 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::common::{Env, test_plugin};
+use crate::common::{Env, shipped, test_plugin};
 use crate::receivers::Receiver;
 use crate::server::{FAST_ALERTING, Server, Start, eventually, json};
 
 const TTL_SECS: u64 = 2;
 const PROBES: usize = 9;
 
-fn config() -> String {
-    let mut c = format!("[cluster]\nlease_ttl = \"{TTL_SECS}s\"\n");
+fn config(records: &std::path::Path) -> String {
+    let mut c = format!(
+        "[cluster]\nlease_ttl = \"{TTL_SECS}s\"\n\
+         [[monitor]]\nname = \"records\"\npath = {records:?}\nglob = \"*.json\"\ninterval_secs = 3600\n"
+    );
     for i in 0..PROBES {
         c.push_str(&format!(
             "[[probe]]\nname = \"clock-{i}\"\nplugin = \"clock-probe\"\ninterval = \"1s\"\n"
@@ -83,7 +86,11 @@ fn runs(s: &Server) -> BTreeMap<String, u64> {
 fn probes_spread_over_three_replicas_run_once_per_interval_and_fail_over() {
     let env = Env::new();
     env.plugin(&test_plugin("clock-probe"), "clock-probe", None);
-    let config = config();
+    env.plugin(&shipped("hash-chain"), "hash-chain", None);
+    let records = env.work_dir().join("records");
+    std::fs::create_dir_all(&records).unwrap();
+    std::fs::write(records.join("a.json"), r#"{"n": 0}"#).unwrap();
+    let config = config(&records);
     let names = ["n1", "n2", "n3"];
     let mut nodes: Vec<Option<Server>> =
         names.iter().map(|n| Some(node(&env, n, &config))).collect();
@@ -131,6 +138,30 @@ fn probes_spread_over_three_replicas_run_once_per_interval_and_fail_over() {
             "{probe} ran off its lease"
         );
     }
+
+    // The monitor is leased too: every replica sees the file change, one validates it.
+    let monitor_reports = |s: &Server| {
+        let (_, v) = json(
+            s.get("/v1/reports?source=monitor:records&limit=1000")
+                .send()
+                .unwrap(),
+        );
+        v["reports"].as_array().unwrap().len()
+    };
+    // (Passes ran as the lease settled, before the 5 s above; it is settled now.)
+    let before = monitor_reports(first);
+    assert!(before > 0, "the monitor never ran");
+    std::fs::write(records.join("a.json"), r#"{"n": 1}"#).unwrap();
+    eventually(30, "the changed file validated", || {
+        (monitor_reports(first) > before).then_some(())
+    });
+    // (Long enough for a second replica's pass, were there one: debounce 200 ms + the call.)
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        monitor_reports(first),
+        before + 1,
+        "the change was validated more than once"
+    );
 
     // Failover: kill -9 the node with the most probes; its leases move within 2 × TTL.
     let victim_name = {

@@ -269,6 +269,56 @@ impl OutputWithStdin for std::process::Command {
     }
 }
 
+/// The `assay.toml` of `deploy/kubernetes/assay.yaml` (its ConfigMap) is a valid config,
+/// with the database URL read from the mounted secret.
+#[test]
+fn the_kubernetes_example_config_checks() {
+    let env = Env::new();
+    let yaml = std::fs::read_to_string(root().join("deploy/kubernetes/assay.yaml")).unwrap();
+    let mut lines = yaml
+        .lines()
+        .skip_while(|l| l.trim() != "assay.toml: |")
+        .skip(1);
+    let toml: Vec<&str> = lines
+        .by_ref()
+        .take_while(|l| l.is_empty() || l.starts_with("    "))
+        .map(|l| l.strip_prefix("    ").unwrap_or(l))
+        .collect();
+    let secret = env.subject("url", "postgres://assay:pw@db.example:5432/assay\n");
+    let toml = toml.join("\n").replace(
+        "/var/run/secrets/assay-database/url",
+        secret.to_str().unwrap(),
+    );
+    assert!(
+        toml.contains("[cluster]") && toml.contains("url_file"),
+        "{toml}"
+    );
+    let config = env.subject("k8s.toml", toml);
+    let out = env
+        .assay()
+        .env_remove("ASSAY_STORAGE__URL")
+        .env("ASSAY_PLUGINS__DIR", env.plugins_dir())
+        .args(["config", "check", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for needed in [
+        "kind: Deployment",
+        "kind: Service",
+        "kind: PodDisruptionBudget",
+        "path: /ready",
+        "path: /health",
+    ] {
+        assert!(yaml.contains(needed), "the example lacks {needed:?}");
+    }
+}
+
 #[test]
 fn config_check_accepts_the_sample_and_names_what_is_wrong() {
     let env = Env::new();
