@@ -19,7 +19,7 @@
 //!   apply each one once.
 
 use std::borrow::Cow;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::error::Error as StdError;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -389,21 +389,36 @@ impl Writer {
     ) -> Result<Vec<Result<Vec<Answer>, StoreError>>, Failure> {
         let mut client = self.pool.get().await.map_err(Failure::Pool)?;
         let tx = client.transaction().await.map_err(Failure::Pg)?;
-        let mut out = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            let mut answers = Vec::with_capacity(job.0.len());
-            for s in &job.0 {
-                answers.push(run(&tx, s).await?);
+        // Every statement prepared first (cached per connection), then all of
+        // them sent at once, in order: one round trip for the batch instead
+        // of one per statement. (tokio-postgres sends a request when its
+        // future is first polled, and `try_join_all` polls them in order.)
+        let mut prepared: HashMap<String, tokio_postgres::Statement> = HashMap::new();
+        for s in jobs.iter().flat_map(|j| &j.0) {
+            let sql = dollar_placeholders(&s.sql);
+            if !prepared.contains_key(&sql) {
+                let st = tx.prepare_cached(&sql).await.map_err(Failure::Pg)?;
+                prepared.insert(sql, st);
             }
-            out.push(Ok(answers));
         }
+        let runs = jobs.iter().flat_map(|j| &j.0).map(|s| {
+            let st = prepared[&dollar_placeholders(&s.sql)].clone();
+            run(&tx, st, s)
+        });
+        let mut answers = futures_util::future::try_join_all(runs).await?.into_iter();
         tx.commit().await.map_err(Failure::Pg)?;
-        Ok(out)
+        Ok(jobs
+            .iter()
+            .map(|j| Ok(answers.by_ref().take(j.0.len()).collect()))
+            .collect())
     }
 }
 
-async fn run(tx: &deadpool_postgres::Transaction<'_>, s: &Stmt) -> Result<Answer, Failure> {
-    let st = (tx.prepare_cached(&dollar_placeholders(&s.sql)).await).map_err(Failure::Pg)?;
+async fn run(
+    tx: &deadpool_postgres::Transaction<'_>,
+    st: tokio_postgres::Statement,
+    s: &Stmt,
+) -> Result<Answer, Failure> {
     let params: Vec<&(dyn ToSql + Sync)> =
         s.args.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
     if s.returning {
