@@ -135,22 +135,22 @@ fn probe_checks(svc: &Service, time: &str) -> Vec<(String, &'static str, Value)>
         .all()
         .iter()
         .map(|p| {
-            let st = p.status.lock().expect("probe status lock");
-            let state = st.tracker.state();
+            let shown = svc.probes.shown(p);
+            let state = shown.state;
             let status = match state {
                 ProbeState::Failing if p.spec.critical => "fail",
                 ProbeState::Failing | ProbeState::Warning | ProbeState::Flapping => "warn",
                 ProbeState::Passing | ProbeState::Unknown => "pass",
             };
-            let last = st.recent.back();
+            let last = shown.last_result.as_ref();
             let check = json!({
                 "componentType": "probe",
                 "componentId": p.spec.plugin,
                 "observedValue": state.as_str(),
                 "status": status,
-                "output": last.map_or("not run yet", |r| r.message.as_str()),
+                "output": last.and_then(|r| r["message"].as_str()).unwrap_or("not run yet"),
                 "critical": p.spec.critical,
-                "time": last.map_or(time.to_owned(), |r| rfc3339(r.at_ms)),
+                "time": last.and_then(|r| r["at"].as_str()).unwrap_or(time),
             });
             (format!("probe:{}", p.spec.name), status, check)
         })

@@ -11,28 +11,32 @@ use super::error::ApiError;
 use crate::clock::rfc3339;
 use crate::probes::{Instance, Scheduler};
 
-/// An instance as listed: its spec in short, its state and last result.
-fn summary(p: &Instance) -> Value {
+/// An instance as listed: its spec in short, its state and last result
+/// (among replicas, as the replica running it stored them; `runs_here` says
+/// whether that is this one, and `runs` counts this replica's own runs).
+fn summary(probes: &Scheduler, p: &Instance) -> Value {
+    let shown = probes.shown(p);
     let st = p.status.lock().expect("probe status lock");
     let spec = &p.spec;
     json!({
         "name": spec.name,
         "plugin": spec.plugin,
-        "state": st.tracker.state(),
-        "since": rfc3339(st.tracker.since_ms),
+        "state": shown.state,
+        "since": rfc3339(shown.since_ms),
+        "runs_here": shown.here,
         "critical": spec.critical,
         "labels": spec.labels,
         "interval_ms": spec.interval.as_millis() as u64,
         "timeout_ms": spec.timeout.as_millis() as u64,
         "runs": st.runs,
         "skipped_runs": st.skipped,
-        "last_result": st.recent.back(),
+        "last_result": shown.last_result,
     })
 }
 
 /// `GET /v1/probes`.
 pub(super) async fn probes(State(probes): State<super::Probes>) -> Response {
-    let list: Vec<Value> = probes.all().iter().map(|p| summary(p)).collect();
+    let list: Vec<Value> = probes.all().iter().map(|p| summary(&probes, p)).collect();
     axum::Json(json!({ "probes": list })).into_response()
 }
 
@@ -69,7 +73,7 @@ pub(super) async fn probe(
         .history(&name, limit)
         .await
         .map_err(|e| ApiError::store("reading the probe history", e))?;
-    let mut body = summary(&p);
+    let mut body = summary(&probes, &p);
     let g = &p.spec.grants;
     let list =
         |v: &[crate::runtime::HostPort]| v.iter().map(|h| h.text.clone()).collect::<Vec<_>>();

@@ -69,7 +69,7 @@ async fn items_are_held_once_and_move_when_a_node_goes_silent() {
         );
 
         // The stale holder's result is refused; the current holder's lands.
-        let results = crate::probes::ProbeRepo::new(t.store.clone());
+        let results = crate::probes::ProbeRepo::new(t.store.clone(), true);
         let row = |msg: &str| crate::probes::ProbeRow::example(&b_item, msg);
         assert_eq!(
             results
@@ -78,16 +78,20 @@ async fn items_are_held_once_and_move_when_a_node_goes_silent() {
                 .unwrap(),
             0
         );
+        // (Two rows: the result, and the state the other replicas read.)
         assert_eq!(
             results
                 .record_fenced(row("fresh"), Some(fresh))
                 .await
                 .unwrap(),
-            1
+            2
         );
         let stored = results.history(&b_item, 10).await.unwrap();
         assert_eq!(stored.len(), 1, "{}", t.backend);
         assert_eq!(stored[0].message, "fresh");
+        // The shared state too: only the current holder's.
+        let shared = results.shared_states().await.unwrap();
+        assert_eq!(shared[&b_item].state, "passing", "{}", t.backend);
 
         // A clean stop hands leases back at once.
         a.leave(&t.store).await;

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-pub use repo::{ProbeRecord, ProbeRepo, ProbeRow};
+pub use repo::{ProbeRecord, ProbeRepo, ProbeRow, SharedState};
 pub use scheduler::{Handles, Instance, ProbeEvent, Scheduler, wanted};
 pub use state::{Policy, ProbeState, ResultStatus, Tracker, Transition};
 

@@ -1,6 +1,7 @@
 //! The probe results table's one owner: results appended without waiting
 //! for the commit, read back as a probe's history, pruned in chunks.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,6 +21,10 @@ pub struct ProbeRow {
     pub status: String,
     /// The instance's state after this result.
     pub state: String,
+    /// Since when it has been in that state.
+    pub since_ms: i64,
+    /// The result as the API shows it (JSON), for the replicas that do not run the probe.
+    pub shown: String,
     pub message: String,
     /// JSON array of `{name, value, unit}`.
     pub observations: String,
@@ -39,6 +44,8 @@ impl ProbeRow {
             duration_us: 1,
             status: "pass".into(),
             state: "passing".into(),
+            since_ms: now_ms(),
+            shown: "{}".into(),
             message: message.into(),
             observations: "[]".into(),
             denied: "[]".into(),
@@ -61,10 +68,21 @@ pub struct ProbeRecord {
     pub trigger: String,
 }
 
+/// A probe's latest state as the replica running it stored it.
+#[derive(Debug, Clone)]
+pub struct SharedState {
+    pub state: String,
+    pub since_ms: i64,
+    /// The last result, as the API shows it.
+    pub result: serde_json::Value,
+}
+
 /// The probe results.
 #[derive(Clone)]
 pub struct ProbeRepo {
     store: Arc<Store>,
+    /// Among replicas: each result also updates `probe_state`, which the others read.
+    shared: bool,
 }
 
 impl ProbeRepo {
@@ -73,15 +91,44 @@ impl ProbeRepo {
     /// day, and one big DELETE would hold up every commit behind it.)
     pub const PRUNE_CHUNK: i64 = 20_000;
 
-    pub fn new(store: Arc<Store>) -> ProbeRepo {
-        ProbeRepo { store }
+    pub fn new(store: Arc<Store>, shared: bool) -> ProbeRepo {
+        ProbeRepo { store, shared }
     }
 
     /// Queues a probe result for the writer. The scheduler does not wait for
     /// the commit (the latest state lives in memory). With a `fence` the row
     /// lands only if that lease is still held with that token.
     pub fn record(&self, p: ProbeRow, fence: Option<Fence>) {
-        self.store.write_detached(vec![insert(p, fence)]);
+        self.store.write_detached(self.statements(p, fence));
+    }
+
+    fn statements(&self, p: ProbeRow, fence: Option<Fence>) -> Vec<Stmt> {
+        let mut stmts = Vec::with_capacity(2);
+        if self.shared {
+            stmts.push(share(&p, fence.as_ref()));
+        }
+        stmts.push(insert(p, fence));
+        stmts
+    }
+
+    /// Every probe's latest state as stored by the replica running it.
+    pub async fn shared_states(&self) -> Result<HashMap<String, SharedState>, StoreError> {
+        let rows = self.store.query(
+            "SELECT probe, state, since_ms, result FROM probe_state",
+            args![],
+        );
+        rows.await?
+            .into_iter()
+            .map(|mut r| {
+                let probe = r.take_text(0)?;
+                let state = SharedState {
+                    state: r.take_text(1)?,
+                    since_ms: r.get(2)?,
+                    result: r.json(3)?,
+                };
+                Ok((probe, state))
+            })
+            .collect()
     }
 
     /// [`ProbeRepo::record`], waiting for the commit; answers the rows written (0: fenced off).
@@ -91,7 +138,7 @@ impl ProbeRepo {
         p: ProbeRow,
         fence: Option<Fence>,
     ) -> Result<i64, StoreError> {
-        self.store.write(vec![insert(p, fence)]).wait().await
+        self.store.write(self.statements(p, fence)).wait().await
     }
 
     /// Deletes results older than `max_age`, at most [`ProbeRepo::PRUNE_CHUNK`]
@@ -115,6 +162,31 @@ impl ProbeRepo {
         );
         rows.await?.into_iter().map(record).collect()
     }
+}
+
+/// The upsert of `probe_state` (behind `fence` if given).
+fn share(p: &ProbeRow, fence: Option<&Fence>) -> Stmt {
+    let mut values = args![
+        p.probe.as_str(),
+        p.state.as_str(),
+        p.since_ms,
+        p.shown.as_str()
+    ];
+    let Some(f) = fence else {
+        return Stmt::exec(
+            "INSERT INTO probe_state (probe, state, since_ms, result) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (probe) DO UPDATE SET state = ?2, since_ms = ?3, result = ?4",
+            values,
+        );
+    };
+    values.extend(args![f.lease.as_str(), f.holder.as_str(), f.token]);
+    Stmt::exec(
+        "INSERT INTO probe_state (probe, state, since_ms, result)
+         SELECT CAST(?1 AS TEXT), CAST(?2 AS TEXT), CAST(?3 AS BIGINT), CAST(?4 AS TEXT)
+         WHERE EXISTS (SELECT 1 FROM leases WHERE name = ?5 AND holder = ?6 AND token = ?7)
+         ON CONFLICT (probe) DO UPDATE SET state = ?2, since_ms = ?3, result = ?4",
+        values,
+    )
 }
 
 fn insert(p: ProbeRow, fence: Option<Fence>) -> Stmt {
@@ -177,7 +249,7 @@ mod tests {
     #[tokio::test]
     async fn old_results_go_in_chunks_and_new_ones_stay() {
         for t in crate::store::testing::stores().await {
-            let repo = ProbeRepo::new(t.store.clone());
+            let repo = ProbeRepo::new(t.store.clone(), false);
             prune_in_chunks(&repo, t.backend).await;
         }
     }

@@ -16,7 +16,7 @@
 //! (`probe:NAME`, see [`crate::cluster`]); the others keep it scheduled and
 //! let its slots pass, and its results land only with a current fencing token.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -25,7 +25,7 @@ use serde::Serialize;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::repo::{ProbeRecord, ProbeRepo, ProbeRow};
+use super::repo::{ProbeRecord, ProbeRepo, ProbeRow, SharedState};
 use super::state::{Policy, ProbeState, Tracker, Transition};
 use super::{ProbeResult, run_once};
 use crate::clock::now_ms;
@@ -67,6 +67,20 @@ pub struct InstanceStatus {
     pub skipped: u64,
     /// Observation names it has reported (to drop their series on removal).
     pub observation_names: Vec<String>,
+    /// The tracker follows this replica's own runs (always, alone). Among
+    /// replicas it stops when another holds the lease, and on taking the
+    /// lease it resumes from the state that replica stored.
+    pub local: bool,
+}
+
+/// What the API and `/health` show of an instance: this replica's own view
+/// when it runs the probe, else the state the replica running it stored.
+pub struct Shown {
+    pub state: ProbeState,
+    pub since_ms: i64,
+    pub last_result: Option<serde_json::Value>,
+    /// This replica runs it (or ran it last).
+    pub here: bool,
 }
 
 impl Instance {
@@ -107,11 +121,30 @@ pub struct Scheduler {
     flap_window_ms: i64,
     flap_threshold: u32,
     recent: usize,
+    /// Among replicas: every probe's state as stored by the replica running it (refreshed every second).
+    remote: Arc<Mutex<HashMap<String, SharedState>>>,
 }
 
 impl Scheduler {
     pub fn new(section: &crate::config::ProbesSection, h: Handles) -> Self {
+        let remote: Arc<Mutex<HashMap<String, SharedState>>> = Arc::default();
+        if h.cluster.is_shared() {
+            let (results, remote, tasks) = (h.results.clone(), remote.clone(), h.tasks.clone());
+            h.tasks.spawn(async move {
+                loop {
+                    match results.shared_states().await {
+                        Ok(states) => *remote.lock().expect("probe book lock") = states,
+                        Err(e) => tracing::debug!("probes: reading the shared states failed: {e}"),
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        _ = tasks.stopped() => return,
+                    }
+                }
+            });
+        }
         Scheduler {
+            remote,
             instances: Mutex::default(),
             plugins: h.plugins,
             results: h.results,
@@ -174,6 +207,50 @@ impl Scheduler {
             *entry = (want, Arc::new(tokio::sync::Semaphore::new(want)));
         }
         entry.1.clone()
+    }
+
+    /// What to show of `inst` (see [`Shown`]).
+    pub fn shown(&self, inst: &Instance) -> Shown {
+        let st = inst.status.lock().expect("probe status lock");
+        let own = || Shown {
+            state: st.tracker.state(),
+            since_ms: st.tracker.since_ms,
+            last_result: st.recent.back().and_then(|r| serde_json::to_value(r).ok()),
+            here: true,
+        };
+        if st.local {
+            return own();
+        }
+        let remote = self.remote.lock().expect("probe book lock");
+        match remote.get(&inst.spec.name) {
+            Some(r) => Shown {
+                state: r.state.parse().unwrap_or(ProbeState::Unknown),
+                since_ms: r.since_ms,
+                last_result: Some(r.result.clone()),
+                here: false,
+            },
+            None => Shown {
+                here: false,
+                ..own()
+            },
+        }
+    }
+
+    /// Marks `inst` as run elsewhere, or, when this replica holds it again
+    /// after another did, resumes its tracker from the state stored there.
+    fn follow(&self, inst: &Instance, held: bool) {
+        let mut st = inst.status.lock().expect("probe status lock");
+        if !held {
+            st.local = false;
+        } else if !st.local {
+            let remote = self.remote.lock().expect("probe book lock");
+            if let Some(r) = remote.get(&inst.spec.name)
+                && let Ok(state) = r.state.parse()
+            {
+                st.tracker = Tracker::resume(state, r.since_ms);
+            }
+            st.local = true;
+        }
     }
 
     fn policy(&self, spec: &ProbeSpec) -> Policy {
@@ -284,6 +361,7 @@ impl Scheduler {
                     runs: 0,
                     skipped: 0,
                     observation_names: Vec::new(),
+                    local: !self.cluster.is_shared(),
                 }),
                 run_lock: tokio::sync::Mutex::new(()),
                 task: Mutex::new(None),
@@ -332,9 +410,13 @@ impl Scheduler {
         loop {
             let planned = slot(k) + jitter(inst.spec.jitter);
             tokio::time::sleep_until(planned).await;
+            let held = self.cluster.holds(&item).is_some();
+            if self.cluster.is_shared() {
+                self.follow(&inst, held);
+            }
             match inst.run_lock.try_lock() {
                 // Another replica runs it: let the slot pass.
-                Ok(_) if self.cluster.holds(&item).is_none() => {}
+                Ok(_) if !held => {}
                 Ok(_guard) => {
                     let (result, started) = self.execute(&inst, "schedule").await;
                     let lag = started.saturating_duration_since(planned);
@@ -397,7 +479,7 @@ impl Scheduler {
     fn record(&self, inst: &Instance, result: ProbeResult, fence: Option<Fence>) {
         let name = &inst.spec.name;
         let policy = self.policy(&inst.spec);
-        let (state, transition) = {
+        let (state, since_ms, transition) = {
             let mut st = inst.status.lock().expect("probe status lock");
             let transition = st.tracker.observe(result.status, result.at_ms, &policy);
             st.runs += 1;
@@ -410,7 +492,7 @@ impl Scheduler {
             while st.recent.len() > self.recent {
                 st.recent.pop_front();
             }
-            (st.tracker.state(), transition)
+            (st.tracker.state(), st.tracker.since_ms, transition)
         };
         self.metrics.record(name, &result, state);
         let json = |v: serde_json::Result<String>| v.unwrap_or_else(|_| "null".into());
@@ -421,6 +503,8 @@ impl Scheduler {
                 duration_us: (result.duration_ms * 1000.0) as i64,
                 status: result.status.as_str().to_owned(),
                 state: state.as_str().to_owned(),
+                since_ms,
+                shown: json(serde_json::to_string(&result)),
                 message: result.message.clone(),
                 observations: json(serde_json::to_string(&result.observations)),
                 denied: json(serde_json::to_string(&result.denied)),

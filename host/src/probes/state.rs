@@ -99,6 +99,25 @@ impl Tracker {
         }
     }
 
+    /// A tracker that goes on from `state` (as another replica left it):
+    /// thresholds count from there, so a failing probe that recovers here
+    /// resolves what it raised there.
+    pub fn resume(state: ProbeState, since_ms: i64) -> Self {
+        let settled = if state == ProbeState::Flapping {
+            ProbeState::Unknown
+        } else {
+            state
+        };
+        Tracker {
+            reported: state,
+            settled,
+            streak_of: settled,
+            streak: u32::MAX / 2,
+            moves: VecDeque::new(),
+            since_ms,
+        }
+    }
+
     pub fn state(&self) -> ProbeState {
         self.reported
     }

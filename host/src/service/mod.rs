@@ -117,7 +117,7 @@ impl Service {
             &config.probes,
             probes::Handles {
                 plugins: plugins.clone(),
-                results: probes::ProbeRepo::new(store.clone()),
+                results: probes::ProbeRepo::new(store.clone(), cluster.is_shared()),
                 metrics: metrics.probes.clone(),
                 on_change: Arc::new(move |e| {
                     let _ = probe_events.send(HostEvent::ProbeStateChanged(Box::new(e)));
@@ -218,7 +218,9 @@ impl Service {
         self.probes
             .all()
             .iter()
-            .filter(|p| p.spec.critical && p.state() == crate::probes::ProbeState::Failing)
+            .filter(|p| {
+                p.spec.critical && self.probes.shown(p).state == crate::probes::ProbeState::Failing
+            })
             .map(|p| p.spec.name.clone())
             .collect()
     }

@@ -101,8 +101,9 @@ pub(super) const SQLITE: &[&str] = &[
     );",
     // 4: replicas sharing one database: who is alive, who holds which
     // lease (with fencing tokens that only grow: a released lease keeps its
-    // row), the outbox's claims, and the inbox of alert work for the replica
-    // that decides alert state.
+    // row), the outbox's claims, the inbox of alert work for the replica
+    // that decides alert state, and each probe's latest state for the
+    // replicas that do not run it.
     "CREATE TABLE cluster_nodes (
         node         TEXT    PRIMARY KEY,
         started_ms   INTEGER NOT NULL,
@@ -122,6 +123,12 @@ pub(super) const SQLITE: &[&str] = &[
         at_ms INTEGER NOT NULL,
         kind  TEXT    NOT NULL,
         body  TEXT    NOT NULL
+    );
+    CREATE TABLE probe_state (
+        probe    TEXT    PRIMARY KEY,
+        state    TEXT    NOT NULL,
+        since_ms INTEGER NOT NULL,
+        result   TEXT    NOT NULL
     );",
 ];
 
@@ -233,6 +240,12 @@ pub(super) const POSTGRES: &[&str] = &[
         at_ms BIGINT  NOT NULL,
         kind  TEXT    NOT NULL,
         body  TEXT    NOT NULL
+    );
+    CREATE TABLE probe_state (
+        probe    TEXT    PRIMARY KEY,
+        state    TEXT    NOT NULL,
+        since_ms BIGINT  NOT NULL,
+        result   TEXT    NOT NULL
     );",
 ];
 

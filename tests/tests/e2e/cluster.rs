@@ -139,6 +139,32 @@ fn probes_spread_over_three_replicas_run_once_per_interval_and_fail_over() {
         );
     }
 
+    // Every replica answers for every probe: its state and last result, wherever it runs.
+    let views: Vec<Value> = nodes
+        .iter()
+        .map(|n| json(n.as_ref().unwrap().get("/v1/probes").send().unwrap()).1)
+        .collect();
+    for i in 0..PROBES {
+        let name = format!("clock-{i}");
+        let mut here = 0;
+        for (n, v) in views.iter().enumerate() {
+            let p = v["probes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["name"] == name.as_str())
+                .unwrap();
+            assert_eq!(p["state"], "passing", "{name} on {}: {p}", names[n]);
+            assert_eq!(
+                p["last_result"]["status"], "pass",
+                "{name} on {}: {p}",
+                names[n]
+            );
+            here += usize::from(p["runs_here"] == true);
+        }
+        assert_eq!(here, 1, "{name} runs here on {here} replicas");
+    }
+
     // The monitor is leased too: every replica sees the file change, one validates it.
     let monitor_reports = |s: &Server| {
         let (_, v) = json(
