@@ -395,10 +395,11 @@ impl Writer {
         // future is first polled, and `try_join_all` polls them in order.)
         let mut prepared: HashMap<String, tokio_postgres::Statement> = HashMap::new();
         for s in jobs.iter().flat_map(|j| &j.0) {
-            let sql = dollar_placeholders(&s.sql);
-            if !prepared.contains_key(&sql) {
-                let st = tx.prepare_cached(&sql).await.map_err(Failure::Pg)?;
-                prepared.insert(sql, st);
+            if let std::collections::hash_map::Entry::Vacant(e) =
+                prepared.entry(dollar_placeholders(&s.sql))
+            {
+                let st = tx.prepare_cached(e.key()).await.map_err(Failure::Pg)?;
+                e.insert(st);
             }
         }
         let runs = jobs.iter().flat_map(|j| &j.0).map(|s| {
