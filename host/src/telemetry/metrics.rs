@@ -245,7 +245,7 @@ impl Metrics {
             monitor_runs: counter_vec(
                 &r,
                 "assay_monitor_runs_total",
-                "Monitor runs, by monitor and trigger (interval, change, start).",
+                "Monitor runs, by monitor and trigger (start, interval, change, lease: taken over from another replica).",
                 &["monitor", "trigger"],
             ),
             monitor_skipped: counter_vec(
