@@ -4,9 +4,11 @@
 //! - `run`:   `build`, then `assay serve` on its embedded defaults, with the example
 //!   plugin settings, from a demo directory of its own (`target/demo/`), so
 //!   `plugins.d/` stays as `build` made it.
-//! - `test`:  `build`, the test plugins, then every test of the workspace. First it
-//!   installs the Debian packages the tests drive (promtool, Alertmanager, the
-//!   SMTP sink) when they are missing, as root (or with sudo).
+//! - `test`:  `build`, the test plugins, then every test of the workspace, then
+//!   the store-touching end-to-end tests again with the servers on PostgreSQL.
+//!   First it installs the Debian packages the tests drive (promtool,
+//!   Alertmanager, the SMTP sink, PostgreSQL) when they are missing, as root
+//!   (or with sudo), and starts a PostgreSQL of the tests' own (`postgres.rs`).
 //!
 //! The `wasm32-wasip2` target is installed with rustup when missing. Plugins
 //! are copied only when their bytes changed, so the host's compiled-plugin
