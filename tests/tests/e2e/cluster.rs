@@ -261,6 +261,23 @@ fn probes_spread_over_three_replicas_run_once_per_interval_and_fail_over() {
     });
 }
 
+/// The fingerprints of every alert in `notifications`.
+fn fingerprints(
+    notifications: &[crate::receivers::Received],
+) -> std::collections::BTreeSet<String> {
+    notifications
+        .iter()
+        .flat_map(|n| {
+            n.json()["alerts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a["fingerprint"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 /// Replicas with a webhook channel to `r`, fast alert timings.
 fn alerting_config(r: &Receiver, extra: &str) -> String {
     format!(
@@ -400,17 +417,7 @@ fn ten_thousand_alerts_round_robin_through_a_kill_lose_nothing() {
     // Every accepted alert reaches the receiver; a duplicate keeps its key.
     let delivered = eventually(300, "every accepted alert delivered", || {
         let got = r.delivered("/hook");
-        let told: std::collections::BTreeSet<String> = got
-            .iter()
-            .flat_map(|n| {
-                n.json()["alerts"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|a| a["fingerprint"].as_str().unwrap().to_owned())
-                    .collect::<Vec<_>>()
-            })
-            .collect();
+        let told = fingerprints(&got);
         accepted.keys().all(|fp| told.contains(fp)).then_some(got)
     });
     let took = started.elapsed();
@@ -520,18 +527,7 @@ fn the_database_down_for_ten_seconds_loses_nothing_acknowledged_and_recovers() {
         "only {taken_after} of 20 alerts taken once ready again"
     );
     eventually(60, "every acknowledged alert delivered", || {
-        let told: std::collections::BTreeSet<String> = r
-            .delivered("/hook")
-            .iter()
-            .flat_map(|n| {
-                n.json()["alerts"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|a| a["fingerprint"].as_str().unwrap().to_owned())
-                    .collect::<Vec<_>>()
-            })
-            .collect();
+        let told = fingerprints(&r.delivered("/hook"));
         accepted.keys().all(|fp| told.contains(fp)).then_some(())
     });
     eprintln!(
