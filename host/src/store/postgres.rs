@@ -136,14 +136,6 @@ impl Postgres {
         result
     }
 
-    /// A connection of the pool, for work that needs one session (leases, LISTEN).
-    #[allow(dead_code)]
-    pub(super) async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
-        self.pool.get().await.map_err(|e| {
-            StoreError::Unavailable(format!("cannot reach the database: {}", pool_error(&e)))
-        })
-    }
-
     fn note<T>(&self, result: &Result<T, StoreError>) {
         match result {
             Ok(_) => self.healthy.store(true, Ordering::Relaxed),
