@@ -385,19 +385,17 @@ impl Writer {
         // them sent at once, in order: one round trip for the batch instead
         // of one per statement. (tokio-postgres sends a request when its
         // future is first polled, and `try_join_all` polls them in order.)
-        let mut prepared: HashMap<String, tokio_postgres::Statement> = HashMap::new();
-        for s in jobs.iter().flat_map(|j| &j.0) {
-            if let std::collections::hash_map::Entry::Vacant(e) =
-                prepared.entry(dollar_placeholders(&s.sql))
-            {
-                let st = tx.prepare_cached(e.key()).await.map_err(Failure::Pg)?;
+        let stmts: Vec<(&Stmt, String)> = (jobs.iter().flat_map(|j| &j.0))
+            .map(|s| (s, dollar_placeholders(&s.sql)))
+            .collect();
+        let mut prepared: HashMap<&str, tokio_postgres::Statement> = HashMap::new();
+        for (_, sql) in &stmts {
+            if let std::collections::hash_map::Entry::Vacant(e) = prepared.entry(sql.as_str()) {
+                let st = tx.prepare_cached(sql).await.map_err(Failure::Pg)?;
                 e.insert(st);
             }
         }
-        let runs = jobs.iter().flat_map(|j| &j.0).map(|s| {
-            let st = prepared[&dollar_placeholders(&s.sql)].clone();
-            run(&tx, st, s)
-        });
+        let runs = (stmts.iter()).map(|(s, sql)| run(&tx, prepared[sql.as_str()].clone(), s));
         let mut answers = futures_util::future::try_join_all(runs).await?.into_iter();
         tx.commit().await.map_err(Failure::Pg)?;
         Ok(jobs

@@ -269,6 +269,17 @@ impl OutputWithStdin for std::process::Command {
     }
 }
 
+/// Asserts a command exited 0, showing what it printed if not.
+fn assert_passes(out: &std::process::Output) {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// The `assay.toml` of `deploy/kubernetes/assay.yaml` (its ConfigMap) is a valid config,
 /// with the database URL read from the mounted secret.
 #[test]
@@ -301,13 +312,7 @@ fn the_kubernetes_example_config_checks() {
         .args(["config", "check", config.to_str().unwrap()])
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_passes(&out);
     for needed in [
         "kind: Deployment",
         "kind: Service",
@@ -332,13 +337,7 @@ fn config_check_accepts_the_sample_and_names_what_is_wrong() {
         .env("ASSAY_DASHBOARD_TOKEN", "dash-0123456789abcdef")
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_passes(&out);
 
     let bad = env.subject(
         "bad.toml",
