@@ -152,13 +152,17 @@ impl Driver {
         if !self.cluster.is_shared() {
             return;
         }
-        let holds = self.cluster.holds(LEASE).is_some();
-        if holds && (!self.leading || self.stale) {
+        let token = self.cluster.holds(LEASE);
+        let holds = token.is_some();
+        // Held again under a new token (lost and regained between looks): what this copy knows may be old.
+        let regained = self.repo.fence().is_some_and(|f| Some(f.token) != token);
+        if holds && (!self.leading || self.stale || regained) {
             match self.load().await {
                 Ok(engine) => {
                     self.engine = engine;
                     self.leading = true;
                     self.stale = false;
+                    self.repo.set_fence(self.cluster.fence(LEASE));
                     tracing::info!(
                         node = %self.cluster.node(),
                         "alerts: this replica decides alert state now ({} active)",
@@ -171,6 +175,7 @@ impl Driver {
             }
         } else if !holds && self.leading {
             self.leading = false;
+            self.repo.set_fence(None);
             self.engine = self.spec.engine();
             tracing::info!(node = %self.cluster.node(), "alerts: another replica decides alert state now");
         }
@@ -366,7 +371,7 @@ impl Driver {
                             .with_label_values(&[&n.channel, "queued"])
                             .inc();
                     }
-                    writes.push(Box::pin(self.outbox.enqueue(batch)));
+                    writes.push(Box::pin(self.outbox.enqueue(batch, self.repo.fence())));
                 }
                 Effect::Save(a) => *saved = Some(self.repo.save(&a)),
                 Effect::Forget(fp) => self.repo.forget(fp),

@@ -14,6 +14,7 @@
 //! [`Alerting`] is the handle the rest of the host holds: cheap to clone,
 //! and it needs nothing handed back to it.
 
+pub mod breaker;
 pub mod channels;
 mod driver;
 pub mod engine;
@@ -128,7 +129,7 @@ impl Alerting {
         ));
         let restored = repo.active().await.context("reading the active alerts")?;
         let silences = (repo.silences(now_ms()).await).context("reading the silences")?;
-        outbox.load_depths().await.context("reading the outbox")?;
+        outbox.resume().await.context("reading the outbox")?;
         let limits: HashMap<String, u32> = (config.channels.iter())
             .filter_map(|c| Some((c.name.clone(), c.max_per_hour?)))
             .collect();

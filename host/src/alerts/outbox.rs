@@ -9,7 +9,9 @@
 //!   a random 50–100 % of it, at most `backoff_max`.
 //! - A channel that fails `breaker_failures` times in a row is circuit-broken:
 //!   nothing is attempted (and no attempts are spent) until its cooldown ends;
-//!   then one trial delivery decides whether it closes or stays open for twice as long.
+//!   then one trial delivery decides whether it closes or stays open for twice
+//!   as long. The breaker is stored ([`super::breaker`]): replicas share it,
+//!   and a restart keeps it.
 //! - A dead-lettered notification raises a `NotificationDeadLettered` alert,
 //!   resolved by the channel's next successful delivery.
 //! - Among replicas sharing PostgreSQL every replica delivers: a worker
@@ -26,9 +28,11 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, Semaphore};
 
+use super::breaker::{self, Breakers, Gate};
 use super::channels::Channel;
 use super::notification::Notification;
 use crate::clock::{now_ms, rfc3339};
+use crate::cluster::Fence;
 use crate::config::AlertingSection;
 use crate::store::{Stmt, Store, StoreError, args};
 use crate::tasks::Tasks;
@@ -39,18 +43,12 @@ pub struct ChannelQueue {
     /// Replaced when the channel's secrets change on disk ([`Outbox::refresh_secrets`]).
     pub channel: arc_swap::ArcSwap<Channel>,
     wake: Notify,
-    breaker: Mutex<Breaker>,
+    /// The channel's breaker as this replica last saw it.
+    breaker: Mutex<breaker::State>,
     /// Pending rows (the outbox depth).
     pub depth: AtomicI64,
     /// A dead-letter alert for this channel is firing.
     dead_alert: AtomicBool,
-}
-
-#[derive(Debug, Default)]
-struct Breaker {
-    failures: u32,
-    open_until_ms: Option<i64>,
-    cooldown_ms: i64,
 }
 
 /// A notification row's status.
@@ -88,6 +86,7 @@ pub struct Outbox {
     policy: AlertingSection,
     store: Arc<Store>,
     metrics: AlertMetrics,
+    breakers: Breakers,
     /// Among replicas: rows are claimed before their attempt.
     claims: Option<Claims>,
 }
@@ -121,18 +120,26 @@ impl Outbox {
                 let q = ChannelQueue {
                     channel: arc_swap::ArcSwap::new(c.clone()),
                     wake: Notify::new(),
-                    breaker: Mutex::new(Breaker::default()),
+                    breaker: Mutex::default(),
                     depth: AtomicI64::new(0),
                     dead_alert: AtomicBool::new(false),
                 };
                 (c.name().to_owned(), Arc::new(q))
             })
             .collect();
+        let breakers = Breakers::new(
+            store.clone(),
+            breaker::Policy {
+                failures: policy.breaker_failures,
+                cooldown_ms: policy.breaker_cooldown.as_millis() as i64,
+            },
+        );
         Outbox {
             queues,
             policy,
             store,
             metrics,
+            breakers,
             claims,
         }
     }
@@ -165,11 +172,12 @@ impl Outbox {
         changed
     }
 
-    /// Writes `batch` to the outbox; the answer resolves once committed, and
-    /// the channels' workers are woken then.
+    /// Writes `batch` to the outbox (behind `fence`, if any); the answer
+    /// resolves once committed, and the channels' workers are woken then.
     pub fn enqueue(
         &self,
         batch: Vec<Notification>,
+        fence: Option<&Fence>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send + 'static {
         let stmts = batch
             .iter()
@@ -193,7 +201,7 @@ impl Outbox {
             .iter()
             .filter_map(|n| self.queues.get(&n.channel).cloned())
             .collect();
-        let committed = self.store.write(stmts);
+        let committed = self.store.write(Fence::guarded(fence, stmts));
         async move {
             committed.wait().await?;
             for q in queues {
@@ -204,9 +212,17 @@ impl Outbox {
         }
     }
 
-    /// Counts what is pending per channel (at start-up) and warns of rows
-    /// for channels the config no longer has (they stay pending, visible in the API).
-    pub async fn load_depths(&self) -> Result<(), StoreError> {
+    /// Reads what is pending per channel and each channel's breaker (at
+    /// start-up); warns of rows for channels the config no longer has (they
+    /// stay pending, visible in the API).
+    pub async fn resume(&self) -> Result<(), StoreError> {
+        for (name, q) in &self.queues {
+            let state = self.breakers.read(name).await?;
+            if state.is_open() {
+                tracing::warn!(channel = %name, "outbox: the channel's circuit is open (from before)");
+            }
+            self.learn(q, name, state);
+        }
         let rows = self.store.query(
             "SELECT channel, COUNT(*) FROM notifications WHERE status = 'pending' GROUP BY channel",
             args![],
@@ -320,6 +336,26 @@ impl Outbox {
         }
     }
 
+    /// Takes `state` as `q`'s breaker now: logs a change and publishes it.
+    fn learn(&self, q: &ChannelQueue, channel: &str, state: breaker::State) {
+        let before = std::mem::replace(&mut *q.breaker.lock().expect("breaker lock"), state);
+        let gauge = self.metrics.circuit_open.with_label_values(&[channel]);
+        gauge.set(i64::from(state.is_open()));
+        if state.open_until_ms != before.open_until_ms
+            && let Some(until) = state.open_until_ms
+        {
+            tracing::warn!(
+                %channel,
+                "channel circuit open for {} ms (until {}) after {} failure(s) in a row",
+                state.cooldown_ms,
+                rfc3339(until),
+                state.failures
+            );
+        } else if before.is_open() && !state.is_open() {
+            tracing::info!(%channel, "channel circuit closed: a delivery succeeded");
+        }
+    }
+
     /// The delay before attempt `attempts + 1`.
     pub fn backoff(&self, attempts: u32) -> Duration {
         backoff(&self.policy, attempts)
@@ -363,20 +399,12 @@ impl Worker {
             (me.outbox.metrics.outbox_depth)
                 .with_label_values(&[&name])
                 .set(q.depth.load(Ordering::Relaxed));
-            // While the breaker is open, wait for its cooldown; then one trial at a time.
-            let now = now_ms();
-            let open_until = q.breaker.lock().expect("breaker lock").open_until_ms;
-            let trial = match open_until {
-                Some(t) if t > now => {
-                    me.wait(Duration::from_millis((t - now) as u64)).await;
-                    continue;
-                }
-                Some(_) => true,
-                None => false,
-            };
             let busy = inflight.lock().expect("inflight lock").attempting.len();
+            let Some(trial) = me.breaker_gate(&name, busy).await else {
+                continue;
+            };
             let room = if trial {
-                usize::from(busy == 0)
+                1
             } else {
                 concurrency - busy.min(concurrency)
             };
@@ -412,11 +440,67 @@ impl Worker {
                     .insert(d.id);
                 let (me2, inflight) = (me.clone(), inflight.clone());
                 me.tasks.spawn(async move {
-                    me2.attempt(d.id, d.attempts, &d.payload).await;
+                    me2.attempt(d.id, d.attempts, &d.payload, trial).await;
                     inflight.lock().expect("inflight lock").settle(d.id);
                     drop(permit);
                     me2.q.wake.notify_one();
                 });
+            }
+        }
+    }
+
+    /// Whether the breaker lets this worker attempt now: `Some(false)` as
+    /// usual, `Some(true)` one trial (claimed), `None` not now (it has waited).
+    async fn breaker_gate(&self, name: &str, busy: usize) -> Option<bool> {
+        let outbox = &self.outbox;
+        let shared = outbox.claims.is_some();
+        if shared {
+            // Another replica may have opened or closed it.
+            match outbox.breakers.read(name).await {
+                Ok(state) => outbox.learn(&self.q, name, state),
+                Err(e) => tracing::warn!(channel = %name, "outbox: reading the circuit breaker failed: {e}"),
+            }
+        }
+        let now = now_ms();
+        let state = *self.q.breaker.lock().expect("breaker lock");
+        // Alone, nothing changes the breaker meanwhile; among replicas, look again each second.
+        let until = |t: i64| {
+            let ms = (t - now).max(1) as u64;
+            Duration::from_millis(if shared { ms.min(1000) } else { ms })
+        };
+        match state.gate(now) {
+            Gate::Closed => Some(false),
+            Gate::Wait(t) => {
+                self.wait(until(t)).await;
+                None
+            }
+            // Attempts begun before it opened finish first.
+            Gate::Trial if busy > 0 => {
+                self.wait(Duration::from_secs(1)).await;
+                None
+            }
+            Gate::Trial => {
+                let hold = self.q.channel.load().config.timeout
+                    + outbox.claims.as_ref().map_or(Duration::from_secs(1), |c| c.margin);
+                match (outbox.breakers)
+                    .take_trial(name, now, hold.as_millis() as i64)
+                    .await
+                {
+                    Ok(true) => {
+                        tracing::info!(channel = %name, "outbox: trying the channel again after its cooldown");
+                        Some(true)
+                    }
+                    Ok(false) => {
+                        // Another replica's trial: see how it went.
+                        self.wait(Duration::from_millis(200)).await;
+                        None
+                    }
+                    Err(e) => {
+                        tracing::warn!(channel = %name, "outbox: claiming the breaker's trial failed: {e}");
+                        self.wait(Duration::from_secs(1)).await;
+                        None
+                    }
+                }
             }
         }
     }
@@ -431,7 +515,7 @@ impl Worker {
     }
 
     /// One delivery attempt and its bookkeeping.
-    async fn attempt(&self, id: i64, attempts: u32, payload: &str) {
+    async fn attempt(&self, id: i64, attempts: u32, payload: &str, trial: bool) {
         let q = &self.q;
         let current = q.channel.load_full();
         let channel = current.name();
@@ -440,13 +524,8 @@ impl Worker {
             Ok(n) => n,
             Err(e) => {
                 // Not ours to fix by retrying: dead-letter it with the reason.
-                self.finish(
-                    id,
-                    attempts + 1,
-                    Err(format!("unreadable outbox row: {e}")),
-                    true,
-                )
-                .await;
+                let error = Err(format!("unreadable outbox row: {e}"));
+                self.finish(id, attempts + 1, error, true, None).await;
                 return;
             }
         };
@@ -459,39 +538,22 @@ impl Worker {
         let result = result.map_err(|e| e.to_string());
         let dead = result.is_err() && tries >= self.outbox.policy.max_attempts;
         // The breaker learns from every attempt.
-        {
-            let mut b = q.breaker.lock().expect("breaker lock");
-            let p = &self.outbox.policy;
-            match &result {
-                Ok(()) => *b = Breaker::default(),
-                Err(_) => {
-                    b.failures += 1;
-                    let was_trial = b.open_until_ms.is_some();
-                    if was_trial || b.failures >= p.breaker_failures {
-                        b.cooldown_ms = if was_trial {
-                            (b.cooldown_ms * 2).min(600_000)
-                        } else {
-                            p.breaker_cooldown.as_millis() as i64
-                        };
-                        b.open_until_ms = Some(now_ms() + b.cooldown_ms);
-                        m.circuit_open.with_label_values(&[channel]).set(1);
-                        tracing::warn!(
-                            %channel,
-                            "channel circuit open for {} ms after {} failure(s) in a row",
-                            b.cooldown_ms,
-                            b.failures
-                        );
-                    }
-                }
-            }
-            if result.is_ok() {
-                m.circuit_open.with_label_values(&[channel]).set(0);
-            }
-        }
-        self.finish(id, tries, result, dead).await;
+        let outcome = match result {
+            Ok(()) => breaker::Outcome::Delivered,
+            Err(_) => breaker::Outcome::Failed { trial },
+        };
+        self.finish(id, tries, result, dead, Some(outcome)).await;
     }
 
-    async fn finish(&self, id: i64, tries: u32, result: Result<(), String>, dead: bool) {
+    /// Records an attempt's outcome, and what it taught the channel's breaker, in one commit.
+    async fn finish(
+        &self,
+        id: i64,
+        tries: u32,
+        result: Result<(), String>,
+        dead: bool,
+        learned: Option<breaker::Outcome>,
+    ) {
         let q = &self.q;
         let channel = q.channel.load().name().to_owned();
         let m = &self.outbox.metrics;
@@ -518,9 +580,24 @@ impl Worker {
              WHERE id = ?1",
             args![id, status_text, tries, now, next, error],
         );
-        let write = self.outbox.store.write(vec![update]).wait().await;
-        if let Err(e) = write {
-            tracing::error!(%channel, "outbox: recording the outcome of notification {id} failed: {e}");
+        let known = *q.breaker.lock().expect("breaker lock");
+        let learn = learned.and_then(|o| (self.outbox.breakers).outcome(&channel, o, &known, now));
+        let learns = learn.is_some();
+        let write = self.outbox.store.write([update].into_iter().chain(learn).collect());
+        match write.each().await {
+            Ok(answers) => {
+                if learns
+                    && let Some(a) = answers.get(1)
+                {
+                    match breaker::State::from_answer(a) {
+                        Ok(state) => self.outbox.learn(q, &channel, state.unwrap_or_default()),
+                        Err(e) => tracing::warn!(%channel, "outbox: the breaker's state is unreadable: {e}"),
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(%channel, "outbox: recording the outcome of notification {id} failed: {e}")
+            }
         }
         if status != Status::Pending {
             // (Among replicas a row may be queued on one and delivered by another.)

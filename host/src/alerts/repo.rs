@@ -9,6 +9,7 @@ use super::matchers::Matcher;
 use super::model::Alert;
 use super::silences::Silence;
 use crate::clock::{now_ms, rfc3339};
+use crate::cluster::Fence;
 use crate::store::{Committed, Stmt, Store, StoreError, args};
 
 /// Work handed to the replica that decides alert state, through the
@@ -47,6 +48,9 @@ pub struct HistoryEntry {
 #[derive(Clone)]
 pub struct AlertRepo {
     store: Arc<Store>,
+    /// Among replicas: the leader's proof of holding the `alerts` lease,
+    /// carried by every write of alert state.
+    fence: Option<Fence>,
 }
 
 impl AlertRepo {
@@ -58,7 +62,21 @@ impl AlertRepo {
     ];
 
     pub fn new(store: Arc<Store>) -> AlertRepo {
-        AlertRepo { store }
+        AlertRepo { store, fence: None }
+    }
+
+    /// Writes of alert state from now on carry `fence` (a new leader's).
+    pub(super) fn set_fence(&mut self, fence: Option<Fence>) {
+        self.fence = fence;
+    }
+
+    pub(super) fn fence(&self) -> Option<&Fence> {
+        self.fence.as_ref()
+    }
+
+    /// Queues `stmts` behind the fence.
+    fn write(&self, stmts: Vec<Stmt>) -> Committed {
+        self.store.write(Fence::guarded(self.fence.as_ref(), stmts))
     }
 
     /// The stored active alerts, oldest change first (unreadable rows are logged and skipped).
@@ -80,7 +98,7 @@ impl AlertRepo {
     pub fn save(&self, a: &Active) -> Committed {
         let fp = a.alert().fingerprint.clone();
         let body = serde_json::to_string(a).expect("alerts serialise");
-        self.store.write(vec![Stmt::exec(
+        self.write(vec![Stmt::exec(
             "INSERT INTO alerts (fingerprint, updated_ms, body) VALUES (?1, ?2, ?3)
              ON CONFLICT (fingerprint) DO UPDATE SET updated_ms = ?2, body = ?3",
             args![fp, now_ms(), body],
@@ -89,15 +107,15 @@ impl AlertRepo {
 
     /// Drops an alert's state (queued; nobody waits).
     pub fn forget(&self, fingerprint: String) {
-        self.store.write_detached(vec![Stmt::exec(
+        self.store.write_detached(Fence::guarded(self.fence.as_ref(), vec![Stmt::exec(
             "DELETE FROM alerts WHERE fingerprint = ?1",
             args![fingerprint],
-        )]);
+        )]));
     }
 
     /// Appends to the history (queued; nobody waits).
     pub fn record(&self, a: &Alert, detail: String) {
-        self.store.write_detached(vec![Stmt::exec(
+        self.store.write_detached(Fence::guarded(self.fence.as_ref(), vec![Stmt::exec(
             "INSERT INTO alert_history (at_ms, fingerprint, name, status, severity, source, detail, body)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             args![
@@ -110,7 +128,7 @@ impl AlertRepo {
                 detail,
                 serde_json::to_string(a).expect("alerts serialise")
             ],
-        )]);
+        )]));
     }
 
     /// The history, newest first, optionally of one fingerprint.
@@ -209,7 +227,7 @@ impl AlertRepo {
 
     /// Removes the inbox rows up to `id`, once their work is committed.
     pub(super) fn inbox_done(&self, id: i64) -> Committed {
-        self.store.write(vec![Stmt::exec(
+        self.write(vec![Stmt::exec(
             "DELETE FROM alert_inbox WHERE id <= ?1",
             args![id],
         )])

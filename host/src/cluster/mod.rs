@@ -39,6 +39,27 @@ pub struct Fence {
     pub token: i64,
 }
 
+impl Fence {
+    /// The statement that goes first in a write that must come from this
+    /// holder: it fails the write's transaction when the lease has moved
+    /// on, and otherwise keeps the lease from moving until it commits
+    /// (PostgreSQL's `assay_fence`, migration 5).
+    pub fn guard(&self) -> Stmt {
+        Stmt::exec(
+            "SELECT assay_fence(?1, ?2, ?3)",
+            crate::store::args![self.lease.as_str(), self.holder.as_str(), self.token],
+        )
+    }
+
+    /// `stmts` behind `fence`, if any.
+    pub fn guarded(fence: Option<&Fence>, stmts: Vec<Stmt>) -> Vec<Stmt> {
+        match fence {
+            None => stmts,
+            Some(f) => std::iter::once(f.guard()).chain(stmts).collect(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Held {
     token: i64,

@@ -116,3 +116,50 @@ fn a_solo_node_holds_everything_without_fences() {
     assert_eq!(c.fence("probe:x"), None);
     assert!(!c.is_shared());
 }
+
+/// A guarded write lands only from the lease's current holder (PostgreSQL:
+/// the guard is `assay_fence`; a solo SQLite node has no fences).
+#[tokio::test]
+async fn a_guarded_write_from_a_stale_holder_is_refused_whole() {
+    for t in stores().await {
+        if t.backend != "postgres" {
+            continue;
+        }
+        let store = &t.store;
+        let take = |node: &str, now: i64| {
+            let acquire = repo::acquire("alerts", node, now, now + 1000);
+            store.write(vec![acquire]).each()
+        };
+        let token_a = take("a", 0).await.unwrap()[0].count;
+        let fence_a = Fence {
+            lease: "alerts".into(),
+            holder: "a".into(),
+            token: token_a,
+        };
+        let mark = |v: &str| {
+            Stmt::exec(
+                "INSERT INTO live_settings (id, revision, base, body, changed_ms) VALUES (1, 1, ?1, '', 0)
+                 ON CONFLICT (id) DO UPDATE SET base = ?1",
+                crate::store::args![v],
+            )
+        };
+        let write = |fence: &Fence, v: &str| store.write(Fence::guarded(Some(fence), vec![mark(v)]));
+        write(&fence_a, "from a").wait().await.unwrap();
+        // `a`'s lease ran out and `b` took it: `a`'s next write is refused, and changes nothing.
+        let token_b = take("b", 5000).await.unwrap()[0].count;
+        assert_eq!(token_b, token_a + 1);
+        let e = write(&fence_a, "late from a").wait().await.unwrap_err();
+        assert!(e.to_string().contains("fenced off: a no longer holds lease alerts"), "{e}");
+        let fence_b = Fence {
+            holder: "b".into(),
+            token: token_b,
+            ..fence_a
+        };
+        write(&fence_b, "from b").wait().await.unwrap();
+        let row = store
+            .query_opt("SELECT base FROM live_settings", crate::store::args![])
+            .await
+            .unwrap();
+        assert_eq!(row.unwrap().take_text(0).unwrap(), "from b");
+    }
+}

@@ -130,6 +130,23 @@ pub(super) const SQLITE: &[&str] = &[
         since_ms INTEGER NOT NULL,
         result   TEXT    NOT NULL
     );",
+    // 5: state every replica shares: each channel's circuit breaker, and
+    // the live settings (`PUT /v1/config`; one row, `id = 1`) with the
+    // config file's settings they were made against (`base`).
+    "CREATE TABLE channel_breakers (
+        channel        TEXT    PRIMARY KEY,
+        failures       INTEGER NOT NULL,
+        open_until_ms  INTEGER,
+        cooldown_ms    INTEGER NOT NULL,
+        trial_until_ms INTEGER
+    );
+    CREATE TABLE live_settings (
+        id         INTEGER PRIMARY KEY,
+        revision   INTEGER NOT NULL,
+        base       TEXT    NOT NULL,
+        body       TEXT    NOT NULL,
+        changed_ms INTEGER NOT NULL
+    );",
 ];
 
 /// The same tables in PostgreSQL's types: `BIGINT` for every integer (times
@@ -247,6 +264,36 @@ pub(super) const POSTGRES: &[&str] = &[
         since_ms BIGINT  NOT NULL,
         result   TEXT    NOT NULL
     );",
+    // 5: shared state, and `assay_fence`: the first statement of a write
+    // that must come from the current holder of a lease. It locks the
+    // lease row for the transaction (so a new holder's takeover, and what
+    // it reads after, wait for the write) and fails it otherwise.
+    "CREATE TABLE channel_breakers (
+        channel        TEXT    PRIMARY KEY,
+        failures       BIGINT  NOT NULL,
+        open_until_ms  BIGINT,
+        cooldown_ms    BIGINT  NOT NULL,
+        trial_until_ms BIGINT
+    );
+    CREATE TABLE live_settings (
+        id         BIGINT  PRIMARY KEY,
+        revision   BIGINT  NOT NULL,
+        base       TEXT    NOT NULL,
+        body       TEXT    NOT NULL,
+        changed_ms BIGINT  NOT NULL
+    );
+    CREATE FUNCTION assay_fence(lease TEXT, node TEXT, fence_token BIGINT) RETURNS BIGINT
+    LANGUAGE plpgsql AS $fence$
+    BEGIN
+        PERFORM 1 FROM leases l
+          WHERE l.name = lease AND l.holder = node AND l.token = fence_token FOR SHARE;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'fenced off: % no longer holds lease % (token %)', node, lease, fence_token
+              USING ERRCODE = 'P0001';
+        END IF;
+        RETURN fence_token;
+    END
+    $fence$",
 ];
 
 /// Refuses a database a newer assay has migrated past what this one knows.
