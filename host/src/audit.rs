@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::clock::rfc3339;
-use crate::store::{Store, StoreError, args};
+use crate::store::{Stmt, Store, StoreError, Value, args};
 
 /// One audited action.
 #[derive(Debug, Clone)]
@@ -54,6 +54,24 @@ impl AuditLog {
                 args![a.at_ms, a.actor, a.action, a.target, a.result, a.detail],
             )
             .await
+    }
+
+    /// The statement appending `a` when `condition` (SQL, its placeholders
+    /// from `?7`, bound to `values`) holds as the write's transaction sees
+    /// it: an entry that must commit with the change it records, and only if
+    /// that change was made.
+    pub fn append_if(a: AuditEntry, condition: &str, values: Vec<Value>) -> Stmt {
+        let mut all = args![a.at_ms, a.actor, a.action, a.target, a.result, a.detail];
+        all.extend(values);
+        Stmt::exec(
+            format!(
+                "INSERT INTO audit (at_ms, actor, action, target, result, detail)
+                 SELECT CAST(?1 AS BIGINT), CAST(?2 AS TEXT), CAST(?3 AS TEXT), CAST(?4 AS TEXT),
+                        CAST(?5 AS TEXT), CAST(?6 AS TEXT)
+                 WHERE {condition}"
+            ),
+            all,
+        )
     }
 
     /// The newest `limit` audit entries.

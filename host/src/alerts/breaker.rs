@@ -113,7 +113,11 @@ impl Breakers {
                 args![channel],
             )
             .await?;
-        Ok(row.as_ref().map(State::from_row).transpose()?.unwrap_or_default())
+        Ok(row
+            .as_ref()
+            .map(State::from_row)
+            .transpose()?
+            .unwrap_or_default())
     }
 
     /// Claims the trial of `channel`'s open breaker whose cooldown is over,

@@ -458,7 +458,9 @@ impl Worker {
             // Another replica may have opened or closed it.
             match outbox.breakers.read(name).await {
                 Ok(state) => outbox.learn(&self.q, name, state),
-                Err(e) => tracing::warn!(channel = %name, "outbox: reading the circuit breaker failed: {e}"),
+                Err(e) => {
+                    tracing::warn!(channel = %name, "outbox: reading the circuit breaker failed: {e}")
+                }
             }
         }
         let now = now_ms();
@@ -481,7 +483,10 @@ impl Worker {
             }
             Gate::Trial => {
                 let hold = self.q.channel.load().config.timeout
-                    + outbox.claims.as_ref().map_or(Duration::from_secs(1), |c| c.margin);
+                    + outbox
+                        .claims
+                        .as_ref()
+                        .map_or(Duration::from_secs(1), |c| c.margin);
                 match (outbox.breakers)
                     .take_trial(name, now, hold.as_millis() as i64)
                     .await
@@ -583,15 +588,18 @@ impl Worker {
         let known = *q.breaker.lock().expect("breaker lock");
         let learn = learned.and_then(|o| (self.outbox.breakers).outcome(&channel, o, &known, now));
         let learns = learn.is_some();
-        let write = self.outbox.store.write([update].into_iter().chain(learn).collect());
+        let write = self
+            .outbox
+            .store
+            .write([update].into_iter().chain(learn).collect());
         match write.each().await {
             Ok(answers) => {
-                if learns
-                    && let Some(a) = answers.get(1)
-                {
+                if learns && let Some(a) = answers.get(1) {
                     match breaker::State::from_answer(a) {
                         Ok(state) => self.outbox.learn(q, &channel, state.unwrap_or_default()),
-                        Err(e) => tracing::warn!(%channel, "outbox: the breaker's state is unreadable: {e}"),
+                        Err(e) => {
+                            tracing::warn!(%channel, "outbox: the breaker's state is unreadable: {e}")
+                        }
                     }
                 }
             }

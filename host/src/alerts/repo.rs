@@ -107,10 +107,13 @@ impl AlertRepo {
 
     /// Drops an alert's state (queued; nobody waits).
     pub fn forget(&self, fingerprint: String) {
-        self.store.write_detached(Fence::guarded(self.fence.as_ref(), vec![Stmt::exec(
-            "DELETE FROM alerts WHERE fingerprint = ?1",
-            args![fingerprint],
-        )]));
+        self.store.write_detached(Fence::guarded(
+            self.fence.as_ref(),
+            vec![Stmt::exec(
+                "DELETE FROM alerts WHERE fingerprint = ?1",
+                args![fingerprint],
+            )],
+        ));
     }
 
     /// Appends to the history (queued; nobody waits).

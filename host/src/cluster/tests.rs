@@ -138,18 +138,23 @@ async fn a_guarded_write_from_a_stale_holder_is_refused_whole() {
         };
         let mark = |v: &str| {
             Stmt::exec(
-                "INSERT INTO live_settings (id, revision, base, body, changed_ms) VALUES (1, 1, ?1, '', 0)
+                "INSERT INTO live_settings (id, revision, base, body, changed_ms, change_id) VALUES (1, 1, ?1, '', 0, '')
                  ON CONFLICT (id) DO UPDATE SET base = ?1",
                 crate::store::args![v],
             )
         };
-        let write = |fence: &Fence, v: &str| store.write(Fence::guarded(Some(fence), vec![mark(v)]));
+        let write =
+            |fence: &Fence, v: &str| store.write(Fence::guarded(Some(fence), vec![mark(v)]));
         write(&fence_a, "from a").wait().await.unwrap();
         // `a`'s lease ran out and `b` took it: `a`'s next write is refused, and changes nothing.
         let token_b = take("b", 5000).await.unwrap()[0].count;
         assert_eq!(token_b, token_a + 1);
         let e = write(&fence_a, "late from a").wait().await.unwrap_err();
-        assert!(e.to_string().contains("fenced off: a no longer holds lease alerts"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("fenced off: a no longer holds lease alerts"),
+            "{e}"
+        );
         let fence_b = Fence {
             holder: "b".into(),
             token: token_b,

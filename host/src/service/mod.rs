@@ -61,6 +61,8 @@ pub struct Service {
     live: watch::Sender<Arc<Live>>,
     /// Serialises read-modify-write of the live settings.
     pub live_change: tokio::sync::Mutex<()>,
+    /// Among replicas: the stored live settings every replica follows.
+    pub(crate) shared_live: Option<crate::live::shared::Shared>,
     pub reloads: Reloads,
     events: broadcast::Sender<HostEvent>,
     pub monitors: Arc<MonitorStatuses>,
@@ -151,9 +153,20 @@ impl Service {
             cluster.clone(),
             &tasks,
         );
-        Ok(Arc::new(Service {
+        let file_live = Live::from_config(&config);
+        let (shared_live, live) = if cluster.is_shared() {
+            let (shared, live) =
+                crate::live::shared::Shared::join(store.clone(), cluster.node(), &file_live)
+                    .await
+                    .context("joining the replicas' live settings")?;
+            (Some(shared), live)
+        } else {
+            (None, file_live.clone())
+        };
+        let svc = Arc::new(Service {
             monitors: Arc::new(MonitorStatuses::new(&config.monitors)),
-            live: watch::Sender::new(Arc::new(Live::from_config(&config))),
+            live: watch::Sender::new(Arc::new(file_live)),
+            shared_live,
             plugins,
             validation,
             audit: AuditLog::new(store.clone()),
@@ -171,7 +184,22 @@ impl Service {
             started: Instant::now(),
             tasks,
             config,
-        }))
+        });
+        svc.set_live(live);
+        if let Some(shared) = svc.shared_live.clone() {
+            let current = svc.live.subscribe();
+            let weak = Arc::downgrade(&svc);
+            shared.follow(
+                move || current.borrow().clone(),
+                move |live| {
+                    if let Some(svc) = weak.upgrade() {
+                        svc.set_live(live);
+                    }
+                },
+                &svc.tasks,
+            );
+        }
+        Ok(svc)
     }
 
     /// Where the host's background tasks run (stopped and joined at shutdown).

@@ -145,7 +145,8 @@ pub(super) const SQLITE: &[&str] = &[
         revision   INTEGER NOT NULL,
         base       TEXT    NOT NULL,
         body       TEXT    NOT NULL,
-        changed_ms INTEGER NOT NULL
+        changed_ms INTEGER NOT NULL,
+        change_id  TEXT    NOT NULL
     );",
 ];
 
@@ -280,7 +281,8 @@ pub(super) const POSTGRES: &[&str] = &[
         revision   BIGINT  NOT NULL,
         base       TEXT    NOT NULL,
         body       TEXT    NOT NULL,
-        changed_ms BIGINT  NOT NULL
+        changed_ms BIGINT  NOT NULL,
+        change_id  TEXT    NOT NULL
     );
     CREATE FUNCTION assay_fence(lease TEXT, node TEXT, fence_token BIGINT) RETURNS BIGINT
     LANGUAGE plpgsql AS $fence$

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::common::{Env, shipped, test_plugin};
-use crate::receivers::Receiver;
+use crate::receivers::{Mode, Receiver};
 use crate::server::{FAST_ALERTING, Server, Start, eventually, json};
 
 const TTL_SECS: u64 = 2;
@@ -540,4 +540,98 @@ fn the_database_down_for_ten_seconds_loses_nothing_acknowledged_and_recovers() {
         refused > 0,
         "nothing was refused while the database was down"
     );
+}
+
+/// Whether `s`'s metrics say the circuit of channel `hook` is open (`1`) or closed (`0`).
+fn circuit(s: &Server, open: u8) -> bool {
+    let m = s.get("/metrics").send().unwrap().text().unwrap();
+    m.contains(&format!(
+        r#"assay_channel_circuit_open{{channel="hook"}} {open}"#
+    ))
+}
+
+#[test]
+fn a_channel_circuit_and_live_settings_are_shared_by_the_replicas() {
+    let env = Env::new();
+    let r = Receiver::start();
+    let config = format!(
+        "{FAST_ALERTING}breaker_failures = 2\nbreaker_cooldown = \"4s\"\n\
+         [cluster]\nlease_ttl = \"{TTL_SECS}s\"\n{}",
+        r.channel("hook", "concurrency = 1")
+    );
+    let a = node(&env, "a", &config);
+    let mut b = node(&env, "b", &config);
+    alert_leader(&a);
+
+    // A live change made on `a` is followed by `b` within 1 s.
+    let (status, changed) = json(
+        a.put("/v1/config")
+            .body(r#"{"default_level": "full"}"#)
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(status, 200, "{changed}");
+    let made = Instant::now();
+    let revision = changed["revision"].as_u64().unwrap();
+    eventually(5, "the change seen on b", || {
+        let (_, seen) = json(b.get("/v1/config").send().unwrap());
+        (seen["revision"] == revision && seen["default_level"] == "full").then_some(())
+    });
+    let took = made.elapsed();
+    eprintln!("shared live change: followed by the other replica {took:?} after it was made");
+    assert!(took < Duration::from_secs(1), "it took {took:?}");
+    // A change made against the old revision on `b` is refused; a restart keeps the change.
+    let (status, v) = json(
+        b.put("/v1/config")
+            .body(format!(
+                r#"{{"revision": {}, "default_level": "minimal"}}"#,
+                revision - 1
+            ))
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (409, Some("revision_conflict")),
+        "{v}"
+    );
+    assert_eq!(b.signal_and_wait("TERM"), 0);
+    let b = node(&env, "b", &config);
+    let (_, seen) = json(b.get("/v1/config").send().unwrap());
+    assert_eq!(
+        (seen["revision"].as_u64(), seen["default_level"].as_str()),
+        (Some(revision), Some("full"))
+    );
+
+    // Two failures anywhere open the channel's circuit on every replica.
+    r.set_mode(Mode::Fail(500));
+    let alerts: Vec<Value> = (0..10)
+        .map(|i| json!({"name": format!("Down{i}"), "severity": "warning"}))
+        .collect();
+    a.post_alerts(Value::Array(alerts));
+    for s in [&a, &b] {
+        eventually(10, "the circuit open on both replicas", || {
+            circuit(s, 1).then_some(())
+        });
+    }
+    let attempts = r.all().len();
+    assert!(
+        attempts <= 3,
+        "{attempts} attempts: 2 failures open the circuit for all replicas (one more may have been in flight)"
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        r.all().len(),
+        attempts,
+        "no replica attempts while the circuit is open"
+    );
+    // After the cooldown one trial goes; it succeeds, the circuit closes everywhere, all are delivered.
+    r.set_mode(Mode::Accept);
+    let got = r.wait_delivered("/hook", 10, 30);
+    assert_eq!(fingerprints(&got).len(), 10);
+    for s in [&a, &b] {
+        eventually(10, "the circuit closed on both replicas", || {
+            circuit(s, 0).then_some(())
+        });
+    }
 }

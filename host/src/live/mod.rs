@@ -2,8 +2,14 @@
 //!
 //! A change is a partial document ([`LivePatch`]); it is checked as a whole
 //! against the current settings and either replaces them atomically (one
-//! `watch` send, with a new revision) or leaves them untouched. Changes last
-//! until the process stops: at start the config file is the truth again.
+//! `watch` send, with a new revision) or leaves them untouched.
+//!
+//! Alone (SQLite), changes last until the process stops: at start the
+//! config file is the truth again. Among replicas (PostgreSQL) they are
+//! stored and every replica follows them ([`shared`]), restarts included,
+//! until the config file's own settings change.
+
+pub(crate) mod shared;
 
 use std::collections::BTreeMap;
 
@@ -13,7 +19,7 @@ use crate::config::{Budgets, HostConfig};
 use assay_contract::Level;
 
 /// What `GET /v1/config` answers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Live {
     /// Bumped by every applied change; a `PUT` may name the revision it read.
     pub revision: u64,
@@ -23,13 +29,13 @@ pub struct Live {
     pub monitors: BTreeMap<String, LiveMonitor>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LiveCache {
     pub enabled: bool,
     pub ttl_secs: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LiveMonitor {
     pub interval_secs: u64,
 }
