@@ -7,7 +7,11 @@
 //! - `ASSAY_TEST_PG_BIN`: the directory of `createdb`, `pg_ctl` and friends;
 //! - `ASSAY_TEST_PG_DATA`: the data directory, and `ASSAY_TEST_PG_AS`: the
 //!   user it runs as, so that a test can stop and start the server (the
-//!   "database down" tests).
+//!   "database down" tests);
+//! - `ASSAY_TEST_PG_CA`: the CA (PEM) of the server's certificate: the
+//!   server speaks TLS (`ssl = on`, a certificate for 127.0.0.1 and
+//!   localhost from a throwaway CA), so every test connection that
+//!   prefers TLS, as assay does by default, gets it.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -91,11 +95,13 @@ impl TestPostgres {
                 .arg(&data)
                 .stdout(std::process::Stdio::null()),
         )?;
+        pg.certificates()?;
         // The same settings every start (the tests' own restarts too).
         let conf = format!(
-            "port = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\n\
-             fsync = off\nsynchronous_commit = off\nfull_page_writes = off\nmax_connections = 400\n",
-            pg.dir.display()
+            "port = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{dir}'\n\
+             fsync = off\nsynchronous_commit = off\nfull_page_writes = off\nmax_connections = 400\n\
+             ssl = on\nssl_cert_file = '{dir}/server.crt'\nssl_key_file = '{dir}/server.key'\n",
+            dir = pg.dir.display()
         );
         std::fs::OpenOptions::new()
             .append(true)
@@ -116,6 +122,94 @@ impl TestPostgres {
             pg.dir.display()
         );
         Ok(pg)
+    }
+
+    /// A throwaway CA and the server's certificate and key (readable by the server's user only).
+    fn certificates(&self) -> anyhow::Result<()> {
+        let d = &self.dir;
+        let openssl = |args: &[&str]| {
+            crate::run(
+                Command::new("openssl")
+                    .args(args)
+                    .current_dir(d)
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null()),
+            )
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        openssl(
+            &[
+                &["req", "-x509"],
+                &ec[..],
+                &[
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "ca.pem",
+                    "-days",
+                    "3",
+                    "-subj",
+                    "/CN=assay test CA",
+                    "-addext",
+                    "basicConstraints=critical,CA:TRUE",
+                    "-addext",
+                    "keyUsage=critical,keyCertSign",
+                ],
+            ]
+            .concat(),
+        )?;
+        openssl(
+            &[
+                &["req"],
+                &ec[..],
+                &[
+                    "-keyout",
+                    "server.key",
+                    "-out",
+                    "server.csr",
+                    "-subj",
+                    "/CN=127.0.0.1",
+                ],
+            ]
+            .concat(),
+        )?;
+        std::fs::write(
+            d.join("server.ext"),
+            "subjectAltName = IP:127.0.0.1, DNS:localhost\n",
+        )?;
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "3",
+            "-extfile",
+            "server.ext",
+        ])?;
+        crate::run(Command::new("chmod").arg("600").arg(d.join("server.key")))?;
+        if let Some(u) = &self.user {
+            crate::run(
+                Command::new("chown")
+                    .arg(format!("{u}:"))
+                    .arg(d.join("server.key"))
+                    .arg(d.join("server.crt")),
+            )?;
+        }
+        Ok(())
     }
 
     fn as_user(&self, program: &Path) -> Command {
@@ -142,6 +236,10 @@ impl TestPostgres {
                 self.dir.join("data").display().to_string(),
             ),
             ("ASSAY_TEST_PG_AS", self.user.clone().unwrap_or_default()),
+            (
+                "ASSAY_TEST_PG_CA",
+                self.dir.join("ca.pem").display().to_string(),
+            ),
         ]
     }
 }

@@ -15,6 +15,7 @@
 //! Either way, writes queued one after another commit in that order, and a
 //! caller answered "committed" has its rows in the database.
 
+mod pg_tls;
 mod postgres;
 mod schema;
 mod sqlite;

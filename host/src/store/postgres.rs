@@ -21,14 +21,12 @@
 use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::error::Error as StdError;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio::sync::{Mutex, mpsc};
-use tokio_postgres::NoTls;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
 use super::value::{Answer, Row, Stmt, Value, dollar_placeholders};
@@ -60,8 +58,9 @@ pub(super) struct Postgres {
 impl Postgres {
     /// Connects, brings the schema up to date and starts the writer.
     pub(super) async fn open(url: &str) -> Result<Postgres, StoreError> {
-        let mut config = tokio_postgres::Config::from_str(url)
-            .map_err(|e| StoreError::Config(format!("storage.url is not a PostgreSQL URL: {e}")))?;
+        let parsed = super::pg_tls::parse(url)?;
+        let tls = parsed.connector()?;
+        let mut config = parsed.config;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
@@ -69,7 +68,7 @@ impl Postgres {
         let display = display(&config);
         let manager = Manager::from_config(
             config,
-            NoTls,
+            tls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
