@@ -45,7 +45,7 @@ impl Fence {
     /// on, and otherwise keeps the lease from moving until it commits
     /// (PostgreSQL's `assay_fence`, migration 5).
     pub fn guard(&self) -> Stmt {
-        Stmt::exec(
+        Stmt::guard(
             "SELECT assay_fence(?1, ?2, ?3)",
             crate::store::args![self.lease.as_str(), self.holder.as_str(), self.token],
         )

@@ -394,7 +394,22 @@ impl Writer {
                 e.insert(st);
             }
         }
-        let runs = (stmts.iter()).map(|(s, sql)| run(&tx, prepared[sql.as_str()].clone(), s));
+        // A guard already passed in this transaction holds for the rest of it.
+        let mut guards = std::collections::HashSet::new();
+        let tx_ref = &tx;
+        let runs = (stmts.iter()).map(|(s, sql)| {
+            let again = s.guard && !guards.insert((sql.as_str(), format!("{:?}", s.args)));
+            let st = prepared[sql.as_str()].clone();
+            async move {
+                if again {
+                    return Ok(Answer {
+                        count: 1,
+                        rows: Vec::new(),
+                    });
+                }
+                run(tx_ref, st, s).await
+            }
+        });
         let mut answers = futures_util::future::try_join_all(runs).await?.into_iter();
         tx.commit().await.map_err(Failure::Pg)?;
         Ok(jobs

@@ -75,6 +75,9 @@ pub struct Stmt {
     pub(super) args: Vec<Value>,
     /// Answers the first column of its first row (else the rows it changed).
     pub(super) returning: bool,
+    /// A check whose effect lasts the transaction (a lock, a raised error):
+    /// run once per transaction however many of its jobs carry it.
+    pub(super) guard: bool,
 }
 
 impl Stmt {
@@ -84,6 +87,18 @@ impl Stmt {
             sql: sql.into(),
             args,
             returning: false,
+            guard: false,
+        }
+    }
+
+    /// A check that holds for the rest of the transaction once it passed
+    /// (it takes a lock, or fails the transaction): jobs that share a
+    /// transaction and carry the same guard run it once (PostgreSQL's
+    /// writer; elsewhere it simply runs each time). Answers a count of 1.
+    pub fn guard(sql: impl Into<Cow<'static, str>>, args: Vec<Value>) -> Stmt {
+        Stmt {
+            guard: true,
+            ..Stmt::exec(sql, args)
         }
     }
 
@@ -94,6 +109,7 @@ impl Stmt {
             sql: sql.into(),
             args,
             returning: true,
+            guard: false,
         }
     }
 }
