@@ -321,12 +321,18 @@ mod tests {
     /// 127.0.0.1 and localhost from the CA in `ASSAY_TEST_PG_CA`.
     #[tokio::test]
     async fn each_mode_connects_as_libpq_would_and_a_wrong_ca_is_refused() {
-        let (Ok(base), Ok(ca)) = (std::env::var("ASSAY_TEST_PG"), std::env::var("ASSAY_TEST_PG_CA")) else {
+        let (Ok(base), Ok(ca)) = (
+            std::env::var("ASSAY_TEST_PG"),
+            std::env::var("ASSAY_TEST_PG_CA"),
+        ) else {
             eprintln!("ASSAY_TEST_PG or ASSAY_TEST_PG_CA is not set: skipped");
             return;
         };
         let url = fresh_database(&base).await;
-        assert!(encrypted(&url).await.unwrap(), "prefer (the default) encrypts when it can");
+        assert!(
+            encrypted(&url).await.unwrap(),
+            "prefer (the default) encrypts when it can"
+        );
         assert!(!encrypted(&format!("{url}?sslmode=disable")).await.unwrap());
         let full = format!("{url}?sslmode=verify-full&sslrootcert={ca}");
         assert!(encrypted(&full).await.unwrap());
