@@ -35,7 +35,12 @@ pub struct Alert {
     pub source: String,
     pub fingerprint: String,
     pub starts_ms: i64,
+    /// Resolved: when. Firing: when it resolves by itself unless sent again
+    /// (Alertmanager's `endsAt`); `None`: only when told.
     pub ends_ms: Option<i64>,
+    /// Where to see what raised it (Prometheus's `generatorURL`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator_url: Option<String>,
 }
 
 impl Alert {
@@ -61,6 +66,7 @@ impl Alert {
             source: source.into(),
             starts_ms: now_ms(),
             ends_ms: None,
+            generator_url: None,
         }
     }
 

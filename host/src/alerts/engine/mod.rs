@@ -231,11 +231,15 @@ impl Engine {
         let fp = alert.fingerprint.clone();
         let outcome = match (self.active.get_mut(&fp), alert.status) {
             (Some(a), AlertStatus::Firing) if a.alert.is_firing() => {
-                // Dedupe: the same alert again. Refresh its text, keep its start.
+                // Dedupe: the same alert again. Refresh its text and when it
+                // ends unless sent again; keep its start.
                 a.alert.summary = alert.summary;
                 a.alert.description = alert.description;
                 a.alert.annotations = alert.annotations;
-                if a.decision == decision {
+                a.alert.generator_url = alert.generator_url;
+                let extended = a.alert.ends_ms != alert.ends_ms;
+                a.alert.ends_ms = alert.ends_ms;
+                if a.decision == decision && !extended {
                     return (Outcome::Deduplicated, Vec::new());
                 }
                 a.decision = decision;
@@ -243,7 +247,7 @@ impl Engine {
             }
             (Some(a), AlertStatus::Firing) => {
                 a.alert.status = AlertStatus::Firing;
-                a.alert.ends_ms = None;
+                a.alert.ends_ms = alert.ends_ms;
                 a.decision = decision;
                 Outcome::Refired
             }
@@ -347,6 +351,7 @@ impl Engine {
     /// Time passes: flushes the groups that are due, escalates, and
     /// summarises what rate limits held back.
     pub fn tick(&mut self, now: i64) -> Vec<Effect> {
+        let mut effects = self.expire(now);
         self.silences.retain(|s| s.ends_ms > now);
         for a in self.active.values_mut() {
             if a.held_until_ms.is_some_and(|t| t <= now) {
@@ -355,7 +360,6 @@ impl Engine {
         }
         self.cooldowns.retain(|_, t| *t > now);
         let mutes = self.mutes(now);
-        let mut effects = Vec::new();
         let mut out: Vec<Notification> = Vec::new();
         let mut touched: BTreeSet<String> = BTreeSet::new();
         let ids: Vec<GroupId> = self.groups.keys().cloned().collect();
@@ -387,6 +391,25 @@ impl Engine {
         for fp in done {
             self.forget(&fp);
             effects.push(Effect::Forget(fp));
+        }
+        effects
+    }
+
+    /// Resolves the firing alerts whose end has come without a re-send
+    /// (Alertmanager's `endsAt`: Prometheus re-sends what still fires), as
+    /// of their end.
+    fn expire(&mut self, now: i64) -> Vec<Effect> {
+        let due: Vec<(Alert, Decision)> = (self.active.values())
+            .filter(|a| a.alert.is_firing() && a.alert.ends_ms.is_some_and(|t| t <= now))
+            .map(|a| {
+                let mut alert = a.alert.clone();
+                alert.status = AlertStatus::Resolved;
+                (alert, a.decision.clone())
+            })
+            .collect();
+        let mut effects = Vec::new();
+        for (alert, decision) in due {
+            effects.extend(self.apply(alert, decision, now).1);
         }
         effects
     }

@@ -487,3 +487,46 @@ fn restored_alerts_resume_without_telling_channels_again() {
     assert_eq!(sent(&again.tick(5 * HOUR)).len(), 1);
     assert_eq!(again.firing_by_severity()[2], (Severity::Error, 1));
 }
+
+/// Alertmanager's `endsAt`: a firing alert that is not sent again by its
+/// end resolves by itself, as of its end; each re-send moves the end.
+#[test]
+fn a_firing_alert_past_its_end_without_a_resend_resolves() {
+    let (mut e, a) = notified(policy(), "Expiring");
+    let mut sent_again = a.clone();
+    sent_again.ends_ms = Some(2 * MIN);
+    let (outcome, effects) = e.apply(sent_again.clone(), to(&["ops"]), 30 * S);
+    assert_eq!(outcome, Outcome::Deduplicated);
+    assert!(
+        effects.iter().any(|e| matches!(e, Effect::Save(_))),
+        "a new end is stored, so a restart keeps it"
+    );
+    // The same end again changes nothing.
+    assert!(
+        e.apply(sent_again.clone(), to(&["ops"]), 40 * S)
+            .1
+            .is_empty()
+    );
+    assert!(told(&e.tick(2 * MIN - 1)).is_empty(), "not yet");
+    sent_again.ends_ms = Some(3 * MIN);
+    e.apply(sent_again, to(&["ops"]), 2 * MIN - 1);
+    assert!(
+        told(&e.tick(2 * MIN + S)).is_empty(),
+        "the re-send moved its end"
+    );
+    let effects = e.tick(3 * MIN);
+    let history: Vec<&str> = (effects.iter())
+        .filter_map(|e| match e {
+            Effect::History { detail, .. } => Some(detail.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(history, ["resolved"]);
+    // Its group was due: the resolution goes out in the same tick, as of its end.
+    let out = sent(&effects);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].status, AlertStatus::Resolved);
+    assert_eq!(out[0].alerts[0].fingerprint, a.fingerprint);
+    assert_eq!(out[0].alerts[0].ends_ms, Some(3 * MIN));
+    assert!(e.is_empty(), "told resolved everywhere: forgotten");
+}
