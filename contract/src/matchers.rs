@@ -72,6 +72,46 @@ impl Matcher {
         })
     }
 
+    /// A matcher from its parts (Alertmanager API v2's `name`, `value`,
+    /// `isRegex`, `isEqual`); the value is taken as it is, unquoted.
+    pub fn from_parts(
+        name: &str,
+        value: &str,
+        is_regex: bool,
+        is_equal: bool,
+    ) -> Result<Matcher, String> {
+        let op = match (is_regex, is_equal) {
+            (false, true) => "=",
+            (false, false) => "!=",
+            (true, true) => "=~",
+            (true, false) => "!~",
+        };
+        let mut m = Matcher::parse(&format!("{name}{op}\"\""))?;
+        if is_regex {
+            m.re = Some(
+                regex_lite::Regex::new(&format!("^(?:{value})$"))
+                    .map_err(|e| format!("{name}{op}{value:?}: bad regular expression: {e}"))?,
+            );
+        }
+        m.value = value.to_owned();
+        Ok(m)
+    }
+
+    /// The value compared with (a regex's source, unanchored).
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+
+    /// `=~` or `!~`.
+    pub fn is_regex(&self) -> bool {
+        matches!(self.op, Op::Re | Op::NotRe)
+    }
+
+    /// `=` or `=~` (not negated).
+    pub fn is_equal(&self) -> bool {
+        matches!(self.op, Op::Eq | Op::Re)
+    }
+
     pub fn parse_all(texts: &[String]) -> Result<Vec<Matcher>, String> {
         texts.iter().map(|t| Matcher::parse(t)).collect()
     }
@@ -102,7 +142,9 @@ impl std::fmt::Display for Matcher {
             Op::Re => "=~",
             Op::NotRe => "!~",
         };
-        write!(f, "{}{op}{:?}", self.name, self.value)
+        // Quoted as `parse` reads it back: only `"` is escaped (`{:?}` would
+        // double every backslash of a regex such as `\d+`).
+        write!(f, "{}{op}\"{}\"", self.name, self.value.replace('"', "\\\""))
     }
 }
 
@@ -116,6 +158,23 @@ impl serde::Serialize for Matcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn display_reads_back_as_the_same_matcher() {
+        for text in [r#"job=~"api\d+""#, r#"msg="say \"hi\"""#, r#"a!~"x|y""#, r#"b!="""#] {
+            let m = Matcher::parse(text).unwrap();
+            let again = Matcher::parse(&m.to_string()).unwrap();
+            assert_eq!(again.to_string(), m.to_string(), "{text}");
+            assert_eq!(again.value(), m.value(), "{text}");
+        }
+        let stored = Matcher::parse(r#"job=~"api\d+""#).unwrap().to_string();
+        assert_eq!(stored, r#"job=~"api\d+""#);
+        assert!(Matcher::parse(&stored).unwrap().matches(&labels(&[("job", "api12")])));
+        let parts = Matcher::from_parts("job", r"api\d+", true, false).unwrap();
+        assert_eq!(parts.to_string(), r#"job!~"api\d+""#);
+        assert!(!parts.matches(&labels(&[("job", "api7")])));
+        assert!(parts.is_regex() && !parts.is_equal());
+    }
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs

@@ -76,6 +76,10 @@ pub struct AlertingSection {
     pub tick: Duration,
     /// Where links in notifications point (this host's public URL), if set.
     pub external_url: Option<String>,
+    /// An alert posted to `/api/v2/alerts` without `endsAt` resolves this
+    /// long after its last re-send (Alertmanager's `resolve_timeout`).
+    #[serde(deserialize_with = "dur")]
+    pub resolve_timeout: Duration,
 }
 
 impl Default for AlertingSection {
@@ -97,6 +101,7 @@ impl Default for AlertingSection {
             rule_interval: secs(30),
             tick: Duration::from_millis(200),
             external_url: None,
+            resolve_timeout: secs(300),
         }
     }
 }
@@ -474,6 +479,9 @@ impl AlertingSection {
         }
         if self.breaker_failures == 0 {
             return Err("alerting.breaker_failures must be at least 1".into());
+        }
+        if self.resolve_timeout.is_zero() {
+            return Err("alerting.resolve_timeout must be more than 0s".into());
         }
         if self.tick.is_zero() || self.tick > secs(10) {
             return Err("alerting.tick must be between 1ms and 10s".into());
