@@ -144,7 +144,12 @@ impl std::fmt::Display for Matcher {
         };
         // Quoted as `parse` reads it back: only `"` is escaped (`{:?}` would
         // double every backslash of a regex such as `\d+`).
-        write!(f, "{}{op}\"{}\"", self.name, self.value.replace('"', "\\\""))
+        write!(
+            f,
+            "{}{op}\"{}\"",
+            self.name,
+            self.value.replace('"', "\\\"")
+        )
     }
 }
 
@@ -161,7 +166,12 @@ mod tests {
 
     #[test]
     fn display_reads_back_as_the_same_matcher() {
-        for text in [r#"job=~"api\d+""#, r#"msg="say \"hi\"""#, r#"a!~"x|y""#, r#"b!="""#] {
+        for text in [
+            r#"job=~"api\d+""#,
+            r#"msg="say \"hi\"""#,
+            r#"a!~"x|y""#,
+            r#"b!="""#,
+        ] {
             let m = Matcher::parse(text).unwrap();
             let again = Matcher::parse(&m.to_string()).unwrap();
             assert_eq!(again.to_string(), m.to_string(), "{text}");
@@ -169,7 +179,11 @@ mod tests {
         }
         let stored = Matcher::parse(r#"job=~"api\d+""#).unwrap().to_string();
         assert_eq!(stored, r#"job=~"api\d+""#);
-        assert!(Matcher::parse(&stored).unwrap().matches(&labels(&[("job", "api12")])));
+        assert!(
+            Matcher::parse(&stored)
+                .unwrap()
+                .matches(&labels(&[("job", "api12")]))
+        );
         let parts = Matcher::from_parts("job", r"api\d+", true, false).unwrap();
         assert_eq!(parts.to_string(), r#"job!~"api\d+""#);
         assert!(!parts.matches(&labels(&[("job", "api7")])));

@@ -113,6 +113,12 @@ impl Auth {
     pub fn required(&self, method: &Method, route: &str) -> Option<Role> {
         match route {
             "/health" | "/ready" | "/metrics" if self.public.iter().any(|p| p == route) => None,
+            // Unauthenticated ingestion, when the operator allows it.
+            "/api/v2/alerts"
+                if method == Method::POST && self.public.iter().any(|p| p == route) =>
+            {
+                None
+            }
             "/v1/audit" => Some(Role::Admin),
             "/v1/config" if method == Method::PUT => Some(Role::Admin),
             "/v1/plugins/reload" => Some(Role::Admin),

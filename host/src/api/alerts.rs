@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::am::is_label_name;
 use super::auth::Actor;
 use super::error::ApiError;
 use super::{check_limit, hundred};
@@ -67,15 +68,6 @@ fn warning() -> Severity {
 #[serde(deny_unknown_fields)]
 pub(super) struct PostedAlerts {
     alerts: Vec<PostedAlert>,
-}
-
-/// A Prometheus label name: `[a-zA-Z_][a-zA-Z0-9_]*`.
-fn is_label_name(s: &str) -> bool {
-    let mut chars = s.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 impl PostedAlert {

@@ -4,6 +4,7 @@
 //! unknown routes, wrong methods, bad parameters and panics too.
 
 mod alerts;
+mod am;
 pub(crate) mod auth;
 mod cache;
 mod cluster;
@@ -107,6 +108,18 @@ pub(crate) fn router(svc: Arc<Service>) -> Router {
             get(alerts::list_silences).post(alerts::create_silence),
         )
         .route("/v1/silences/{id}", delete(alerts::expire_silence))
+        .route("/api/v2/alerts", get(am::get_alerts).post(am::post_alerts))
+        .route("/api/v2/alerts/groups", get(am::get_groups))
+        .route(
+            "/api/v2/silences",
+            get(am::get_silences).post(am::post_silence),
+        )
+        .route(
+            "/api/v2/silence/{id}",
+            get(am::get_silence).delete(am::delete_silence),
+        )
+        .route("/api/v2/status", get(am::status))
+        .route("/api/v2/receivers", get(am::receivers))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(

@@ -345,9 +345,9 @@ impl HostConfig {
 
     fn check_auth(&self) -> Result<(), String> {
         for p in &self.auth.public {
-            if !["/health", "/ready", "/metrics"].contains(&p.as_str()) {
+            if !["/health", "/ready", "/metrics", "/api/v2/alerts"].contains(&p.as_str()) {
                 return Err(format!(
-                    "auth.public: {p:?} cannot be public (only /health, /ready and /metrics can)"
+                    "auth.public: {p:?} cannot be public (only /health, /ready, /metrics and /api/v2/alerts, for posting alerts, can)"
                 ));
             }
         }
