@@ -311,6 +311,7 @@ const STORAGE_E2E: &[&str] = &[
     "serve_probes::",
     "serve_auth::",
     "alert_channels::",
+    "alertmanager_api::",
     "alert_delivery::",
     "alert_routing::",
     "alert_semantics::",

@@ -8,6 +8,7 @@ mod alert_channels;
 mod alert_delivery;
 mod alert_routing;
 mod alert_semantics;
+mod alertmanager_api;
 mod cli;
 mod cluster;
 mod common;

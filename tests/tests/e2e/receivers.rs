@@ -252,7 +252,7 @@ fn serve(mut conn: TcpStream, mode: &Mutex<Mode>, log: &Mutex<Vec<Received>>, st
 }
 
 /// Waits until something listens on `port`.
-fn wait_listening(port: u16, what: &str, child: &mut Child) {
+pub(crate) fn wait_listening(port: u16, what: &str, child: &mut Child) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         if let Ok(Some(status)) = child.try_wait() {
