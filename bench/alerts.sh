@@ -6,10 +6,14 @@
 #     notification is in the durable outbox (the channel's receiver is down).
 #  2. delivered: assay restarted with the receiver up (a keep-alive HTTP/1.1 responder
 #     in Python asyncio); the time until the N stored notifications are delivered.
-#  3. the peer: the same batches POSTed to a real Prometheus Alertmanager's
-#     /api/v2/alerts (in memory, no plugin), when it is installed.
+#  3. Alertmanager's API: the same N alerts, in Alertmanager's JSON and in batches of
+#     AM_BATCH (Prometheus sends at most 64 per request), POSTed to assay's /api/v2/alerts
+#     (a fresh database), routed and committed before each answer as in 1.
+#  4. the peer: the same batches POSTed to a real Prometheus Alertmanager's
+#     /api/v2/alerts (in memory, no plugin), when it is installed: at BATCH as in 1, and
+#     at AM_BATCH as in 3.
 #
-#   bench/alerts.sh [N] [BATCH] [CLIENTS]
+#   bench/alerts.sh [N] [BATCH] [CLIENTS]      # AM_BATCH=64
 #   DUMP_METRICS=1 bench/alerts.sh     # also prints the plugin call and refusal metrics
 #
 # Needs: target/release/assay and plugins.d/severity-routes.wasm (cargo xtask build),
@@ -19,6 +23,7 @@ cd "$(dirname "$0")/.."
 N=${1:-20000}
 BATCH=${2:-200}
 CLIENTS=${3:-8}
+AM_BATCH=${AM_BATCH:-64}
 BIN=${BIN:-target/release/assay}
 source bench/lib.sh
 work=$(mktemp -d)
@@ -180,7 +185,16 @@ echo "   $got requests received, $delivered marked delivered: $(python3 -c "prin
 [ -n "${DUMP_METRICS:-}" ] && curl -s 127.0.0.1:18190/metrics | grep -E "^assay_plugin_(rejected|refusal|calls)" | head -20
 kill "$server"; wait "$server" 2>/dev/null || true
 
-echo "== 3. peer: the same alerts POSTed to Prometheus Alertmanager's /api/v2/alerts"
+echo "== 3. the same $N alerts through assay's Alertmanager API (/api/v2/alerts, $AM_BATCH per request, $CLIENTS clients)"
+sed "s|$work/assay.db|$work/assay-am.db|" "$work/assay.toml" > "$work/assay-am.toml"
+start_assay "$work/assay-am.toml" 18190
+pids+=("$server")
+[ "${ASSAY_RUNTIME__SNAPSHOTS:-true}" = false ] || await_snapshots 18190 severity-routes
+read -r rate secs < <(python3 "$work/post.py" 127.0.0.1 18190 /api/v2/alerts "$N" "$AM_BATCH" "$CLIENTS" Bench)
+echo "   assay /api/v2/alerts (routed, alert state committed): $rate alerts/s ($secs s)"
+kill "$server"; wait "$server" 2>/dev/null || true
+
+echo "== 4. peer: the same alerts POSTed to Prometheus Alertmanager's /api/v2/alerts"
 if command -v prometheus-alertmanager >/dev/null 2>&1; then
     cat > "$work/am.yml" <<YML
 route:
@@ -192,8 +206,11 @@ YML
         --web.listen-address=127.0.0.1:18192 --cluster.listen-address= >/dev/null 2>&1 &
     pids+=($!)
     for _ in $(seq 1 100); do curl -fs 127.0.0.1:18192/-/ready >/dev/null 2>&1 && break; sleep 0.1; done
+    version=$(prometheus-alertmanager --version 2>&1 | head -1 | awk '{print $3}')
     read -r rate secs < <(python3 "$work/post.py" 127.0.0.1 18192 /api/v2/alerts "$N" "$BATCH" "$CLIENTS" Bench)
-    echo "   Alertmanager $(prometheus-alertmanager --version 2>&1 | head -1 | awk '{print $3}'): $rate alerts/s ($secs s)"
+    echo "   Alertmanager $version, $BATCH per request: $rate alerts/s ($secs s)"
+    read -r rate secs < <(python3 "$work/post.py" 127.0.0.1 18192 /api/v2/alerts "$N" "$AM_BATCH" "$CLIENTS" Other)
+    echo "   Alertmanager $version, $AM_BATCH per request: $rate alerts/s ($secs s)"
 else
     echo "   skipped: prometheus-alertmanager is not installed (apt-get install prometheus-alertmanager)"
 fi

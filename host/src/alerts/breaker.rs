@@ -1,6 +1,7 @@
 //! Each channel's circuit breaker, kept in the store: every replica that
 //! delivers for a channel sees the same breaker, and a restart does not
-//! forget that a receiver is down.
+//! forget that a receiver is down: it tries it once at start
+//! ([`Breakers::try_now`]) and keeps to the breaker from there.
 //!
 //! - Closed: attempts go ahead; each failure counts, a success resets.
 //! - `failures` in a row open it for `cooldown`: nothing is attempted (no
@@ -118,6 +119,18 @@ impl Breakers {
             .map(State::from_row)
             .transpose()?
             .unwrap_or_default())
+    }
+
+    /// Ends the cooldown of `channel`'s open breaker now (a start): its
+    /// next attempt is the trial. Answers the new state.
+    pub async fn try_now(&self, channel: &str, now_ms: i64) -> Result<State, StoreError> {
+        let end = Stmt::exec(
+            "UPDATE channel_breakers SET open_until_ms = CAST(?2 AS BIGINT)
+             WHERE channel = ?1 AND open_until_ms > CAST(?2 AS BIGINT)",
+            args![channel, now_ms],
+        );
+        self.store.write(vec![end]).wait().await?;
+        self.read(channel).await
     }
 
     /// Claims the trial of `channel`'s open breaker whose cooldown is over,
@@ -264,6 +277,9 @@ mod tests {
                 now = s.open_until_ms.unwrap();
             }
             assert_eq!(b.read("c").await.unwrap().cooldown_ms, MAX_COOLDOWN_MS);
+            // A start ends the cooldown: the trial may go at once.
+            let s = b.try_now("c", now - 5).await.unwrap();
+            assert_eq!(s.gate(now - 5), Gate::Trial);
             // A trial claim that ran out (its replica died) can be taken again.
             assert!(b.take_trial("c", now, 10).await.unwrap());
             assert!(b.take_trial("c", now + 10, 10).await.unwrap());

@@ -217,9 +217,11 @@ impl Outbox {
     /// stay pending, visible in the API).
     pub async fn resume(&self) -> Result<(), StoreError> {
         for (name, q) in &self.queues {
-            let state = self.breakers.read(name).await?;
+            let mut state = self.breakers.read(name).await?;
             if state.is_open() {
-                tracing::warn!(channel = %name, "outbox: the channel's circuit is open (from before)");
+                // A restart often follows a repair: one trial now, not after the cooldown.
+                state = self.breakers.try_now(name, now_ms()).await?;
+                tracing::warn!(channel = %name, "outbox: the channel's circuit was open before this start; trying it once now");
             }
             self.learn(q, name, state);
         }
