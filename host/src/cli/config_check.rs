@@ -32,6 +32,12 @@ pub(super) fn run(args: CheckArgs) -> anyhow::Result<u8> {
             problems.push(e);
         }
     }
+    // Channels build as `serve` builds them (a body_template compiles and renders).
+    for c in &config.channels {
+        if let Err(e) = crate::alerts::channels::Channel::new(c.clone()) {
+            problems.push(e);
+        }
+    }
     for m in &config.monitors {
         if !m.path.exists() {
             println!(

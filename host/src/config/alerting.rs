@@ -182,6 +182,12 @@ pub struct ChannelSection {
     #[serde(default)]
     pub headers: BTreeMap<String, Secret>,
     pub format: Option<WebhookFormat>,
+    /// The body, rendered with minijinja over the notification (instead of `format`).
+    pub body_template: Option<String>,
+    /// A file holding `body_template` (relative paths start at the config's directory).
+    pub body_template_file: Option<std::path::PathBuf>,
+    /// The body's `Content-Type` with a `body_template` (default `application/json`).
+    pub content_type: Option<String>,
     /// Signs the body: `X-Assay-Signature: sha256=HEX` (HMAC-SHA256).
     pub secret: Option<Secret>,
     pub secret_file: Option<std::path::PathBuf>,
@@ -227,6 +233,18 @@ impl ChannelSection {
                         .map_err(|e| format!("{at}: {key}_file: {e}"))?,
                 );
             }
+        }
+        // Not a secret, but read at the same moment.
+        if let Some(path) = &self.body_template_file {
+            if self.body_template.is_some() {
+                return Err(format!(
+                    "{at}: give body_template or body_template_file, not both"
+                ));
+            }
+            let path = base.join(path);
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| format!("{at}: body_template_file {}: {e}", path.display()))?;
+            self.body_template = Some(text);
         }
         Ok(())
     }
@@ -287,7 +305,7 @@ impl ChannelSection {
             ));
         }
         let t = self.kind;
-        let set: [(&str, bool, &[ChannelType]); 15] = {
+        let set: [(&str, bool, &[ChannelType]); 18] = {
             use ChannelType::*;
             [
                 ("url", self.url.is_some(), &[Webhook, Slack, Alertmanager]),
@@ -304,6 +322,13 @@ impl ChannelSection {
                     &[Webhook, Alertmanager],
                 ),
                 ("format", self.format.is_some(), &[Webhook]),
+                ("body_template", self.body_template.is_some(), &[Webhook]),
+                (
+                    "body_template_file",
+                    self.body_template_file.is_some(),
+                    &[Webhook],
+                ),
+                ("content_type", self.content_type.is_some(), &[Webhook]),
                 ("secret", self.secret.is_some(), &[Webhook]),
                 ("smtp_host", self.smtp_host.is_some(), &[Email]),
                 ("smtp_port", self.smtp_port.is_some(), &[Email]),
@@ -356,6 +381,12 @@ impl ChannelSection {
             }
             ChannelType::File => need("path", self.path.is_some())?,
             ChannelType::Log => {}
+        }
+        if self.format.is_some() && self.body_template.is_some() {
+            return Err(format!("{at}: give format or body_template, not both"));
+        }
+        if self.content_type.is_some() && self.body_template.is_none() {
+            return Err(format!("{at}: content_type goes with a body_template"));
         }
         Ok(())
     }

@@ -406,3 +406,47 @@ url = "{v4}"
     };
     assert_eq!(resolved["alerts"][0]["labels"]["queue"], "emails");
 }
+
+/// A webhook with a shipped `body_template` (ntfy's JSON) posts the rendered
+/// body; a template that does not compile is a config error.
+#[test]
+fn a_body_template_renders_the_webhook_body_and_a_broken_one_is_a_config_error() {
+    let env = Env::new();
+    let r = Receiver::start();
+    let template =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/templates/ntfy.json.j2");
+    let extra = format!("body_template_file = {:?}", template.display().to_string());
+    let config = format!("{FAST_ALERTING}{}", r.channel("ntfy", &extra));
+    let s = Server::with_config(&env, &config);
+    s.post_alerts(
+        json!([{"name": "DiskFull", "severity": "critical", "summary": "disk / is 97% full"}]),
+    );
+    let got = r.wait_delivered("/ntfy", 1, 20);
+    assert_eq!(got[0].header("content-type"), Some("application/json"));
+    let body = got[0].json();
+    assert_eq!(body["topic"], "assay-alerts");
+    assert_eq!(body["message"], "disk / is 97% full");
+    assert_eq!(
+        (body["priority"].as_i64(), body["tags"][0].as_str()),
+        (Some(5), Some("rotating_light"))
+    );
+    assert!(
+        body["title"].as_str().unwrap().contains("DiskFull"),
+        "{body}"
+    );
+
+    let broken = env.work_dir().join("broken.toml");
+    let bad = format!("{}body_template = \"{{{{ title \"\n", r.channel("chat", ""));
+    std::fs::write(&broken, bad).unwrap();
+    let out = env
+        .assay()
+        .args(["config", "check", broken.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("channel \"chat\": body_template: syntax error"),
+        "{stderr}"
+    );
+}

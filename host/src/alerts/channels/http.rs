@@ -47,8 +47,18 @@ impl Post {
         n: &Notification,
     ) -> Result<(), String> {
         let bytes = serde_json::to_vec(body).map_err(|e| e.to_string())?;
+        self.send(bytes, "application/json", n).await
+    }
+
+    /// POSTs `bytes` as `content_type`.
+    pub(super) async fn send(
+        &self,
+        bytes: Vec<u8>,
+        content_type: &str,
+        n: &Notification,
+    ) -> Result<(), String> {
         let mut req = (self.client.post(&self.url))
-            .header("content-type", "application/json")
+            .header("content-type", content_type)
             .header("idempotency-key", &n.idempotency_key);
         for (k, v) in &self.headers {
             req = req.header(k.as_str(), v.as_str());

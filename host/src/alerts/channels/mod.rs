@@ -2,7 +2,8 @@
 //! a [`Transport`] that renders its own payload and sends it: `webhook`
 //! (assay JSON or Alertmanager v4, custom headers, HMAC signature), `slack`,
 //! `alertmanager` (its API), `email` (SMTP via lettre), `log` and `file`
-//! (JSON Lines), one file each (`http.rs` holds what the HTTP ones share).
+//! (JSON Lines), one file each (`http.rs` holds what the HTTP ones share;
+//! `template.rs` a webhook's `body_template`).
 //! [`Channel`] bounds an attempt by the channel's timeout and scrubs its
 //! secrets out of the error.
 //!
@@ -22,6 +23,7 @@ mod email;
 mod file;
 mod http;
 mod slack;
+pub(crate) mod template;
 mod webhook;
 
 pub use http::sign;
@@ -59,6 +61,10 @@ impl Channel {
             ChannelType::Webhook => Box::new(webhook::Webhook {
                 post: http::Post::new(&config, url)?,
                 format: config.format.unwrap_or_default(),
+                template: (config.body_template.as_deref())
+                    .map(|t| template::BodyTemplate::new(t, config.content_type.as_deref()))
+                    .transpose()
+                    .map_err(|e| format!("channel {:?}: {e}", config.name))?,
             }),
             ChannelType::Slack => Box::new(slack::Slack {
                 post: http::Post::new(&config, url)?,

@@ -7,6 +7,7 @@
 
 mod wire;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Extension;
@@ -163,6 +164,9 @@ pub(super) async fn get_alerts(
     Ok(axum::Json(shown(&alerts, &params).await?).into_response())
 }
 
+/// A group of `/api/v2/alerts/groups`: the channel, and the `group_by` labels.
+type GroupKey = (String, Vec<(String, String)>);
+
 /// `GET /api/v2/alerts/groups`: per channel, by `[alerting] group_by`.
 pub(super) async fn get_groups(
     State(svc): State<Arc<Service>>,
@@ -170,10 +174,7 @@ pub(super) async fn get_groups(
 ) -> Result<Response, AmError> {
     let params = Params::parse(q)?;
     let group_by = &svc.config.alerting.group_by;
-    let mut groups: std::collections::BTreeMap<
-        (String, Vec<(String, String)>),
-        Vec<GettableAlert>,
-    > = Default::default();
+    let mut groups: BTreeMap<GroupKey, Vec<GettableAlert>> = BTreeMap::new();
     for a in shown(&svc.alerts, &params).await? {
         let labels: Vec<(String, String)> = (group_by.iter())
             .filter_map(|k| a.labels.get(k).map(|v| (k.clone(), v.clone())))
@@ -187,7 +188,7 @@ pub(super) async fn get_groups(
     }
     let out: Vec<_> = (groups.into_iter())
         .map(|((receiver, labels), alerts)| {
-            let labels: std::collections::BTreeMap<_, _> = labels.into_iter().collect();
+            let labels: BTreeMap<_, _> = labels.into_iter().collect();
             json!({"labels": labels, "receiver": {"name": receiver}, "alerts": alerts})
         })
         .collect();
