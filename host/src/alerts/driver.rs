@@ -63,15 +63,18 @@ pub(super) struct EngineSpec {
     pub(super) policy: AlertingSection,
     pub(super) limits: HashMap<String, u32>,
     pub(super) inhibit: Vec<InhibitRule>,
+    /// Channels told of acknowledgements.
+    pub(super) ack_channels: std::collections::BTreeSet<String>,
 }
 
 impl EngineSpec {
-    fn engine(&self) -> Engine {
+    pub(super) fn engine(&self) -> Engine {
         Engine::new(
             self.policy.clone(),
             self.limits.clone(),
             self.inhibit.clone(),
         )
+        .with_ack_channels(self.ack_channels.clone())
     }
 }
 

@@ -52,7 +52,6 @@ use crate::store::{Store, StoreError};
 use crate::tasks::Tasks;
 use crate::telemetry::AlertMetrics;
 use driver::{Command, Driver};
-use engine::Engine;
 
 /// How long an alert waits for the plugin directory to load before it is routed without it.
 const READY_WAIT: Duration = Duration::from_secs(30);
@@ -134,16 +133,17 @@ impl Alerting {
             .filter_map(|c| Some((c.name.clone(), c.max_per_hour?)))
             .collect();
         let inhibit = config.inhibit_rules.iter().map(InhibitRule::from).collect();
+        let ack_channels = (config.channels.iter())
+            .filter(|c| c.kind == crate::config::ChannelType::Pagerduty)
+            .map(|c| c.name.clone())
+            .collect();
         let spec = driver::EngineSpec {
             policy: config.alerting.clone(),
             limits,
             inhibit,
+            ack_channels,
         };
-        let mut engine = Engine::new(
-            spec.policy.clone(),
-            spec.limits.clone(),
-            spec.inhibit.clone(),
-        );
+        let mut engine = spec.engine();
         // Alone, this replica decides at once; among replicas, once it holds the lease.
         cluster.want(driver::LEASE, [driver::LEASE.to_owned()]);
         let leading = !cluster.is_shared();

@@ -28,6 +28,9 @@ pub enum Kind {
     RateLimitSummary,
     /// `assay alert test`.
     Test,
+    /// Someone acknowledged the alert in assay (to channels that track
+    /// acknowledgement: PagerDuty).
+    Acknowledgement,
 }
 crate::names::named!(Kind, "notification kind");
 

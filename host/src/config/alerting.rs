@@ -116,6 +116,8 @@ pub enum ChannelType {
     Alertmanager,
     Log,
     File,
+    /// PagerDuty's Events API v2.
+    Pagerduty,
 }
 
 impl ChannelType {
@@ -127,6 +129,7 @@ impl ChannelType {
             ChannelType::Alertmanager => "alertmanager",
             ChannelType::Log => "log",
             ChannelType::File => "file",
+            ChannelType::Pagerduty => "pagerduty",
         }
     }
 }
@@ -191,6 +194,10 @@ pub struct ChannelSection {
     /// Signs the body: `X-Assay-Signature: sha256=HEX` (HMAC-SHA256).
     pub secret: Option<Secret>,
     pub secret_file: Option<std::path::PathBuf>,
+    // pagerduty
+    /// The integration's routing key (a secret).
+    pub routing_key: Option<Secret>,
+    pub routing_key_file: Option<std::path::PathBuf>,
     // email
     pub smtp_host: Option<String>,
     pub smtp_port: Option<u16>,
@@ -223,6 +230,7 @@ impl ChannelSection {
             ("url", &self.url_file, &mut self.url),
             ("secret", &self.secret_file, &mut self.secret),
             ("password", &self.password_file, &mut self.password),
+            ("routing_key", &self.routing_key_file, &mut self.routing_key),
         ] {
             if let Some(path) = file {
                 if value.is_some() {
@@ -255,6 +263,7 @@ impl ChannelSection {
             && self.headers == other.headers
             && self.secret == other.secret
             && self.password == other.password
+            && self.routing_key == other.routing_key
     }
 
     /// These settings with `other`'s secrets (a reload: secrets apply at
@@ -265,6 +274,7 @@ impl ChannelSection {
             headers: other.headers.clone(),
             secret: other.secret.clone(),
             password: other.password.clone(),
+            routing_key: other.routing_key.clone(),
             ..self.clone()
         }
     }
@@ -281,6 +291,7 @@ impl ChannelSection {
             .values()
             .chain(&self.secret)
             .chain(&self.password)
+            .chain(&self.routing_key)
         {
             out.push(s.expose().to_owned());
         }
@@ -305,14 +316,24 @@ impl ChannelSection {
             ));
         }
         let t = self.kind;
-        let set: [(&str, bool, &[ChannelType]); 18] = {
+        let set: [(&str, bool, &[ChannelType]); 20] = {
             use ChannelType::*;
             [
-                ("url", self.url.is_some(), &[Webhook, Slack, Alertmanager]),
+                (
+                    "url",
+                    self.url.is_some(),
+                    &[Webhook, Slack, Alertmanager, Pagerduty],
+                ),
                 (
                     "url_file",
                     self.url_file.is_some(),
-                    &[Webhook, Slack, Alertmanager],
+                    &[Webhook, Slack, Alertmanager, Pagerduty],
+                ),
+                ("routing_key", self.routing_key.is_some(), &[Pagerduty]),
+                (
+                    "routing_key_file",
+                    self.routing_key_file.is_some(),
+                    &[Pagerduty],
                 ),
                 ("secret_file", self.secret_file.is_some(), &[Webhook]),
                 ("password_file", self.password_file.is_some(), &[Email]),
@@ -381,6 +402,13 @@ impl ChannelSection {
             }
             ChannelType::File => need("path", self.path.is_some())?,
             ChannelType::Log => {}
+            ChannelType::Pagerduty => {
+                need("routing_key", self.routing_key.is_some())?;
+                let url = self.url.as_ref().map(Secret::expose).unwrap_or("https://");
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(format!("{at}: url must start with http:// or https://"));
+                }
+            }
         }
         if self.format.is_some() && self.body_template.is_some() {
             return Err(format!("{at}: give format or body_template, not both"));

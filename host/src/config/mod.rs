@@ -239,9 +239,14 @@ impl HostConfig {
             .iter()
             .filter_map(|t| t.token_file.as_ref());
         let channels = self.channels.iter().flat_map(|c| {
-            [&c.url_file, &c.secret_file, &c.password_file]
-                .into_iter()
-                .flatten()
+            [
+                &c.url_file,
+                &c.secret_file,
+                &c.password_file,
+                &c.routing_key_file,
+            ]
+            .into_iter()
+            .flatten()
         });
         tokens.chain(channels).map(|p| base.join(p)).collect()
     }

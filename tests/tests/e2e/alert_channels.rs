@@ -450,3 +450,68 @@ fn a_body_template_renders_the_webhook_body_and_a_broken_one_is_a_config_error()
         "{stderr}"
     );
 }
+
+/// PagerDuty's Events API v2, against a local receiver: a firing alert
+/// triggers, an ack in assay acknowledges, the resolution resolves; all
+/// three carry the alert's fingerprint as `dedup_key`.
+#[test]
+fn pagerduty_trigger_acknowledge_and_resolve_by_fingerprint() {
+    let env = Env::new();
+    let r = Receiver::start();
+    let config = format!(
+        "{FAST_ALERTING}[[channel]]\nname = \"pd\"\ntype = \"pagerduty\"\nurl = \"{}\"\nrouting_key = \"${{PD_KEY}}\"\n",
+        r.url("/v2/enqueue")
+    );
+    let s = Server::start(
+        &env,
+        Start {
+            config: &config,
+            env: &[("PD_KEY", "R0UT1NGKEY0123456789abcdef012345")],
+            ..Start::default()
+        },
+    );
+    let fp = s.post_alerts(
+        json!([{"name": "DbDown", "severity": "critical", "summary": "db-1 is down",
+                                   "labels": {"instance": "db-1:5432"}}]),
+    )[0]["fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let events = |n: usize| -> Vec<Value> {
+        r.wait_delivered("/v2/enqueue", n, 20)
+            .iter()
+            .map(|x| x.json())
+            .collect()
+    };
+    let trigger = &events(1)[0];
+    assert_eq!(trigger["event_action"], "trigger");
+    assert_eq!(trigger["routing_key"], "R0UT1NGKEY0123456789abcdef012345");
+    assert_eq!(trigger["dedup_key"], fp.as_str());
+    assert_eq!(trigger["payload"]["severity"], "critical");
+    assert_eq!(trigger["payload"]["source"], "db-1:5432");
+    assert_eq!(trigger["payload"]["summary"], "DbDown: db-1 is down");
+    let (status, v) = json(
+        s.post(&format!("/v1/alerts/{fp}/ack"))
+            .json(&json!({"comment": "on it"}))
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(status, 200, "{v}");
+    let ack = &events(2)[1];
+    assert_eq!(
+        (ack["event_action"].as_str(), ack["dedup_key"].as_str()),
+        (Some("acknowledge"), Some(fp.as_str()))
+    );
+    s.post_alerts(json!([{"name": "DbDown", "severity": "critical", "labels": {"instance": "db-1:5432"}, "status": "resolved"}]));
+    let resolve = &events(3)[2];
+    assert_eq!(
+        (
+            resolve["event_action"].as_str(),
+            resolve["dedup_key"].as_str()
+        ),
+        (Some("resolve"), Some(fp.as_str()))
+    );
+    // The routing key is a secret: the notifications API does not show it.
+    let (_, listed) = json(s.get("/v1/notifications").send().unwrap());
+    assert!(!listed.to_string().contains("R0UT1NGKEY"), "{listed}");
+}

@@ -1,7 +1,7 @@
 //! Channels: how a notification reaches its receiver. Each channel type is
 //! a [`Transport`] that renders its own payload and sends it: `webhook`
 //! (assay JSON or Alertmanager v4, custom headers, HMAC signature), `slack`,
-//! `alertmanager` (its API), `email` (SMTP via lettre), `log` and `file`
+//! `alertmanager` (its API), `pagerduty` (Events API v2), `email` (SMTP via lettre), `log` and `file`
 //! (JSON Lines), one file each (`http.rs` holds what the HTTP ones share;
 //! `template.rs` a webhook's `body_template`).
 //! [`Channel`] bounds an attempt by the channel's timeout and scrubs its
@@ -22,6 +22,7 @@ mod alertmanager;
 mod email;
 mod file;
 mod http;
+mod pagerduty;
 mod slack;
 pub(crate) mod template;
 mod webhook;
@@ -79,6 +80,19 @@ impl Channel {
             ChannelType::Log => Box::new(Log {
                 channel: config.name.clone(),
             }),
+            ChannelType::Pagerduty => {
+                let url = if url.is_empty() {
+                    pagerduty::EVENTS_URL.to_owned()
+                } else {
+                    url
+                };
+                Box::new(pagerduty::PagerDuty {
+                    post: http::Post::new(&config, url)?,
+                    routing_key: (config.routing_key.as_ref())
+                        .map(|k| k.expose().to_owned())
+                        .unwrap_or_default(),
+                })
+            }
             ChannelType::File => Box::new(file::File {
                 path: config.path.clone().ok_or("a file channel needs a path")?,
                 lock: tokio::sync::Mutex::new(()),

@@ -170,6 +170,8 @@ pub struct Engine {
     /// Until when each recently resolved fingerprint is held back if it fires.
     cooldowns: HashMap<String, i64>,
     rates: rate::RateLimits,
+    /// Channels told of acknowledgements (PagerDuty's incidents follow them).
+    ack_channels: BTreeSet<String>,
 }
 
 impl Engine {
@@ -188,7 +190,14 @@ impl Engine {
             groups: BTreeMap::new(),
             cooldowns: HashMap::new(),
             rates,
+            ack_channels: BTreeSet::new(),
         }
+    }
+
+    /// Channels that are told when an alert they were told of is acknowledged.
+    pub fn with_ack_channels(mut self, channels: BTreeSet<String>) -> Engine {
+        self.ack_channels = channels;
+        self
     }
 
     /// Takes back the stored alerts after a restart. A group whose channel
@@ -316,7 +325,27 @@ impl Engine {
         let a = a.clone();
         let view = self.view(&a, &self.firing(), now);
         let h = history(a.alert.clone(), "acknowledged");
-        Ok((view, vec![Effect::Save(Box::new(a)), h]))
+        let told: Vec<Notification> = (a.notified.iter())
+            .filter(|(c, s)| **s == AlertStatus::Firing && self.ack_channels.contains(*c))
+            .map(|(c, _)| {
+                Notification::of_alerts(
+                    Kind::Acknowledgement,
+                    c,
+                    format!("ack:{fp}"),
+                    BTreeMap::new(),
+                    vec![a.alert.clone()],
+                    Rendering::default(),
+                    now,
+                )
+            })
+            .collect();
+        // The outbox first, as everywhere: the state that records the ack comes after.
+        let mut effects = Vec::new();
+        if !told.is_empty() {
+            effects.push(Effect::Notify(told));
+        }
+        effects.extend([Effect::Save(Box::new(a)), h]);
+        Ok((view, effects))
     }
 
     /// Every active alert, most severe first, then oldest first.

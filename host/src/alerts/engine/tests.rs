@@ -530,3 +530,26 @@ fn a_firing_alert_past_its_end_without_a_resend_resolves() {
     assert_eq!(out[0].alerts[0].ends_ms, Some(3 * MIN));
     assert!(e.is_empty(), "told resolved everywhere: forgotten");
 }
+
+/// A channel that tracks acknowledgements (PagerDuty) is told of an ack of
+/// an alert it was told fires; other channels are not.
+#[test]
+fn an_ack_is_told_to_the_channels_that_track_acknowledgements() {
+    let mut e = engine(policy()).with_ack_channels(["pd".to_owned()].into());
+    let a = firing("Paged", Severity::Critical, &[], 0);
+    e.apply(a.clone(), to(&["pd", "ops"]), 0);
+    assert_eq!(sent(&e.tick(10 * S)).len(), 2);
+    let (_, effects) = e
+        .ack(&a.fingerprint, "ann".into(), "on it".into(), 20 * S)
+        .unwrap();
+    let out = sent(&effects);
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        (out[0].channel.as_str(), out[0].kind),
+        ("pd", Kind::Acknowledgement)
+    );
+    assert!(
+        matches!(effects.first(), Some(Effect::Notify(_))),
+        "the outbox before the state that records the ack"
+    );
+}
