@@ -285,20 +285,29 @@ impl Outbox {
         Ok(true)
     }
 
-    /// Rows for the API, newest first.
+    /// Rows for the API, newest first; with `fingerprint`, those about that alert.
     pub async fn list(
         &self,
         status: Option<Status>,
         channel: Option<String>,
+        fingerprint: Option<&str>,
         limit: u32,
     ) -> Result<Vec<NotificationRecord>, StoreError> {
+        // Fingerprints are hex: nothing in one is special to LIKE.
+        let about = fingerprint
+            .filter(|f| f.chars().all(|c| c.is_ascii_alphanumeric()))
+            .map(|f| format!("%\"fingerprint\":\"{f}\"%"));
+        if fingerprint.is_some() && about.is_none() {
+            return Ok(Vec::new());
+        }
         let rows = self.store.query(
             "SELECT id, key, channel, kind, status, attempts, created_ms, next_at_ms,
                     last_attempt_ms, delivered_ms, last_error, payload
              FROM notifications
              WHERE (CAST(?1 AS TEXT) IS NULL OR status = ?1) AND (CAST(?2 AS TEXT) IS NULL OR channel = ?2)
+               AND (CAST(?4 AS TEXT) IS NULL OR payload LIKE ?4)
              ORDER BY id DESC LIMIT ?3",
-            args![status.map(Status::as_str), channel, limit],
+            args![status.map(Status::as_str), channel, limit, about],
         );
         rows.await?
             .into_iter()

@@ -152,6 +152,75 @@ pub(super) struct HistoryQuery {
     limit: u32,
 }
 
+/// `GET /v1/alerts/{fingerprint}/trail`: why an alert was (not) paged: the
+/// alert as it stands (routing, what mutes it, what each channel was told),
+/// every change of it, oldest first, and every notification about it with
+/// its delivery outcome.
+pub(super) async fn trail(
+    State(alerts): State<Alerting>,
+    Path(fingerprint): Path<String>,
+) -> Result<Response, ApiError> {
+    let now_view = (alerts.list().await.map_err(failed)?)
+        .into_iter()
+        .find(|v| v.alert.fingerprint == fingerprint);
+    let mut history = (alerts.repo().history(Some(fingerprint.clone()), 1000))
+        .await
+        .map_err(|e| ApiError::store("reading the alert history", e))?;
+    history.reverse();
+    let notifications = (alerts.outbox().list(None, None, Some(&fingerprint), 1000))
+        .await
+        .map_err(|e| ApiError::store("reading the outbox", e))?;
+    if now_view.is_none() && history.is_empty() && notifications.is_empty() {
+        return Err(ApiError::not_found(
+            "unknown_alert",
+            format!("no alert with fingerprint {fingerprint:?} is active or in the history"),
+        ));
+    }
+    let silences = match &now_view {
+        Some(v) if !v.silenced_by.is_empty() => (alerts.repo().silences(i64::MIN))
+            .await
+            .map_err(|e| ApiError::store("reading the silences", e))?
+            .into_iter()
+            .filter(|s| v.silenced_by.contains(&s.id))
+            .map(|s| s.view(now_ms()))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let delivery: Vec<_> = (notifications.iter().rev())
+        .map(|n| {
+            json!({
+                "id": n.id,
+                "channel": n.channel,
+                "kind": n.kind,
+                "group": n.notification["group_key"],
+                "title": n.notification["title"],
+                "idempotency_key": n.idempotency_key,
+                "queued_at": n.created_at,
+                "status": n.status,
+                "attempts": n.attempts,
+                "last_attempt_at": n.last_attempt_at,
+                "delivered_at": n.delivered_at,
+                "last_error": n.last_error,
+            })
+        })
+        .collect();
+    Ok(axum::Json(json!({
+        "fingerprint": fingerprint,
+        "now": now_view.as_ref().map(|v| json!({
+            "state": v.state,
+            "alert": v.alert,
+            "routing": v.routing,
+            "silenced_by": silences,
+            "inhibited_by": v.inhibited_by,
+            "acknowledged": v.acknowledged,
+            "told": v.notified,
+        })),
+        "history": history,
+        "notifications": delivery,
+    }))
+    .into_response())
+}
+
 /// `GET /v1/alerts/history?fingerprint=…&limit=N`: newest first.
 pub(super) async fn history(
     State(alerts): State<Alerting>,
@@ -217,7 +286,7 @@ pub(super) async fn notifications(
             format!("no channel named {c:?} is configured"),
         ));
     }
-    let rows = (alerts.outbox().list(status, q.channel, limit))
+    let rows = (alerts.outbox().list(status, q.channel, None, limit))
         .await
         .map_err(|e| ApiError::store("reading the outbox", e))?;
     Ok(axum::Json(json!({ "notifications": rows })).into_response())

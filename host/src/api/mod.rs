@@ -101,6 +101,7 @@ pub(crate) fn router(svc: Arc<Service>) -> Router {
         .route("/v1/alerts", get(alerts::list).post(alerts::post))
         .route("/v1/alerts/history", get(alerts::history))
         .route("/v1/alerts/{fingerprint}/ack", post(alerts::ack))
+        .route("/v1/alerts/{fingerprint}/trail", get(alerts::trail))
         .route("/v1/notifications", get(alerts::notifications))
         .route("/v1/notifications/{id}/retry", post(alerts::retry))
         .route(

@@ -366,3 +366,76 @@ fn a_cache_hit_rate_rule_fires_without_any_metrics_scrape() {
     assert_eq!(alert["alert"]["status"], "firing", "{alert}");
     assert_eq!(alert["alert"]["source"], "rule:CacheHitRateLow", "{alert}");
 }
+
+/// `GET /v1/alerts/{fp}/trail` for an alert that was routed, silenced, then
+/// resolved: its source and every change, where routing sent it, the silence
+/// that muted it, and each notification with its delivery.
+#[test]
+fn the_trail_says_why_an_alert_was_and_was_not_paged() {
+    let env = Env::new();
+    let r = Receiver::start();
+    let s = Server::with_config(&env, &format!("{}{}", FAST_ALERTING, r.channel("hook", "")));
+    let alert = json!([{"name": "Traced", "severity": "error", "summary": "traced", "labels": {"host": "t1"}}]);
+    let fp = s.post_alerts(alert.clone())[0]["fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    r.wait_delivered("/hook", 1, 20);
+    let (status, v) = json(
+        s.post("/v1/silences")
+            .json(&json!({"matchers": ["host=\"t1\""], "comment": "maintenance of t1", "duration": "1h"}))
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(status, 201, "{v}");
+    let trail = eventually(10, "the alert silenced", || {
+        let (_, t) = json(s.get(&format!("/v1/alerts/{fp}/trail")).send().unwrap());
+        (t["now"]["state"] == "silenced").then_some(t)
+    });
+    assert_eq!(
+        trail["now"]["silenced_by"][0]["comment"], "maintenance of t1",
+        "{trail}"
+    );
+    assert_eq!(
+        trail["now"]["routing"]["deliver"][0]["channel"], "hook",
+        "{trail}"
+    );
+    assert_eq!(trail["now"]["told"]["hook"], "firing", "{trail}");
+    let first = &trail["notifications"][0];
+    assert_eq!(
+        (first["channel"].as_str(), first["status"].as_str()),
+        (Some("hook"), Some("delivered")),
+        "{trail}"
+    );
+    assert_eq!(first["attempts"], 1);
+    assert!(
+        trail["history"][0]["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("api:"),
+        "{trail}"
+    );
+    assert_eq!(trail["history"][0]["detail"], "new");
+
+    let mut resolved = alert.clone();
+    resolved[0]["status"] = "resolved".into();
+    s.post_alerts(resolved);
+    let trail = eventually(10, "the resolution in the trail", || {
+        let (_, t) = json(s.get(&format!("/v1/alerts/{fp}/trail")).send().unwrap());
+        t["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["detail"] == "resolved")
+            .then_some(t)
+    });
+    let details: Vec<&str> = trail["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["detail"].as_str().unwrap())
+        .collect();
+    assert_eq!(details.first(), Some(&"new"), "{details:?}");
+    let (status, _) = json(s.get("/v1/alerts/0000000000000000/trail").send().unwrap());
+    assert_eq!(status, 404);
+}
