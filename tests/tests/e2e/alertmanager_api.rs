@@ -245,6 +245,21 @@ fn prometheus_alerts_reach_the_receiver_through_assay_and_resolve_when_the_rule_
             .map(|n| n.json())
             .find(|n| n["status"] == "firing" && n["alerts"][0]["name"] == "AlwaysOn")
     });
+    // amtool with the token in its HTTP config file (viewer would do for a query).
+    let http = dir.join("amtool-http.yml");
+    std::fs::write(&http, format!("authorization:\n  credentials: {TOKEN}\n")).unwrap();
+    let http_flag = format!("--http.config.file={}", http.display());
+    let listed = amtool(&s, &["alert", "query", &http_flag]);
+    assert!(listed.contains("AlwaysOn"), "{listed}");
+    let refused = Command::new("amtool")
+        .args(["alert", "query"])
+        .arg(format!("--alertmanager.url={}", s.url("")))
+        .output()
+        .unwrap();
+    assert!(
+        !refused.status.success(),
+        "amtool without the token is refused"
+    );
     let alert: &Value = &firing["alerts"][0];
     assert_eq!(alert["severity"], "critical", "{firing}");
     assert_eq!(alert["summary"], "it is always on");
