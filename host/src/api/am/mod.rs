@@ -60,6 +60,8 @@ struct Params {
     filter: Vec<Matcher>,
     flags: std::collections::HashMap<String, bool>,
     receiver: Option<Matcher>,
+    /// `creator=` of silences.
+    creators: Vec<String>,
 }
 
 impl Params {
@@ -68,6 +70,7 @@ impl Params {
             filter: Vec::new(),
             flags: Default::default(),
             receiver: None,
+            creators: Vec::new(),
         };
         let query = query.unwrap_or_default();
         for (k, v) in form_urlencoded::parse(query.as_bytes()) {
@@ -82,10 +85,7 @@ impl Params {
                         .map_err(|_| bad(format!("{k}: {v:?} is neither true nor false")))?;
                     p.flags.insert(k.into_owned(), on);
                 }
-                // Alertmanager's `creator` filter of silences.
-                "creator" => p
-                    .filter
-                    .push(Matcher::from_parts("__creator__", &v, false, true).map_err(bad)?),
+                "creator" => p.creators.push(v.into_owned()),
                 _ => {}
             }
         }
@@ -202,14 +202,10 @@ pub(super) async fn get_silences(
 ) -> Result<Response, AmError> {
     let params = Params::parse(q)?;
     let now = now_ms();
-    let (creators, filter): (Vec<Matcher>, Vec<Matcher>) = params
-        .filter
-        .into_iter()
-        .partition(|m| m.name == "__creator__");
     let all = alerts.repo().silences(i64::MIN).await?;
     let out: Vec<_> = (all.iter())
-        .filter(|s| creators.iter().all(|c| c.value() == s.created_by))
-        .filter(|s| wire::silence_matches(s, &filter))
+        .filter(|s| params.creators.is_empty() || params.creators.contains(&s.created_by))
+        .filter(|s| wire::silence_matches(s, &params.filter))
         .map(|s| wire::gettable_silence(s, now))
         .collect();
     Ok(axum::Json(out).into_response())
