@@ -181,7 +181,8 @@ fn severity_routes(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     ] {
         group.bench_function(name, |b| {
             b.iter(|| {
-                let call = runtime.call_route(plugin.router(ROUTES).unwrap(), &wit_alert, ROUTES);
+                let call =
+                    runtime.call_route(plugin.router(ROUTES).unwrap(), &wit_alert, ROUTES, None);
                 rt.block_on(call).outcome.unwrap()
             })
         });

@@ -40,9 +40,14 @@ fn bench(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(5));
     group.bench_function("wasm/severity-routes", |b| {
         b.iter(|| {
-            rt.block_on(runtime.call_route(plugin.router(CONFIG).unwrap(), &wit_alert, CONFIG))
-                .outcome
-                .unwrap()
+            rt.block_on(runtime.call_route(
+                plugin.router(CONFIG).unwrap(),
+                &wit_alert,
+                CONFIG,
+                None,
+            ))
+            .outcome
+            .unwrap()
         })
     });
     group.bench_function("native/severity-routes", |b| {

@@ -62,7 +62,12 @@ async fn a_router_component_routes_by_severity() {
     assert!(plugin.router(config).is_some(), "pre-linked as a router");
     for (severity, channel) in [(Severity::Critical, "oncall"), (Severity::Warning, "team")] {
         let decision = runtime
-            .call_route(plugin.router(config).unwrap(), &alert(severity), config)
+            .call_route(
+                plugin.router(config).unwrap(),
+                &alert(severity),
+                config,
+                None,
+            )
             .await
             .outcome
             .unwrap();
@@ -81,6 +86,7 @@ async fn a_router_component_routes_by_severity() {
             plugin.router(r#"{"pagr": 1}"#).unwrap(),
             &alert(Severity::Info),
             r#"{"pagr": 1}"#,
+            None,
         )
         .await
         .outcome

@@ -56,6 +56,8 @@ pub(super) enum Command {
     List(oneshot::Sender<Result<Vec<AlertView>, StoreError>>),
     /// The silences changed (this replica wrote them).
     Silences(Vec<Silence>),
+    /// The config file's `[[inhibit_rule]]`s changed.
+    Inhibit(Vec<InhibitRule>),
 }
 
 /// What an engine is made from (to make a fresh one on gaining the lease).
@@ -303,6 +305,10 @@ impl Driver {
             }
             Command::List(reply) => {
                 let _ = reply.send(Ok(self.engine.list(now)));
+            }
+            Command::Inhibit(rules) => {
+                self.engine.set_inhibit(rules.clone());
+                self.spec.inhibit = rules;
             }
             Command::Silences(s) => {
                 self.engine.set_silences(s);

@@ -24,7 +24,8 @@ mod muting;
 pub mod notification;
 pub mod outbox;
 mod repo;
-mod routing;
+pub mod route_test;
+pub(crate) mod routing;
 pub mod rules;
 pub mod silences;
 pub mod sources;
@@ -43,7 +44,7 @@ pub use notification::Notification;
 pub use outbox::Outbox;
 pub use repo::{AlertRepo, HistoryEntry};
 pub use routing::Decision;
-pub use sources::HostEvent;
+pub use sources::{HostEvent, RouteTestFailure};
 
 use crate::clock::now_ms;
 use crate::config::HostConfig;
@@ -62,7 +63,9 @@ pub struct Alerting(Arc<Shared>);
 
 struct Shared {
     tx: mpsc::Sender<Command>,
-    chain: routing::Chain,
+    /// Swapped whole when the config file's `[[router]]`s change.
+    chain: arc_swap::ArcSwap<routing::Chain>,
+    metrics: AlertMetrics,
     outbox: Arc<Outbox>,
     repo: AlertRepo,
     plugins: Arc<PluginHost>,
@@ -156,7 +159,12 @@ impl Alerting {
         let tasks = Tasks::new();
         let alerting = Alerting(Arc::new(Shared {
             tx,
-            chain: routing::Chain::new(config, plugins.clone(), metrics.clone()),
+            chain: arc_swap::ArcSwap::from_pointee(routing::Chain::new(
+                config,
+                plugins.runtime().clone(),
+                Some(metrics.clone()),
+            )),
+            metrics: metrics.clone(),
             outbox: outbox.clone(),
             repo: repo.clone(),
             plugins,
@@ -182,7 +190,22 @@ impl Alerting {
 
     /// Starts preparing the routers' snapshots (see [`crate::registry::Snapshots`]).
     pub fn warm(&self) {
-        self.0.chain.warm();
+        self.0.chain.load().warm(&self.0.plugins.registry());
+    }
+
+    /// Puts `config`'s `[[router]]`s and `[[inhibit_rule]]`s in force (a
+    /// reloaded config file, past the routing-test gate). Alerts being routed
+    /// finish with the chain they started with.
+    pub async fn set_routing(&self, config: &HostConfig) -> Result<(), AlertingError> {
+        let chain = routing::Chain::new(
+            config,
+            self.0.plugins.runtime().clone(),
+            Some(self.0.metrics.clone()),
+        );
+        chain.warm(&self.0.plugins.registry());
+        self.0.chain.store(Arc::new(chain));
+        let rules = config.inhibit_rules.iter().map(InhibitRule::from).collect();
+        self.send(Command::Inhibit(rules)).await
     }
 
     /// The outbox (notifications, channels, retries).
@@ -256,7 +279,8 @@ impl Alerting {
     /// of the firing: routers decide only where firing alerts go.
     async fn decide(&self, alert: &Alert) -> Decision {
         if alert.is_firing() {
-            self.0.chain.route(alert).await
+            let chain = self.0.chain.load_full();
+            chain.route(&self.0.plugins.registry(), alert, None).await
         } else {
             Decision::Deliver(Vec::new())
         }

@@ -131,6 +131,15 @@ fn wit_severity(s: Severity) -> crate::runtime::bindings::Severity {
     }
 }
 
+/// A Prometheus label name: `[a-zA-Z_][a-zA-Z0-9_]*`.
+pub(crate) fn is_label_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 /// The first 8 bytes of SHA-256 over the sorted labels, in hex.
 pub fn fingerprint(labels: &BTreeMap<String, String>) -> String {
     let mut h = Sha256::new();

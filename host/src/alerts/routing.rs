@@ -14,7 +14,8 @@ use assay_contract::Severity;
 use serde::{Deserialize, Serialize};
 
 use super::model::Alert;
-use crate::registry::{PluginHost, PluginKind};
+use crate::registry::{PluginKind, Registry};
+use crate::runtime::Runtime;
 use crate::runtime::bindings::RoutingDecision as WitDecision;
 use crate::telemetry::AlertMetrics;
 
@@ -42,13 +43,16 @@ pub enum Decision {
     Suppressed(String),
 }
 
-/// The `[[router]]` entries with their config as JSON, made once.
-pub(super) struct Chain {
+/// The `[[router]]` entries with their config as JSON, made once. The
+/// plugins come with each call ([`Chain::route`]), so one chain can be tried
+/// against a registry that is not published yet (the routing-test gate).
+pub(crate) struct Chain {
     routers: Vec<(String, String)>,
     /// Each channel's name and `min_severity`, in config order.
     channels: Vec<(String, Severity)>,
-    plugins: Arc<PluginHost>,
-    metrics: AlertMetrics,
+    runtime: Arc<Runtime>,
+    /// `None`: a trial chain (routing tests), whose calls count nowhere.
+    metrics: Option<AlertMetrics>,
     /// A router's repeat interval is at least this (`[alerting] group_interval`).
     min_repeat_ms: u64,
     /// Drops of deliveries to unknown channels, logged once per router and
@@ -63,10 +67,10 @@ const DROP_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 type DropLog = std::collections::HashMap<(String, String), (Option<std::time::Instant>, u64)>;
 
 impl Chain {
-    pub(super) fn new(
+    pub(crate) fn new(
         config: &crate::config::HostConfig,
-        plugins: Arc<PluginHost>,
-        metrics: AlertMetrics,
+        runtime: Arc<Runtime>,
+        metrics: Option<AlertMetrics>,
     ) -> Chain {
         Chain {
             min_repeat_ms: config.alerting.group_interval.as_millis() as u64,
@@ -74,7 +78,7 @@ impl Chain {
             channels: (config.channels.iter())
                 .map(|c| (c.name.clone(), c.min_severity))
                 .collect(),
-            plugins,
+            runtime,
             metrics,
             routers: config
                 .routers
@@ -89,8 +93,7 @@ impl Chain {
 
     /// Starts preparing each `[[router]]`'s snapshot for its config, so the
     /// first alerts do not wait for it (they would take the plain path).
-    pub(super) fn warm(&self) {
-        let registry = self.plugins.registry();
+    pub(crate) fn warm(&self, registry: &Registry) {
         for (name, config) in &self.routers {
             if let Some(p) = registry.get(name) {
                 let _ = p.router(config);
@@ -98,13 +101,41 @@ impl Chain {
         }
     }
 
-    /// Routes `alert` through the chain.
-    pub(super) async fn route(&self, alert: &Alert) -> Decision {
+    /// Whether every `[[router]]` names a router plugin of `registry` (the
+    /// live chain would route around a missing one; a test must not).
+    pub(crate) fn check(&self, registry: &Registry) -> Result<(), String> {
+        for (name, _) in &self.routers {
+            match registry.get(name) {
+                Some(p) if p.kind == PluginKind::Router => {}
+                Some(p) => {
+                    return Err(format!(
+                        "[[router]] {name} is a {} plugin, not a router",
+                        p.kind
+                    ));
+                }
+                None => {
+                    return Err(format!(
+                        "[[router]] {name}: no router plugin of that name is loaded from {}",
+                        registry.dir.display()
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Routes `alert` through the chain, with the router plugins of
+    /// `registry`; the routers' wall clock reads `at` (Unix ms) when given.
+    pub(crate) async fn route(
+        &self,
+        registry: &Registry,
+        alert: &Alert,
+        at: Option<i64>,
+    ) -> Decision {
         let mut routes = Vec::new();
         if self.routers.is_empty() {
             routes = self.default_routes(alert);
         } else {
-            let registry = self.plugins.registry();
             let wit_alert = alert.to_wit();
             for (name, config) in &self.routers {
                 let outcome = match registry.get(name) {
@@ -112,8 +143,8 @@ impl Chain {
                         let callee = p
                             .router(config)
                             .expect("router plugins are pre-linked as routers");
-                        (self.plugins.runtime())
-                            .call_route(callee, &wit_alert, config)
+                        (self.runtime)
+                            .call_route(callee, &wit_alert, config, at)
                             .await
                             .outcome
                             .map_err(|e| {
@@ -134,10 +165,9 @@ impl Chain {
                     Ok(_) => "ok",
                     Err(_) => "failed",
                 };
-                self.metrics
-                    .router_calls
-                    .with_label_values(&[name, label])
-                    .inc();
+                if let Some(m) = &self.metrics {
+                    m.router_calls.with_label_values(&[name, label]).inc();
+                }
                 match outcome {
                     Ok(WitDecision::Suppress(why)) => {
                         if routes.is_empty() {
@@ -189,16 +219,18 @@ impl Chain {
         let mut out: Vec<Route> = Vec::with_capacity(routes.len());
         for r in routes {
             if !self.channels.iter().any(|(c, _)| *c == r.channel) {
-                self.note_drop(&r.router, &r.channel);
-                self.metrics
-                    .routes_dropped
-                    .with_label_values(&["unknown_channel"])
-                    .inc();
+                if let Some(m) = &self.metrics {
+                    self.note_drop(&r.router, &r.channel);
+                    m.routes_dropped
+                        .with_label_values(&["unknown_channel"])
+                        .inc();
+                }
             } else if !self.meets(alert, &r.channel) {
-                self.metrics
-                    .routes_dropped
-                    .with_label_values(&["below_min_severity"])
-                    .inc();
+                if let Some(m) = &self.metrics {
+                    m.routes_dropped
+                        .with_label_values(&["below_min_severity"])
+                        .inc();
+                }
             } else if !out.iter().any(|o| o.channel == r.channel) {
                 out.push(r);
             }

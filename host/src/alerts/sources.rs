@@ -9,6 +9,7 @@
 //! | `ValidationFailing` | `error` (fail), `warning` (warn), `error` (error) | a monitored subject's verdict turns so | it passes |
 //! | `PluginLoadFailed` | `error` | a plugin file fails to load | it loads |
 //! | `PluginQuarantined` | `error` | a plugin is quarantined after repeated timeouts, traps or limit breaches | a trial call answers, or an operator releases it |
+//! | `RouteTestsFailing` | `error` | the routing tests (`[alerting] route_tests`) fail: a routing change was refused, or the routing in force fails them | they pass again |
 //! | `NotificationDeadLettered` | `warning` | a notification runs out of attempts | the channel delivers again |
 
 use std::collections::BTreeMap;
@@ -38,6 +39,20 @@ pub enum HostEvent {
     PluginRecovered(String),
     /// A plugin was quarantined, or released (by a trial call or an operator).
     Quarantine(Box<crate::runtime::QuarantineEvent>),
+    /// The routing tests failed (what failed, and what it means), or
+    /// passed again (`None`).
+    RouteTests(Option<Box<RouteTestFailure>>),
+}
+
+/// Routing tests that failed.
+#[derive(Debug, Clone)]
+pub struct RouteTestFailure {
+    /// One line: how many cases failed, and which.
+    pub summary: String,
+    /// What became of the change: refused, or (nothing to refuse) reported.
+    pub consequence: String,
+    /// The diff, for the alert's description.
+    pub diff: String,
 }
 
 /// Turns host events into alerts until `tasks` stop.
@@ -78,6 +93,25 @@ pub fn alerts_of(event: &HostEvent) -> Vec<Alert> {
         ],
         HostEvent::PluginRecovered(name) => vec![plugin_failed(name).resolved()],
         HostEvent::Quarantine(q) => vec![quarantined(q)],
+        HostEvent::RouteTests(failure) => vec![route_tests(failure.as_deref())],
+    }
+}
+
+fn route_tests(failure: Option<&RouteTestFailure>) -> Alert {
+    let a = Alert::firing(
+        "RouteTestsFailing",
+        Severity::Error,
+        "host:route-tests",
+        BTreeMap::new(),
+        "the routing tests fail",
+    );
+    match failure {
+        Some(f) => {
+            let mut a = a.with_description(format!("{}\n\n{}", f.consequence, f.diff));
+            a.summary = format!("{}: {}", f.consequence, f.summary);
+            a
+        }
+        None => a.resolved(),
     }
 }
 

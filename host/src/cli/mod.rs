@@ -88,6 +88,9 @@ pub enum Command {
 pub enum AlertCommand {
     /// Send a test notification to one channel; exit 0 delivered, 1 failed, 2 bad config.
     Test(alert::TestArgs),
+    /// Run routing test cases through the routers, silences and inhibition;
+    /// exit 0 all pass, 1 some fail, 2 bad input.
+    RouteTest(alert::RouteTestArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -135,6 +138,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Plugin(PluginCommand::Inspect(args)) => inspect::run(&cli.global, args).await,
         Command::Probe(ProbeCommand::Run(args)) => probe::run(&cli.global, args).await,
         Command::Alert(AlertCommand::Test(args)) => alert::test(&cli.global, args).await,
+        Command::Alert(AlertCommand::RouteTest(args)) => alert::route_test(&cli.global, args).await,
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -80,6 +80,11 @@ pub struct AlertingSection {
     /// long after its last re-send (Alertmanager's `resolve_timeout`).
     #[serde(deserialize_with = "dur")]
     pub resolve_timeout: Duration,
+    /// Routing test cases (`assay alert route-test`) that every routing
+    /// change must pass before it takes effect: a router plugin's file or
+    /// sidecar, and the config file's `[[router]]`s and `[[inhibit_rule]]`s.
+    /// A relative path starts at the config file's directory.
+    pub route_tests: Option<std::path::PathBuf>,
 }
 
 impl Default for AlertingSection {
@@ -102,6 +107,7 @@ impl Default for AlertingSection {
             tick: Duration::from_millis(200),
             external_url: None,
             resolve_timeout: secs(300),
+            route_tests: None,
         }
     }
 }

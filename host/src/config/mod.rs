@@ -175,6 +175,9 @@ impl HostConfig {
             })?;
         }
         config.read_secret_files(base).map_err(&invalid)?;
+        if let Some(p) = &mut config.alerting.route_tests {
+            *p = base.join(&*p);
+        }
         config.check().map_err(invalid)?;
         Ok((config, overrides))
     }

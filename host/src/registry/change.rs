@@ -1,5 +1,6 @@
 //! What a rescan of the plugin directory reports: one [`ReloadEvent`] per
-//! plugin file that was added, changed, re-settled, removed or failed.
+//! plugin file that was added, changed, re-settled, removed or failed, and
+//! one per routing change of the config file.
 
 use serde::{Deserialize, Serialize};
 
@@ -13,6 +14,8 @@ pub enum ReloadAction {
     Settings,
     Removed,
     Failed,
+    /// The config file's `[[router]]`s or `[[inhibit_rule]]`s changed.
+    Routing,
 }
 crate::names::named!(ReloadAction, "reload action");
 
@@ -22,6 +25,9 @@ crate::names::named!(ReloadAction, "reload action");
 pub enum ReloadOutcome {
     Ok,
     Failed,
+    /// It loaded, but the routing tests (`[alerting] route_tests`) failed
+    /// with it: what was serving before keeps serving.
+    Refused,
 }
 crate::names::named!(ReloadOutcome, "reload outcome");
 

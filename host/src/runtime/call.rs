@@ -337,17 +337,20 @@ impl Runtime {
     /// Calls `route` on a fresh instance (validator slots: a router decides
     /// in microseconds and waits on nothing). At most `max_deliveries`
     /// deliveries are kept, each title and body cut to `max_message_bytes`.
+    /// `at` (Unix ms) is the wall-clock time the router sees, when not now.
     pub async fn call_route(
         &self,
         callee: Callee<'_, RouterPre<CallState>>,
         alert: &Alert,
         config: &str,
+        at: Option<i64>,
     ) -> Called<RoutingDecision> {
         self.guarded(
             &self.permits,
             callee,
             None,
             async |store, pre| {
+                store.data_mut().wall_clock_ms = at;
                 let instance = pre.instantiate_async(&mut *store).await?;
                 instance
                     .assay_plugin_routing()

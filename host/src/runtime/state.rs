@@ -30,6 +30,9 @@ pub struct CallState {
     pub(crate) grants: Option<Arc<Grants>>,
     /// What the guest tried and the grants refused, for the call's result.
     pub(crate) denied: Arc<Mutex<Vec<String>>>,
+    /// The wall-clock time (Unix ms) the guest sees at the call's start, when
+    /// not the host's: routing tests replay a case at its own time of day.
+    pub(crate) wall_clock_ms: Option<i64>,
     pub(crate) table: ResourceTable,
     wasi: Option<Wasi>,
     http: Option<(WasiHttpCtx, HttpHooks)>,
@@ -87,6 +90,7 @@ impl CallState {
             timed_out: false,
             grants: None,
             denied: Arc::default(),
+            wall_clock_ms: None,
             table: ResourceTable::new(),
             wasi: None,
             http: None,
@@ -172,6 +176,9 @@ impl WasiView for CallState {
             if let Some(grants) = &self.grants {
                 grant(&mut builder, grants, &self.plugin, &self.denied);
             }
+            if let Some(at) = self.wall_clock_ms {
+                builder.wall_clock(ShiftedClock::starting_at(at));
+            }
             let ctx = builder.build();
             Wasi {
                 ctx,
@@ -183,6 +190,31 @@ impl WasiView for CallState {
             ctx: &mut wasi.ctx,
             table: &mut self.table,
         }
+    }
+}
+
+/// A wall clock that starts at a given time and runs at the host's pace.
+struct ShiftedClock {
+    at: Duration,
+    from: Instant,
+}
+
+impl ShiftedClock {
+    fn starting_at(unix_ms: i64) -> ShiftedClock {
+        ShiftedClock {
+            at: Duration::from_millis(unix_ms.max(0) as u64),
+            from: Instant::now(),
+        }
+    }
+}
+
+impl wasmtime_wasi::HostWallClock for ShiftedClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_nanos(1)
+    }
+
+    fn now(&self) -> Duration {
+        self.at + self.from.elapsed()
     }
 }
 

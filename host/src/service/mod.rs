@@ -19,6 +19,7 @@
 //! does the store close.
 
 mod reload;
+mod route_gate;
 mod runtime_watch;
 
 use std::sync::Arc;
@@ -81,6 +82,11 @@ impl Service {
     /// registry, and alerting (its stored state resumed, its engine and
     /// outbox workers running, host events and `[[alert_rule]]`s feeding it).
     pub async fn start(config: HostConfig) -> anyhow::Result<Arc<Service>> {
+        // Routing tests that cannot be read would refuse every routing change: say so now.
+        if let Some(path) = &config.alerting.route_tests {
+            let cases = alerts::route_test::Cases::load(path)?;
+            cases.check_channels(config.channels.iter().map(|c| c.name.as_str()))?;
+        }
         let auth = Auth::from_config(&config.auth);
         let runtime = Arc::new(Runtime::new(RuntimeOptions {
             background_snapshots: true,
@@ -307,6 +313,15 @@ impl Service {
             }
         );
         self.plugins.set_loaded();
+        // Nothing older to keep at start: failing routing tests are reported.
+        let _ = self
+            .route_gate(
+                &self.plugin_config(),
+                &self.plugins.registry(),
+                "start",
+                "the routing in force fails them",
+            )
+            .await;
         Ok(())
     }
 

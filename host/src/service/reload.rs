@@ -52,6 +52,13 @@ fn stamp_of(path: &Path) -> Option<(u64, Option<SystemTime>)> {
         .map(|m| (m.len(), m.modified().ok()))
 }
 
+/// The stamp of a router plugin whose removal the routing tests refused:
+/// it keeps serving until its file returns or a forced rescan looks again.
+const REFUSED_REMOVAL: Stamp = Stamp {
+    wasm: (0, None),
+    sidecar: None,
+};
+
 fn stamp(file: &Path) -> Stamp {
     Stamp {
         wasm: stamp_of(file).unwrap_or((0, None)),
@@ -82,6 +89,8 @@ pub struct Reloads {
     plugin_config: Mutex<Option<Arc<HostConfig>>>,
     /// Serialises rescans, and holds the stamps of the last one.
     scan: tokio::sync::Mutex<HashMap<String, Stamp>>,
+    /// The routing tests failed last time they ran (their alert fires).
+    pub(crate) route_tests_failing: std::sync::atomic::AtomicBool,
 }
 
 impl Reloads {
@@ -146,8 +155,10 @@ impl Service {
     }
 
     /// Re-reads the config file's plugin settings (`[[validator]]`,
-    /// `[plugin_defaults]`) and applies them with a rescan. Other sections
-    /// take effect on restart. A file with an error changes nothing.
+    /// `[plugin_defaults]`, `[[probe]]`) and routing (`[[router]]`,
+    /// `[[inhibit_rule]]`, past the routing tests) and applies them with a
+    /// rescan. Other sections take effect on restart. A file with an error
+    /// changes nothing; routing the tests refuse keeps the routing in force.
     pub async fn reload_config_file(&self) {
         let Some(path) = &self.config.file else {
             return;
@@ -168,17 +179,60 @@ impl Service {
                     Ok(_) => {}
                     Err(e) => tracing::error!("auth: {e}"),
                 }
+                let before = self.plugin_config();
                 let mut effective = self.config.clone();
                 effective.validators = new.validators;
                 effective.plugin_defaults = new.plugin_defaults;
                 effective.probe_entries = new.probe_entries;
+                effective.routers = new.routers;
+                effective.inhibit_rules = new.inhibit_rules;
+                let routing_changed = routing(&before) != routing(&effective);
+                let mut event = event("config", "routing", path, ReloadAction::Routing);
+                let outcome = self
+                    .route_gate(
+                        &effective,
+                        &self.plugins.registry(),
+                        &format!("{} reloaded", path.display()),
+                        if routing_changed {
+                            "its routing ([[router]], [[inhibit_rule]]) is refused; the routing in force keeps serving"
+                        } else {
+                            "the routing in force fails them (nothing in it changed)"
+                        },
+                    )
+                    .await;
+                if routing_changed {
+                    match outcome {
+                        Ok(()) => match self.alerts.set_routing(&effective).await {
+                            Ok(()) => tracing::info!(
+                                "{}: new routing ([[router]], [[inhibit_rule]]) in force",
+                                path.display()
+                            ),
+                            Err(e) => {
+                                tracing::error!("{}: routing not applied: {e}", path.display());
+                                event.outcome = ReloadOutcome::Failed;
+                                event.error = Some(e.to_string());
+                            }
+                        },
+                        Err(summary) => {
+                            effective.routers = before.routers.clone();
+                            effective.inhibit_rules = before.inhibit_rules.clone();
+                            event.outcome = ReloadOutcome::Refused;
+                            event.error = Some(format!("refused by the routing tests: {summary}"));
+                        }
+                    }
+                    self.metrics
+                        .plugin_reloads
+                        .with_label_values(&[event.outcome.as_str()])
+                        .inc();
+                    self.reloads.push(event);
+                }
                 *self
                     .reloads
                     .plugin_config
                     .lock()
                     .expect("plugin config lock") = Some(Arc::new(effective));
                 tracing::info!(
-                    "{} changed: plugin settings ([[validator]], [[probe]], [plugin_defaults]), [[auth.tokens]] and channel secrets re-applied; other sections take effect on restart",
+                    "{} changed: plugin settings ([[validator]], [[probe]], [plugin_defaults]), routing, [[auth.tokens]] and channel secrets re-applied; other sections take effect on restart",
                     path.display()
                 );
                 self.rescan("config", true).await;
@@ -246,21 +300,36 @@ impl Service {
             events.extend(ev);
         }
         for old in &current.plugins {
-            if !seen.contains_key(&*old.name) {
-                let e = with_old(
-                    event(trigger, &old.name, &old.file, ReloadAction::Removed),
-                    Some(old),
-                );
-                tracing::info!(plugin = %old.name, "plugin removed");
-                if old.gate.is_quarantined() {
-                    self.released(&old.name);
-                }
-                let _ = self
-                    .metrics
-                    .plugin_quarantined
-                    .remove_label_values(&[&old.name]);
-                events.push(e);
+            if seen.contains_key(&*old.name) {
+                continue;
             }
+            if !force && stamps.get(&*old.name) == Some(&REFUSED_REMOVAL) {
+                next.insert(old.name.clone(), old.clone());
+                seen.insert(old.name.to_string(), REFUSED_REMOVAL);
+                continue;
+            }
+            events.push(with_old(
+                event(trigger, &old.name, &old.file, ReloadAction::Removed),
+                Some(old),
+            ));
+        }
+        if trigger != "start" {
+            self.gate_routers(&current, &mut next, &mut events, &mut seen)
+                .await;
+        }
+        for e in (events.iter())
+            .filter(|e| e.action == ReloadAction::Removed && e.outcome == ReloadOutcome::Ok)
+        {
+            tracing::info!(plugin = %e.plugin, "plugin removed");
+            if let Some(old) = current.get(&e.plugin)
+                && old.gate.is_quarantined()
+            {
+                self.released(&old.name);
+            }
+            let _ = self
+                .metrics
+                .plugin_quarantined
+                .remove_label_values(&[&e.plugin]);
         }
         // Failures of files that are gone are forgotten.
         self.reloads
@@ -285,6 +354,59 @@ impl Service {
         // Sidecars may have added, changed or removed probe instances.
         self.apply_probes();
         events
+    }
+
+    /// Runs the routing tests when this rescan changes a router plugin that
+    /// a `[[router]]` names; if they fail, each such change is refused: the
+    /// old version goes back into `next` and its event says why.
+    async fn gate_routers(
+        &self,
+        current: &Registry,
+        next: &mut BTreeMap<Arc<str>, Arc<Plugin>>,
+        events: &mut [ReloadEvent],
+        seen: &mut HashMap<String, Stamp>,
+    ) {
+        let config = self.plugin_config();
+        let chained = |name: &str| config.routers.iter().any(|r| r.plugin == name);
+        let gated: Vec<usize> = (0..events.len())
+            .filter(|&i| events[i].outcome == ReloadOutcome::Ok && chained(&events[i].plugin))
+            .collect();
+        if gated.is_empty() || config.alerting.route_tests.is_none() {
+            return;
+        }
+        let names: Vec<&str> = gated.iter().map(|&i| events[i].plugin.as_str()).collect();
+        let candidate = Registry {
+            dir: current.dir.clone(),
+            plugins: next.values().cloned().collect(),
+        };
+        let change = format!("router plugin change ({})", names.join(", "));
+        let Err(summary) = self
+            .route_gate(
+                &config,
+                &candidate,
+                &change,
+                "refused; the router plugins in force keep serving",
+            )
+            .await
+        else {
+            return;
+        };
+        for i in gated {
+            let e = &mut events[i];
+            e.outcome = ReloadOutcome::Refused;
+            e.error = Some(format!("refused by the routing tests: {summary}"));
+            match current.get(&e.plugin) {
+                Some(old) => {
+                    next.insert(old.name.clone(), old.clone());
+                }
+                None => {
+                    next.remove(e.plugin.as_str());
+                }
+            }
+            if e.action == ReloadAction::Removed {
+                seen.insert(e.plugin.clone(), REFUSED_REMOVAL);
+            }
+        }
     }
 
     /// Loads (or re-settles) one plugin file. Answers the plugin to publish
@@ -498,6 +620,16 @@ pub(crate) fn spawn_watcher(svc: &Arc<Service>) {
     };
     let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         let Ok(ev) = res else { return };
+        // Reading a file is not changing it: the host's own reads of the
+        // config (on every reload) would otherwise reload it again, forever.
+        if let notify::EventKind::Access(a) = ev.kind
+            && !matches!(
+                a,
+                notify::event::AccessKind::Close(notify::event::AccessMode::Write)
+            )
+        {
+            return;
+        }
         for p in &ev.paths {
             if (config_name.is_some() && p.file_name() == config_name.as_deref()) || is_secret(p) {
                 let _ = tx.send(Change::Config);
@@ -568,6 +700,11 @@ pub(crate) fn spawn_watcher(svc: &Arc<Service>) {
 enum Change {
     Plugins,
     Config,
+}
+
+/// A config's routing, to tell whether a reload changed it.
+fn routing(config: &HostConfig) -> String {
+    format!("{:?} {:?}", config.routers, config.inhibit_rules)
 }
 
 fn same_dir(a: &Path, b: &Path) -> bool {

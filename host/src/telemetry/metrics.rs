@@ -49,6 +49,7 @@ pub struct Metrics {
     pub monitor_runs: IntCounterVec,
     pub monitor_skipped: IntCounterVec,
     pub config_changes: IntCounterVec,
+    pub route_tests: IntCounterVec,
     pub store_write_errors: IntCounter,
     pub reports_stored: IntCounter,
     pub probes: super::ProbeMetrics,
@@ -260,6 +261,12 @@ impl Metrics {
                 "Changes of the live configuration through the API, by result (applied, rejected).",
                 &["result"],
             ),
+            route_tests: counter_vec(
+                &r,
+                "assay_route_tests_total",
+                "Runs of the routing tests ([alerting] route_tests) by result: passed, failed (the change was refused), error (the cases could not run).",
+                &["result"],
+            ),
             store_write_errors: counter(
                 &r,
                 "assay_store_write_errors_total",
@@ -285,8 +292,11 @@ impl Metrics {
         for result in ["applied", "rejected"] {
             self.config_changes.with_label_values(&[result]);
         }
-        for outcome in ["ok", "failed"] {
+        for outcome in ["ok", "failed", "refused"] {
             self.plugin_reloads.with_label_values(&[outcome]);
+        }
+        for result in ["passed", "failed", "error"] {
+            self.route_tests.with_label_values(&[result]);
         }
         for cached in ["true", "false"] {
             self.plugin_compile_seconds.with_label_values(&[cached]);

@@ -23,6 +23,7 @@ mod prepared;
 mod probe_cli;
 mod receivers;
 mod required_fields;
+mod route_tests;
 mod sandbox;
 mod secrets;
 mod serve_api;

@@ -222,6 +222,11 @@ impl Engine {
         }
     }
 
+    /// Replaces the inhibition rules (a reloaded config file).
+    pub fn set_inhibit(&mut self, rules: Vec<InhibitRule>) {
+        self.inhibit = rules;
+    }
+
     /// Replaces the silences (all of them, as stored).
     pub fn set_silences(&mut self, silences: Vec<Silence>) {
         self.silences = silences;

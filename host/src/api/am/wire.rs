@@ -27,44 +27,13 @@ pub(crate) struct PostableAlert {
     pub generator_url: Option<String>,
 }
 
-/// A Prometheus label name: `[a-zA-Z_][a-zA-Z0-9_]*`.
-pub(crate) fn is_label_name(s: &str) -> bool {
-    let mut chars = s.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
+pub(crate) use crate::alerts::model::is_label_name;
 
 /// An RFC 3339 time in ms since the epoch (Go's zero time and earlier: `None`).
 pub(crate) fn parse_time(field: &str, text: &str) -> Result<Option<i64>, String> {
-    let t = humantime::parse_rfc3339_weak(text.trim())
-        .or_else(|_| {
-            // Offsets other than Z (`+02:00`): humantime takes only UTC.
-            with_offset(text.trim()).ok_or(())
-        })
-        .map_err(|_| format!("{field}: {text:?} is not an RFC 3339 time"))?;
-    Ok(t.duration_since(std::time::UNIX_EPOCH)
-        .ok()
-        .map(|d| d.as_millis() as i64))
-}
-
-/// `2024-01-02T03:04:05.123+02:00` as a UTC time.
-fn with_offset(text: &str) -> Option<std::time::SystemTime> {
-    let (body, sign, off) = match text.rfind(['+', '-']) {
-        Some(i) if i > 10 => (&text[..i], &text[i..i + 1], &text[i + 1..]),
-        _ => return None,
-    };
-    let (h, m) = off.split_once(':')?;
-    let secs = h.parse::<u64>().ok()? * 3600 + m.parse::<u64>().ok()? * 60;
-    let utc = humantime::parse_rfc3339_weak(body).ok()?;
-    let shift = std::time::Duration::from_secs(secs);
-    // Local time = UTC + offset, so UTC = local - offset.
-    if sign == "+" {
-        utc.checked_sub(shift)
-    } else {
-        utc.checked_add(shift)
-    }
+    crate::clock::parse_rfc3339(text)
+        .map(|ms| (ms > 0).then_some(ms))
+        .ok_or_else(|| format!("{field}: {text:?} is not an RFC 3339 time"))
 }
 
 /// The severity a `severity` label names (common spellings), or `None`.
