@@ -315,6 +315,7 @@ const STORAGE_E2E: &[&str] = &[
     "alert_delivery::",
     "alert_routing::",
     "alert_semantics::",
+    "route_tests::",
     "receivers::",
 ];
 

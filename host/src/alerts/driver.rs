@@ -23,7 +23,7 @@ use super::engine::{AckError, AlertView, Effect, Engine, Outcome};
 use super::model::Alert;
 use super::outbox::Outbox;
 use super::repo::{AlertRepo, InboxItem};
-use super::routing::Decision;
+use super::routing::{Decision, Step};
 use super::silences::Silence;
 use crate::clock::now_ms;
 use crate::cluster::Cluster;
@@ -44,6 +44,8 @@ pub(super) enum Command {
     /// Routed alerts, applied in one turn, in order.
     Events {
         batch: Vec<(Alert, Decision)>,
+        /// How the router chain came to each decision, in the same order.
+        steps: Vec<Vec<Step>>,
         done: oneshot::Sender<Vec<(Outcome, Option<Committed>)>>,
     },
     Ack {
@@ -204,9 +206,11 @@ impl Driver {
         let mut commits: Vec<BoxFuture<'static, Result<(), StoreError>>> = Vec::new();
         for (_, item) in rows {
             match item {
-                Some(InboxItem::Events { batch }) => {
-                    for (alert, decision) in batch {
-                        let (outcome, effects) = self.engine.apply(alert, decision, now);
+                Some(InboxItem::Events { batch, steps }) => {
+                    let steps = steps.into_iter().chain(std::iter::repeat(Vec::new()));
+                    for ((alert, decision), steps) in batch.into_iter().zip(steps) {
+                        let (outcome, mut effects) = self.engine.apply(alert, decision, now);
+                        with_steps(&mut effects, &steps);
                         self.count(outcome);
                         commits.extend(self.carry_out_waited(effects));
                     }
@@ -239,19 +243,20 @@ impl Driver {
         self.take_role().await;
         let now = now_ms();
         match cmd {
-            Command::Events { batch, done } if !self.leading => {
+            Command::Events { batch, steps, done } if !self.leading => {
                 let n = batch.len();
-                let committed = self.repo.to_inbox(&InboxItem::Events { batch });
+                let committed = self.repo.to_inbox(&InboxItem::Events { batch, steps });
                 self.count_n(Outcome::Queued, n);
                 let mut answers: Vec<(Outcome, Option<Committed>)> =
                     (1..n).map(|_| (Outcome::Queued, None)).collect();
                 answers.push((Outcome::Queued, Some(committed)));
                 let _ = done.send(answers);
             }
-            Command::Events { batch, done } => {
+            Command::Events { batch, steps, done } => {
                 let mut applied = Vec::with_capacity(batch.len());
-                for (alert, decision) in batch {
-                    let (outcome, effects) = self.engine.apply(alert, decision, now);
+                for ((alert, decision), steps) in batch.into_iter().zip(steps) {
+                    let (outcome, mut effects) = self.engine.apply(alert, decision, now);
+                    with_steps(&mut effects, &steps);
                     self.count(outcome);
                     applied.push((outcome, self.carry_out(effects)));
                 }
@@ -400,6 +405,18 @@ impl Driver {
                 .firing
                 .with_label_values(&[severity.as_str()])
                 .set(n);
+        }
+    }
+}
+
+/// Adds how the router chain decided to the history rows of one alert event.
+fn with_steps(effects: &mut [Effect], steps: &[Step]) {
+    if steps.is_empty() {
+        return;
+    }
+    for e in effects {
+        if let Effect::History { detail, .. } = e {
+            *detail = format!("{detail}; routing: {}", Step::text(steps));
         }
     }
 }

@@ -240,7 +240,7 @@ impl Alerting {
         {
             tracing::warn!("the plugins are not loaded after {READY_WAIT:?}: routing without them");
         }
-        let batch = if let [alert] = alerts.as_slice() {
+        let routed = if let [alert] = alerts.as_slice() {
             vec![(alert.clone(), self.decide(alert).await)]
         } else {
             let mut routing = tokio::task::JoinSet::new();
@@ -258,9 +258,12 @@ impl Alerting {
             batch.sort_by_key(|(i, ..)| *i);
             batch.into_iter().map(|(_, a, d)| (a, d)).collect()
         };
+        let (batch, steps): (Vec<_>, Vec<_>) = (routed.into_iter())
+            .map(|(a, r)| ((a, r.decision), r.steps))
+            .unzip();
         let fingerprints: Vec<String> = batch.iter().map(|(a, _)| a.fingerprint.clone()).collect();
         let (done, rx) = oneshot::channel();
-        self.send(Command::Events { batch, done }).await?;
+        self.send(Command::Events { batch, steps, done }).await?;
         let applied = rx.await.map_err(|_| AlertingError::Stopped)?;
         let mut accepted = Vec::with_capacity(applied.len());
         for ((outcome, committed), fingerprint) in applied.into_iter().zip(fingerprints) {
@@ -277,12 +280,15 @@ impl Alerting {
 
     /// Where `alert` goes. A resolution goes to the channels that were told
     /// of the firing: routers decide only where firing alerts go.
-    async fn decide(&self, alert: &Alert) -> Decision {
+    async fn decide(&self, alert: &Alert) -> routing::Routed {
         if alert.is_firing() {
             let chain = self.0.chain.load_full();
             chain.route(&self.0.plugins.registry(), alert, None).await
         } else {
-            Decision::Deliver(Vec::new())
+            routing::Routed {
+                decision: Decision::Deliver(Vec::new()),
+                steps: Vec::new(),
+            }
         }
     }
 

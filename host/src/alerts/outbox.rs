@@ -81,6 +81,20 @@ pub struct NotificationRecord {
     pub notification: serde_json::Value,
 }
 
+/// One delivery attempt, as the trail shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttemptRecord {
+    pub attempt: i64,
+    pub at: String,
+    pub duration_ms: Option<i64>,
+    /// `delivered`, `failed` (retried) or `dead`.
+    pub outcome: String,
+    pub error: Option<String>,
+    /// Which replica tried (among replicas).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+}
+
 pub struct Outbox {
     pub queues: BTreeMap<String, Arc<ChannelQueue>>,
     policy: AlertingSection,
@@ -104,8 +118,12 @@ impl Outbox {
     /// What retention deletes (`?1`: the cutoff time): delivered and dead
     /// notifications; pending ones stay whatever their age (nothing
     /// accepted is dropped).
-    pub const RETENTION: &[&str] =
-        &["DELETE FROM notifications WHERE created_ms < ?1 AND status != 'pending'"];
+    pub const RETENTION: &[&str] = &[
+        "DELETE FROM notifications WHERE created_ms < ?1 AND status != 'pending'",
+        // Attempts go with their notification.
+        "DELETE FROM notification_attempts WHERE at_ms < ?1
+           AND notification NOT IN (SELECT id FROM notifications)",
+    ];
 
     pub fn new(
         channels: Vec<Arc<Channel>>,
@@ -331,6 +349,37 @@ impl Outbox {
             .collect()
     }
 
+    /// Every delivery attempt of the notifications about `fingerprint`,
+    /// oldest first, by notification id.
+    pub async fn attempts_about(
+        &self,
+        fingerprint: &str,
+    ) -> Result<BTreeMap<i64, Vec<AttemptRecord>>, StoreError> {
+        if !fingerprint.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Ok(BTreeMap::new());
+        }
+        let rows = self.store.query(
+            "SELECT a.notification, a.attempt, a.at_ms, a.duration_ms, a.outcome, a.error, a.node
+             FROM notification_attempts a JOIN notifications n ON n.id = a.notification
+             WHERE n.payload LIKE ?1
+             ORDER BY a.id",
+            args![format!("%\"fingerprint\":\"{fingerprint}\"%")],
+        );
+        let mut out: BTreeMap<i64, Vec<AttemptRecord>> = BTreeMap::new();
+        for mut r in rows.await? {
+            let record = AttemptRecord {
+                attempt: r.get(1)?,
+                at: rfc3339(r.get(2)?),
+                duration_ms: r.get(3)?,
+                outcome: r.take_text(4)?,
+                error: r.get(5)?,
+                node: r.get(6)?,
+            };
+            out.entry(r.get(0)?).or_default().push(record);
+        }
+        Ok(out)
+    }
+
     /// Ends this replica's claims on rows it did not finish (a clean stop):
     /// the others take them at once instead of when the claims run out.
     pub async fn release_claims(&self) {
@@ -541,7 +590,7 @@ impl Worker {
             Err(e) => {
                 // Not ours to fix by retrying: dead-letter it with the reason.
                 let error = Err(format!("unreadable outbox row: {e}"));
-                self.finish(id, attempts + 1, error, true, None).await;
+                self.finish(id, attempts + 1, error, true, None, None).await;
                 return;
             }
         };
@@ -558,10 +607,13 @@ impl Worker {
             Ok(()) => breaker::Outcome::Delivered,
             Err(_) => breaker::Outcome::Failed { trial },
         };
-        self.finish(id, tries, result, dead, Some(outcome)).await;
+        let took = started.elapsed();
+        self.finish(id, tries, result, dead, Some(outcome), Some(took))
+            .await;
     }
 
-    /// Records an attempt's outcome, and what it taught the channel's breaker, in one commit.
+    /// Records an attempt's outcome (on the row, and as one more attempt of
+    /// it), and what it taught the channel's breaker, in one commit.
     async fn finish(
         &self,
         id: i64,
@@ -569,6 +621,7 @@ impl Worker {
         result: Result<(), String>,
         dead: bool,
         learned: Option<breaker::Outcome>,
+        took: Option<Duration>,
     ) {
         let q = &self.q;
         let channel = q.channel.load().name().to_owned();
@@ -594,15 +647,27 @@ impl Worker {
                     next_at_ms = ?5, last_error = ?6, claimed_by = NULL, claim_until_ms = NULL,
                     delivered_ms = CASE WHEN ?2 = 'delivered' THEN ?4 ELSE delivered_ms END
              WHERE id = ?1",
-            args![id, status_text, tries, now, next, error],
+            args![id, status_text, tries, now, next, error.clone()],
+        );
+        let attempt = Stmt::exec(
+            "INSERT INTO notification_attempts (notification, attempt, at_ms, duration_ms, outcome, error, node)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            args![
+                id,
+                tries,
+                now,
+                took.map(|t| t.as_millis() as i64),
+                outcome,
+                error.clone(),
+                self.outbox.claims.as_ref().map(|c| c.node.clone())
+            ],
         );
         let known = *q.breaker.lock().expect("breaker lock");
         let learn = learned.and_then(|o| (self.outbox.breakers).outcome(&channel, o, &known, now));
         let learns = learn.is_some();
-        let write = self
-            .outbox
-            .store
-            .write([update].into_iter().chain(learn).collect());
+        // The breaker's answer, if any, is the second.
+        let write =
+            (self.outbox.store).write([update].into_iter().chain(learn).chain([attempt]).collect());
         match write.each().await {
             Ok(answers) => {
                 if learns && let Some(a) = answers.get(1) {

@@ -20,6 +20,9 @@ pub(super) enum InboxItem {
     /// Alerts submitted together, routed, in order: applied in one turn.
     Events {
         batch: Vec<(Alert, super::routing::Decision)>,
+        /// How the chain decided each (rows queued before this was kept have none).
+        #[serde(default)]
+        steps: Vec<Vec<super::routing::Step>>,
     },
     Ack {
         fingerprint: String,

@@ -43,6 +43,38 @@ pub enum Decision {
     Suppressed(String),
 }
 
+/// One router's part in routing an alert, in words (for the alert's trail).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Step {
+    /// The router; `default` (no router configured) or `host` (a channel's own rule).
+    pub router: String,
+    pub decided: String,
+}
+
+impl Step {
+    fn new(router: &str, decided: impl Into<String>) -> Step {
+        Step {
+            router: router.to_owned(),
+            decided: decided.into(),
+        }
+    }
+
+    /// `router: decided; router: decided`.
+    pub(crate) fn text(steps: &[Step]) -> String {
+        let parts: Vec<String> = (steps.iter())
+            .map(|s| format!("{}: {}", s.router, s.decided))
+            .collect();
+        parts.join("; ")
+    }
+}
+
+/// Where an alert goes, and how the chain decided it.
+#[derive(Debug, Clone)]
+pub(crate) struct Routed {
+    pub decision: Decision,
+    pub steps: Vec<Step>,
+}
+
 /// The `[[router]]` entries with their config as JSON, made once. The
 /// plugins come with each call ([`Chain::route`]), so one chain can be tried
 /// against a registry that is not published yet (the routing-test gate).
@@ -126,15 +158,21 @@ impl Chain {
 
     /// Routes `alert` through the chain, with the router plugins of
     /// `registry`; the routers' wall clock reads `at` (Unix ms) when given.
+    /// Answers the decision and how the chain came to it.
     pub(crate) async fn route(
         &self,
         registry: &Registry,
         alert: &Alert,
         at: Option<i64>,
-    ) -> Decision {
+    ) -> Routed {
         let mut routes = Vec::new();
+        let mut steps = Vec::new();
         if self.routers.is_empty() {
             routes = self.default_routes(alert);
+            steps.push(Step::new(
+                "default",
+                "no [[router]]: every channel the alert's severity meets",
+            ));
         } else {
             let wit_alert = alert.to_wit();
             for (name, config) in &self.routers {
@@ -171,11 +209,33 @@ impl Chain {
                 match outcome {
                     Ok(WitDecision::Suppress(why)) => {
                         if routes.is_empty() {
-                            return Decision::Suppressed(format!("{name}: {why}"));
+                            steps.push(Step::new(name, format!("suppressed: {why}")));
+                            return Routed {
+                                decision: Decision::Suppressed(format!("{name}: {why}")),
+                                steps,
+                            };
                         }
+                        steps.push(Step::new(
+                            name,
+                            format!(
+                                "suppress ({why}): ends the chain; the deliveries before stand"
+                            ),
+                        ));
                         break;
                     }
                     Ok(WitDecision::Deliver(d)) => {
+                        let to: Vec<&str> = d.to.iter().map(|d| d.channel.as_str()).collect();
+                        let what = if to.is_empty() {
+                            "no delivery".to_owned()
+                        } else {
+                            format!("deliver to {}", to.join(", "))
+                        };
+                        let then = if d.continue_chain {
+                            "the next router decides too"
+                        } else {
+                            "ends the chain"
+                        };
+                        steps.push(Step::new(name, format!("{what}; {then}")));
                         routes.extend(d.to.into_iter().map(|d| Route {
                             channel: d.channel,
                             title: d.title,
@@ -205,17 +265,23 @@ impl Chain {
                                 "routing failed, using the default routing for this alert: {e}"
                             );
                         }
+                        steps.push(Step::new(
+                            name,
+                            format!("failed ({e}): the default routing takes over"),
+                        ));
                         routes.extend(self.default_routes(alert));
                         break;
                     }
                 }
             }
         }
-        Decision::Deliver(self.filter(alert, routes))
+        let decision = Decision::Deliver(self.filter(alert, routes, &mut steps));
+        Routed { decision, steps }
     }
 
-    /// Drops routes to unknown channels, below a channel's `min_severity`, and repeats.
-    fn filter(&self, alert: &Alert, routes: Vec<Route>) -> Vec<Route> {
+    /// Drops routes to unknown channels, below a channel's `min_severity`,
+    /// and repeats; each drop is a step of `steps`.
+    fn filter(&self, alert: &Alert, routes: Vec<Route>, steps: &mut Vec<Step>) -> Vec<Route> {
         let mut out: Vec<Route> = Vec::with_capacity(routes.len());
         for r in routes {
             if !self.channels.iter().any(|(c, _)| *c == r.channel) {
@@ -225,12 +291,20 @@ impl Chain {
                         .with_label_values(&["unknown_channel"])
                         .inc();
                 }
+                steps.push(Step::new(
+                    "host",
+                    format!("dropped {}: no such [[channel]]", r.channel),
+                ));
             } else if !self.meets(alert, &r.channel) {
                 if let Some(m) = &self.metrics {
                     m.routes_dropped
                         .with_label_values(&["below_min_severity"])
                         .inc();
                 }
+                steps.push(Step::new(
+                    "host",
+                    format!("dropped {}: the alert is below its min_severity", r.channel),
+                ));
             } else if !out.iter().any(|o| o.channel == r.channel) {
                 out.push(r);
             }

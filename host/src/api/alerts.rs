@@ -154,8 +154,8 @@ pub(super) struct HistoryQuery {
 
 /// `GET /v1/alerts/{fingerprint}/trail`: why an alert was (not) paged: the
 /// alert as it stands (routing, what mutes it, what each channel was told),
-/// every change of it, oldest first, and every notification about it with
-/// its delivery outcome.
+/// every change of it, oldest first (with how the router chain decided),
+/// and every notification about it with each of its delivery attempts.
 pub(super) async fn trail(
     State(alerts): State<Alerting>,
     Path(fingerprint): Path<String>,
@@ -186,6 +186,9 @@ pub(super) async fn trail(
             .collect(),
         _ => Vec::new(),
     };
+    let mut attempts = (alerts.outbox().attempts_about(&fingerprint))
+        .await
+        .map_err(|e| ApiError::store("reading the delivery attempts", e))?;
     let delivery: Vec<_> = (notifications.iter().rev())
         .map(|n| {
             json!({
@@ -201,6 +204,7 @@ pub(super) async fn trail(
                 "last_attempt_at": n.last_attempt_at,
                 "delivered_at": n.delivered_at,
                 "last_error": n.last_error,
+                "attempt_log": attempts.remove(&n.id).unwrap_or_default(),
             })
         })
         .collect();

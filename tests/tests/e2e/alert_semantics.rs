@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::common::{Env, shipped};
-use crate::receivers::Receiver;
+use crate::receivers::{Mode, Receiver};
 use crate::server::{FAST_ALERTING, Server, code, eventually, json};
 
 fn names(n: &Value) -> Vec<String> {
@@ -368,18 +368,29 @@ fn a_cache_hit_rate_rule_fires_without_any_metrics_scrape() {
 }
 
 /// `GET /v1/alerts/{fp}/trail` for an alert that was routed, silenced, then
-/// resolved: its source and every change, where routing sent it, the silence
-/// that muted it, and each notification with its delivery.
+/// resolved: its source and every change, how each router decided, the
+/// silence that muted it, and each notification with every delivery attempt.
 #[test]
 fn the_trail_says_why_an_alert_was_and_was_not_paged() {
     let env = Env::new();
+    env.plugin(&shipped("severity-routes"), "severity-routes", None);
     let r = Receiver::start();
-    let s = Server::with_config(&env, &format!("{}{}", FAST_ALERTING, r.channel("hook", "")));
+    let config = format!(
+        "{FAST_ALERTING}backoff_base = \"200ms\"\n{}\n[[router]]\nplugin = \"severity-routes\"\n[router.config]\n[[router.config.rules]]\nmin_severity = \"error\"\nchannels = [\"hook\", \"gone\"]\n",
+        r.channel("hook", ""),
+    );
+    let s = Server::with_config(&env, &config);
+    // The first attempt fails; the retry is delivered.
+    r.set_mode(Mode::Fail(503));
     let alert = json!([{"name": "Traced", "severity": "error", "summary": "traced", "labels": {"host": "t1"}}]);
     let fp = s.post_alerts(alert.clone())[0]["fingerprint"]
         .as_str()
         .unwrap()
         .to_owned();
+    eventually(20, "a failed attempt", || {
+        (!r.all().is_empty()).then_some(())
+    });
+    r.set_mode(Mode::Accept);
     r.wait_delivered("/hook", 1, 20);
     let (status, v) = json(
         s.post("/v1/silences")
@@ -407,7 +418,19 @@ fn the_trail_says_why_an_alert_was_and_was_not_paged() {
         (Some("hook"), Some("delivered")),
         "{trail}"
     );
-    assert_eq!(first["attempts"], 1);
+    assert_eq!(first["attempts"], 2, "{trail}");
+    let log = first["attempt_log"].as_array().unwrap();
+    assert_eq!(log.len(), 2, "{trail}");
+    assert_eq!(
+        (log[0]["attempt"].as_i64(), log[0]["outcome"].as_str()),
+        (Some(1), Some("failed"))
+    );
+    assert!(log[0]["error"].as_str().unwrap().contains("503"), "{trail}");
+    assert_eq!(
+        (log[1]["attempt"].as_i64(), log[1]["outcome"].as_str()),
+        (Some(2), Some("delivered"))
+    );
+    assert!(log[1]["duration_ms"].is_i64(), "{trail}");
     assert!(
         trail["history"][0]["source"]
             .as_str()
@@ -415,7 +438,13 @@ fn the_trail_says_why_an_alert_was_and_was_not_paged() {
             .starts_with("api:"),
         "{trail}"
     );
-    assert_eq!(trail["history"][0]["detail"], "new");
+    // How the chain decided: the router's choice, and the host's drop of a
+    // channel that does not exist.
+    assert_eq!(
+        trail["history"][0]["detail"],
+        "new; routing: severity-routes: deliver to hook, gone; ends the chain; host: dropped gone: no such [[channel]]",
+        "{trail}"
+    );
 
     let mut resolved = alert.clone();
     resolved[0]["status"] = "resolved".into();
@@ -435,7 +464,7 @@ fn the_trail_says_why_an_alert_was_and_was_not_paged() {
         .iter()
         .map(|h| h["detail"].as_str().unwrap())
         .collect();
-    assert_eq!(details.first(), Some(&"new"), "{details:?}");
+    assert!(details[0].starts_with("new; routing: "), "{details:?}");
     let (status, _) = json(s.get("/v1/alerts/0000000000000000/trail").send().unwrap());
     assert_eq!(status, 404);
 }

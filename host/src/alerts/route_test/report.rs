@@ -62,6 +62,8 @@ pub struct AlertResult {
     pub labels: BTreeMap<String, String>,
     pub expected: Expect,
     pub got: Got,
+    /// How the router chain decided, router by router.
+    pub routing: String,
     pub passed: bool,
 }
 
@@ -71,6 +73,7 @@ impl AlertResult {
         labels: BTreeMap<String, String>,
         expected: Expect,
         got: Got,
+        routing: String,
     ) -> AlertResult {
         AlertResult {
             passed: got.matches(&expected),
@@ -78,6 +81,7 @@ impl AlertResult {
             labels,
             expected,
             got,
+            routing,
         }
     }
 }
@@ -162,6 +166,7 @@ impl Report {
                 } else {
                     let _ = writeln!(out, "      - {}", a.expected);
                     let _ = writeln!(out, "      + {}", a.got);
+                    let _ = writeln!(out, "        routing: {}", a.routing);
                 }
             }
         }
@@ -229,7 +234,7 @@ mod tests {
         let d = r.diff(false);
         assert!(d.contains("ok    good\nFAIL  bad\n"), "{d}");
         assert!(
-            d.contains("      - pager\n      + chat (routed by severity-routes)\n"),
+            d.contains("      - pager\n      + chat (routed by severity-routes)\n        routing: r: deliver to chat; ends the chain\n"),
             "{d}"
         );
         assert!(

@@ -9,7 +9,7 @@ use super::report::{AlertResult, CaseResult, Got, Report};
 use crate::alerts::engine::{Effect, Engine, ViewState};
 use crate::alerts::matchers::InhibitRule;
 use crate::alerts::notification::Kind;
-use crate::alerts::routing::{Chain, Decision};
+use crate::alerts::routing::{Chain, Decision, Step};
 use crate::config::HostConfig;
 use crate::registry::Registry;
 
@@ -40,9 +40,11 @@ async fn run_case(
     let mut engine = Engine::new(config.alerting.clone(), HashMap::new(), inhibit.to_vec());
     engine.set_silences(case.silences.clone());
     let at = case.at_ms;
+    let mut how = Vec::with_capacity(case.alerts.len());
     for (alert, _) in &case.alerts {
-        let decision = chain.route(registry, alert, Some(at)).await;
-        engine.apply(alert.clone(), decision, at);
+        let routed = chain.route(registry, alert, Some(at)).await;
+        how.push(Step::text(&routed.steps));
+        engine.apply(alert.clone(), routed.decision, at);
     }
     // The first flush of every new group: `group_wait` after the alerts.
     let flush_at = at.saturating_add(config.alerting.group_wait.as_millis() as i64);
@@ -81,7 +83,7 @@ async fn run_case(
         .map(|(a, _)| (a.fingerprint.as_str(), a.name.clone()))
         .collect();
     let mut alerts = Vec::with_capacity(case.alerts.len());
-    for (alert, expect) in &case.alerts {
+    for ((alert, expect), how) in case.alerts.iter().zip(how) {
         let fp = alert.fingerprint.as_str();
         let view = views.get(fp);
         let got = match view {
@@ -128,6 +130,7 @@ async fn run_case(
                 .collect(),
             expect.clone(),
             got,
+            how,
         ));
     }
     CaseResult::new(case.name.clone(), at, alerts)
