@@ -43,7 +43,7 @@ pub use model::{Alert, AlertStatus};
 pub use notification::Notification;
 pub use outbox::Outbox;
 pub use repo::{AlertRepo, HistoryEntry};
-pub use routing::Decision;
+pub use routing::{Decision, Route};
 pub use sources::{HostEvent, RouteTestFailure};
 
 use crate::clock::now_ms;

@@ -36,6 +36,9 @@ impl Engine {
                 && !g.members.iter().any(|fp| self.active.contains_key(fp))
             {
                 self.groups.remove(id);
+            } else {
+                let next = self.next_check(id, &visible, changed, now);
+                self.groups.get_mut(id).expect("present").next_check_ms = next;
             }
             return None;
         }
@@ -90,13 +93,37 @@ impl Engine {
                 Some(t) => now >= t + self.policy.group_interval.as_millis() as i64,
             };
         }
-        // The shortest repeat interval a router gave for this channel, or the policy's.
-        let repeat_ms = (visible.iter())
-            .filter_map(|a| route(a, &id.channel).and_then(|r| r.repeat_interval_ms))
-            .min()
-            .map_or(self.policy.repeat_interval.as_millis() as i64, |r| r as i64);
+        let repeat_ms = self.repeat_ms(&id.channel, visible);
         g.last_flush_ms.is_some_and(|t| now >= t + repeat_ms)
             && (visible.iter()).any(|a| a.alert.is_firing() && a.acked.is_none())
+    }
+
+    /// The shortest repeat interval a router gave for `channel` among
+    /// `visible`, or the policy's.
+    fn repeat_ms(&self, channel: &str, visible: &[&Active]) -> i64 {
+        (visible.iter())
+            .filter_map(|a| route(a, channel).and_then(|r| r.repeat_interval_ms))
+            .min()
+            .map_or(self.policy.repeat_interval.as_millis() as i64, |r| r as i64)
+    }
+
+    /// When group `id`, not due at `now`, may be due: when its change may
+    /// go, or its next repeat; never while nothing changes (all its alerts
+    /// muted, or acknowledged): what unmutes them makes the engine look again.
+    fn next_check(&self, id: &GroupId, visible: &[&Active], changed: bool, now: i64) -> i64 {
+        let g = &self.groups[id];
+        if changed {
+            let since = g.pending_since_ms.unwrap_or(now);
+            return match g.last_flush_ms {
+                None => since + self.policy.group_wait.as_millis() as i64,
+                Some(t) => t + self.policy.group_interval.as_millis() as i64,
+            };
+        }
+        let repeats = (visible.iter()).any(|a| a.alert.is_firing() && a.acked.is_none());
+        match g.last_flush_ms {
+            Some(t) if repeats => t + self.repeat_ms(&id.channel, visible),
+            _ => i64::MAX,
+        }
     }
 
     /// Records that group `id` told its channel of `sent` at `now`; resolved
@@ -112,6 +139,8 @@ impl Engine {
         let g = self.groups.get_mut(id).expect("present");
         g.last_flush_ms = Some(now);
         g.pending_since_ms = None;
+        // The next tick works out when it may send again.
+        g.next_check_ms = 0;
         for alert in sent {
             let fp = &alert.fingerprint;
             if let Some(a) = self.active.get_mut(fp) {

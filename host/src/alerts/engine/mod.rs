@@ -158,6 +158,10 @@ struct Group {
     last_flush_ms: Option<i64>,
     /// Since when a change waits to be sent.
     pending_since_ms: Option<i64>,
+    /// The earliest time a flush could send anything (0: look at the next
+    /// tick), so that a tick looks only at groups that may be due, not at
+    /// every group; `i64::MAX` until something changes (see `recheck_all`).
+    next_check_ms: i64,
 }
 
 /// The alert state machine (see the module docs).
@@ -172,6 +176,10 @@ pub struct Engine {
     rates: rate::RateLimits,
     /// Channels told of acknowledgements (PagerDuty's incidents follow them).
     ack_channels: BTreeSet<String>,
+    /// Something may have unmuted alerts (a silence ended or changed, an
+    /// inhibiting alert resolved, a hold ended): the next tick looks at
+    /// every group, not only those whose `next_check_ms` has come.
+    recheck_all: bool,
 }
 
 impl Engine {
@@ -191,6 +199,7 @@ impl Engine {
             cooldowns: HashMap::new(),
             rates,
             ack_channels: BTreeSet::new(),
+            recheck_all: false,
         }
     }
 
@@ -225,11 +234,13 @@ impl Engine {
     /// Replaces the inhibition rules (a reloaded config file).
     pub fn set_inhibit(&mut self, rules: Vec<InhibitRule>) {
         self.inhibit = rules;
+        self.recheck_all = true;
     }
 
     /// Replaces the silences (all of them, as stored).
     pub fn set_silences(&mut self, silences: Vec<Silence>) {
         self.silences = silences;
+        self.recheck_all = true;
     }
 
     pub fn len(&self) -> usize {
@@ -295,6 +306,10 @@ impl Engine {
             }
         };
         let a = self.active.get(&fp).expect("just set").clone();
+        if outcome == Outcome::Resolved && self.inhibits(&a.alert) {
+            // Its targets may be heard again.
+            self.recheck_all = true;
+        }
         self.join_groups(&fp, &a, now);
         let effects = if a.alert.status == AlertStatus::Resolved && a.notified.is_empty() {
             // Never told anyone: nothing to resolve out loud.
@@ -386,17 +401,32 @@ impl Engine {
     /// summarises what rate limits held back.
     pub fn tick(&mut self, now: i64) -> Vec<Effect> {
         let mut effects = self.expire(now);
+        let silences = self.silences.len();
         self.silences.retain(|s| s.ends_ms > now);
+        self.recheck_all |= self.silences.len() != silences;
         for a in self.active.values_mut() {
             if a.held_until_ms.is_some_and(|t| t <= now) {
                 a.held_until_ms = None;
+                self.recheck_all = true;
             }
         }
         self.cooldowns.retain(|_, t| *t > now);
-        let mutes = self.mutes(now);
+        // Only the groups that may be due: with thousands of alerts active,
+        // looking at each group every tick was most of the engine's time.
+        let all = std::mem::take(&mut self.recheck_all);
+        let ids: Vec<GroupId> = (self.groups.iter())
+            .filter(|(_, g)| all || g.next_check_ms <= now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        let escalating = self.escalation_candidates(now);
+        let mutes = self.mutes(
+            (ids.iter())
+                .flat_map(|id| self.groups[id].members.iter())
+                .chain(escalating.iter()),
+            now,
+        );
         let mut out: Vec<Notification> = Vec::new();
         let mut touched: BTreeSet<String> = BTreeSet::new();
-        let ids: Vec<GroupId> = self.groups.keys().cloned().collect();
         for id in ids {
             match self.flush(&id, now, &mutes, &mut touched) {
                 Some(flush::Flushed::Sent(n)) => out.push(*n),
@@ -406,7 +436,7 @@ impl Engine {
                 None => {}
             }
         }
-        out.extend(self.escalate(now, &mutes, &mut touched, &mut effects));
+        out.extend(self.escalate(escalating, now, &mutes, &mut touched, &mut effects));
         out.extend(self.rates.summaries(now));
         if !out.is_empty() {
             effects.push(Effect::Notify(out));
@@ -466,9 +496,11 @@ impl Engine {
                 members: BTreeSet::new(),
                 last_flush_ms: None,
                 pending_since_ms: None,
+                next_check_ms: 0,
             });
             g.members.insert(fp.to_owned());
             g.pending_since_ms.get_or_insert(now);
+            g.next_check_ms = 0;
         }
     }
 
@@ -481,13 +513,29 @@ impl Engine {
         self.groups.retain(|_, g| !g.members.is_empty());
     }
 
-    /// Why each muted active alert is muted at `now`. Computed once per
-    /// tick: flushing changes what channels were told, never what fires.
-    fn mutes(&self, now: i64) -> HashMap<String, Mute> {
+    /// Why each muted alert among `fps` is muted at `now`. Computed once
+    /// per tick: flushing changes what channels were told, never what fires.
+    fn mutes<'a>(&self, fps: impl Iterator<Item = &'a String>, now: i64) -> HashMap<String, Mute> {
+        let mut fps = fps.peekable();
+        if fps.peek().is_none() {
+            return HashMap::new();
+        }
         let firing = self.firing();
-        (self.active.values())
-            .filter_map(|a| Some((a.alert.fingerprint.clone(), self.mute(a, &firing, now)?)))
-            .collect()
+        let mut out = HashMap::new();
+        for fp in fps {
+            if out.contains_key(fp) {
+                continue;
+            }
+            if let Some(m) = self.active.get(fp).and_then(|a| self.mute(a, &firing, now)) {
+                out.insert(fp.clone(), m);
+            }
+        }
+        out
+    }
+
+    /// Whether `alert` is the source of an inhibition rule (its firing mutes others).
+    fn inhibits(&self, alert: &Alert) -> bool {
+        (self.inhibit.iter()).any(|r| super::matchers::all_match(&r.source, &alert.labels))
     }
 
     /// Why `a` is muted at `now`, if it is.
@@ -541,20 +589,13 @@ impl Engine {
         }
     }
 
-    /// Escalation notifications due at `now` (their history rows go to `effects`).
-    fn escalate(
-        &mut self,
-        now: i64,
-        mutes: &HashMap<String, Mute>,
-        touched: &mut BTreeSet<String>,
-        effects: &mut Vec<Effect>,
-    ) -> Vec<Notification> {
-        let channels = &self.policy.escalation_channels;
-        if channels.is_empty() {
+    /// The alerts that escalate at `now` unless muted.
+    fn escalation_candidates(&self, now: i64) -> Vec<String> {
+        if self.policy.escalation_channels.is_empty() {
             return Vec::new();
         }
         let after = self.policy.escalate_after.as_millis() as i64;
-        let due: Vec<String> = (self.active.values())
+        (self.active.values())
             .filter(|a| {
                 a.alert.is_firing()
                     && a.alert.severity == Severity::Critical
@@ -562,9 +603,23 @@ impl Engine {
                     && !a.escalated
                     && now - a.alert.starts_ms >= after
                     && matches!(a.decision, Decision::Deliver(_))
-                    && !mutes.contains_key(&a.alert.fingerprint)
             })
             .map(|a| a.alert.fingerprint.clone())
+            .collect()
+    }
+
+    /// Escalation notifications of `candidates` due at `now` (their history rows go to `effects`).
+    fn escalate(
+        &mut self,
+        candidates: Vec<String>,
+        now: i64,
+        mutes: &HashMap<String, Mute>,
+        touched: &mut BTreeSet<String>,
+        effects: &mut Vec<Effect>,
+    ) -> Vec<Notification> {
+        let channels = &self.policy.escalation_channels;
+        let due: Vec<String> = (candidates.into_iter())
+            .filter(|fp| !mutes.contains_key(fp))
             .collect();
         let mut out = Vec::new();
         for fp in due {

@@ -205,6 +205,7 @@ mod tests {
                         labels.clone(),
                         want(&["chat"]),
                         delivered(&["chat"]),
+                        String::new(),
                     )],
                 ),
                 CaseResult::new(
@@ -216,6 +217,7 @@ mod tests {
                             labels.clone(),
                             want(&["pager"]),
                             delivered(&["chat"]),
+                            "r: deliver to chat; ends the chain".into(),
                         ),
                         AlertResult::new(
                             "C".into(),
@@ -224,6 +226,7 @@ mod tests {
                             Got::Suppressed {
                                 why: "r: info".into(),
                             },
+                            "r: suppressed: info".into(),
                         ),
                     ],
                 ),
