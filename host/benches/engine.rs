@@ -29,7 +29,13 @@ fn to(channel: &str) -> Decision {
 
 fn alert(i: usize, at: i64) -> Alert {
     let labels = BTreeMap::from([("host".to_owned(), format!("h{i}"))]);
-    let mut a = Alert::firing(&format!("Bench{i}"), Severity::Warning, "bench", labels, "bench");
+    let mut a = Alert::firing(
+        &format!("Bench{i}"),
+        Severity::Warning,
+        "bench",
+        labels,
+        "bench",
+    );
     a.starts_ms = at;
     a
 }

@@ -220,7 +220,7 @@ impl Load {
                     let mut i = 0u64;
                     while !stop.load(Ordering::Relaxed) {
                         i += 1;
-                        let r = if i % 2 == 0 {
+                        let r = if i.is_multiple_of(2) {
                             client
                                 .post(format!("{base}/v1/alerts"))
                                 .json(&json!({"alerts": [{
