@@ -46,7 +46,7 @@ pub enum Decision {
 /// One router's part in routing an alert, in words (for the alert's trail).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Step {
-    /// The router; `default` (no router configured) or `host` (a channel's own rule).
+    /// The router, or `host` (a channel's own rule).
     pub router: String,
     pub decided: String,
 }
@@ -168,11 +168,8 @@ impl Chain {
         let mut routes = Vec::new();
         let mut steps = Vec::new();
         if self.routers.is_empty() {
+            // No router decided: the routes say `default`, and no step is kept.
             routes = self.default_routes(alert);
-            steps.push(Step::new(
-                "default",
-                "no [[router]]: every channel the alert's severity meets",
-            ));
         } else {
             let wit_alert = alert.to_wit();
             for (name, config) in &self.routers {

@@ -166,7 +166,9 @@ impl Report {
                 } else {
                     let _ = writeln!(out, "      - {}", a.expected);
                     let _ = writeln!(out, "      + {}", a.got);
-                    let _ = writeln!(out, "        routing: {}", a.routing);
+                    if !a.routing.is_empty() {
+                        let _ = writeln!(out, "        routing: {}", a.routing);
+                    }
                 }
             }
         }
