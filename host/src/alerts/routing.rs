@@ -83,7 +83,8 @@ pub(crate) struct Chain {
     /// Each channel's name and `min_severity`, in config order.
     channels: Vec<(String, Severity)>,
     runtime: Arc<Runtime>,
-    /// `None`: a trial chain (routing tests), whose calls count nowhere.
+    /// `None`: a trial chain (routing tests), whose calls count nowhere and
+    /// pass no plugin's gate (no share, no quarantine).
     metrics: Option<AlertMetrics>,
     /// A router's repeat interval is at least this (`[alerting] group_interval`).
     min_repeat_ms: u64,
@@ -175,9 +176,15 @@ impl Chain {
             for (name, config) in &self.routers {
                 let outcome = match registry.get(name) {
                     Some(p) if p.kind == PluginKind::Router => {
-                        let callee = p
+                        let mut callee = p
                             .router(config)
                             .expect("router plugins are pre-linked as routers");
+                        if self.metrics.is_none() {
+                            // A trial (routing tests) neither takes the plugin's share
+                            // of live traffic nor counts toward its quarantine: a
+                            // refused change must not harm the routing in force.
+                            callee.gate = None;
+                        }
                         (self.runtime)
                             .call_route(callee, &wit_alert, config, at)
                             .await

@@ -391,3 +391,64 @@ fn the_gate_refuses_routing_changes_that_fail_the_tests_under_load() {
     );
     assert!(ok > 20, "the load made only {ok} requests");
 }
+
+/// A change whose router traps on every case is refused, and its trial calls
+/// count toward nothing: the router in force is not quarantined (its share
+/// and quarantine are for live traffic), and keeps routing.
+#[test]
+fn a_trapping_trial_does_not_quarantine_the_router_in_force() {
+    let env = Env::new();
+    env.plugin(
+        &crate::common::test_plugin("hostile-router"),
+        "hostile-router",
+        None,
+    );
+    let r = Receiver::start();
+    // Seven cases: more than the five consecutive failures that quarantine.
+    let cases: String = (0..7)
+        .map(|i| {
+            format!(
+                "[[case]]\nname = \"c{i}\"\n[[case.alert]]\nname = \"A{i}\"\nexpect = [\"hook\"]\n"
+            )
+        })
+        .collect();
+    let cases_file = env.subject("cases.toml", cases);
+    let config = |mode: &str| {
+        format!(
+            "[alerting]\ngroup_wait = \"100ms\"\ntick = \"25ms\"\nroute_tests = \"{}\"\n{}{}\n[[router]]\nplugin = \"hostile-router\"\n[router.config]\nmode = \"{mode}\"\nchannel = \"hook\"\n",
+            cases_file.display(),
+            r.channel("hook", ""),
+            r.channel("other", ""),
+        )
+    };
+    let server = Server::with_config(&env, &config("tiny-repeat"));
+    eventually(10, "the start-up run", || {
+        (metric(&server, "assay_route_tests_total{result=\"passed\"}") == 1.0).then_some(())
+    });
+    replace(&env.work_dir().join("assay.toml"), &config("trap"));
+    let refused = reload_event(&server, "routing", "refused");
+    assert!(
+        refused["error"].as_str().unwrap().contains("7 of 7"),
+        "{refused}"
+    );
+    let v: Value = server
+        .get("/v1/plugins/hostile-router")
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(v["quarantine"]["state"], "closed", "{v}");
+    assert_eq!(
+        metric(
+            &server,
+            "assay_plugin_quarantined{plugin=\"hostile-router\"}"
+        ),
+        0.0
+    );
+    // Live alerts still go where the router in force sends them.
+    server.post_alerts(json!([{"name": "Live", "severity": "error"}]));
+    assert_eq!(
+        channels_of(&server, "Live"),
+        BTreeSet::from(["hook".to_owned()])
+    );
+}

@@ -1,6 +1,6 @@
 //! Hostile router, by config: `{"mode": "tiny-repeat", "channel": "hook"}` asks for a
 //! 1 ms repeat interval; `{"mode": "unknown-channels", "n": 100000}` asks for `n`
-//! deliveries to channels that do not exist.
+//! deliveries to channels that do not exist; `{"mode": "trap"}` panics (a trap).
 
 use assay_plugin_sdk::{Alert, Delivery, PluginInfo, Router, RoutingDecision};
 
@@ -38,6 +38,7 @@ impl Router for HostileRouter {
                     .collect(),
                 continue_chain: false,
             }),
+            "trap" => panic!("hostile-router was told to trap"),
             m => Err(format!("unknown mode {m:?}")),
         }
     }
