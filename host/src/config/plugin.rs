@@ -7,7 +7,7 @@
 //! memory_limit_mib = 128     # default: [plugin_defaults] of assay.toml (64)
 //! subjects = ["*ledger*.json"] # only subjects whose name matches a glob (default: all)
 //! max_concurrency = 2        # call slots it may hold at once (default: half the cores)
-//! max_queue_ms = 100         # longest wait for a slot (default: a tenth of timeout_ms)
+//! max_queue_ms = 100         # longest wait for a slot (default: a tenth of timeout_ms; routers: timeout_ms)
 //! quarantine_after = 5       # consecutive timeouts/traps/breaches before quarantine (0: never)
 //! max_findings = 1000        # and the other quotas of [plugin_defaults]
 //!
@@ -287,12 +287,20 @@ impl PluginSettings {
 
     /// How the plugin's calls are admitted, with the pool's default share;
     /// `shared` is false for probes (the scheduler shares their slots).
-    pub fn gate_policy(&self, default_share: u32, shared: bool) -> GatePolicy {
+    /// `patient` (routers): without `max_queue_ms`, a call waits up to its
+    /// whole timeout for a slot, not a tenth of it: a router's refusal sends
+    /// the alert by the default routing, which in a burst is the wrong place.
+    pub fn gate_policy(&self, default_share: u32, shared: bool, patient: bool) -> GatePolicy {
+        let default_queue = if patient {
+            self.limits.timeout
+        } else {
+            self.limits.timeout / 10
+        };
         GatePolicy {
             share: shared.then(|| self.max_concurrency.unwrap_or(default_share)),
             max_queue: self
                 .max_queue_ms
-                .map_or(self.limits.timeout / 10, Duration::from_millis),
+                .map_or(default_queue, Duration::from_millis),
             // Probes are not quarantined: their timeouts and failures are
             // mostly the world's (a target down), which is what they report,
             // and one instance's failures must not silence the plugin's others.
@@ -355,10 +363,11 @@ mod tests {
         .unwrap();
         assert_eq!(s.limits.quotas.max_findings, 10);
         assert_eq!(s.breaker.after, 0);
-        let g = s.gate_policy(4, true);
+        let g = s.gate_policy(4, true, false);
         assert_eq!(g.share, Some(1));
         assert_eq!(g.max_queue, Duration::from_millis(200));
-        assert_eq!(s.gate_policy(4, false).share, None);
+        assert_eq!(s.gate_policy(4, false, false).share, None);
+        assert_eq!(s.gate_policy(4, true, true).max_queue, s.limits.timeout);
         let e = load("max_sockets = 0\n").unwrap_err();
         assert!(e.message.contains("max_sockets must be at least 1"), "{e}");
     }

@@ -110,7 +110,11 @@ impl Plugin {
     /// The same compiled plugin with other settings (a sidecar change: no
     /// recompile; the quarantine state carries on).
     pub fn with_settings(&self, settings: PluginSettings, default_share: u32) -> Plugin {
-        let policy = settings.gate_policy(default_share, self.kind != PluginKind::Probe);
+        let policy = settings.gate_policy(
+            default_share,
+            self.kind != PluginKind::Probe,
+            self.kind == PluginKind::Router,
+        );
         Plugin {
             gate: Arc::new(self.gate.with_policy(policy)),
             name: self.name.clone(),
@@ -307,7 +311,11 @@ pub async fn load_plugin(
             .await
             .map_err(fail)?;
     }
-    let policy = settings.gate_policy(runtime.default_share(kind), kind != PluginKind::Probe);
+    let policy = settings.gate_policy(
+        runtime.default_share(kind),
+        kind != PluginKind::Probe,
+        kind == PluginKind::Router,
+    );
     let info = Info {
         name: info.name,
         version: info.version,
