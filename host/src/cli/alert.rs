@@ -92,8 +92,7 @@ pub(super) async fn route_test(global: &GlobalArgs, args: RouteTestArgs) -> anyh
             "give the cases file (assay alert route-test CASES.toml), or set [alerting] route_tests in the config"
         );
     };
-    let cases = Cases::load(&path)?;
-    cases.check_channels(config.channels.iter().map(|c| c.name.as_str()))?;
+    let cases = Cases::load_for(&path, &config)?;
     let runtime = super::runtime(&config)?;
     let registry = super::load_registry(&runtime, &config).await?;
     let chain = Chain::new(&config, runtime, None);

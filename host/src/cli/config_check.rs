@@ -41,15 +41,8 @@ pub(super) fn run(args: CheckArgs) -> anyhow::Result<u8> {
     // The routing tests read and name real channels (running them needs the
     // plugins: `assay alert route-test`).
     if let Some(path) = &config.alerting.route_tests {
-        match crate::alerts::route_test::Cases::load(path) {
-            Ok(cases) => {
-                if let Err(e) =
-                    cases.check_channels(config.channels.iter().map(|c| c.name.as_str()))
-                {
-                    problems.push(e.to_string());
-                }
-            }
-            Err(e) => problems.push(e.to_string()),
+        if let Err(e) = crate::alerts::route_test::Cases::load_for(path, &config) {
+            problems.push(e.to_string());
         }
     }
     for m in &config.monitors {

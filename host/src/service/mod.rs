@@ -84,8 +84,7 @@ impl Service {
     pub async fn start(config: HostConfig) -> anyhow::Result<Arc<Service>> {
         // Routing tests that cannot be read would refuse every routing change: say so now.
         if let Some(path) = &config.alerting.route_tests {
-            let cases = alerts::route_test::Cases::load(path)?;
-            cases.check_channels(config.channels.iter().map(|c| c.name.as_str()))?;
+            alerts::route_test::Cases::load_for(path, &config)?;
         }
         let auth = Auth::from_config(&config.auth);
         let runtime = Arc::new(Runtime::new(RuntimeOptions {

@@ -31,10 +31,7 @@ impl Service {
             return Ok(());
         };
         let outcome = async {
-            let cases = Cases::load(path).map_err(|e| e.to_string())?;
-            cases
-                .check_channels(config.channels.iter().map(|c| c.name.as_str()))
-                .map_err(|e| e.to_string())?;
+            let cases = Cases::load_for(path, config).map_err(|e| e.to_string())?;
             let chain = Chain::new(config, self.plugins.runtime().clone(), None);
             chain.check(registry)?;
             Ok::<_, String>(route_test::run(&cases, &chain, registry, config).await)

@@ -167,6 +167,14 @@ impl Cases {
         })
     }
 
+    /// Reads `path` and checks it against `config`: what `serve`, `config
+    /// check`, `route-test` and the gate all need.
+    pub fn load_for(path: &Path, config: &crate::config::HostConfig) -> Result<Cases, CasesError> {
+        let cases = Cases::load(path)?;
+        cases.check_channels(config.channels.iter().map(|c| c.name.as_str()))?;
+        Ok(cases)
+    }
+
     /// Checks that every channel an expectation names is configured: a typo
     /// there would fail forever, and say nothing useful.
     pub fn check_channels<'a>(

@@ -88,24 +88,10 @@ async fn run_case(
         let view = views.get(fp);
         let got = match view {
             Some(v) if v.state == ViewState::Silenced => Got::Silenced {
-                by: (v.silenced_by.iter())
-                    .map(|id| {
-                        silence_names
-                            .get(id.as_str())
-                            .cloned()
-                            .unwrap_or_else(|| id.clone())
-                    })
-                    .collect(),
+                by: named(&v.silenced_by, &silence_names),
             },
             Some(v) if v.state == ViewState::Inhibited => Got::Inhibited {
-                by: (v.inhibited_by.iter())
-                    .map(|f| {
-                        alert_names
-                            .get(f.as_str())
-                            .cloned()
-                            .unwrap_or_else(|| f.clone())
-                    })
-                    .collect(),
+                by: named(&v.inhibited_by, &alert_names),
             },
             Some(v) if let Decision::Suppressed(why) = &v.routing => {
                 Got::Suppressed { why: why.clone() }
@@ -134,4 +120,16 @@ async fn run_case(
         ));
     }
     CaseResult::new(case.name.clone(), at, alerts)
+}
+
+/// Each of `ids` by its name in `names` (the id itself when it has none).
+fn named(ids: &[String], names: &BTreeMap<&str, String>) -> Vec<String> {
+    (ids.iter())
+        .map(|id| {
+            names
+                .get(id.as_str())
+                .cloned()
+                .unwrap_or_else(|| id.clone())
+        })
+        .collect()
 }
