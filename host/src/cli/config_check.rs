@@ -40,10 +40,10 @@ pub(super) fn run(args: CheckArgs) -> anyhow::Result<u8> {
     }
     // The routing tests read and name real channels (running them needs the
     // plugins: `assay alert route-test`).
-    if let Some(path) = &config.alerting.route_tests {
-        if let Err(e) = crate::alerts::route_test::Cases::load_for(path, &config) {
-            problems.push(e.to_string());
-        }
+    if let Some(path) = &config.alerting.route_tests
+        && let Err(e) = crate::alerts::route_test::Cases::load_for(path, &config)
+    {
+        problems.push(e.to_string());
     }
     for m in &config.monitors {
         if !m.path.exists() {
