@@ -299,3 +299,25 @@ macro_rules! export_prepared_router {
         $crate::__private::bindings::router::__export_router_world!(__AssayRouterExport with_types_in $crate::__private::bindings::router);
     };
 }
+
+/// Embeds the plugin's manifest (its `plugin.toml`: kind, contract and
+/// minimum host versions, the grants it needs and why, authors, license,
+/// source) in the component, as the `assay:manifest` custom section that
+/// `assay plugin inspect` shows and the host checks at load. The path is
+/// relative to the file that invokes the macro, as for `include_bytes!`:
+///
+/// ```ignore
+/// assay_plugin_sdk::manifest!("../plugin.toml");
+/// ```
+///
+/// Natively it expands to nothing.
+#[macro_export]
+macro_rules! manifest {
+    ($path:literal) => {
+        #[cfg(target_arch = "wasm32")]
+        #[allow(unsafe_code)]
+        #[unsafe(link_section = "assay:manifest")]
+        #[used]
+        static __ASSAY_MANIFEST: [u8; include_bytes!($path).len()] = *include_bytes!($path);
+    };
+}

@@ -15,6 +15,7 @@
 //! cache stays warm and file watchers see no spurious change.
 
 mod postgres;
+mod scripted;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -63,6 +64,15 @@ const TEST_PLUGINS: &[&[(&str, &str)]] = &[
         ("severity-router", "severity-router"),
         ("hostile-router", "hostile-router"),
     ],
+];
+/// Example plugins written in Python and JavaScript, built by their SDKs
+/// (`scripted.rs`) into `target/example-plugins/`: (directory, plugin name,
+/// language). Not in `plugins.d/`: each carries an interpreter (12-18 MB),
+/// and the default plugin set should start in moments.
+const EXAMPLE_PLUGINS: &[scripted::Scripted] = &[
+    ("plugins/csv-check", "csv-check", scripted::Lang::Python),
+    ("plugins/log-errors", "log-errors", scripted::Lang::Python),
+    ("plugins/label-routes", "label-routes", scripted::Lang::Js),
 ];
 const WASM_TARGET: &str = "wasm32-wasip2";
 
@@ -168,6 +178,7 @@ fn build(root: &Path) -> anyhow::Result<()> {
     for kind in SHIPPED {
         build_plugins(root, kind, &root.join("plugins.d"))?;
     }
+    scripted::build(root, EXAMPLE_PLUGINS)?;
     run(cargo()
         .current_dir(root)
         .args(["build", "--release", "-p", "assay-host"]))?;
@@ -175,9 +186,11 @@ fn build(root: &Path) -> anyhow::Result<()> {
         .iter()
         .flat_map(|k| k.iter().map(|(_, n)| *n))
         .collect();
+    let examples: Vec<&str> = EXAMPLE_PLUGINS.iter().map(|(_, n, _)| *n).collect();
     eprintln!(
-        "xtask: built target/release/assay and plugins.d/{{{}}}.wasm",
-        names.join(",")
+        "xtask: built target/release/assay, plugins.d/{{{}}}.wasm and target/example-plugins/{{{}}}.wasm",
+        names.join(","),
+        examples.join(",")
     );
     Ok(())
 }
@@ -328,6 +341,8 @@ fn test(root: &Path, extra: &[String]) -> anyhow::Result<()> {
     for kind in TEST_PLUGINS {
         build_plugins(root, kind, &test_plugins)?;
     }
+    // The Python and JavaScript plugins' own unit tests, natively.
+    scripted::unit_tests(root, EXAMPLE_PLUGINS)?;
     let cargo_test = |args: &[&str]| {
         let mut cmd = cargo();
         cmd.current_dir(root)
@@ -338,6 +353,7 @@ fn test(root: &Path, extra: &[String]) -> anyhow::Result<()> {
                 root.join("target").join("release").join("assay"),
             )
             .env("ASSAY_SHIPPED_PLUGINS", root.join("plugins.d"))
+            .env("ASSAY_EXAMPLE_PLUGINS", root.join(scripted::OUT_DIR))
             .env("ASSAY_TEST_PLUGINS", &test_plugins)
             .envs(pg.env());
         cmd

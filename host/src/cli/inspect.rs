@@ -26,6 +26,8 @@ struct Inspection {
     file: String,
     kind: PluginKind,
     info: Info,
+    /// Its `assay:manifest` section, if it carries one.
+    manifest: Option<crate::registry::manifest::Manifest>,
     size: u64,
     digest: String,
     /// Whether the compiled code came from the on-disk cache.
@@ -52,6 +54,7 @@ pub(super) async fn run(global: &GlobalArgs, args: InspectArgs) -> anyhow::Resul
         file: plugin.file.display().to_string(),
         kind: plugin.kind,
         info: plugin.info.clone(),
+        manifest: plugin.manifest.as_deref().cloned(),
         size: plugin.size,
         digest: plugin.digest.clone(),
         compiled_from_cache: plugin.from_cache,
@@ -72,6 +75,36 @@ pub(super) async fn run(global: &GlobalArgs, args: InspectArgs) -> anyhow::Resul
             let i = &inspection.info;
             s.push_str(&format!("  info:        {} {}\n", i.name, i.version));
             s.push_str(&format!("  description: {}\n", i.description));
+            match &inspection.manifest {
+                None => s.push_str("  manifest:    none (no assay:manifest section)\n"),
+                Some(m) => {
+                    s.push_str(&format!(
+                        "  manifest:    {} {} ({}), contract {}, min host {}\n",
+                        m.name,
+                        m.version,
+                        m.kind,
+                        m.contract,
+                        m.min_host.as_deref().unwrap_or("any")
+                    ));
+                    if !m.authors.is_empty() {
+                        s.push_str(&format!("  authors:     {}\n", m.authors.join(", ")));
+                    }
+                    if let Some(l) = &m.license {
+                        s.push_str(&format!("  license:     {l}\n"));
+                    }
+                    if let Some(src) = &m.source {
+                        s.push_str(&format!("  source:      {src}\n"));
+                    }
+                    if m.grants.is_empty() {
+                        s.push_str("  grants:      none asked\n");
+                    } else {
+                        s.push_str("  grants:\n");
+                        for g in &m.grants {
+                            s.push_str(&format!("    {}: {}\n", g.what(), g.reason));
+                        }
+                    }
+                }
+            }
             s.push_str(&format!("  size:        {} bytes\n", inspection.size));
             s.push_str(&format!("  digest:      {}\n", inspection.digest));
             s.push_str(&format!(

@@ -8,7 +8,9 @@
 mod alert;
 mod config_check;
 mod inspect;
+pub(crate) mod plugin_test;
 pub mod probe;
+mod scaffold;
 mod serve;
 mod text;
 mod validate;
@@ -107,8 +109,16 @@ pub enum ConfigCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
-    /// Show a plugin's kind, info(), imports, exports, size and digest.
+    /// Show a plugin's kind, info(), manifest, imports, exports, size and digest.
     Inspect(inspect::InspectArgs),
+    /// Make a new plugin project (Rust, Python or JavaScript) that builds
+    /// outside this repository.
+    New(scaffold::NewArgs),
+    /// Write the plugin contract (`plugin.wit`) this assay serves.
+    Wit(scaffold::WitArgs),
+    /// Run a plugin's test cases against the built component; exit 0 all
+    /// pass, 1 some fail, 2 bad input.
+    Test(plugin_test::TestArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -136,6 +146,9 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Validate(args) => validate::run(&cli.global, args).await,
         Command::Config(ConfigCommand::Check(args)) => config_check::run(args),
         Command::Plugin(PluginCommand::Inspect(args)) => inspect::run(&cli.global, args).await,
+        Command::Plugin(PluginCommand::New(args)) => scaffold::new(args),
+        Command::Plugin(PluginCommand::Wit(args)) => scaffold::wit(args),
+        Command::Plugin(PluginCommand::Test(args)) => plugin_test::run(&cli.global, args).await,
         Command::Probe(ProbeCommand::Run(args)) => probe::run(&cli.global, args).await,
         Command::Alert(AlertCommand::Test(args)) => alert::test(&cli.global, args).await,
         Command::Alert(AlertCommand::RouteTest(args)) => alert::route_test(&cli.global, args).await,

@@ -6,6 +6,7 @@
 
 mod change;
 mod host;
+pub mod manifest;
 pub mod snapshots;
 
 use std::path::{Path, PathBuf};
@@ -44,6 +45,8 @@ pub struct Plugin {
     pub size: u64,
     /// `info()`, asked once at load.
     pub info: Info,
+    /// What it says it is and needs (its `assay:manifest` section), if it carries one.
+    pub manifest: Option<Arc<manifest::Manifest>>,
     pub settings: PluginSettings,
     /// `sha256:<hex>` of the config JSON, for cache keys.
     pub config_digest: String,
@@ -123,6 +126,7 @@ impl Plugin {
             digest: self.digest.clone(),
             size: self.size,
             info: self.info.clone(),
+            manifest: self.manifest.clone(),
             config_digest: digest(settings.config_json.as_bytes()),
             settings,
             from_cache: self.from_cache,
@@ -261,6 +265,12 @@ pub async fn load_plugin(
     let hex_digest = digest.trim_start_matches("sha256:");
     let size = bytes.len() as u64;
     let wants_snapshot = kind::wants_snapshot(&bytes);
+    // A manifest that cannot be read, or asks for a contract or host this
+    // is not, refuses the plugin before anything is compiled.
+    let manifest = manifest::read(&bytes).map_err(|e| fail(e.to_string()))?;
+    if let Some(m) = &manifest {
+        m.check_versions().map_err(|e| fail(e.to_string()))?;
+    }
     // Compiling takes seconds for a large plugin: off the async threads.
     let started = std::time::Instant::now();
     let compiled = {
@@ -277,6 +287,9 @@ pub async fn load_plugin(
         ))
     })?;
     let kind = kind::detect(runtime.engine(), &component).map_err(fail)?;
+    if let Some(m) = &manifest {
+        m.check_kind(kind).map_err(|e| fail(e.to_string()))?;
+    }
     let name: Arc<str> = name.into();
     let name_for_gate = name.clone();
 
@@ -342,6 +355,7 @@ pub async fn load_plugin(
         digest,
         size,
         info,
+        manifest: manifest.map(Arc::new),
         settings,
         from_cache,
         compile_time,

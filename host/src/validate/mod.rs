@@ -15,7 +15,7 @@ pub(crate) use cache::{CacheStats, ResultCache};
 pub(crate) use calls::{LastError, PluginStats};
 pub(crate) use level::Level;
 pub(crate) use monitor::{MonitorStatuses, MonitorVerdict};
-pub(crate) use pipeline::{Pipeline, SubjectInput};
+pub(crate) use pipeline::{Pipeline, SubjectInput, content_type_for};
 pub(crate) use repo::{ReportQuery, ReportRepo};
 pub(crate) use report::{Outcome, Report, Verdict};
 pub(crate) use validation::{Request, Source, ValidateError, Validation};

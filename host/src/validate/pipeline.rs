@@ -32,7 +32,7 @@ impl SubjectInput {
     }
 }
 
-fn content_type_for(name: &str) -> &'static str {
+pub(crate) fn content_type_for(name: &str) -> &'static str {
     let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
     match ext.as_deref() {
         Some("json") => "application/json",

@@ -31,6 +31,16 @@ pub(crate) fn shipped(name: &str) -> PathBuf {
     from_env("ASSAY_SHIPPED_PLUGINS", root().join("plugins.d")).join(format!("{name}.wasm"))
 }
 
+/// An example plugin written in Python or JavaScript
+/// (`target/example-plugins/NAME.wasm`, built by `cargo xtask build`).
+pub(crate) fn example_plugin(name: &str) -> PathBuf {
+    from_env(
+        "ASSAY_EXAMPLE_PLUGINS",
+        root().join("target/example-plugins"),
+    )
+    .join(format!("{name}.wasm"))
+}
+
 /// A test plugin's `.wasm` (`target/test-plugins/NAME.wasm`).
 pub(crate) fn test_plugin(name: &str) -> PathBuf {
     from_env("ASSAY_TEST_PLUGINS", root().join("target/test-plugins")).join(format!("{name}.wasm"))

@@ -25,6 +25,7 @@ mod receivers;
 mod required_fields;
 mod route_tests;
 mod sandbox;
+mod scripted;
 mod secrets;
 mod serve_api;
 mod serve_auth;
