@@ -175,6 +175,7 @@ fn copy_if_changed(from: &Path, to: &Path) -> anyhow::Result<()> {
 }
 
 fn build(root: &Path) -> anyhow::Result<()> {
+    ensure_packages(BUILD_PACKAGES, "the Python and JavaScript plugins")?;
     for kind in SHIPPED {
         build_plugins(root, kind, &root.join("plugins.d"))?;
     }
@@ -262,11 +263,25 @@ const TEST_PACKAGES: &[(&str, &str)] = &[
     ("curl", "curl"),
     // The PostgreSQL backend's tests: a server of their own (`postgres.rs`).
     ("postgresql", "pg:initdb"),
+    // The authoring kit's tests build a scaffolded Python project with `make`.
+    ("make", "make"),
+];
+
+/// Debian packages the build needs for the Python and JavaScript plugins.
+const BUILD_PACKAGES: &[(&str, &str)] = &[
+    ("nodejs", "node"),
+    ("npm", "npm"),
+    ("python3-pip", "python3-pip:"),
 ];
 
 /// Installs the missing [`TEST_PACKAGES`] with apt-get (as root, else with sudo).
 fn ensure_test_packages() -> anyhow::Result<()> {
-    let missing: Vec<&str> = TEST_PACKAGES
+    ensure_packages(TEST_PACKAGES, "the tests")
+}
+
+/// Installs the missing `packages` with apt-get (as root, else with sudo).
+fn ensure_packages(packages: &[(&str, &str)], for_what: &str) -> anyhow::Result<()> {
+    let missing: Vec<&str> = packages
         .iter()
         .filter(|(_, probe)| !present(probe))
         .map(|(pkg, _)| *pkg)
@@ -275,7 +290,7 @@ fn ensure_test_packages() -> anyhow::Result<()> {
         return Ok(());
     }
     eprintln!(
-        "xtask: installing Debian packages the tests need: {}",
+        "xtask: installing Debian packages {for_what} need: {}",
         missing.join(" ")
     );
     let root = Command::new("id")
@@ -293,8 +308,9 @@ fn ensure_test_packages() -> anyhow::Result<()> {
         cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
         cmd
     };
-    run(&mut apt(&["update", "-qq"]))
-        .context("installing the tests' Debian packages needs root (or sudo) and apt-get")?;
+    run(&mut apt(&["update", "-qq"])).with_context(|| {
+        format!("installing the Debian packages {for_what} need needs root (or sudo) and apt-get")
+    })?;
     let mut install = apt(&["install", "-y", "-qq", "--no-install-recommends"]);
     install.args(&missing);
     run(&mut install)
@@ -303,6 +319,12 @@ fn ensure_test_packages() -> anyhow::Result<()> {
 fn present(probe: &str) -> bool {
     if probe.starts_with("pg:") {
         return postgres::bin_dir().is_some();
+    }
+    if probe == "python3-pip:" {
+        return Command::new("python3")
+            .args(["-m", "pip", "--version"])
+            .output()
+            .is_ok_and(|o| o.status.success());
     }
     match probe.strip_prefix("python3:") {
         Some(module) => Command::new("/usr/bin/python3")

@@ -19,6 +19,7 @@ mod hash_chain;
 mod hostile;
 mod json_schema;
 mod pg;
+mod plugin_kit;
 mod prepared;
 mod probe_cli;
 mod receivers;

@@ -1,0 +1,290 @@
+//! The authoring kit from a plugin author's seat: `assay plugin new` in each
+//! language, into a directory outside the repository, built with that
+//! language's own tools and nothing of the source tree, tested with
+//! `assay plugin test` on the cases it came with, then served by
+//! `assay serve`. And `assay plugin test` on its own: every kind, a failing
+//! case's diff and exit 1, JUnit for CI, bad input as exit 2.
+//!
+//! The three projects cover the three kinds: a Python validator, a
+//! JavaScript router, a Rust probe.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::common::{Env, Run, bin, root};
+use crate::server::{Server, Start};
+
+/// Runs `cmd` in `dir`, asserting it succeeds; answers its stdout.
+fn sh(dir: &Path, cmd: &mut Command) -> String {
+    let out = cmd
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} in {}: {}\n{}\n{}",
+        dir.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `assay plugin new NAME --kind KIND --lang LANG` in a fresh temporary
+/// directory (outside the repository); answers (that directory, the project).
+fn new_project(name: &str, kind: &str, lang: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(!dir.path().starts_with(root()));
+    let out = sh(
+        dir.path(),
+        Command::new(bin()).args(["plugin", "new", name, "--kind", kind, "--lang", lang]),
+    );
+    assert!(
+        out.starts_with(&format!("made {name} ({name} {kind}")),
+        "{out}"
+    );
+    let project = dir.path().join(name);
+    let manifest = std::fs::read_to_string(project.join("plugin.toml")).unwrap();
+    assert!(
+        manifest.contains(&format!("kind = \"{kind}\"")),
+        "{manifest}"
+    );
+    (dir, project)
+}
+
+/// `assay plugin test WASM ARGS…` in `dir`.
+fn plugin_test(dir: &Path, wasm: &Path, args: &[&str]) -> Run {
+    Command::new(bin())
+        .current_dir(dir)
+        .env_remove("ASSAY_CONFIG")
+        .env("ASSAY_CACHE_DIR", root().join("target/e2e-cache"))
+        .args(["plugin", "test"])
+        .arg(wasm)
+        .args(args)
+        .output()
+        .unwrap()
+        .into()
+}
+
+/// Asserts every sample case of the project passes.
+fn sample_cases_pass(project: &Path, wasm: &Path, count: usize) {
+    let run = plugin_test(project, wasm, &[]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .ends_with(&format!("cases.toml: {count} passed, 0 failed\n")),
+        "{}",
+        run.stdout
+    );
+}
+
+/// Serves `wasm` as plugin `name` and answers `/v1/plugins`' entry for it.
+fn served(wasm: &Path, name: &str, sidecar: Option<&str>) -> (Env, Server, Value) {
+    let env = Env::new();
+    env.plugin(wasm, name, sidecar);
+    let server = Server::start(&env, Start::default());
+    let v: Value = server.get("/v1/plugins").send().unwrap().json().unwrap();
+    let entry = v["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("{name} not served: {v}\n{}", server.log()))
+        .clone();
+    (env, server, entry)
+}
+
+#[test]
+fn python_validator_from_scaffold_to_serve() {
+    let (_dir, project) = new_project("line-check", "validator", "python");
+    // The Python toolchain (componentize-py), as `pip install -r
+    // requirements.txt` would give it; the SDK is the project's own copy.
+    let toolchain = root().join("target/toolchains/python");
+    sh(
+        &project,
+        Command::new("python3").args(["-m", "unittest", "--quiet"]),
+    );
+    sh(&project, Command::new("make").env("PYTHONPATH", &toolchain));
+    let wasm = project.join("line-check.wasm");
+    sample_cases_pass(&project, &wasm, 5);
+
+    let (_env, server, entry) = served(&wasm, "line-check", Some("[config]\nmax_line = 5\n"));
+    assert_eq!(entry["kind"], "validator", "{entry}");
+    let (status, report) = server.validate("?name=a.txt&level=standard", "fine\nmuch too long\n");
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(
+        report["findings"][0]["code"], "text.line_too_long",
+        "{report}"
+    );
+    assert_eq!(report["findings"][0]["path"], "/lines/2", "{report}");
+}
+
+#[test]
+fn javascript_router_from_scaffold_to_serve() {
+    let (_dir, project) = new_project("pager-routes", "router", "js");
+    sh(
+        &project,
+        Command::new("npm").args(["install", "--no-audit", "--no-fund", "--loglevel=error"]),
+    );
+    sh(&project, Command::new("npm").args(["test", "--silent"]));
+    sh(
+        &project,
+        Command::new("npm").args(["run", "build", "--silent"]),
+    );
+    let wasm = project.join("pager-routes.wasm");
+    sample_cases_pass(&project, &wasm, 3);
+
+    let (_env, _server, entry) = served(&wasm, "pager-routes", None);
+    assert_eq!(entry["kind"], "router", "{entry}");
+}
+
+#[test]
+fn rust_probe_from_scaffold_to_serve() {
+    let (_dir, project) = new_project("web-check", "probe", "rust");
+    // A target directory shared across runs: the vendored SDK and its
+    // crates.io dependencies compile once.
+    let target = root().join("target/plugin-kit-e2e");
+    let cargo = || {
+        let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        c.env("CARGO_TARGET_DIR", &target);
+        c
+    };
+    sh(&project, cargo().args(["test", "--quiet"]));
+    sh(
+        &project,
+        cargo().args(["build", "--quiet", "--release", "--target", "wasm32-wasip2"]),
+    );
+    let wasm = target.join("wasm32-wasip2/release/web_check.wasm");
+    sample_cases_pass(&project, &wasm, 3);
+
+    let (_env, server, entry) = served(&wasm, "web-check", None);
+    assert_eq!(entry["kind"], "probe", "{entry}");
+    assert!(server.log().contains("web-check"), "{}", server.log());
+}
+
+/// `assay plugin test` itself, on the example plugins: a failing case is a
+/// diff and exit 1 (in text and JUnit), bad cases are exit 2.
+#[test]
+fn plugin_test_diffs_junit_and_bad_input() {
+    let env = Env::new();
+    let wasm = crate::common::example_plugin("label-routes");
+    let cases = env.subject(
+        "cases.toml",
+        r#"
+config = { label = "team", routes = { db = ["dba"] }, default = ["ops"] }
+
+[[case]]
+name = "db pages the DBA"
+alert = { name = "Lag", severity = "critical", labels = { team = "db" } }
+deliver = ["dba"]
+
+[[case]]
+name = "a wrong expectation"
+alert = { name = "Disk", labels = { team = "web" } }
+deliver = ["dba"]
+
+[[case]]
+name = "a refused config is the case's error"
+config = { colour = "red" }
+alert = { name = "Disk" }
+error = "unknown setting: colour"
+"#,
+    );
+    let run = plugin_test(env.work_dir(), &wasm, &["--cases", cases.to_str().unwrap()]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains(
+            "FAIL  a wrong expectation\n      - deliver to dba\n      + deliver to ops\n"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.ends_with(": 2 passed, 1 failed\n"),
+        "{}",
+        run.stdout
+    );
+
+    let run = plugin_test(
+        env.work_dir(),
+        &wasm,
+        &["--cases", cases.to_str().unwrap(), "--format", "junit"],
+    );
+    assert_eq!(run.code, 1);
+    assert!(run.stdout.starts_with("<?xml"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("tests=\"3\" failures=\"1\""),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("<failure message=\"- deliver to dba\" type=\"mismatch\">"),
+        "{}",
+        run.stdout
+    );
+
+    // Cases of another kind, a missing expectation, a missing file: exit 2.
+    for (text, why) in [
+        (
+            "[[case]]\nname = \"x\"\ntext = \"a\"\nfindings = []\n",
+            "`text` is not for a router's cases",
+        ),
+        (
+            "[[case]]\nname = \"x\"\nalert = { name = \"A\" }\n",
+            "say what to expect",
+        ),
+        (
+            "[[case]]\nname = \"x\"\nalert = { name = \"A\" }\ndeliver = []\ncolour = 1\n",
+            "unknown field `colour`",
+        ),
+    ] {
+        let bad = env.subject("bad.toml", text);
+        let run = plugin_test(env.work_dir(), &wasm, &["--cases", bad.to_str().unwrap()]);
+        assert_eq!(run.code, 2, "{text}: {}\n{}", run.stdout, run.stderr);
+        assert!(run.stderr.contains(why), "{text}: {}", run.stderr);
+    }
+    let run = plugin_test(env.work_dir(), &wasm, &["--cases", "missing.toml"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("cannot read the cases missing.toml"),
+        "{}",
+        run.stderr
+    );
+
+    // A probe's cases: the log-errors example against file fixtures, with a
+    // failing expectation on an observation.
+    let probe_cases = env.subject(
+        "probe.toml",
+        r#"
+[[case]]
+name = "one error line warns"
+fixture = { type = "file", content = "INFO a\nERROR b\n" }
+config = { path = "${path}" }
+status = "warn"
+observations = { matches = 1 }
+
+[[case]]
+name = "a miscounted observation"
+fixture = { type = "file", content = "ERROR a\nERROR b\n" }
+config = { path = "${path}", fail_at = 5 }
+status = "warn"
+observations = { matches = 3 }
+"#,
+    );
+    let run = plugin_test(
+        env.work_dir(),
+        &crate::common::example_plugin("log-errors"),
+        &["--cases", probe_cases.to_str().unwrap()],
+    );
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("FAIL  a miscounted observation\n      - matches = 3\n      + matches = 2\n"),
+        "{}",
+        run.stdout
+    );
+}
