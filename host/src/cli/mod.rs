@@ -6,6 +6,7 @@
 //! 1 warn, 2 fail, 3 unknown (see [`probe`]).
 
 mod alert;
+mod bench;
 mod config_check;
 mod inspect;
 pub(crate) mod plugin_test;
@@ -119,6 +120,9 @@ pub enum PluginCommand {
     /// Run a plugin's test cases against the built component; exit 0 all
     /// pass, 1 some fail, 2 bad input.
     Test(plugin_test::TestArgs),
+    /// Measure what a plugin's calls cost: compile time, per-call time cold
+    /// and prepared, guest memory, host calls, next to the trivial validator.
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -149,6 +153,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Plugin(PluginCommand::New(args)) => scaffold::new(args),
         Command::Plugin(PluginCommand::Wit(args)) => scaffold::wit(args),
         Command::Plugin(PluginCommand::Test(args)) => plugin_test::run(&cli.global, args).await,
+        Command::Plugin(PluginCommand::Bench(args)) => bench::run(&cli.global, args).await,
         Command::Probe(ProbeCommand::Run(args)) => probe::run(&cli.global, args).await,
         Command::Alert(AlertCommand::Test(args)) => alert::test(&cli.global, args).await,
         Command::Alert(AlertCommand::RouteTest(args)) => alert::route_test(&cli.global, args).await,

@@ -88,7 +88,12 @@ impl Plugin {
 
     /// The validator to call (with its own config), when this plugin is one.
     pub fn validator(&self) -> Option<Callee<'_, ValidatorPre<CallState>>> {
-        match self.code_for(&self.settings.config_json) {
+        self.validator_for(&self.settings.config_json)
+    }
+
+    /// The validator to call with `config`, when this plugin is one.
+    pub fn validator_for(&self, config: &str) -> Option<Callee<'_, ValidatorPre<CallState>>> {
+        match self.code_for(config) {
             Linked::Validator(pre) => Some(self.callee(pre)),
             _ => None,
         }

@@ -83,6 +83,17 @@ pub struct Called<T> {
     pub queued: Duration,
     /// What the guest tried that its grants refused.
     pub denied: Vec<String>,
+    /// What it used.
+    pub usage: Usage,
+}
+
+/// What one call used (see `CallState::usage`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Usage {
+    pub memory_bytes: usize,
+    pub host_calls: u32,
+    pub http_requests: u32,
+    pub wasi: bool,
 }
 
 impl Runtime {
@@ -166,6 +177,7 @@ impl Runtime {
                         duration: Duration::ZERO,
                         queued: Duration::ZERO,
                         denied: Vec::new(),
+                        usage: Usage::default(),
                     };
                 }
             },
@@ -205,6 +217,7 @@ impl Runtime {
             outcome,
             duration,
             queued,
+            usage: store.data().usage(),
             denied: store.data_mut().take_denied(),
         }
     }

@@ -26,6 +26,13 @@ impl MemoryLimiter {
     }
 }
 
+impl MemoryLimiter {
+    /// The linear memory the instance holds now (all memories together).
+    pub fn total(&self) -> usize {
+        self.total
+    }
+}
+
 impl ResourceLimiter for MemoryLimiter {
     fn memory_growing(
         &mut self,

@@ -34,7 +34,7 @@ use wasmtime::component::{Component, HasSelf, Linker};
 pub use crate::config::grants::{self, Grants, HostPort};
 pub use crate::config::policy::{BreakerPolicy, CallLimits, GatePolicy, Quotas};
 pub use breaker::Change as QuarantineChange;
-pub use call::{CallFailure, Called, Callee};
+pub use call::{CallFailure, Called, Callee, Usage};
 pub use gate::{Gate, QuarantineEvent, QuarantineView, Refusal};
 pub use observer::Observer;
 pub use snapshot::{Snapshot, SnapshotError, snapshot_key};

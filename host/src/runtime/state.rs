@@ -33,6 +33,8 @@ pub struct CallState {
     /// The wall-clock time (Unix ms) the guest sees at the call's start, when
     /// not the host's: routing tests replay a case at its own time of day.
     pub(crate) wall_clock_ms: Option<i64>,
+    /// Calls of the assay host interfaces (`host`, `system`), for `assay plugin bench`.
+    pub(crate) host_calls: u32,
     pub(crate) table: ResourceTable,
     wasi: Option<Wasi>,
     http: Option<(WasiHttpCtx, HttpHooks)>,
@@ -91,9 +93,25 @@ impl CallState {
             grants: None,
             denied: Arc::default(),
             wall_clock_ms: None,
+            host_calls: 0,
             table: ResourceTable::new(),
             wasi: None,
             http: None,
+        }
+    }
+
+    /// What the call used: its linear memory at the end (memories only
+    /// grow, so the peak), the host calls, HTTP requests, and whether it
+    /// touched WASI at all.
+    pub(crate) fn usage(&self) -> super::call::Usage {
+        super::call::Usage {
+            memory_bytes: self.limiter.total(),
+            host_calls: self.host_calls,
+            http_requests: self
+                .sockets
+                .http_requests
+                .load(std::sync::atomic::Ordering::Relaxed),
+            wasi: self.wasi.is_some(),
         }
     }
 

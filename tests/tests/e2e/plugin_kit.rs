@@ -288,3 +288,82 @@ observations = { matches = 3 }
         run.stdout
     );
 }
+
+/// `assay plugin bench`: the figures for each kind, next to the trivial
+/// validator, as JSON; a call that fails is an error, not a figure.
+#[test]
+fn plugin_bench_measures_each_kind() {
+    let env = Env::new();
+    let bench = |wasm: &Path, args: &[&str]| -> Value {
+        let mut all = vec![
+            "plugin",
+            "bench",
+            wasm.to_str().unwrap(),
+            "--calls",
+            "5",
+            "--format",
+            "json",
+        ];
+        all.extend_from_slice(args);
+        let run = env.run(&all);
+        assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+        serde_json::from_str(run.stdout.trim()).unwrap()
+    };
+    // A validator that prepares and asks for a snapshot: cold and prepared.
+    let v = bench(
+        &crate::common::shipped("json-schema"),
+        &["--plugin-config", r#"{"schema": {"type": "object"}}"#],
+    );
+    assert_eq!(v["kind"], "validator", "{v}");
+    assert_eq!(v["cold"]["calls"], 5, "{v}");
+    assert!(v["prepared"]["median_ms"].as_f64().unwrap() > 0.0, "{v}");
+    assert!(v["compile_ms"].as_f64().unwrap() > 0.0, "{v}");
+    assert!(
+        v["cold"]["usage"]["memory_bytes"].as_u64().unwrap() > 0,
+        "{v}"
+    );
+    assert_eq!(v["baseline"]["plugin"], "trivial", "{v}");
+    assert!(
+        v["baseline"]["cold"]["median_ms"].as_f64().unwrap() > 0.0,
+        "{v}"
+    );
+
+    // A router, with its alert; a probe, whose log-errors logs nothing but reads a file.
+    let r = bench(
+        &crate::common::example_plugin("label-routes"),
+        &[
+            "--plugin-config",
+            r#"{"label": "team"}"#,
+            "--alert",
+            r#"{"name": "A", "labels": {"team": "db"}}"#,
+        ],
+    );
+    assert_eq!(r["kind"], "router", "{r}");
+    assert!(
+        r["prepared"].is_null() && r["prepared_note"].is_string(),
+        "{r}"
+    );
+    let p = bench(
+        &crate::common::example_plugin("log-errors"),
+        &["--plugin-config", r#"{"path": "/nope"}"#],
+    );
+    assert_eq!(p["kind"], "probe", "{p}");
+    assert!(p["cold"]["usage"]["wasi"].as_bool().unwrap(), "{p}");
+
+    // A router whose calls fail (its config lacks `label`): nothing to measure.
+    let run = env.run(&[
+        "plugin",
+        "bench",
+        crate::common::example_plugin("label-routes")
+            .to_str()
+            .unwrap(),
+        "--calls",
+        "3",
+    ]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert!(
+        run.stderr.contains("a call failed") && run.stderr.contains("label"),
+        "{}",
+        run.stderr
+    );
+}

@@ -11,6 +11,7 @@ pub(super) const MAX_LOG_MESSAGE: usize = 4096;
 
 impl Host for CallState {
     fn log(&mut self, level: LogLevel, mut message: String) {
+        self.host_calls += 1;
         if message.len() > MAX_LOG_MESSAGE {
             let mut cut = MAX_LOG_MESSAGE;
             while !message.is_char_boundary(cut) {
@@ -35,6 +36,7 @@ impl Host for CallState {
     }
 
     fn sha256(&mut self, data: Vec<u8>) -> Vec<u8> {
+        self.host_calls += 1;
         // `data` was copied out of the guest's memory, so its size is bounded by the memory cap.
         Sha256::digest(&data).to_vec()
     }

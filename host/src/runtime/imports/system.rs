@@ -26,6 +26,7 @@ impl CallState {
 
 impl Host for CallState {
     fn disk_usage(&mut self, path: String) -> Result<DiskStats, String> {
+        self.host_calls += 1;
         self.system_granted("disk-usage")?;
         let readable = self
             .grants
@@ -45,6 +46,7 @@ impl Host for CallState {
     }
 
     fn memory_usage(&mut self) -> Result<MemoryStats, String> {
+        self.host_calls += 1;
         self.system_granted("memory-usage")?;
         let text = read_proc("/proc/meminfo")?;
         let field = |name: &str| -> Result<u64, String> {
@@ -63,6 +65,7 @@ impl Host for CallState {
     }
 
     fn load_average(&mut self) -> Result<LoadStats, String> {
+        self.host_calls += 1;
         self.system_granted("load-average")?;
         let text = read_proc("/proc/loadavg")?;
         let v: Vec<f64> = text
@@ -77,6 +80,7 @@ impl Host for CallState {
     }
 
     fn uptime_seconds(&mut self) -> Result<f64, String> {
+        self.host_calls += 1;
         self.system_granted("uptime-seconds")?;
         read_proc("/proc/uptime")?
             .split_whitespace()
