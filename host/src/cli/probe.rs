@@ -14,7 +14,7 @@ use clap::Args;
 use serde_json::json;
 
 use super::{Format, GlobalArgs, write_line};
-use crate::config::{HostConfig, ProbeConfig, ProbeSection, ProbeSpec};
+use crate::config::{HostConfig, ProbeSection, ProbeSpec};
 use crate::probes::{ProbeResult, ResultStatus, run_once};
 use crate::registry::{Plugin, discover, load_plugin, settings_for};
 
@@ -163,23 +163,13 @@ fn configured(config: &HostConfig, name: &str) -> anyhow::Result<ProbeSpec> {
 /// The instance the command line describes, checked like a `[[probe]]` entry.
 fn spec_from_args(args: &RunArgs, plugin: &str, config: &HostConfig) -> anyhow::Result<ProbeSpec> {
     let section = ProbeSection {
-        name: plugin.to_owned(),
-        plugin: Some(plugin.to_owned()),
-        enabled: true,
-        interval: None,
         timeout: Some(args.timeout.clone()),
-        jitter: None,
-        critical: false,
-        failure_threshold: None,
-        success_threshold: None,
-        labels: Default::default(),
-        config: Some(ProbeConfig::Json(args.plugin_config.clone())),
         allow_http: args.allow_http.clone(),
         allow_tcp: args.allow_tcp.clone(),
         allow_dns: args.allow_dns,
         allow_read: args.allow_read.clone(),
         allow_system: args.allow_system,
-        memory_limit_mib: None,
+        ..ProbeSection::ad_hoc(plugin, args.plugin_config.clone())
     };
     section
         .resolve(None, "the command line", config.max_memory_mib())

@@ -64,6 +64,33 @@ fn yes() -> bool {
     true
 }
 
+impl ProbeSection {
+    /// An instance of plugin `plugin` named after it, with `config` (JSON),
+    /// no grants and every other setting at its default: what the command
+    /// line (`probe run --plugin`, `plugin test`, `plugin bench`) starts from.
+    pub fn ad_hoc(plugin: &str, config: String) -> ProbeSection {
+        ProbeSection {
+            name: plugin.to_owned(),
+            plugin: Some(plugin.to_owned()),
+            enabled: true,
+            interval: None,
+            timeout: None,
+            jitter: None,
+            critical: false,
+            failure_threshold: None,
+            success_threshold: None,
+            labels: BTreeMap::new(),
+            config: Some(ProbeConfig::Json(config)),
+            allow_http: Vec::new(),
+            allow_tcp: Vec::new(),
+            allow_dns: false,
+            allow_read: Vec::new(),
+            allow_system: false,
+            memory_limit_mib: None,
+        }
+    }
+}
+
 /// A probe's plugin config: a TOML table, or a string of JSON.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]

@@ -19,7 +19,7 @@ use serde_json::json;
 
 use super::{EXIT_OK, Format, GlobalArgs, write_line};
 use crate::alerts::model::Alert;
-use crate::config::{ProbeConfig, ProbeSection};
+use crate::config::ProbeSection;
 use crate::registry::{Plugin, PluginKind, load_plugin};
 use crate::runtime::bindings::Subject;
 use crate::runtime::{Called, Runtime, Usage};
@@ -105,23 +105,8 @@ async fn calls(
     let probe_spec = if plugin.kind == PluginKind::Probe {
         Some(
             ProbeSection {
-                name: plugin.name.to_string(),
-                plugin: Some(plugin.name.to_string()),
-                enabled: true,
-                interval: None,
-                timeout: None,
-                jitter: None,
-                critical: false,
-                failure_threshold: None,
-                success_threshold: None,
-                labels: Default::default(),
-                config: Some(ProbeConfig::Json(input.config.clone())),
-                allow_http: Vec::new(),
-                allow_tcp: Vec::new(),
-                allow_dns: false,
-                allow_read: Vec::new(),
-                allow_system: false,
                 memory_limit_mib: Some(plugin.settings.limits.memory as u64 >> 20),
+                ..ProbeSection::ad_hoc(&plugin.name, input.config.clone())
             }
             .resolve(
                 None,

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::cases::{Case, Expect, FindingExpect, Input};
 use super::fixtures;
-use crate::config::{ProbeConfig, ProbeSection};
+use crate::config::ProbeSection;
 use crate::probes::{ResultStatus, run_once};
 use crate::registry::Plugin;
 use crate::runtime::bindings::{RoutingDecision, Subject, Validation};
@@ -136,23 +136,11 @@ pub(crate) async fn run(
             fixtures::fill(&mut config, &running.vars);
             let config = serde_json::to_string(&config)?;
             let section = ProbeSection {
-                name: plugin.name.to_string(),
-                plugin: Some(plugin.name.to_string()),
-                enabled: true,
-                interval: None,
-                timeout: None,
-                jitter: None,
-                critical: false,
-                failure_threshold: None,
-                success_threshold: None,
-                labels: Default::default(),
-                config: Some(ProbeConfig::Json(config)),
                 allow_http: running.allow_http.clone(),
                 allow_tcp: running.allow_tcp.clone(),
-                allow_dns: false,
                 allow_read: running.allow_read.clone(),
-                allow_system: false,
                 memory_limit_mib: Some(plugin.settings.limits.memory as u64 >> 20),
+                ..ProbeSection::ad_hoc(&plugin.name, config)
             };
             let spec = section
                 .resolve(
