@@ -9,7 +9,7 @@ use crate::common::{Env, Run, shipped, test_plugin};
 use crate::targets::{HttpTarget, SilentTarget, closed_port};
 
 /// `assay probe run --plugin FILE --format json --plugin-config CONFIG ARGS…`.
-fn probe(plugin: &Path, config: &str, args: &[&str]) -> (Run, Value) {
+pub(crate) fn probe(plugin: &Path, config: &str, args: &[&str]) -> (Run, Value) {
     let env = Env::new();
     let mut all = vec![
         "probe",

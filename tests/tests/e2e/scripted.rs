@@ -72,39 +72,21 @@ fn python_validator_refuses_a_bad_config_at_load() {
     );
 }
 
-/// `assay probe run` on log-errors, with `args` (grants).
-fn log_probe(env: &Env, config: &str, args: &[&str]) -> (i32, Value) {
-    let mut all = vec![
-        "probe",
-        "run",
-        "--plugin",
-        example_plugin("log-errors")
-            .to_str()
-            .unwrap()
-            .to_owned()
-            .leak(),
-        "--format",
-        "json",
-        "--plugin-config",
-        config,
-    ];
-    all.extend_from_slice(args);
-    let run = env.run(&all);
-    let v: Value = serde_json::from_str(run.stdout.trim())
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", run.stdout, run.stderr));
+/// `assay probe run` on log-errors, with `args` (grants): (exit code, result).
+fn log_probe(config: &str, args: &[&str]) -> (i32, Value) {
+    let (run, v) = crate::probe_cli::probe(&example_plugin("log-errors"), config, args);
     (run.code, v)
 }
 
 #[test]
 fn python_probe_reads_only_what_it_was_granted() {
-    let env = Env::new();
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("app.log");
     std::fs::write(&log, "INFO start\nERROR disk full\nINFO ok\n").unwrap();
     let config = format!(r#"{{"path": "{}"}}"#, log.display());
     let grant = ["--allow-read", dir.path().to_str().unwrap()];
 
-    let (code, v) = log_probe(&env, &config, &grant);
+    let (code, v) = log_probe(&config, &grant);
     assert_eq!((code, v["status"].as_str()), (1, Some("warn")), "{v}");
     let matches = v["observations"]
         .as_array()
@@ -115,19 +97,19 @@ fn python_probe_reads_only_what_it_was_granted() {
     assert_eq!(matches["value"], 1.0, "{v}");
 
     let strict = format!(r#"{{"path": "{}", "fail_at": 1}}"#, log.display());
-    assert_eq!(log_probe(&env, &strict, &grant).0, 2);
+    assert_eq!(log_probe(&strict, &grant).0, 2);
     std::fs::write(&log, "INFO all quiet\n").unwrap();
-    assert_eq!(log_probe(&env, &config, &grant).1["status"], "pass");
+    assert_eq!(log_probe(&config, &grant).1["status"], "pass");
 
     // Without the grant, the file does not exist for it.
-    let (code, v) = log_probe(&env, &config, &[]);
+    let (code, v) = log_probe(&config, &[]);
     assert_eq!(code, 2, "{v}");
     assert!(
         v["message"].as_str().unwrap().contains("cannot read"),
         "{v}"
     );
     // A bad config is an error of the call, not a verdict on the log.
-    let (code, v) = log_probe(&env, r#"{"path": "/x", "pattern": "("}"#, &grant);
+    let (code, v) = log_probe(r#"{"path": "/x", "pattern": "("}"#, &grant);
     assert_eq!(code, 3, "{v}");
     assert!(v.to_string().contains("not a regular expression"), "{v}");
 }

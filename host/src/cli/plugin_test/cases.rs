@@ -222,45 +222,31 @@ impl Cases {
 
 impl CaseText {
     fn check(self, kind: PluginKind, config: &toml::Table, base: &Path) -> Result<Case, String> {
-        // Fields of another kind are a mistake worth naming.
-        let foreign: &[(&str, bool)] = match kind {
-            PluginKind::Validator => &[
-                ("alert", self.alert.is_some()),
-                ("at", self.at.is_some()),
-                ("deliver", self.deliver.is_some()),
-                ("suppress", self.suppress.is_some()),
-                ("fixture", self.fixture.is_some()),
-                ("status", self.status.is_some()),
-                ("message", self.message.is_some()),
-                ("observations", self.observations.is_some()),
-            ],
-            PluginKind::Router => &[
-                ("text", self.text.is_some()),
-                ("file", self.file.is_some()),
-                ("subject_name", self.subject_name.is_some()),
-                ("content_type", self.content_type.is_some()),
-                ("level", self.level.is_some()),
-                ("findings", self.findings.is_some()),
-                ("not_applicable", self.not_applicable.is_some()),
-                ("fixture", self.fixture.is_some()),
-                ("status", self.status.is_some()),
-                ("message", self.message.is_some()),
-                ("observations", self.observations.is_some()),
-            ],
-            PluginKind::Probe => &[
-                ("text", self.text.is_some()),
-                ("file", self.file.is_some()),
-                ("subject_name", self.subject_name.is_some()),
-                ("content_type", self.content_type.is_some()),
-                ("level", self.level.is_some()),
-                ("findings", self.findings.is_some()),
-                ("not_applicable", self.not_applicable.is_some()),
-                ("alert", self.alert.is_some()),
-                ("at", self.at.is_some()),
-                ("deliver", self.deliver.is_some()),
-                ("suppress", self.suppress.is_some()),
-            ],
-        };
+        // Fields of another kind are a mistake worth naming: each field, and
+        // the kind whose cases it belongs to (`config`, `error` are anyone's).
+        use PluginKind::{Probe, Router, Validator};
+        let fields = [
+            ("text", self.text.is_some(), Validator),
+            ("file", self.file.is_some(), Validator),
+            ("subject_name", self.subject_name.is_some(), Validator),
+            ("content_type", self.content_type.is_some(), Validator),
+            ("level", self.level.is_some(), Validator),
+            ("findings", self.findings.is_some(), Validator),
+            ("not_applicable", self.not_applicable.is_some(), Validator),
+            ("alert", self.alert.is_some(), Router),
+            ("at", self.at.is_some(), Router),
+            ("deliver", self.deliver.is_some(), Router),
+            ("suppress", self.suppress.is_some(), Router),
+            ("fixture", self.fixture.is_some(), Probe),
+            ("status", self.status.is_some(), Probe),
+            ("message", self.message.is_some(), Probe),
+            ("observations", self.observations.is_some(), Probe),
+        ];
+        let foreign: Vec<(&str, bool)> = fields
+            .iter()
+            .filter(|(_, _, owner)| *owner != kind)
+            .map(|(f, given, _)| (*f, *given))
+            .collect();
         if let Some((field, _)) = foreign.iter().find(|(_, given)| *given) {
             return Err(format!("`{field}` is not for a {kind}'s cases"));
         }
