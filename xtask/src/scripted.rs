@@ -61,6 +61,7 @@ pub fn ensure_python(root: &Path) -> anyhow::Result<()> {
             "install",
             "--quiet",
             "--disable-pip-version-check",
+            "--root-user-action=ignore",
             "--upgrade",
             "--target",
         ])
