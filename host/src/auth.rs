@@ -123,6 +123,7 @@ impl Auth {
             "/v1/config" if method == Method::PUT => Some(Role::Admin),
             "/v1/plugins/reload" => Some(Role::Admin),
             "/v1/plugins/{name}/release" => Some(Role::Admin),
+            "/v1/plugins/{name}/approve" => Some(Role::Admin),
             "/v1/notifications/{id}/retry" => Some(Role::Admin),
             _ if method == Method::GET || method == Method::HEAD => Some(Role::Viewer),
             _ => Some(Role::Operator),

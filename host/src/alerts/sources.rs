@@ -9,6 +9,7 @@
 //! | `ValidationFailing` | `error` (fail), `warning` (warn), `error` (error) | a monitored subject's verdict turns so | it passes |
 //! | `PluginLoadFailed` | `error` | a plugin file fails to load | it loads |
 //! | `PluginQuarantined` | `error` | a plugin is quarantined after repeated timeouts, traps or limit breaches | a trial call answers, or an operator releases it |
+//! | `PluginUpgradePending` | `warning` | a new version of a running plugin asks for grants the old one did not, and waits for approval | it is approved, its grants change, or its file is replaced, reverted or removed |
 //! | `RouteTestsFailing` | `error` | the routing tests (`[alerting] route_tests`) fail: a routing change was refused, or the routing in force fails them | they pass again |
 //! | `NotificationDeadLettered` | `warning` | a notification runs out of attempts | the channel delivers again |
 
@@ -37,6 +38,10 @@ pub enum HostEvent {
     MonitorVerdict(Box<MonitorVerdict>),
     /// A plugin that had failed to load has loaded.
     PluginRecovered(String),
+    /// A new version of a running plugin waits for approval (its event says what it asks).
+    UpgradePending(Box<ReloadEvent>),
+    /// A plugin has no version waiting for approval any more.
+    UpgradeSettled(String),
     /// A plugin was quarantined, or released (by a trial call or an operator).
     Quarantine(Box<crate::runtime::QuarantineEvent>),
     /// The routing tests failed (what failed, and what it means), or
@@ -92,6 +97,14 @@ pub fn alerts_of(event: &HostEvent) -> Vec<Alert> {
                 .annotate("file", e.file.clone()),
         ],
         HostEvent::PluginRecovered(name) => vec![plugin_failed(name).resolved()],
+        HostEvent::UpgradePending(e) => vec![
+            upgrade_pending(&e.plugin)
+                .with_description(e.error.clone().unwrap_or_default())
+                .annotate("file", e.file.clone())
+                .annotate("version", e.new_version.clone().unwrap_or_default())
+                .annotate("digest", e.new_digest.clone().unwrap_or_default()),
+        ],
+        HostEvent::UpgradeSettled(name) => vec![upgrade_pending(name).resolved()],
         HostEvent::Quarantine(q) => vec![quarantined(q)],
         HostEvent::RouteTests(failure) => vec![route_tests(failure.as_deref())],
     }
@@ -134,6 +147,16 @@ fn quarantined(q: &crate::runtime::QuarantineEvent) -> Alert {
             .annotate("cooldown_seconds", cooldown.as_secs().to_string()),
         crate::runtime::QuarantineChange::Released => a.resolved(),
     }
+}
+
+fn upgrade_pending(plugin: &str) -> Alert {
+    Alert::firing(
+        "PluginUpgradePending",
+        Severity::Warning,
+        format!("plugin:{plugin}"),
+        BTreeMap::from([("plugin".to_owned(), plugin.to_owned())]),
+        format!("a new version of plugin {plugin} asks for new grants and waits for approval"),
+    )
 }
 
 fn plugin_failed(plugin: &str) -> Alert {

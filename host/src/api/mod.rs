@@ -84,6 +84,7 @@ pub(crate) fn router(svc: Arc<Service>) -> Router {
         .route("/v1/plugins/reload", post(plugins::plugins_reload))
         .route("/v1/plugins/{name}", get(plugins::plugin))
         .route("/v1/plugins/{name}/release", post(plugins::plugin_release))
+        .route("/v1/plugins/{name}/approve", post(plugins::plugin_approve))
         .route(
             "/v1/config",
             get(config::get_config).put(config::put_config),

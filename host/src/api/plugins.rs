@@ -1,10 +1,10 @@
-//! `/v1/plugins`: what is loaded, what failed, reload events, a rescan, and
-//! lifting a quarantine.
+//! `/v1/plugins`: what is loaded, what failed or waits for approval, reload
+//! events, a rescan, approving an upgrade, and lifting a quarantine.
 
 use std::sync::Arc;
 
 use axum::Extension;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
@@ -13,16 +13,18 @@ use super::error::ApiError;
 use crate::audit::AuditEntry;
 use crate::clock::now_ms;
 use crate::registry::Plugin;
-use crate::service::{LoadFailure, Service};
+use crate::service::{ApproveError, LoadFailure, PendingUpgrade, Service};
 use crate::validate::PluginStats;
 
-/// A plugin as the API shows it: `state` is `loaded`, or `failed` when its
+/// A plugin as the API shows it: `state` is `loaded`; `failed` when its
 /// file's latest version did not load (the previous version, if any, is
-/// what `serving` describes and what still answers).
+/// what `serving` describes and what still answers); or `pending` when its
+/// file's latest version waits for approval (`pending` says what it asks).
 fn plugin_json(
     p: Option<&Plugin>,
     stats: Option<&PluginStats>,
     failure: Option<&LoadFailure>,
+    pending: Option<&PendingUpgrade>,
 ) -> Value {
     let serving = p.map(|p| {
         let s = &p.settings;
@@ -58,9 +60,15 @@ fn plugin_json(
     );
     v["state"] = json!(if failure.is_some() {
         "failed"
+    } else if pending.is_some() {
+        "pending"
     } else {
         "loaded"
     });
+    if let (Some(up), Some(name)) = (pending, p.map(|p| &p.name)) {
+        v["pending"] = json!(up);
+        v["pending"]["approve"] = json!(format!("/v1/plugins/{name}/approve?digest={}", up.digest));
+    }
     v["calls"] = stats.map_or_else(|| json!(PluginStats::default().calls), |s| json!(s.calls));
     // The load failure, else the last failed call.
     v["last_error"] = match failure {
@@ -78,12 +86,16 @@ pub(super) async fn plugins(State(svc): State<Arc<Service>>) -> Response {
     let registry = svc.plugins.registry();
     let calls = svc.validation.calls();
     let failures = svc.reloads.failures();
+    let pending = svc.reloads.pending.all();
     let mut list: Vec<Value> = (registry.plugins.iter())
-        .map(|p| plugin_json(Some(p), calls.stats.get(&*p.name), failures.get(&*p.name)))
+        .map(|p| {
+            let name = &*p.name;
+            plugin_json(Some(p), calls.stats.get(name), failures.get(name), pending.get(name))
+        })
         .collect();
     for (name, f) in failures.iter() {
         if registry.get(name).is_none() {
-            list.push(plugin_json(None, calls.stats.get(name), Some(f)));
+            list.push(plugin_json(None, calls.stats.get(name), Some(f), None));
         }
     }
     axum::Json(json!({ "plugins": list })).into_response()
@@ -105,10 +117,12 @@ pub(super) async fn plugin(
             format!("no plugin named {name:?} in {}", registry.dir.display()),
         ));
     }
+    let pending = svc.reloads.pending.get(&name);
     Ok(axum::Json(plugin_json(
         p.map(|p| &**p),
         calls.stats.get(&name),
         failure,
+        pending.as_ref(),
     ))
     .into_response())
 }
@@ -150,6 +164,62 @@ pub(super) async fn plugin_release(
         axum::Json(json!({ "plugin": name, "released": was, "quarantine": p.gate.quarantine() }))
             .into_response(),
     )
+}
+
+/// `?digest=`: approve only this version (what `GET /v1/plugins/{name}` showed).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ApproveQuery {
+    digest: Option<String>,
+}
+
+/// `POST /v1/plugins/{name}/approve`: lets the version that waits for
+/// approval go live (admin, audited). Answers what was approved and the
+/// reload event of the rescan that loaded it.
+pub(super) async fn plugin_approve(
+    State(svc): State<Arc<Service>>,
+    actor: Option<Extension<Actor>>,
+    Path(name): Path<String>,
+    Query(q): Query<ApproveQuery>,
+) -> Result<Response, ApiError> {
+    let actor = actor.map_or_else(Actor::anonymous, |Extension(a)| a);
+    let approval = svc.approve(&name, q.digest.as_deref()).await.map_err(|e| match e {
+        ApproveError::NotPending(_) => ApiError::not_found("not_pending", e.to_string()),
+        ApproveError::OtherDigest { .. } => {
+            ApiError::new(axum::http::StatusCode::CONFLICT, "other_digest", e.to_string())
+        }
+    })?;
+    let live = (approval.event.as_ref())
+        .is_some_and(|e| e.outcome == crate::registry::ReloadOutcome::Ok);
+    let up = &approval.approved;
+    let grants: Vec<String> = up.new_grants.iter().map(|g| g.what()).collect();
+    svc.audit
+        .append(AuditEntry {
+            at_ms: now_ms(),
+            actor: actor.name.clone(),
+            action: "plugins.approve".into(),
+            target: format!("/v1/plugins/{name}"),
+            result: if live { "ok" } else { "failed" }.into(),
+            detail: format!(
+                "version {} ({}) with new grants: {}{}",
+                up.version,
+                up.digest,
+                grants.join(", "),
+                match (&approval.event, live) {
+                    (_, true) => String::new(),
+                    (Some(e), false) => format!("; not live: {}", e.error.as_deref().unwrap_or(e.outcome.as_str())),
+                    (None, false) => "; not live: its file is gone".to_owned(),
+                }
+            ),
+        })
+        .await?;
+    tracing::info!(actor = %actor.name, plugin = %name, version = %up.version, live, "plugin upgrade approved");
+    let status = if live {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::CONFLICT
+    };
+    Ok((status, axum::Json(json!({ "live": live, "approval": approval }))).into_response())
 }
 
 /// `GET /v1/plugins/events`: recent reloads, newest first.

@@ -28,6 +28,10 @@ pub enum ReloadOutcome {
     /// It loaded, but the routing tests (`[alerting] route_tests`) failed
     /// with it: what was serving before keeps serving.
     Refused,
+    /// It loaded, and asks for grants the running version did not that
+    /// the operator's grants give: it waits for approval while the running
+    /// version keeps serving.
+    Pending,
 }
 crate::names::named!(ReloadOutcome, "reload outcome");
 
@@ -46,6 +50,9 @@ pub struct ReloadEvent {
     /// Compile (or cached-compilation load) time, when it compiled.
     pub compile_ms: Option<f64>,
     pub error: Option<String>,
+    /// `pending`: the grants it asks for that the running version did not.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub new_grants: Vec<super::manifest::Grant>,
     /// What started the rescan: `start`, `watch`, `periodic`, `api`, `SIGHUP`.
     pub trigger: String,
 }

@@ -9,10 +9,12 @@
 //! what it needs, and the host's checks apply when it does.
 
 use std::fmt;
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use super::PluginKind;
+use crate::config::grants::{Grants, HostPattern, HostPort};
 
 /// The custom section's name.
 pub const SECTION: &str = "assay:manifest";
@@ -236,6 +238,61 @@ impl Manifest {
             .filter(|g| !before.contains(&g.what()))
             .collect()
     }
+
+    /// The grants this version asks for that `old` did not, and that the
+    /// operator's grants (`operator`: each probe instance's) already give:
+    /// what an upgrade would gain silently. Empty: it may switch at once.
+    pub fn new_and_given<'a>(&'a self, old: Option<&Manifest>, operator: &[&Grants]) -> Vec<&'a Grant> {
+        self.new_grants(old)
+            .into_iter()
+            .filter(|g| operator.iter().any(|grants| g.given_by(grants)))
+            .collect()
+    }
+}
+
+impl Grant {
+    /// Whether `grants` (what the operator gave one probe instance) give
+    /// this: a request to the asked authority would pass, the asked path
+    /// overlaps a readable directory, DNS or the statistics are on. A
+    /// target the host cannot test exactly (a `*.domain` or an address
+    /// range) counts as given when any entry of its kind is there: the check
+    /// errs toward asking the operator.
+    pub fn given_by(&self, grants: &Grants) -> bool {
+        let target = self.target.as_deref();
+        match self.kind {
+            GrantKind::Http => authority_given(target, &grants.http),
+            GrantKind::Tcp => authority_given(target, &grants.tcp),
+            GrantKind::Dns => grants.dns,
+            GrantKind::System => grants.system,
+            GrantKind::Read => match target {
+                Some(t) => {
+                    let asked = Path::new(t);
+                    (grants.read.iter()).any(|d| asked.starts_with(d) || d.starts_with(asked))
+                }
+                None => !grants.read.is_empty(),
+            },
+        }
+    }
+}
+
+/// Whether one of `entries` lets the asked `host:port` through.
+fn authority_given(target: Option<&str>, entries: &[HostPort]) -> bool {
+    let Some(asked) = target.and_then(|t| HostPort::parse(t).ok()) else {
+        return !entries.is_empty();
+    };
+    let exact = match &asked.host {
+        HostPattern::Name(n) => Some(n.clone()),
+        HostPattern::Net(ip, bits) if u32::from(*bits) == if ip.is_ipv4() { 32 } else { 128 } => {
+            Some(ip.to_string())
+        }
+        _ => None,
+    };
+    match exact {
+        // A port the plugin leaves open (`host:*`) is given by any entry for the host.
+        Some(host) => (entries.iter())
+            .any(|e| e.matches_authority(&host, asked.port.or(e.port).unwrap_or(0))),
+        None => !entries.is_empty(),
+    }
 }
 
 #[cfg(test)]
@@ -366,5 +423,58 @@ reason = "memory"
         with.extend_from_slice(&body);
         assert_eq!(read(&with).unwrap(), Some(probe()));
         assert_eq!(read(&component).unwrap(), None);
+    }
+
+    fn grant(kind: GrantKind, target: Option<&str>) -> Grant {
+        Grant {
+            kind,
+            target: target.map(str::to_owned),
+            reason: "why".into(),
+        }
+    }
+
+    fn operator(http: &[&str], tcp: &[&str], read: &[&str]) -> Grants {
+        Grants {
+            http: http.iter().map(|h| HostPort::parse(h).unwrap()).collect(),
+            tcp: tcp.iter().map(|h| HostPort::parse(h).unwrap()).collect(),
+            dns: false,
+            read: read.iter().map(std::path::PathBuf::from).collect(),
+            system: true,
+        }
+    }
+
+    #[test]
+    fn a_grant_is_given_when_the_operators_entries_let_it_through() {
+        let op = operator(&["api.example.com:443", "127.0.0.1:*"], &["10.0.0.0/8:5432"], &["/var/log"]);
+        let given = |kind, target| grant(kind, target).given_by(&op);
+        assert!(given(GrantKind::Http, Some("api.example.com:443")));
+        assert!(given(GrantKind::Http, Some("API.example.com:443")));
+        assert!(!given(GrantKind::Http, Some("api.example.com:80")));
+        assert!(!given(GrantKind::Http, Some("other.example.com:443")));
+        assert!(given(GrantKind::Http, Some("127.0.0.1:9000")));
+        assert!(given(GrantKind::Http, Some("api.example.com:*")), "an open port is given by any entry for the host");
+        // Not testable exactly: given when any entry of the kind is there.
+        assert!(given(GrantKind::Http, Some("*.example.com:443")));
+        assert!(given(GrantKind::Tcp, Some("10.1.2.3:5432")));
+        assert!(!given(GrantKind::Tcp, Some("10.1.2.3:5433")));
+        assert!(given(GrantKind::Read, Some("/var/log/app")));
+        assert!(given(GrantKind::Read, Some("/var")), "a parent of a readable directory overlaps it");
+        assert!(!given(GrantKind::Read, Some("/etc")));
+        assert!(!given(GrantKind::Dns, None));
+        assert!(given(GrantKind::System, None));
+        assert!(!grant(GrantKind::Http, Some("*.example.com:443")).given_by(&Grants::default()));
+    }
+
+    #[test]
+    fn only_new_grants_the_operator_gives_hold_an_upgrade() {
+        let old = probe();
+        let mut new = probe();
+        new.grants.push(grant(GrantKind::Http, Some("127.0.0.1:8080")));
+        new.grants.push(grant(GrantKind::Dns, None));
+        let op = operator(&["127.0.0.1:8080"], &[], &["/var/log"]);
+        let held: Vec<String> = new.new_and_given(Some(&old), &[&op]).iter().map(|g| g.what()).collect();
+        assert_eq!(held, ["http 127.0.0.1:8080"], "dns is asked but not given");
+        assert!(new.new_and_given(Some(&old), &[]).is_empty(), "no instance, nothing given");
+        assert!(old.new_and_given(Some(&old), &[&op]).is_empty());
     }
 }

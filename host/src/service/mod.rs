@@ -18,6 +18,7 @@
 //! (its queued commands and deliveries in flight finish), and only then
 //! does the store close.
 
+mod pending;
 mod reload;
 mod route_gate;
 mod runtime_watch;
@@ -29,6 +30,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use tokio::sync::{Semaphore, broadcast, watch};
 
+pub(crate) use pending::{ApproveError, PendingUpgrade};
 pub(crate) use reload::{LoadFailure, Reloads, spawn_watcher};
 
 use crate::alerts::{self, Alerting, HostEvent};

@@ -24,6 +24,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use super::Service;
+use super::pending::{Hold, PendingUpgrade};
 use crate::alerts::HostEvent;
 use crate::clock::{now_ms, rfc3339};
 use crate::config::HostConfig;
@@ -91,6 +92,8 @@ pub struct Reloads {
     scan: tokio::sync::Mutex<HashMap<String, Stamp>>,
     /// The routing tests failed last time they ran (their alert fires).
     pub(crate) route_tests_failing: std::sync::atomic::AtomicBool,
+    /// Upgrades waiting for an operator's approval.
+    pub(crate) pending: super::pending::Pending,
 }
 
 impl Reloads {
@@ -109,6 +112,11 @@ impl Reloads {
         self.failures.lock().expect("load failures lock")
     }
 
+    /// Forgets what `name`'s file looked like, so the next rescan reads it again.
+    pub(super) async fn forget_stamp(&self, name: &str) {
+        self.scan.lock().await.remove(name);
+    }
+
     fn push(&self, e: ReloadEvent) {
         let mut events = self.events.lock().expect("reload events lock");
         if events.len() == KEEP_EVENTS {
@@ -118,7 +126,7 @@ impl Reloads {
     }
 }
 
-fn event(trigger: &str, plugin: &str, file: &Path, action: ReloadAction) -> ReloadEvent {
+pub(super) fn event(trigger: &str, plugin: &str, file: &Path, action: ReloadAction) -> ReloadEvent {
     ReloadEvent {
         at: rfc3339(now_ms()),
         plugin: plugin.to_owned(),
@@ -131,11 +139,12 @@ fn event(trigger: &str, plugin: &str, file: &Path, action: ReloadAction) -> Relo
         new_version: None,
         compile_ms: None,
         error: None,
+        new_grants: Vec::new(),
         trigger: trigger.to_owned(),
     }
 }
 
-fn with_old(mut e: ReloadEvent, old: Option<&Arc<Plugin>>) -> ReloadEvent {
+pub(super) fn with_old(mut e: ReloadEvent, old: Option<&Arc<Plugin>>) -> ReloadEvent {
     if let Some(old) = old {
         e.old_digest = Some(old.digest.clone());
         e.old_version = Some(old.version().to_owned());
@@ -335,6 +344,7 @@ impl Service {
         self.reloads
             .failures()
             .retain(|name, _| seen.contains_key(name));
+        self.forget_missing_pending(&|name| seen.contains_key(name));
         *stamps = seen;
         let changed = events.iter().any(|e| e.outcome == ReloadOutcome::Ok);
         if changed || current.plugins.len() != next.len() {
@@ -410,13 +420,28 @@ impl Service {
     }
 
     /// Loads (or re-settles) one plugin file. Answers the plugin to publish
-    /// (the old one when the new file failed) and the event, if any.
+    /// (the old one when the new file failed or waits for approval) and the
+    /// event, if any.
     async fn reload_one(
         &self,
         trigger: &str,
         name: &str,
         file: &Path,
         old: Option<&Arc<Plugin>>,
+    ) -> (Option<Arc<Plugin>>, Option<ReloadEvent>) {
+        let was = self.take_pending(name);
+        let answer = self.load_one(trigger, name, file, old, was.as_ref()).await;
+        self.settle_pending(name, was);
+        answer
+    }
+
+    async fn load_one(
+        &self,
+        trigger: &str,
+        name: &str,
+        file: &Path,
+        old: Option<&Arc<Plugin>>,
+        was_pending: Option<&PendingUpgrade>,
     ) -> (Option<Arc<Plugin>>, Option<ReloadEvent>) {
         let bytes_digest = std::fs::read(file).map(|b| registry::digest(&b));
         // What a failure is remembered by: these bytes with this sidecar.
@@ -483,6 +508,19 @@ impl Service {
                 self.failed(trigger, name, file, old, message, retry_key)
             }
             Ok(plugin) => {
+                if let Some(old) = old {
+                    match self.hold_check(name, old, &plugin, was_pending) {
+                        Hold::Go => {}
+                        Hold::Approved(why) => {
+                            tracing::info!(plugin = name, "plugin upgrade {why}");
+                        }
+                        Hold::Still(upgrade) => {
+                            self.reloads.pending.put(name, upgrade);
+                            return (Some(old.clone()), None);
+                        }
+                        Hold::Held(upgrade) => return self.hold(trigger, file, old, upgrade),
+                    }
+                }
                 let plugin = Arc::new(plugin);
                 let action = if old.is_some() {
                     ReloadAction::Changed

@@ -18,6 +18,7 @@ mod duplicate_records;
 mod hash_chain;
 mod hostile;
 mod json_schema;
+mod permission_diff;
 mod pg;
 mod plugin_kit;
 mod prepared;
