@@ -90,7 +90,12 @@ pub(super) async fn plugins(State(svc): State<Arc<Service>>) -> Response {
     let mut list: Vec<Value> = (registry.plugins.iter())
         .map(|p| {
             let name = &*p.name;
-            plugin_json(Some(p), calls.stats.get(name), failures.get(name), pending.get(name))
+            plugin_json(
+                Some(p),
+                calls.stats.get(name),
+                failures.get(name),
+                pending.get(name),
+            )
         })
         .collect();
     for (name, f) in failures.iter() {
@@ -183,14 +188,19 @@ pub(super) async fn plugin_approve(
     Query(q): Query<ApproveQuery>,
 ) -> Result<Response, ApiError> {
     let actor = actor.map_or_else(Actor::anonymous, |Extension(a)| a);
-    let approval = svc.approve(&name, q.digest.as_deref()).await.map_err(|e| match e {
-        ApproveError::NotPending(_) => ApiError::not_found("not_pending", e.to_string()),
-        ApproveError::OtherDigest { .. } => {
-            ApiError::new(axum::http::StatusCode::CONFLICT, "other_digest", e.to_string())
-        }
-    })?;
-    let live = (approval.event.as_ref())
-        .is_some_and(|e| e.outcome == crate::registry::ReloadOutcome::Ok);
+    let approval = svc
+        .approve(&name, q.digest.as_deref())
+        .await
+        .map_err(|e| match e {
+            ApproveError::NotPending(_) => ApiError::not_found("not_pending", e.to_string()),
+            ApproveError::OtherDigest { .. } => ApiError::new(
+                axum::http::StatusCode::CONFLICT,
+                "other_digest",
+                e.to_string(),
+            ),
+        })?;
+    let live =
+        (approval.event.as_ref()).is_some_and(|e| e.outcome == crate::registry::ReloadOutcome::Ok);
     let up = &approval.approved;
     let grants: Vec<String> = up.new_grants.iter().map(|g| g.what()).collect();
     svc.audit
@@ -207,7 +217,10 @@ pub(super) async fn plugin_approve(
                 grants.join(", "),
                 match (&approval.event, live) {
                     (_, true) => String::new(),
-                    (Some(e), false) => format!("; not live: {}", e.error.as_deref().unwrap_or(e.outcome.as_str())),
+                    (Some(e), false) => format!(
+                        "; not live: {}",
+                        e.error.as_deref().unwrap_or(e.outcome.as_str())
+                    ),
                     (None, false) => "; not live: its file is gone".to_owned(),
                 }
             ),
@@ -219,7 +232,11 @@ pub(super) async fn plugin_approve(
     } else {
         axum::http::StatusCode::CONFLICT
     };
-    Ok((status, axum::Json(json!({ "live": live, "approval": approval }))).into_response())
+    Ok((
+        status,
+        axum::Json(json!({ "live": live, "approval": approval })),
+    )
+        .into_response())
 }
 
 /// `GET /v1/plugins/events`: recent reloads, newest first.

@@ -242,7 +242,11 @@ impl Manifest {
     /// The grants this version asks for that `old` did not, and that the
     /// operator's grants (`operator`: each probe instance's) already give:
     /// what an upgrade would gain silently. Empty: it may switch at once.
-    pub fn new_and_given<'a>(&'a self, old: Option<&Manifest>, operator: &[&Grants]) -> Vec<&'a Grant> {
+    pub fn new_and_given<'a>(
+        &'a self,
+        old: Option<&Manifest>,
+        operator: &[&Grants],
+    ) -> Vec<&'a Grant> {
         self.new_grants(old)
             .into_iter()
             .filter(|g| operator.iter().any(|grants| g.given_by(grants)))
@@ -289,8 +293,9 @@ fn authority_given(target: Option<&str>, entries: &[HostPort]) -> bool {
     };
     match exact {
         // A port the plugin leaves open (`host:*`) is given by any entry for the host.
-        Some(host) => (entries.iter())
-            .any(|e| e.matches_authority(&host, asked.port.or(e.port).unwrap_or(0))),
+        Some(host) => {
+            (entries.iter()).any(|e| e.matches_authority(&host, asked.port.or(e.port).unwrap_or(0)))
+        }
         None => !entries.is_empty(),
     }
 }
@@ -445,20 +450,30 @@ reason = "memory"
 
     #[test]
     fn a_grant_is_given_when_the_operators_entries_let_it_through() {
-        let op = operator(&["api.example.com:443", "127.0.0.1:*"], &["10.0.0.0/8:5432"], &["/var/log"]);
+        let op = operator(
+            &["api.example.com:443", "127.0.0.1:*"],
+            &["10.0.0.0/8:5432"],
+            &["/var/log"],
+        );
         let given = |kind, target| grant(kind, target).given_by(&op);
         assert!(given(GrantKind::Http, Some("api.example.com:443")));
         assert!(given(GrantKind::Http, Some("API.example.com:443")));
         assert!(!given(GrantKind::Http, Some("api.example.com:80")));
         assert!(!given(GrantKind::Http, Some("other.example.com:443")));
         assert!(given(GrantKind::Http, Some("127.0.0.1:9000")));
-        assert!(given(GrantKind::Http, Some("api.example.com:*")), "an open port is given by any entry for the host");
+        assert!(
+            given(GrantKind::Http, Some("api.example.com:*")),
+            "an open port is given by any entry for the host"
+        );
         // Not testable exactly: given when any entry of the kind is there.
         assert!(given(GrantKind::Http, Some("*.example.com:443")));
         assert!(given(GrantKind::Tcp, Some("10.1.2.3:5432")));
         assert!(!given(GrantKind::Tcp, Some("10.1.2.3:5433")));
         assert!(given(GrantKind::Read, Some("/var/log/app")));
-        assert!(given(GrantKind::Read, Some("/var")), "a parent of a readable directory overlaps it");
+        assert!(
+            given(GrantKind::Read, Some("/var")),
+            "a parent of a readable directory overlaps it"
+        );
         assert!(!given(GrantKind::Read, Some("/etc")));
         assert!(!given(GrantKind::Dns, None));
         assert!(given(GrantKind::System, None));
@@ -469,12 +484,20 @@ reason = "memory"
     fn only_new_grants_the_operator_gives_hold_an_upgrade() {
         let old = probe();
         let mut new = probe();
-        new.grants.push(grant(GrantKind::Http, Some("127.0.0.1:8080")));
+        new.grants
+            .push(grant(GrantKind::Http, Some("127.0.0.1:8080")));
         new.grants.push(grant(GrantKind::Dns, None));
         let op = operator(&["127.0.0.1:8080"], &[], &["/var/log"]);
-        let held: Vec<String> = new.new_and_given(Some(&old), &[&op]).iter().map(|g| g.what()).collect();
+        let held: Vec<String> = new
+            .new_and_given(Some(&old), &[&op])
+            .iter()
+            .map(|g| g.what())
+            .collect();
         assert_eq!(held, ["http 127.0.0.1:8080"], "dns is asked but not given");
-        assert!(new.new_and_given(Some(&old), &[]).is_empty(), "no instance, nothing given");
+        assert!(
+            new.new_and_given(Some(&old), &[]).is_empty(),
+            "no instance, nothing given"
+        );
         assert!(old.new_and_given(Some(&old), &[&op]).is_empty());
     }
 }

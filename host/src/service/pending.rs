@@ -160,7 +160,13 @@ impl Service {
                 .collect(),
             None => Vec::new(),
         };
-        let approved = (self.reloads.pending.approved.lock().expect("approvals lock")).remove(name);
+        let approved = (self
+            .reloads
+            .pending
+            .approved
+            .lock()
+            .expect("approvals lock"))
+        .remove(name);
         if asked.is_empty() {
             return Hold::Go;
         }
@@ -192,10 +198,8 @@ impl Service {
         upgrade: PendingUpgrade,
     ) -> (Option<Arc<Plugin>>, Option<ReloadEvent>) {
         let name = &*old.name;
-        let mut e = super::reload::with_old(
-            event(trigger, name, file, ReloadAction::Changed),
-            Some(old),
-        );
+        let mut e =
+            super::reload::with_old(event(trigger, name, file, ReloadAction::Changed), Some(old));
         e.outcome = ReloadOutcome::Pending;
         e.new_digest = Some(upgrade.digest.clone());
         e.new_version = Some(upgrade.version.clone());
@@ -208,7 +212,11 @@ impl Service {
             shown_version(old),
         ));
         e.new_grants = upgrade.new_grants.clone();
-        tracing::warn!(plugin = name, "plugin upgrade pending: {}", e.error.as_deref().unwrap_or_default());
+        tracing::warn!(
+            plugin = name,
+            "plugin upgrade pending: {}",
+            e.error.as_deref().unwrap_or_default()
+        );
         self.reloads.pending.put(name, upgrade);
         self.publish(HostEvent::UpgradePending(Box::new(e.clone())));
         (Some(old.clone()), Some(e))
@@ -235,7 +243,11 @@ impl Service {
 
     /// Approves the version of `name` that waits (only `digest`, when
     /// given) and loads it with a rescan of its file.
-    pub async fn approve(&self, name: &str, digest: Option<&str>) -> Result<Approval, ApproveError> {
+    pub async fn approve(
+        &self,
+        name: &str,
+        digest: Option<&str>,
+    ) -> Result<Approval, ApproveError> {
         let upgrade = (self.reloads.pending.get(name))
             .ok_or_else(|| ApproveError::NotPending(name.to_owned()))?;
         if let Some(asked) = digest
@@ -247,12 +259,23 @@ impl Service {
                 asked: asked.to_owned(),
             });
         }
-        (self.reloads.pending.approved.lock().expect("approvals lock"))
-            .insert(name.to_owned(), upgrade.digest.clone());
+        (self
+            .reloads
+            .pending
+            .approved
+            .lock()
+            .expect("approvals lock"))
+        .insert(name.to_owned(), upgrade.digest.clone());
         self.reloads.forget_stamp(name).await;
         let events = self.rescan("approve", false).await;
         // An approval the rescan did not use (the file changed meanwhile) lapses.
-        (self.reloads.pending.approved.lock().expect("approvals lock")).remove(name);
+        (self
+            .reloads
+            .pending
+            .approved
+            .lock()
+            .expect("approvals lock"))
+        .remove(name);
         Ok(Approval {
             plugin: name.to_owned(),
             approved: upgrade,

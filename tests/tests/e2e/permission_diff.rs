@@ -85,7 +85,9 @@ fn pending_alert(s: &Server) -> Option<Value> {
 
 fn probe_runs(s: &Server) -> u64 {
     let (_, v) = json(s.get("/v1/probes/web").send().unwrap());
-    v["runs"].as_u64().unwrap_or_else(|| panic!("no runs in {v}"))
+    v["runs"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no runs in {v}"))
 }
 
 #[test]
@@ -131,23 +133,43 @@ fn an_upgrade_asking_for_a_new_authority_waits_for_approval() {
     assert_eq!(event["outcome"], "pending", "{events}");
     assert_eq!(event["new_grants"][0]["target"], b.as_str(), "{event}");
     let message = event["error"].as_str().unwrap();
-    assert!(message.contains(&format!("http {b} (checks {b})")), "{message}");
-    assert!(message.contains("POST /v1/plugins/web/approve"), "{message}");
+    assert!(
+        message.contains(&format!("http {b} (checks {b})")),
+        "{message}"
+    );
+    assert!(
+        message.contains("POST /v1/plugins/web/approve"),
+        "{message}"
+    );
     let alert = eventually(10, "PluginUpgradePending", || pending_alert(&s));
     assert_eq!(alert["alert"]["status"], "firing", "{alert}");
     assert_eq!(alert["alert"]["severity"], "warning", "{alert}");
 
     // The old version keeps probing, and keeps waiting through a forced rescan.
     let runs = probe_runs(&s);
-    eventually(10, "more runs on v1", || (probe_runs(&s) > runs + 2).then_some(()));
+    eventually(10, "more runs on v1", || {
+        (probe_runs(&s) > runs + 2).then_some(())
+    });
     let (status, v) = json(s.post("/v1/plugins/reload").send().unwrap());
     assert_eq!(status, 200, "{v}");
     let p = plugin(&s);
-    assert_eq!((p["state"].as_str(), p["digest"].as_str()), (Some("pending"), Some(&*digest(&v1))), "{p}");
+    assert_eq!(
+        (p["state"].as_str(), p["digest"].as_str()),
+        (Some("pending"), Some(&*digest(&v1))),
+        "{p}"
+    );
 
     // Approving another digest is refused; approving this one switches.
-    let (status, v) = json(s.post("/v1/plugins/web/approve?digest=sha256:00").send().unwrap());
-    assert_eq!((status, v["error"]["code"].as_str()), (409, Some("other_digest")), "{v}");
+    let (status, v) = json(
+        s.post("/v1/plugins/web/approve?digest=sha256:00")
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (409, Some("other_digest")),
+        "{v}"
+    );
     let (status, v) = json(
         s.post(&format!("/v1/plugins/web/approve?digest={}", digest(&v2)))
             .send()
@@ -157,7 +179,11 @@ fn an_upgrade_asking_for_a_new_authority_waits_for_approval() {
     assert_eq!(v["live"], true, "{v}");
     assert_eq!(v["approval"]["event"]["outcome"], "ok", "{v}");
     let p = plugin(&s);
-    assert_eq!((p["state"].as_str(), p["digest"].as_str()), (Some("loaded"), Some(&*digest(&v2))), "{p}");
+    assert_eq!(
+        (p["state"].as_str(), p["digest"].as_str()),
+        (Some("loaded"), Some(&*digest(&v2))),
+        "{p}"
+    );
     assert!(p.get("pending").is_none(), "{p}");
     eventually(10, "PluginUpgradePending resolved", || {
         pending_alert(&s)
@@ -169,14 +195,22 @@ fn an_upgrade_asking_for_a_new_authority_waits_for_approval() {
     assert!(text.contains("plugins.approve"), "{audit}");
     assert!(text.contains(&format!("new grants: http {b}")), "{audit}");
     let (status, v) = json(s.post("/v1/plugins/web/approve").send().unwrap());
-    assert_eq!((status, v["error"]["code"].as_str()), (404, Some("not_pending")), "{v}");
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (404, Some("not_pending")),
+        "{v}"
+    );
     let runs = probe_runs(&s);
-    eventually(10, "runs on v2", || (probe_runs(&s) > runs + 2).then_some(()));
+    eventually(10, "runs on v2", || {
+        (probe_runs(&s) > runs + 2).then_some(())
+    });
 
     // v3 asks for c too: it waits, until the operator changes its grants.
     let v3 = version("3.0.0", &[&a, &b, &c]);
     deploy(&env, &v3);
-    eventually(20, "v3 pending", || (plugin(&s)["state"] == "pending").then_some(()));
+    eventually(20, "v3 pending", || {
+        (plugin(&s)["state"] == "pending").then_some(())
+    });
     sidecar(&env, &target, &[a.clone(), c.clone()]);
     let p = eventually(20, "v3 live after the sidecar changed", || {
         let p = plugin(&s);
@@ -187,7 +221,9 @@ fn an_upgrade_asking_for_a_new_authority_waits_for_approval() {
     // v4 asks for an authority nobody grants: nothing to approve, it switches.
     let v4 = version("4.0.0", &[&a, &c, "127.0.0.1:11"]);
     deploy(&env, &v4);
-    eventually(20, "v4 live", || (plugin(&s)["digest"] == digest(&v4)).then_some(()));
+    eventually(20, "v4 live", || {
+        (plugin(&s)["digest"] == digest(&v4)).then_some(())
+    });
     let (_, events) = json(s.get("/v1/plugins/events").send().unwrap());
     let pending = events["events"]
         .as_array()
