@@ -189,12 +189,14 @@ impl Service {
         })
     }
 
-    /// Keeps `old` serving while `new` waits; the event says what it asks.
+    /// Keeps `old` serving (as `serving`: with the file's current settings)
+    /// while the new version waits; the event says what it asks.
     pub(super) fn hold(
         &self,
         trigger: &str,
         file: &Path,
         old: &Arc<Plugin>,
+        serving: Arc<Plugin>,
         upgrade: PendingUpgrade,
     ) -> (Option<Arc<Plugin>>, Option<ReloadEvent>) {
         let name = &*old.name;
@@ -219,7 +221,7 @@ impl Service {
         );
         self.reloads.pending.put(name, upgrade);
         self.publish(HostEvent::UpgradePending(Box::new(e.clone())));
-        (Some(old.clone()), Some(e))
+        (Some(serving), Some(e))
     }
 
     /// Takes what is pending for `name` before its file is looked at again.

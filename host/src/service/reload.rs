@@ -346,8 +346,12 @@ impl Service {
             .retain(|name, _| seen.contains_key(name));
         self.forget_missing_pending(&|name| seen.contains_key(name));
         *stamps = seen;
-        let changed = events.iter().any(|e| e.outcome == ReloadOutcome::Ok);
-        if changed || current.plugins.len() != next.len() {
+        // Any plugin that is not the very one serving: a change, or the
+        // running version re-settled while an upgrade waits.
+        let changed = current.plugins.len() != next.len()
+            || (current.plugins.iter())
+                .any(|p| next.get(&p.name).is_none_or(|n| !Arc::ptr_eq(n, p)));
+        if changed {
             self.plugins.set_registry(Arc::new(Registry {
                 dir: current.dir.clone(),
                 plugins: next.into_values().collect(),
@@ -509,6 +513,16 @@ impl Service {
             }
             Ok(plugin) => {
                 if let Some(old) = old {
+                    // While a new version waits, the running one takes the
+                    // sidecar's other settings (an interval, a config): only
+                    // what the operator granted decides the upgrade.
+                    let serving = || {
+                        if plugin.settings == old.settings {
+                            return old.clone();
+                        }
+                        let share = self.plugins.runtime().default_share(old.kind);
+                        Arc::new(old.with_settings(plugin.settings.clone(), share))
+                    };
                     match self.hold_check(name, old, &plugin, was_pending) {
                         Hold::Go => {}
                         Hold::Approved(why) => {
@@ -516,9 +530,11 @@ impl Service {
                         }
                         Hold::Still(upgrade) => {
                             self.reloads.pending.put(name, upgrade);
-                            return (Some(old.clone()), None);
+                            return (Some(serving()), None);
                         }
-                        Hold::Held(upgrade) => return self.hold(trigger, file, old, upgrade),
+                        Hold::Held(upgrade) => {
+                            return self.hold(trigger, file, old, serving(), upgrade);
+                        }
                     }
                 }
                 let plugin = Arc::new(plugin);

@@ -55,9 +55,13 @@ fn deploy(env: &Env, bytes: &[u8]) {
 }
 
 fn sidecar(env: &Env, target: &HttpTarget, allow: &[String]) {
+    sidecar_every(env, target, allow, "200ms");
+}
+
+fn sidecar_every(env: &Env, target: &HttpTarget, allow: &[String], interval: &str) {
     let allow: Vec<String> = allow.iter().map(|a| format!("{a:?}")).collect();
     let text = format!(
-        "[[probe]]\nname = \"web\"\ninterval = \"200ms\"\nallow_http = [{}]\nconfig = '{{\"url\": \"{}\"}}'\n",
+        "[[probe]]\nname = \"web\"\ninterval = \"{interval}\"\nallow_http = [{}]\nconfig = '{{\"url\": \"{}\"}}'\n",
         allow.join(", "),
         target.url("/")
     );
@@ -152,6 +156,12 @@ fn an_upgrade_asking_for_a_new_authority_waits_for_approval() {
     });
     let (status, v) = json(s.post("/v1/plugins/reload").send().unwrap());
     assert_eq!(status, 200, "{v}");
+    // A sidecar change that leaves the grants alone applies to v1, and approves nothing.
+    sidecar_every(&env, &target, &[a.clone(), b.clone(), c.clone()], "300ms");
+    eventually(20, "v1 probing every 300 ms", || {
+        let (_, v) = json(s.get("/v1/probes/web").send().unwrap());
+        (v["interval_ms"] == 300).then_some(())
+    });
     let p = plugin(&s);
     assert_eq!(
         (p["state"].as_str(), p["digest"].as_str()),
