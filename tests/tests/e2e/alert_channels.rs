@@ -256,7 +256,11 @@ timeout = "2s"
         .trim()
         .to_owned();
     assert!(msg.contains(&format!("Message-ID: <{key}@assay>")), "{msg}");
-    let n = server.notifications("?channel=mail&status=delivered");
+    // The sink has the message before the host has recorded the server's answer.
+    let n = eventually(10, "the email recorded as delivered", || {
+        let n = server.notifications("?channel=mail&status=delivered");
+        (!n.is_empty()).then_some(n)
+    });
     assert_eq!(n[0]["idempotency_key"], key.as_str());
     drop(server);
 
