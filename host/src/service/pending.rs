@@ -68,6 +68,11 @@ impl Pending {
         self.held.lock().expect("pending lock").get(name).cloned()
     }
 
+    /// Plugin name → approved digest, until a rescan uses it.
+    fn approvals(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        self.approved.lock().expect("approvals lock")
+    }
+
     fn take(&self, name: &str) -> Option<PendingUpgrade> {
         self.held.lock().expect("pending lock").remove(name)
     }
@@ -160,13 +165,7 @@ impl Service {
                 .collect(),
             None => Vec::new(),
         };
-        let approved = (self
-            .reloads
-            .pending
-            .approved
-            .lock()
-            .expect("approvals lock"))
-        .remove(name);
+        let approved = self.reloads.pending.approvals().remove(name);
         if asked.is_empty() {
             return Hold::Go;
         }
@@ -261,23 +260,14 @@ impl Service {
                 asked: asked.to_owned(),
             });
         }
-        (self
-            .reloads
+        self.reloads
             .pending
-            .approved
-            .lock()
-            .expect("approvals lock"))
-        .insert(name.to_owned(), upgrade.digest.clone());
+            .approvals()
+            .insert(name.to_owned(), upgrade.digest.clone());
         self.reloads.forget_stamp(name).await;
         let events = self.rescan("approve", false).await;
         // An approval the rescan did not use (the file changed meanwhile) lapses.
-        (self
-            .reloads
-            .pending
-            .approved
-            .lock()
-            .expect("approvals lock"))
-        .remove(name);
+        self.reloads.pending.approvals().remove(name);
         Ok(Approval {
             plugin: name.to_owned(),
             approved: upgrade,
