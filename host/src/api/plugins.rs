@@ -46,6 +46,9 @@ fn plugin_json(
             "max_concurrency": p.gate.policy().share,
             "max_queue_ms": p.gate.policy().max_queue.as_millis() as u64,
             "quarantine": p.gate.quarantine(),
+            // Stateless and not refused by the operator: a clean call's
+            // instance serves the plugin's next call.
+            "reuse_instances": p.reuses_instances(),
             "settings_file": s.sidecar.as_ref().map(|p| p.display().to_string()),
         })
     });

@@ -95,6 +95,9 @@ pub(super) async fn run(global: &GlobalArgs, args: InspectArgs) -> anyhow::Resul
                     if let Some(src) = &m.source {
                         s.push_str(&format!("  source:      {src}\n"));
                     }
+                    if m.stateless {
+                        s.push_str("  stateless:   yes (its calls may share an instance where the operator sets reuse_instances = true)\n");
+                    }
                     if m.grants.is_empty() {
                         s.push_str("  grants:      none asked\n");
                     } else {

@@ -10,6 +10,7 @@
 //! max_queue_ms = 100         # longest wait for a slot (default: a tenth of timeout_ms; routers: timeout_ms)
 //! quarantine_after = 5       # consecutive timeouts/traps/breaches before quarantine (0: never)
 //! max_findings = 1000        # and the other quotas of [plugin_defaults]
+//! reuse_instances = true     # run its calls on one kept instance, if its manifest says `stateless`
 //!
 //! [config]                   # handed to the plugin as JSON on every call
 //! key = ["id"]
@@ -50,6 +51,7 @@ pub struct PluginSection {
     pub max_output_bytes: Option<u32>,
     pub max_sockets: Option<u32>,
     pub max_deliveries: Option<u32>,
+    pub reuse_instances: Option<bool>,
     pub config: Option<toml::Table>,
     pub config_file: Option<PathBuf>,
     /// `[[probe]]` instances of this plugin (probe plugins' sidecars only).
@@ -71,6 +73,9 @@ pub struct PluginSettings {
     pub max_concurrency: Option<u32>,
     /// Longest wait for a slot (`None`: a tenth of the timeout).
     pub max_queue_ms: Option<u64>,
+    /// Whether its calls may run on one kept instance, when its manifest
+    /// says it is `stateless` (the operator's grant; default false).
+    pub reuse_instances: bool,
     pub breaker: BreakerPolicy,
     /// The config handed to the plugin, as JSON text (`{}` when none).
     pub config_json: String,
@@ -134,6 +139,7 @@ impl PluginSettings {
             },
             max_concurrency: defaults.max_concurrency,
             max_queue_ms: defaults.max_queue_ms,
+            reuse_instances: defaults.reuse_instances,
             breaker: BreakerPolicy {
                 after: defaults.quarantine_after,
                 cooldown: Duration::from_millis(defaults.quarantine_cooldown_ms),
@@ -249,6 +255,9 @@ impl PluginSettings {
         }
         if let Some(ms) = section.max_queue_ms {
             self.max_queue_ms = Some(ms);
+        }
+        if let Some(reuse) = section.reuse_instances {
+            self.reuse_instances = reuse;
         }
         if let Some(n) = section.quarantine_after {
             self.breaker.after = n;
@@ -370,6 +379,25 @@ mod tests {
         assert_eq!(s.gate_policy(4, true, true).max_queue, s.limits.timeout);
         let e = load("max_sockets = 0\n").unwrap_err();
         assert!(e.message.contains("max_sockets must be at least 1"), "{e}");
+    }
+
+    #[test]
+    fn instance_reuse_is_off_unless_the_operator_allows_it() {
+        assert!(!load("").unwrap().reuse_instances);
+        assert!(load("reuse_instances = true\n").unwrap().reuse_instances);
+        let on = PluginDefaults {
+            reuse_instances: true,
+            ..PluginDefaults::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        std::fs::write(&path, "reuse_instances = false\n").unwrap();
+        assert!(
+            !PluginSettings::load(&path, &on, 1024)
+                .unwrap()
+                .reuse_instances
+        );
+        assert!(PluginSettings::defaults(&on).reuse_instances);
     }
 
     #[test]

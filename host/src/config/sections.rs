@@ -139,6 +139,9 @@ pub struct PluginDefaults {
     pub max_output_bytes: u32,
     pub max_sockets: u32,
     pub max_deliveries: u32,
+    /// Whether a plugin whose manifest says `stateless` may run its calls on
+    /// one kept instance (default false: a fresh instance for every call).
+    pub reuse_instances: bool,
 }
 
 impl Default for PluginDefaults {
@@ -150,6 +153,7 @@ impl Default for PluginDefaults {
             memory_limit_mib: 64,
             max_concurrency: None,
             max_queue_ms: None,
+            reuse_instances: false,
             quarantine_after: b.after,
             quarantine_cooldown_ms: b.cooldown.as_millis() as u64,
             quarantine_max_cooldown_ms: b.max_cooldown.as_millis() as u64,

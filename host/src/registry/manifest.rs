@@ -46,6 +46,12 @@ pub struct Manifest {
     pub license: Option<String>,
     #[serde(default)]
     pub source: Option<String>,
+    /// Its author's word that a call leaves nothing behind that changes the
+    /// next call's answer, so the host may run its calls on one kept
+    /// instance (validators and routers), where the operator allows it with
+    /// `reuse_instances = true`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stateless: bool,
     /// What it needs the operator to grant (`[[grant]]` entries).
     #[serde(default, rename = "grant")]
     pub grants: Vec<Grant>,

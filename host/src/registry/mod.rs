@@ -24,6 +24,7 @@ pub use snapshots::{SnapshotState, Snapshots};
 use crate::config::{HostConfig, PluginSettings};
 use crate::runtime::bindings::{ProbePre, RouterPre, ValidatorPre};
 use crate::runtime::state::CallState;
+use crate::runtime::warm::WarmPool;
 use crate::runtime::{CallFailure, CallLimits, Callee, Gate, Linked, Runtime};
 
 /// What a plugin says about itself (`info()`).
@@ -67,13 +68,26 @@ pub struct Plugin {
 }
 
 impl Plugin {
-    fn callee<P>(&self, pre: P) -> Callee<'_, P> {
+    fn callee<P>(&self, pre: P, warm: Option<&Arc<WarmPool>>) -> Callee<'_, P> {
         Callee {
             name: &self.name,
             pre,
             limits: self.settings.limits,
             gate: Some(&self.gate),
+            warm: warm.filter(|_| self.reuses_instances()).cloned(),
         }
+    }
+
+    /// Whether a clean call's instance serves its next call: its author
+    /// says it is `stateless` (its manifest) and the operator allows it
+    /// (`reuse_instances = true`); validators and routers only.
+    pub fn reuses_instances(&self) -> bool {
+        self.kind != PluginKind::Probe && self.settings.reuse_instances && self.is_stateless()
+    }
+
+    /// Whether its manifest says a call leaves nothing for the next one.
+    pub fn is_stateless(&self) -> bool {
+        self.manifest.as_ref().is_some_and(|m| m.stateless)
     }
 
     /// The code a call with `config` runs: the snapshot prepared with that
@@ -94,7 +108,7 @@ impl Plugin {
     /// The validator to call with `config`, when this plugin is one.
     pub fn validator_for(&self, config: &str) -> Option<Callee<'_, ValidatorPre<CallState>>> {
         match self.code_for(config) {
-            Linked::Validator(pre) => Some(self.callee(pre)),
+            Linked::Validator(pre, warm) => Some(self.callee(pre, Some(&warm))),
             _ => None,
         }
     }
@@ -102,7 +116,7 @@ impl Plugin {
     /// The probe to call, when this plugin is one.
     pub fn probe(&self) -> Option<Callee<'_, ProbePre<CallState>>> {
         match &self.linked {
-            Linked::Probe(pre) => Some(self.callee(pre.clone())),
+            Linked::Probe(pre) => Some(self.callee(pre.clone(), None)),
             _ => None,
         }
     }
@@ -110,7 +124,7 @@ impl Plugin {
     /// The router to call with `config`, when this plugin is one.
     pub fn router(&self, config: &str) -> Option<Callee<'_, RouterPre<CallState>>> {
         match self.code_for(config) {
-            Linked::Router(pre) => Some(self.callee(pre)),
+            Linked::Router(pre, warm) => Some(self.callee(pre, Some(&warm))),
             _ => None,
         }
     }
@@ -386,7 +400,7 @@ pub(crate) async fn check_config(
     settings: &PluginSettings,
     load_timeout: std::time::Duration,
 ) -> Result<(), String> {
-    if !matches!(linked, Linked::Validator(_)) {
+    if !matches!(linked, Linked::Validator(..)) {
         return Ok(());
     }
     let limits = CallLimits {

@@ -1,4 +1,4 @@
-//! Guarded plugin calls: fresh store and instance, deadline, memory cap, and what went wrong if anything did.
+//! Guarded plugin calls: a fresh store and instance (or a stateless plugin's kept one), deadline, memory cap, and what went wrong if anything did.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,6 +16,7 @@ use super::gate::{Gate, Refusal};
 use super::limits::mib;
 use super::quota::{check_info, cut};
 use super::state::CallState;
+use super::warm::{Bound, WarmPool};
 use super::{CallLimits, Grants};
 use super::{Linked, Runtime};
 
@@ -27,6 +28,10 @@ pub struct Callee<'a, P> {
     pub limits: CallLimits,
     /// `None`: no share, no quarantine (one-shot calls).
     pub gate: Option<&'a Gate>,
+    /// Where its kept instances wait (a stateless validator or router):
+    /// the call takes one if one is idle, and gives it back after a clean
+    /// call. `None`: a fresh instance, dropped after the call.
+    pub warm: Option<Arc<WarmPool>>,
 }
 
 impl<'a, P> Callee<'a, P> {
@@ -37,6 +42,7 @@ impl<'a, P> Callee<'a, P> {
             pre,
             limits,
             gate: None,
+            warm: None,
         }
     }
 }
@@ -156,7 +162,12 @@ impl Runtime {
         pool: &Semaphore,
         callee: Callee<'_, P>,
         grants: Option<&Arc<Grants>>,
-        call: impl AsyncFnOnce(&mut Store<CallState>, &P) -> wasmtime::Result<Result<T, String>>,
+        call: impl AsyncFnOnce(
+            &mut Store<CallState>,
+            &P,
+            Option<Bound>,
+            &mut Option<Bound>,
+        ) -> wasmtime::Result<Result<T, String>>,
         bound: impl FnOnce(T, &Quotas) -> Result<U, CallFailure>,
     ) -> Called<U> {
         let Callee {
@@ -164,6 +175,7 @@ impl Runtime {
             pre,
             limits,
             gate,
+            warm,
         } = callee;
         let arrived = Instant::now();
         let pass = match gate {
@@ -193,11 +205,17 @@ impl Runtime {
         if pass.is_some() {
             self.observer().queued(plugin, queued);
         }
-        let mut store = self.store(plugin, limits);
+        let kept = warm.as_ref().and_then(|w| self.reopen(w, limits));
+        let (mut store, reused, calls, place) = match kept {
+            Some((store, bound, calls, place)) => (store, Some(bound), calls, Some(place)),
+            None => (self.store(plugin, limits), None, 0, None),
+        };
         store.data_mut().grants = grants.cloned();
         let deadline = tokio::time::Instant::now() + limits.timeout;
         let started = Instant::now();
-        let result = tokio::time::timeout_at(deadline, call(&mut store, &pre)).await;
+        let mut instance = None;
+        let result =
+            tokio::time::timeout_at(deadline, call(&mut store, &pre, reused, &mut instance)).await;
         let duration = started.elapsed();
         let outcome = Self::settle(&mut store, limits, result)
             .and_then(|r| r.map_err(CallFailure::Guest))
@@ -213,13 +231,47 @@ impl Runtime {
                 self.observer().quarantine(&event);
             }
         }
+        let usage = store.data().usage();
+        let denied = store.data_mut().take_denied();
+        // Only a clean call's instance is kept: an answer, or the guest's own
+        // `err`. Any breach (and an answer over its quotas) drops it.
+        let clean = matches!(&outcome, Ok(_) | Err(CallFailure::Guest(_)));
+        if let (Some(pool), Some(instance), true) = (warm, instance, clean) {
+            pool.keep(store, instance, calls + 1, place);
+        }
         Called {
             outcome,
             duration,
             queued,
-            usage: store.data().usage(),
-            denied: store.data_mut().take_denied(),
+            usage,
+            denied,
         }
+    }
+
+    /// A kept instance of `pool`, renewed for a call under `limits`; `None`
+    /// when none is idle, or the one idle already holds more memory than
+    /// the limits now allow (settings change; it is dropped).
+    fn reopen(
+        &self,
+        pool: &WarmPool,
+        limits: CallLimits,
+    ) -> Option<(
+        Store<CallState>,
+        Bound,
+        u32,
+        tokio::sync::OwnedSemaphorePermit,
+    )> {
+        let (mut store, bound, calls, place) = pool.take()?.open();
+        if store.data().limiter.total() > limits.memory {
+            return None;
+        }
+        let deadline = Instant::now() + limits.timeout;
+        store
+            .data_mut()
+            .renew(limits.memory, limits.quotas, deadline);
+        store.set_hostcall_fuel(limits.memory.max(1 << 20));
+        store.set_epoch_deadline(1);
+        Some((store, bound, calls, place))
     }
 
     /// Calls `validate` on a fresh instance; the findings are bounded by the quotas.
@@ -234,12 +286,17 @@ impl Runtime {
             &self.permits,
             callee,
             None,
-            async |store, pre| {
-                let instance = pre.instantiate_async(&mut *store).await?;
-                instance
+            async |store, pre, reused, keep| {
+                let instance = match reused {
+                    Some(Bound::Validator(v)) => v,
+                    _ => pre.instantiate_async(&mut *store).await?,
+                };
+                let answer = instance
                     .assay_plugin_validation()
                     .call_validate(store, subject, level, config)
-                    .await
+                    .await;
+                *keep = Some(Bound::Validator(instance));
+                answer
             },
             |v, quotas| match v {
                 Validation::Findings(found) => quotas
@@ -270,7 +327,7 @@ impl Runtime {
             &self.load_permits,
             Callee::at_load(plugin, linked.clone(), limits),
             None,
-            async |store, linked| {
+            async |store, linked, _, _| {
                 let instance = linked.instance_pre().instantiate_async(&mut *store).await?;
                 call_prepare_export(store, &instance, config).await
             },
@@ -292,9 +349,9 @@ impl Runtime {
             &self.load_permits,
             Callee::at_load(plugin, linked.clone(), limits),
             None,
-            async |store, linked| {
+            async |store, linked, _, _| {
                 let info = match linked {
-                    Linked::Validator(pre) => {
+                    Linked::Validator(pre, _) => {
                         let i = pre.instantiate_async(&mut *store).await?;
                         i.assay_plugin_validation().call_info(store).await
                     }
@@ -302,7 +359,7 @@ impl Runtime {
                         let i = pre.instantiate_async(&mut *store).await?;
                         i.assay_plugin_probing().call_info(store).await
                     }
-                    Linked::Router(pre) => {
+                    Linked::Router(pre, _) => {
                         let i = pre.instantiate_async(&mut *store).await?;
                         i.assay_plugin_routing().call_info(store).await
                     }
@@ -331,7 +388,7 @@ impl Runtime {
             &self.probe_permits,
             callee,
             Some(grants),
-            async |store, pre| {
+            async |store, pre, _, _| {
                 let instance = pre.instantiate_async(&mut *store).await?;
                 instance
                     .assay_plugin_probing()
@@ -358,17 +415,28 @@ impl Runtime {
         config: &str,
         at: Option<i64>,
     ) -> Called<RoutingDecision> {
+        // The shifted clock lives in the instance's WASI context: such a
+        // call neither takes a kept instance nor leaves one.
+        let callee = Callee {
+            warm: callee.warm.filter(|_| at.is_none()),
+            ..callee
+        };
         self.guarded(
             &self.permits,
             callee,
             None,
-            async |store, pre| {
+            async |store, pre, reused, keep| {
                 store.data_mut().wall_clock_ms = at;
-                let instance = pre.instantiate_async(&mut *store).await?;
-                instance
+                let instance = match reused {
+                    Some(Bound::Router(r)) => r,
+                    _ => pre.instantiate_async(&mut *store).await?,
+                };
+                let answer = instance
                     .assay_plugin_routing()
                     .call_route(store, alert, config)
-                    .await
+                    .await;
+                *keep = Some(Bound::Router(instance));
+                answer
             },
             |d, quotas| Ok(bound_decision(d, quotas)),
         )

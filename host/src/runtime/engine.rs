@@ -29,6 +29,12 @@ const KEEP_RESIDENT: usize = 256 << 10;
 /// up to this much stays resident per pooled slot a plugin has used.
 const KEEP_RESIDENT_SCANNED: usize = 32 << 20;
 
+/// Kept instances of stateless plugins, host-wide: as many as calls may run
+/// at once, each in a pooled slot of its own besides the calls' slots.
+pub(super) fn warm_places(options: &RuntimeOptions) -> u32 {
+    options.max_concurrency.max(1)
+}
+
 /// Instance slots for the `info()` calls of plugins loading at once.
 pub(super) const LOAD_SLOTS: u32 = 4;
 
@@ -40,10 +46,11 @@ pub(super) fn build(options: &RuntimeOptions) -> anyhow::Result<Engine> {
     } else {
         KEEP_RESIDENT
     };
+    // Kept instances of stateless plugins (`warm.rs`) have places of their own.
     // A Rust component is a handful of core instances, one or two memories
     // (the guest's and WASI adapter's) and tables; extra slots for the
     // `info()` calls made while plugins load.
-    let slots = n + LOAD_SLOTS;
+    let slots = n + LOAD_SLOTS + warm_places(options);
     pool.total_component_instances(slots)
         .total_core_instances(slots * 8)
         .total_memories(slots * 2)

@@ -27,6 +27,12 @@ impl MemoryLimiter {
 }
 
 impl MemoryLimiter {
+    /// A new cap for a kept instance's next call; what it holds still counts.
+    pub fn renew(&mut self, cap: usize) {
+        self.cap = cap;
+        self.exceeded = None;
+    }
+
     /// The linear memory the instance holds now (all memories together).
     pub fn total(&self) -> usize {
         self.total

@@ -2,7 +2,9 @@
 //!
 //! Isolation model: every call gets a fresh store and a fresh instance from
 //! the plugin's `InstancePre` (pooling allocator, so that is cheap). Nothing
-//! a guest does survives its call. Each call has a deadline (epoch
+//! a guest does survives its call, unless the plugin declares itself
+//! stateless and the operator lets it be: then a clean call's instance is
+//! kept for the plugin's next call (`warm.rs`, which says what bounds it). Each call has a deadline (epoch
 //! interruption for compute, an async timeout for time spent blocked in host
 //! calls such as a WASI sleep), a memory cap and bounded output. Exceeding
 //! any of them ends that call with an error outcome; the host carries on.
@@ -11,6 +13,7 @@ mod artifacts;
 pub mod bindings;
 mod breaker;
 mod call;
+mod capture;
 mod engine;
 pub mod gate;
 mod http;
@@ -22,6 +25,7 @@ pub mod quota;
 pub mod snapshot;
 pub mod sockets;
 pub mod state;
+pub mod warm;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -127,6 +131,8 @@ pub struct Runtime {
     load_permits: Semaphore,
     /// Snapshot builds: one at a time (each is seconds of compiling).
     snapshot_permits: Semaphore,
+    /// Places for kept instances of stateless plugins, host-wide.
+    warm: std::sync::Arc<warm::WarmBudget>,
     observer: std::sync::OnceLock<std::sync::Arc<dyn Observer>>,
     options: RuntimeOptions,
     _ticker: engine::EpochTicker,
@@ -169,6 +175,7 @@ impl Runtime {
             probe_permits: Semaphore::new(options.max_probe_concurrency as usize),
             load_permits: Semaphore::new(engine::LOAD_SLOTS as usize),
             snapshot_permits: Semaphore::new(1),
+            warm: warm::WarmBudget::new(engine::warm_places(&options), warm::IDLE_TTL),
             observer: std::sync::OnceLock::new(),
             validator_linker,
             probe_linker,
@@ -229,10 +236,11 @@ impl Runtime {
     /// that kind's world once, so that each call only instantiates.
     pub fn link(&self, kind: PluginKind, component: &Component) -> anyhow::Result<Linked> {
         let pre = self.linker(kind).instantiate_pre(component)?;
+        let pool = || self.warm.pool(self.default_share(kind) as usize);
         Ok(match kind {
-            PluginKind::Validator => Linked::Validator(bindings::ValidatorPre::new(pre)?),
+            PluginKind::Validator => Linked::Validator(bindings::ValidatorPre::new(pre)?, pool()),
             PluginKind::Probe => Linked::Probe(bindings::ProbePre::new(pre)?),
-            PluginKind::Router => Linked::Router(bindings::RouterPre::new(pre)?),
+            PluginKind::Router => Linked::Router(bindings::RouterPre::new(pre)?, pool()),
         })
     }
 }
@@ -240,9 +248,16 @@ impl Runtime {
 /// A plugin pre-linked against its kind's world.
 #[derive(Clone)]
 pub enum Linked {
-    Validator(bindings::ValidatorPre<CallState>),
+    /// With the pool its kept instances wait in, when it is stateless.
+    Validator(
+        bindings::ValidatorPre<CallState>,
+        std::sync::Arc<warm::WarmPool>,
+    ),
     Probe(bindings::ProbePre<CallState>),
-    Router(bindings::RouterPre<CallState>),
+    Router(
+        bindings::RouterPre<CallState>,
+        std::sync::Arc<warm::WarmPool>,
+    ),
 }
 
 impl Linked {
@@ -250,9 +265,9 @@ impl Linked {
     /// bindings (`prepare`).
     pub(crate) fn instance_pre(&self) -> &wasmtime::component::InstancePre<CallState> {
         match self {
-            Linked::Validator(p) => p.instance_pre(),
+            Linked::Validator(p, _) => p.instance_pre(),
             Linked::Probe(p) => p.instance_pre(),
-            Linked::Router(p) => p.instance_pre(),
+            Linked::Router(p, _) => p.instance_pre(),
         }
     }
 }

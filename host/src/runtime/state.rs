@@ -4,17 +4,19 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::Grants;
 use super::Quotas;
+use super::capture::CapturePipe;
 use super::http::HttpHooks;
 use super::limits::MemoryLimiter;
 use super::sockets::SocketBook;
 
-/// Store data for one plugin call. Made fresh for every call and dropped after it.
+/// Store data for one plugin call. Made fresh for every call and dropped
+/// after it, or renewed ([`CallState::renew`]) for the next call of a kept
+/// instance (`warm.rs`).
 pub struct CallState {
     pub(crate) plugin: Arc<str>,
     pub(crate) limiter: MemoryLimiter,
@@ -36,6 +38,8 @@ pub struct CallState {
     /// Calls of the assay host interfaces (`host`, `system`), for `assay plugin bench`.
     pub(crate) host_calls: u32,
     pub(crate) table: ResourceTable,
+    /// The stream whose capture a write overflowed, seen when the output was flushed.
+    overflowed: Option<&'static str>,
     wasi: Option<Wasi>,
     http: Option<(WasiHttpCtx, HttpHooks)>,
 }
@@ -45,8 +49,8 @@ pub struct CallState {
 /// streams) is a measurable part of a fresh-instance call.
 struct Wasi {
     ctx: WasiCtx,
-    stdout: MemoryOutputPipe,
-    stderr: MemoryOutputPipe,
+    stdout: CapturePipe,
+    stderr: CapturePipe,
 }
 
 /// The lines and bytes a call may still send to the host's log.
@@ -95,9 +99,27 @@ impl CallState {
             wall_clock_ms: None,
             host_calls: 0,
             table: ResourceTable::new(),
+            overflowed: None,
             wasi: None,
             http: None,
         }
+    }
+
+    /// Readies a kept instance's state for its next call: the call's
+    /// deadline, limits and budgets afresh; what the instance holds (its
+    /// memory, counted against the new cap; its WASI context and resources)
+    /// carries on. Only validators and routers on the host's clock are kept,
+    /// so there are no grants or shifted clock to renew.
+    pub(crate) fn renew(&mut self, memory_cap: usize, quotas: Quotas, deadline: Instant) {
+        self.limiter.renew(memory_cap);
+        self.output = OutputBudget::new(&quotas);
+        self.quotas = quotas;
+        self.sockets = Arc::default();
+        self.deadline = deadline;
+        self.timed_out = false;
+        self.denied = Arc::default();
+        self.host_calls = 0;
+        self.overflowed = None;
     }
 
     /// What the call used: its linear memory at the end (memories only
@@ -137,7 +159,10 @@ impl CallState {
         let mut stderr_head = String::new();
         if let Some(wasi) = &self.wasi {
             for (stream, pipe) in [("stdout", &wasi.stdout), ("stderr", &wasi.stderr)] {
-                let bytes = pipe.contents();
+                let (bytes, overflowed) = pipe.drain();
+                if overflowed || bytes.len() >= self.quotas.max_output_bytes as usize {
+                    self.overflowed = self.overflowed.or(Some(stream));
+                }
                 if stream == "stderr" {
                     let head = &bytes[..bytes.len().min(1024)];
                     stderr_head = String::from_utf8_lossy(head).trim().to_owned();
@@ -166,17 +191,10 @@ impl CallState {
         stderr_head
     }
 
-    /// Whether stdout or stderr filled its capture (the guest's next write failed).
+    /// Whether stdout or stderr filled its capture (the guest's next write
+    /// failed), as seen by the last [`CallState::flush_output`].
     pub(crate) fn output_full(&self) -> Option<&'static str> {
-        let wasi = self.wasi.as_ref()?;
-        let cap = self.quotas.max_output_bytes as usize;
-        if wasi.stdout.contents().len() >= cap {
-            Some("stdout")
-        } else if wasi.stderr.contents().len() >= cap {
-            Some("stderr")
-        } else {
-            None
-        }
+        self.overflowed
     }
 }
 
@@ -184,8 +202,8 @@ impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         let wasi = self.wasi.get_or_insert_with(|| {
             let cap = self.quotas.max_output_bytes as usize;
-            let stdout = MemoryOutputPipe::new(cap);
-            let stderr = MemoryOutputPipe::new(cap);
+            let stdout = CapturePipe::new(cap);
+            let stderr = CapturePipe::new(cap);
             // Default deny: no args, no env, no preopened dirs, no sockets,
             // no stdin; only clocks and random, which WASI always provides.
             // A probe's grants open what the operator listed, and no more.

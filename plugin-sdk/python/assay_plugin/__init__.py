@@ -15,6 +15,7 @@ WebAssembly component the assay host loads. The function itself is plain
 Python: unit-test it with any test runner, no WebAssembly needed.
 """
 
+from . import http
 from ._host import DiskStats, LoadStats, MemoryStats, log, sha256, system
 from ._registry import prepare, probe, router, validator
 from ._types import (
@@ -46,6 +47,6 @@ __all__ = [
     "Alert", "AlertStatus", "Decision", "Deliver", "Delivery", "DiskStats", "Finding",
     "Level", "LoadStats", "MemoryStats", "NotApplicable", "Observation", "Outcome",
     "PluginError", "Severity", "Status", "Subject", "Suppress", "critical", "deliver",
-    "error", "info", "log", "not_applicable", "prepare", "probe", "router", "sha256",
+    "error", "http", "info", "log", "not_applicable", "prepare", "probe", "router", "sha256",
     "suppress", "system", "validator", "warning",
 ]

@@ -11,7 +11,11 @@ from typing import Any, Callable
 
 from componentize_py_types import Err
 from wit_world.imports import host as _wit_host
-from wit_world.imports import types as wt
+
+try:  # a probe's world also imports wasi:http, whose `types` takes the plain name's place
+    from wit_world.imports import assay_plugin_types as wt
+except ImportError:
+    from wit_world.imports import types as wt
 
 from . import _host, _registry
 from ._types import (
@@ -206,3 +210,10 @@ def install_system() -> None:
             return self._unwrap(ws.uptime_seconds)
 
     _host.system.backend = _HostSystem()
+
+
+def install_http() -> None:
+    """Routes `assay_plugin.http` to the host's `wasi:http` (probes)."""
+    from . import _wasi_http, http
+
+    http._transport = _wasi_http.transport

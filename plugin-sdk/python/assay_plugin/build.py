@@ -6,7 +6,9 @@ one WebAssembly component.
    that kind, and whether it has a `@prepare` (which picks the WIT world).
 3. Runs componentize-py against the project's `wit/` (written by
    `assay plugin new`, or the repository's `wit/`), which generates the
-   bindings from the WIT and compiles them, the SDK and the module.
+   bindings from the WIT and compiles them, the SDK and the module. A probe
+   is built for the probe world plus `wasi:http/outgoing-handler` (see
+   `http_probe_wit`), which `assay_plugin.http` uses.
 4. Appends `plugin.toml` to the component as its `assay:manifest` custom
    section, which `assay plugin inspect` shows and the host checks.
 """
@@ -16,6 +18,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -69,6 +73,40 @@ def world_for(kind: str, module: str) -> str:
     return f"prepared-{kind}"
 
 
+HTTP_PROBE_WORLD = "http-probe"
+
+
+def http_probe_wit(wit: Path, into: Path) -> Path:
+    """A WIT directory whose world is the probe world plus
+    `wasi:http/outgoing-handler`, for `assay_plugin.http`: `plugin.wit` as a
+    dependency, beside the `wasi:http` WIT this SDK carries (`wasi/`, the
+    version the host links)."""
+    text = (wit / "plugin.wit").read_text()
+    found = re.search(r"^package\s+(assay:plugin@[0-9][^;\s]*)\s*;", text, re.M)
+    if not found:
+        raise BuildError(f"{wit / 'plugin.wit'}: no `package assay:plugin@VERSION;` line")
+    wasi = Path(__file__).resolve().parent / "wasi"
+    http = (wasi / "http.wit").read_text()
+    found_http = re.search(r"^package\s+(wasi:http@[0-9][^;\s]*)\s*;", http, re.M)
+    if not found_http:
+        raise BuildError(f"{wasi / 'http.wit'}: no `package wasi:http@VERSION;` line")
+    package, http_package = found.group(1), found_http.group(1)
+    name, version = http_package.split("@")
+    deps = into / "deps"
+    (deps / "assay-plugin").mkdir(parents=True)
+    (deps / "assay-plugin" / "plugin.wit").write_text(text)
+    for f in sorted(wasi.glob("*.wit")):
+        shutil.copy(f, deps / f.name)
+    (into / "http-probe.wit").write_text(
+        "package assay:build;\n\n"
+        "world " + HTTP_PROBE_WORLD + " {\n"
+        f"    include {package.replace('@', '/probe@')};\n"
+        f"    import {name}/outgoing-handler@{version};\n"
+        "}\n"
+    )
+    return into
+
+
 def _leb128(n: int) -> bytes:
     out = bytearray()
     while True:
@@ -110,8 +148,11 @@ def build(project: Path, wit: Path, out: Path | None, module: str) -> Path:
             lines.append("from assay_plugin._component import WitWorld")
         if manifest["kind"] == "probe":
             lines.append("_component.install_system()")
+            lines.append("_component.install_http()")
         entry.write_text("\n".join(lines) + "\n")
         built = Path(tmp) / "plugin.wasm"
+        if manifest["kind"] == "probe":
+            wit, world = http_probe_wit(wit, Path(tmp) / "wit"), HTTP_PROBE_WORLD
         cmd = [
             sys.executable, "-c",
             "import sys; from componentize_py import script; sys.argv[0] = 'componentize-py'; sys.exit(script())",

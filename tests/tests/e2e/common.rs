@@ -46,6 +46,31 @@ pub(crate) fn test_plugin(name: &str) -> PathBuf {
     from_env("ASSAY_TEST_PLUGINS", root().join("target/test-plugins")).join(format!("{name}.wasm"))
 }
 
+/// `wasm` with an `assay:manifest` custom section holding `toml`.
+pub(crate) fn with_manifest(wasm: &[u8], toml: &str) -> Vec<u8> {
+    fn leb(mut n: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    let name = b"assay:manifest";
+    let mut payload = Vec::new();
+    leb(name.len(), &mut payload);
+    payload.extend_from_slice(name);
+    payload.extend_from_slice(toml.as_bytes());
+    let mut out = wasm.to_vec();
+    out.push(0);
+    leb(payload.len(), &mut out);
+    out.extend(payload);
+    out
+}
+
 /// A plugin directory and a work directory, both temporary (and, when the
 /// servers run on PostgreSQL, a database of its own).
 pub(crate) struct Env {

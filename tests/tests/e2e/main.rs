@@ -37,3 +37,4 @@ mod serve_reload;
 mod server;
 mod targets;
 mod tls;
+mod warm;

@@ -7,34 +7,9 @@
 
 use serde_json::Value;
 
-use crate::common::{Env, shipped};
+use crate::common::{Env, shipped, with_manifest};
 use crate::server::{Server, Start, eventually, json};
 use crate::targets::HttpTarget;
-
-/// `wasm` with an `assay:manifest` custom section holding `toml`.
-fn with_manifest(wasm: &[u8], toml: &str) -> Vec<u8> {
-    fn leb(mut n: usize, out: &mut Vec<u8>) {
-        loop {
-            let byte = (n & 0x7f) as u8;
-            n >>= 7;
-            if n == 0 {
-                out.push(byte);
-                return;
-            }
-            out.push(byte | 0x80);
-        }
-    }
-    let name = b"assay:manifest";
-    let mut payload = Vec::new();
-    leb(name.len(), &mut payload);
-    payload.extend_from_slice(name);
-    payload.extend_from_slice(toml.as_bytes());
-    let mut out = wasm.to_vec();
-    out.push(0);
-    leb(payload.len(), &mut out);
-    out.extend(payload);
-    out
-}
 
 /// The probe's manifest at `version`, asking for HTTP to each of `authorities`.
 fn version(version: &str, authorities: &[&str]) -> Vec<u8> {

@@ -5,8 +5,9 @@
 //! `assay serve`. And `assay plugin test` on its own: every kind, a failing
 //! case's diff and exit 1, JUnit for CI, bad input as exit 2.
 //!
-//! The three projects cover the three kinds: a Python validator, a
-//! JavaScript router, a Rust probe.
+//! The projects cover the three kinds: a Python validator, a JavaScript
+//! router, a Rust probe, and a Python probe over `assay.http` (the host's
+//! `wasi:http`, within its grants).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -14,7 +15,8 @@ use std::process::Command;
 use serde_json::Value;
 
 use crate::common::{Env, Run, bin, root};
-use crate::server::{Server, Start};
+use crate::server::{Server, Start, json};
+use crate::targets::HttpTarget;
 
 /// Runs `cmd` in `dir`, asserting it succeeds; answers its stdout.
 fn sh(dir: &Path, cmd: &mut Command) -> String {
@@ -97,18 +99,23 @@ fn served(wasm: &Path, name: &str, sidecar: Option<&str>) -> (Env, Server, Value
     (env, server, entry)
 }
 
-#[test]
-fn python_validator_from_scaffold_to_serve() {
-    let (_dir, project) = new_project("line-check", "validator", "python");
+/// A Python project's unit tests, natively, then its build (`make`); answers the component.
+fn python_test_and_build(project: &Path, name: &str) -> PathBuf {
     // The Python toolchain (componentize-py), as `pip install -r
     // requirements.txt` would give it; the SDK is the project's own copy.
     let toolchain = root().join("target/toolchains/python");
     sh(
-        &project,
+        project,
         Command::new("python3").args(["-m", "unittest", "--quiet"]),
     );
-    sh(&project, Command::new("make").env("PYTHONPATH", &toolchain));
-    let wasm = project.join("line-check.wasm");
+    sh(project, Command::new("make").env("PYTHONPATH", &toolchain));
+    project.join(format!("{name}.wasm"))
+}
+
+#[test]
+fn python_validator_from_scaffold_to_serve() {
+    let (_dir, project) = new_project("line-check", "validator", "python");
+    let wasm = python_test_and_build(&project, "line-check");
     sample_cases_pass(&project, &wasm, 5);
 
     let (_env, server, entry) = served(&wasm, "line-check", Some("[config]\nmax_line = 5\n"));
@@ -120,6 +127,47 @@ fn python_validator_from_scaffold_to_serve() {
         "{report}"
     );
     assert_eq!(report["findings"][0]["path"], "/lines/2", "{report}");
+}
+
+#[test]
+fn python_http_probe_from_scaffold_to_serve() {
+    let (_dir, project) = new_project("web-py", "probe", "python");
+    // Natively, `assay.http` is urllib against the unit tests' own server.
+    let wasm = python_test_and_build(&project, "web-py");
+    // The runner's HTTP fixtures: 200 passes, 503 fails, a slow answer warns.
+    sample_cases_pass(&project, &wasm, 3);
+
+    // Served: one instance granted its target, one asking for an authority
+    // nobody granted (refused by the host before any connection).
+    let target = HttpTarget::start();
+    let sidecar = format!(
+        "[[probe]]\nname = \"granted\"\ninterval = \"1h\"\nallow_http = [\"{addr}\"]\nconfig = '{{\"url\": \"{url}\"}}'\n\n\
+         [[probe]]\nname = \"refused\"\ninterval = \"1h\"\nallow_http = [\"{addr}\"]\nconfig = '{{\"url\": \"http://127.0.0.1:9/\"}}'\n",
+        addr = target.addr,
+        url = target.url("/health"),
+    );
+    let (_env, server, entry) = served(&wasm, "web-py", Some(&sidecar));
+    assert_eq!(entry["kind"], "probe", "{entry}");
+    let (code, run) = json(server.post("/v1/probes/granted/run").send().unwrap());
+    assert_eq!(code, 200, "{run}");
+    assert_eq!(run["result"]["status"], "pass", "{run}");
+    let code_seen = run["result"]["observations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "status_code")
+        .unwrap_or_else(|| panic!("no status_code: {run}"))["value"]
+        .as_f64();
+    assert_eq!(code_seen, Some(200.0), "{run}");
+    assert!(target.hits() >= 1);
+    let (_, run) = json(server.post("/v1/probes/refused/run").send().unwrap());
+    assert_eq!(run["result"]["status"], "fail", "{run}");
+    assert!(
+        run["result"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("HttpRequestDenied")),
+        "{run}"
+    );
 }
 
 #[test]

@@ -3,8 +3,9 @@
 //! It reports the component's size, its compile time (once per version: the
 //! host caches the result), the time of one call on a fresh instance, cold
 //! (the plugin as shipped, doing its set-up in every call) and prepared
-//! (from the snapshot taken after its `prepare`, when it asks for one), the
-//! peak guest memory, the host calls a call makes, and, for scale, the same
+//! (from the snapshot taken after its `prepare`, when it asks for one),
+//! reused (on a kept instance, when the plugin is stateless), the peak guest
+//! memory, the host calls a call makes, and, for scale, the same
 //! figures for the smallest validator there is (carried in this binary) on
 //! the same machine in the same run.
 
@@ -93,12 +94,14 @@ struct Input {
     config: String,
 }
 
-/// `n` calls of `plugin` (its snapshot, when one is ready for the config).
+/// `n` calls of `plugin` (its snapshot, when one is ready for the config),
+/// each on a fresh instance unless `reuse` (and the plugin is stateless).
 async fn calls(
     runtime: &Arc<Runtime>,
     plugin: &Plugin,
     input: &Input,
     n: u32,
+    reuse: bool,
 ) -> anyhow::Result<Timing> {
     let mut durations = Vec::with_capacity(n as usize);
     let mut usage = Usage::default();
@@ -121,14 +124,16 @@ async fn calls(
     for _ in 0..n {
         let (duration, used, failed) = match plugin.kind {
             PluginKind::Validator => {
-                let callee = plugin.validator_for(&input.config).expect("a validator");
+                let mut callee = plugin.validator_for(&input.config).expect("a validator");
+                callee.warm = callee.warm.filter(|_| reuse);
                 let c = runtime
                     .call_validate(callee, &input.subject, input.level.into(), &input.config)
                     .await;
                 outcome(c)
             }
             PluginKind::Router => {
-                let callee = plugin.router(&input.config).expect("a router");
+                let mut callee = plugin.router(&input.config).expect("a router");
+                callee.warm = callee.warm.filter(|_| reuse);
                 let c = runtime
                     .call_route(callee, &input.alert.to_wit(), &input.config, None)
                     .await;
@@ -171,6 +176,8 @@ struct Bench {
     /// Why there is no prepared figure.
     #[serde(skip_serializing_if = "Option::is_none")]
     prepared_note: Option<String>,
+    /// Calls on a kept instance; `None` when the plugin is not stateless.
+    reused: Option<Timing>,
     baseline: Baseline,
 }
 
@@ -227,22 +234,39 @@ pub(super) async fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<
     serde_json::from_str::<serde_json::Value>(&input.config)
         .context("--plugin-config is not JSON")?;
     // A first call outside the figures: the first touch of the code's pages.
-    calls(&runtime, &plugin, &input, 1).await?;
-    let cold = calls(&runtime, &plugin, &input, args.calls).await?;
+    calls(&runtime, &plugin, &input, 1, false).await?;
+    let cold = calls(&runtime, &plugin, &input, args.calls, false).await?;
     let (prepared, prepared_note) = match &plugin.snapshots {
         Some(snapshots) => {
             snapshots
                 .ensure(&input.config, plugin.settings.limits)
                 .await
                 .map_err(|e| anyhow::anyhow!("preparing {}: {e}", plugin.name))?;
-            calls(&runtime, &plugin, &input, 1).await?;
-            (Some(calls(&runtime, &plugin, &input, args.calls).await?), None)
+            calls(&runtime, &plugin, &input, 1, false).await?;
+            (
+                Some(calls(&runtime, &plugin, &input, args.calls, false).await?),
+                None,
+            )
         }
         None if plugin.prepares => (
             None,
             Some("it prepares, but asks for no snapshot (no assay:snapshot section): every call is as cold".to_owned()),
         ),
         None => (None, Some("it has no prepare: every call is as cold".to_owned())),
+    };
+    // What it would cost where the operator allows reuse (`reuse_instances`).
+    let reused = if plugin.is_stateless() && plugin.kind != PluginKind::Probe {
+        let reusing = plugin.with_settings(
+            crate::config::PluginSettings {
+                reuse_instances: true,
+                ..plugin.settings.clone()
+            },
+            runtime.default_share(plugin.kind),
+        );
+        calls(&runtime, &reusing, &input, 1, true).await?;
+        Some(calls(&runtime, &reusing, &input, args.calls, true).await?)
+    } else {
+        None
     };
     let baseline = baseline(&runtime, &config, &input, args.calls).await?;
     let bench = Bench {
@@ -253,6 +277,7 @@ pub(super) async fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<
         cold,
         prepared,
         prepared_note,
+        reused,
         baseline,
     };
     let mut out = std::io::stdout().lock();
@@ -280,12 +305,12 @@ async fn baseline(
         alert: input.alert.clone(),
         config: "{}".into(),
     };
-    calls(runtime, &trivial, &input, 1).await?;
+    calls(runtime, &trivial, &input, 1, false).await?;
     Ok(Baseline {
         plugin: "trivial",
         size_bytes: trivial.size,
         compile_ms: trivial.compile_time.as_secs_f64() * 1000.0,
-        cold: calls(runtime, &trivial, &input, n).await?,
+        cold: calls(runtime, &trivial, &input, n, false).await?,
     })
 }
 
@@ -322,6 +347,15 @@ fn mib(bytes: usize) -> String {
     format!("{:.1} MiB", bytes as f64 / (1 << 20) as f64)
 }
 
+/// `140x`, `4.2x`, `0.5x`: one decimal below 10.
+fn ratio(r: f64) -> String {
+    if r < 10.0 {
+        format!("{r:.1}x")
+    } else {
+        format!("{r:.0}x")
+    }
+}
+
 fn text(b: &Bench, file: &std::path::Path) -> String {
     let line = |t: &Timing| {
         format!(
@@ -346,6 +380,15 @@ fn text(b: &Bench, file: &std::path::Path) -> String {
         (None, Some(note)) => s.push_str(&format!("  call, prepared: n/a ({note})\n")),
         (None, None) => {}
     }
+    match &b.reused {
+        Some(r) => s.push_str(&format!(
+            "  call, reused:   {} (stateless: on a kept instance, where the operator sets reuse_instances = true)\n",
+            line(r)
+        )),
+        None => s.push_str(
+            "  call, reused:   n/a (its manifest does not say stateless: every call gets a fresh instance)\n",
+        ),
+    }
     let u = b.prepared.as_ref().map_or(b.cold.usage, |p| p.usage);
     s.push_str(&format!(
         "  guest memory:   {} at its peak\n",
@@ -358,14 +401,19 @@ fn text(b: &Bench, file: &std::path::Path) -> String {
         if u.wasi { "used" } else { "not used" }
     ));
     let base = &b.baseline;
-    let best = b.prepared.as_ref().unwrap_or(&b.cold).median_ms;
+    let best = [&b.reused, &b.prepared]
+        .into_iter()
+        .flatten()
+        .next()
+        .unwrap_or(&b.cold)
+        .median_ms;
     s.push_str(&format!(
-        "  for scale:      the trivial validator here: {:.1} KB, compile {:.0} ms, call median {:.3} ms, {} (this plugin's call: {:.0}x)\n",
+        "  for scale:      the trivial validator here: {:.1} KB, compile {:.0} ms, call median {:.3} ms, {} (this plugin's call: {})\n",
         base.size_bytes as f64 / 1e3,
         base.compile_ms,
         base.cold.median_ms,
         mib(base.cold.usage.memory_bytes),
-        best / base.cold.median_ms.max(1e-9)
+        ratio(best / base.cold.median_ms.max(1e-9))
     ));
     s
 }

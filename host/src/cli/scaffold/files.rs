@@ -53,14 +53,22 @@ fn render(template: &str, vars: &Vars, grants: &str) -> String {
         .replace("{{contract}}", &vars.contract)
         .replace("{{host_version}}", &vars.host_version)
         .replace("{{grants}}", grants)
+        .replace("{{stateless}}", stateless(vars.kind))
+}
+
+/// What a new validator or router says about its state (probes always get a fresh instance).
+fn stateless(kind: PluginKind) -> &'static str {
+    match kind {
+        PluginKind::Probe => "",
+        _ => {
+            "# A call keeps nothing that changes the next call's answer, so a host whose\n# operator sets `reuse_instances = true` may run its calls on one instance\n# (for Python and JavaScript, most of a call's cost). Remove it if the plugin\n# keeps state across calls.\nstateless = true\n"
+        }
+    }
 }
 
 /// The grants a new probe asks for in its manifest (what its template does).
 fn grants(lang: Lang, kind: PluginKind) -> &'static str {
     match (kind, lang) {
-        (PluginKind::Probe, Lang::Python) => {
-            "\n# The grants it needs from the operator (the probe's `allow_*` settings), and why.\n[[grant]]\nkind = \"read\"\ntarget = \"/var/lib/app\"\nreason = \"reads the file named by `path`\"\n"
-        }
         (PluginKind::Probe, _) => {
             "\n# The grants it needs from the operator (the probe's `allow_*` settings), and why.\n[[grant]]\nkind = \"http\"\ntarget = \"127.0.0.1:8080\"\nreason = \"fetches the `url` it is configured with\"\n"
         }
@@ -124,7 +132,6 @@ pub(super) fn project(lang: Lang, vars: &Vars) -> anyhow::Result<Vec<(String, St
     let cases = match (kind, lang) {
         (PluginKind::Validator, _) => template!("common/cases-validator.toml"),
         (PluginKind::Router, _) => template!("common/cases-router.toml"),
-        (PluginKind::Probe, Lang::Python) => template!("common/cases-probe-file.toml"),
         (PluginKind::Probe, _) => template!("common/cases-probe-http.toml"),
     };
     let grants = grants(lang, kind);

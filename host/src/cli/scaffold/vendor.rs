@@ -14,7 +14,11 @@ macro_rules! files {
 
 /// The Python SDK package (`assay_plugin/`).
 pub(super) const PYTHON_SDK: &[(&str, &str)] = files!("plugin-sdk/python/assay_plugin":
-    "__init__.py", "__main__.py", "_component.py", "_host.py", "_registry.py", "_types.py", "build.py",
+    "__init__.py", "__main__.py", "_component.py", "_host.py", "_registry.py", "_types.py",
+    "_wasi_http.py", "build.py", "http.py",
+    // The wasi:http WIT a probe's world imports (the version the host links).
+    "wasi/cli.wit", "wasi/clocks.wit", "wasi/filesystem.wit", "wasi/http.wit", "wasi/io.wit",
+    "wasi/random.wit", "wasi/sockets.wit",
 );
 
 /// The JavaScript SDK package (`@assay/plugin-sdk`).

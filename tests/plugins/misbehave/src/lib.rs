@@ -26,7 +26,9 @@ pub enum Mode {
     /// Write to stdout, stderr and the host log, then succeed.
     Chatter,
     /// Count calls in a static and report the count: 1 on every call, unless
-    /// an instance (and so its memory) were reused.
+    /// an instance (and so its memory) were reused. The subject `"trap"`,
+    /// `"fail"`, `"hog"` or `"loop"` misbehaves that way instead, so that one
+    /// plugin can show what each does to a kept instance.
     Count,
     /// Return `n` findings (a findings bomb), the last one an error.
     Bomb,
@@ -76,8 +78,15 @@ impl Validator for Misbehave {
         assay_plugin_sdk::plugin_info!()
     }
 
-    fn validate(_: &Subject, _: Level, config: Config) -> Result<Validation, String> {
-        match config.mode {
+    fn validate(subject: &Subject, _: Level, config: Config) -> Result<Validation, String> {
+        let mode = match (&config.mode, subject.data.as_slice()) {
+            (Mode::Count, b"\"trap\"") => Mode::Trap,
+            (Mode::Count, b"\"fail\"") => Mode::Fail,
+            (Mode::Count, b"\"hog\"") => Mode::Hog,
+            (Mode::Count, b"\"loop\"") => Mode::Loop,
+            _ => config.mode,
+        };
+        match mode {
             Mode::Ok => {}
             Mode::Trap => panic!("misbehave: trapping on purpose"),
             Mode::Loop => {
