@@ -40,6 +40,9 @@ pub struct CallState {
     pub(crate) table: ResourceTable,
     /// The stream whose capture a write overflowed, seen when the output was flushed.
     overflowed: Option<&'static str>,
+    /// Host resources a kept instance held after its first call (`warm.rs`):
+    /// holding more after a later one is a leak, and ends the instance.
+    pub(crate) kept_resources: Option<usize>,
     wasi: Option<Wasi>,
     http: Option<(WasiHttpCtx, HttpHooks)>,
 }
@@ -100,6 +103,7 @@ impl CallState {
             host_calls: 0,
             table: ResourceTable::new(),
             overflowed: None,
+            kept_resources: None,
             wasi: None,
             http: None,
         }

@@ -24,8 +24,10 @@
 //!   host call counts, what was denied) and runs under the same limits; the
 //!   memory cap applies to the instance, so what a reused instance keeps
 //!   counts against the plugin's own `memory_limit_mib`;
-//! - an instance serves at most [`MAX_CALLS`] calls, so slow leaks of host
-//!   resources end with it;
+//! - an instance that holds more host resources (streams, pollables) after
+//!   a call than after its first is dropped: what it leaks would otherwise
+//!   pile up in the host's memory, outside its cap; and an instance serves
+//!   at most [`MAX_CALLS`] calls;
 //! - idle instances are bounded per plugin (its share of the call slots) and
 //!   host-wide ([`WarmBudget`], the pool's size again, each holding one of
 //!   the pooling allocator's extra slots), and an instance idle for
@@ -57,10 +59,10 @@ pub enum Bound {
 
 /// One kept instance: its store, its bindings, and its place in the budget.
 pub struct Warm {
-    pub(super) store: Store<CallState>,
-    pub(super) bound: Bound,
+    store: Store<CallState>,
+    bound: Bound,
     /// Calls it has served.
-    pub(super) calls: u32,
+    calls: u32,
     idle_since: Instant,
     place: OwnedSemaphorePermit,
 }
@@ -137,11 +139,20 @@ impl WarmPool {
     /// host has a place (its old one, if it had one). Otherwise drops them.
     pub(super) fn keep(
         &self,
-        store: Store<CallState>,
+        mut store: Store<CallState>,
         bound: Bound,
         calls: u32,
         place: Option<OwnedSemaphorePermit>,
     ) {
+        let held = store.data_mut().table.iter_mut().count();
+        if held > *store.data_mut().kept_resources.get_or_insert(held) {
+            tracing::debug!(
+                target: "assay::plugin",
+                plugin = %store.data().plugin,
+                "a kept instance holds {held} host resources, more than after its first call: dropped"
+            );
+            return;
+        }
         if calls >= MAX_CALLS || self.idle.lock().expect("warm lock").len() >= self.max_idle {
             return;
         }
@@ -241,6 +252,16 @@ mod tests {
         let (s, v) = instance().await;
         b.keep(s, v, 1, None);
         assert_eq!((a.idle(), b.idle()), (0, 1));
+
+        // An instance that holds more host resources than after its first
+        // call (a leak, call by call) is not kept.
+        let (mut s, v, _, place) = b.take().unwrap().open();
+        s.data_mut().table.push(7u32).unwrap();
+        b.keep(s, v, 2, Some(place));
+        assert_eq!(b.idle(), 0, "a leaking instance is dropped");
+        let (s, v) = instance().await;
+        b.keep(s, v, 1, None);
+        assert_eq!(b.idle(), 1);
 
         // b's instance keeps its place until it has been idle for the TTL.
         let (s, v) = instance().await;

@@ -65,9 +65,13 @@ def transport(method, url, headers, body, timeout, max_body) -> Response:
         raise HttpError(_code(e.value), f"{method} {url}: {_code(e.value)}") from None
     if body:
         sink = out_body.write()
-        for i in range(0, len(body), _CHUNK):
-            sink.blocking_write_and_flush(body[i : i + _CHUNK])
-        _drop(sink)
+        try:
+            for i in range(0, len(body), _CHUNK):
+                sink.blocking_write_and_flush(body[i : i + _CHUNK])
+        except Err:
+            raise HttpError("HttpProtocolError", f"{method} {url}: sending the body failed") from None
+        finally:
+            _drop(sink)
     ht.OutgoingBody.finish(out_body, None)
 
     pollable = future.subscribe()

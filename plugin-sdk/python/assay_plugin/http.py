@@ -103,6 +103,7 @@ def _urllib(method, url, headers, body, timeout, max_body) -> Response:
     """The native transport (unit tests): urllib, without following redirects.
     Imported here, not at the top: the component never uses it, and it would
     carry urllib.request (and http.client, email, ...) into every probe."""
+    import socket
     import urllib.error
     import urllib.request
 
@@ -117,7 +118,9 @@ def _urllib(method, url, headers, body, timeout, max_body) -> Response:
     except urllib.error.HTTPError as e:
         resp = e
     except urllib.error.URLError as e:
-        raise HttpError("ConnectionRefused", f"{method} {url}: {e.reason}") from None
+        # The name did not resolve, or the connection failed: wasi:http's names for each.
+        code = "DnsError" if isinstance(e.reason, socket.gaierror) else "ConnectionRefused"
+        raise HttpError(code, f"{method} {url}: {e.reason}") from None
     except TimeoutError:
         raise HttpError("ConnectionTimeout", f"{method} {url}: timed out") from None
     with resp:
