@@ -112,7 +112,11 @@ impl Auth {
     /// The role a route needs, `None` for public ones. One table for the whole API.
     pub fn required(&self, method: &Method, route: &str) -> Option<Role> {
         match route {
-            "/health" | "/ready" | "/metrics" if self.public.iter().any(|p| p == route) => None,
+            "/health" | "/ready" | "/metrics" | "/v1/metrics"
+                if self.public.iter().any(|p| p == route) =>
+            {
+                None
+            }
             // Unauthenticated ingestion, when the operator allows it.
             "/api/v2/alerts"
                 if method == Method::POST && self.public.iter().any(|p| p == route) =>

@@ -30,6 +30,7 @@ pub mod cli;
 pub(crate) mod clock;
 pub(crate) mod cluster;
 pub mod config;
+pub(crate) mod console;
 pub(crate) mod live;
 mod names;
 pub mod probes;

@@ -265,6 +265,9 @@ const TEST_PACKAGES: &[(&str, &str)] = &[
     ("postgresql", "pg:initdb"),
     // The authoring kit's tests build a scaffolded Python project with `make`.
     ("make", "make"),
+    // The console's tests drive a real browser over WebDriver (never a downloaded build).
+    ("chromium", "chromium"),
+    ("chromium-driver", "chromedriver"),
 ];
 
 /// Debian packages the build needs for the Python and JavaScript plugins.

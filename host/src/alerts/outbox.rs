@@ -365,8 +365,28 @@ impl Outbox {
              ORDER BY a.id",
             args![format!("%\"fingerprint\":\"{fingerprint}\"%")],
         );
+        Self::attempts(rows.await?)
+    }
+
+    /// The delivery attempts of the notifications with ids `from..=to`, by notification.
+    pub async fn attempts_between(
+        &self,
+        from: i64,
+        to: i64,
+    ) -> Result<BTreeMap<i64, Vec<AttemptRecord>>, StoreError> {
+        let rows = self.store.query(
+            "SELECT notification, attempt, at_ms, duration_ms, outcome, error, node
+             FROM notification_attempts WHERE notification BETWEEN ?1 AND ?2 ORDER BY id",
+            args![from, to],
+        );
+        Self::attempts(rows.await?)
+    }
+
+    fn attempts(
+        rows: Vec<crate::store::Row>,
+    ) -> Result<BTreeMap<i64, Vec<AttemptRecord>>, StoreError> {
         let mut out: BTreeMap<i64, Vec<AttemptRecord>> = BTreeMap::new();
-        for mut r in rows.await? {
+        for mut r in rows {
             let record = AttemptRecord {
                 attempt: r.get(1)?,
                 at: rfc3339(r.get(2)?),

@@ -175,6 +175,28 @@ pub(super) async fn ready(State(svc): State<Arc<Service>>) -> Response {
 
 /// `GET /metrics`.
 pub(super) async fn metrics(State(svc): State<Arc<Service>>) -> Response {
+    refresh(&svc);
+    let mut resp = svc.metrics.render().into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    resp
+}
+
+/// `GET /v1/metrics`: the same families as JSON, with timestamps.
+pub(super) async fn metrics_json(State(svc): State<Arc<Service>>) -> Response {
+    refresh(&svc);
+    let families = svc.metrics.gather();
+    axum::Json(crate::telemetry::json::encode(
+        &families,
+        crate::clock::now_ms(),
+    ))
+    .into_response()
+}
+
+/// Brings the gauges read from elsewhere (the cache, the registry) up to date.
+fn refresh(svc: &Service) {
     let m = &svc.metrics;
     let stats = svc.validation.pipeline().cache().stats();
     crate::telemetry::Metrics::sync_counter(&m.cache_hits, stats.hits);
@@ -189,10 +211,4 @@ pub(super) async fn metrics(State(svc): State<Arc<Service>>) -> Response {
     }
     let failures = svc.reloads.failures().len();
     m.plugin_load_failures.set(failures as i64);
-    let mut resp = m.render().into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-    );
-    resp
 }

@@ -1,7 +1,9 @@
 //! The HTTP API (axum): routes, the middleware stack, and one module per resource.
 //!
 //! Every answer is JSON (`/metrics` aside), errors included ([`error`]);
-//! unknown routes, wrong methods, bad parameters and panics too.
+//! unknown routes, wrong methods, bad parameters and panics too. The
+//! console's HTML pages ([`crate::console`]) are merged in beside it, and
+//! every answer is gzipped when the client asks.
 
 mod alerts;
 mod am;
@@ -12,8 +14,8 @@ mod config;
 pub(crate) mod error;
 mod health;
 mod history;
-mod plugins;
-mod probes;
+pub(crate) mod plugins;
+pub(crate) mod probes;
 pub(crate) mod tls;
 mod validate;
 
@@ -78,6 +80,7 @@ pub(crate) fn router(svc: Arc<Service>) -> Router {
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/metrics", get(health::metrics))
+        .route("/v1/metrics", get(health::metrics_json))
         .route("/v1/validate", post(validate::validate))
         .route("/v1/plugins", get(plugins::plugins))
         .route("/v1/plugins/events", get(plugins::plugin_events))
@@ -122,13 +125,17 @@ pub(crate) fn router(svc: Arc<Service>) -> Router {
         )
         .route("/api/v2/status", get(am::status))
         .route("/api/v2/receivers", get(am::receivers))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
             svc.clone(),
             auth::require_role,
         ))
+        // The console and the public pages check their own callers (a cookie or a bearer token).
+        .merge(crate::console::router(&svc))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+        // gzip whenever the client asks (`Accept-Encoding`); tiny answers stay plain.
+        .layer(tower_http::compression::CompressionLayer::new())
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_response,
         ))
@@ -156,7 +163,8 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     ApiError::internal("internal error (the host logged it)").into_response()
 }
 
-/// Counts and times every request by route, method and status.
+/// Counts and times every request by route, method and status, and says
+/// the time in a `Server-Timing` header.
 async fn observe(State(svc): State<Arc<Service>>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let route = req
@@ -164,8 +172,13 @@ async fn observe(State(svc): State<Arc<Service>>, req: Request, next: Next) -> R
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
     let method = req.method().as_str().to_owned();
-    let resp = next.run(req).await;
+    let mut resp = next.run(req).await;
     let status = resp.status();
+    // How long the server took, for browsers' developer tools and bench/console.sh.
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    if let Ok(v) = axum::http::HeaderValue::from_str(&format!("render;dur={ms:.2}")) {
+        resp.headers_mut().insert("server-timing", v);
+    }
     svc.metrics
         .http_requests
         .with_label_values(&[&route, &method, status.as_str()])

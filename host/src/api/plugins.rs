@@ -86,6 +86,11 @@ fn plugin_json(
 
 /// `GET /v1/plugins`: loaded plugins, and files that failed to load.
 pub(super) async fn plugins(State(svc): State<Arc<Service>>) -> Response {
+    axum::Json(json!({ "plugins": plugin_list(&svc) })).into_response()
+}
+
+/// Every plugin as `GET /v1/plugins` shows it (the console shows the same).
+pub(crate) fn plugin_list(svc: &Service) -> Vec<Value> {
     let registry = svc.plugins.registry();
     let calls = svc.validation.calls();
     let failures = svc.reloads.failures();
@@ -106,7 +111,7 @@ pub(super) async fn plugins(State(svc): State<Arc<Service>>) -> Response {
             list.push(plugin_json(None, calls.stats.get(name), Some(f), None));
         }
     }
-    axum::Json(json!({ "plugins": list })).into_response()
+    list
 }
 
 /// `GET /v1/plugins/{name}`.

@@ -104,7 +104,20 @@ pub(super) async fn probe(
             .collect::<Vec<_>>()
     );
     body["history"] = json!(history);
+    let uptime = probes
+        .results()
+        .uptime(crate::clock::now_ms(), Some(&name))
+        .await
+        .map_err(|e| ApiError::store("reading the probe's uptime", e))?;
+    body["uptime"] = uptime_json(uptime.get(&name).copied().unwrap_or_default());
     Ok(axum::Json(body).into_response())
+}
+
+/// Uptime per window: percent up (`null` without results), results counted
+/// and mean response time.
+pub(crate) fn uptime_json(u: crate::probes::Uptime) -> Value {
+    let w = |c: crate::probes::Counts| json!({"percent": c.percent(), "up": c.up, "total": c.total, "mean_ms": c.mean_ms()});
+    json!({"24h": w(u.day), "7d": w(u.week), "30d": w(u.month)})
 }
 
 /// `POST /v1/probes/{name}/run`: runs the instance now (after a run in

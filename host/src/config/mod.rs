@@ -17,6 +17,7 @@ mod probe;
 pub mod redact;
 mod secret;
 mod sections;
+mod ui;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -32,6 +33,7 @@ pub use plugin::{PluginSection, PluginSettings, SettingsError, SubjectFilter};
 pub use probe::{ProbeConfig, ProbeSection, ProbeSpec, ProbesSection};
 pub use secret::Secret;
 pub use sections::*;
+pub use ui::UiSection;
 
 /// `assay.toml`. Every key is optional; `deploy/assay.toml` documents each.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -53,6 +55,9 @@ pub struct HostConfig {
     pub cluster: ClusterSection,
     #[serde(default)]
     pub auth: AuthSection,
+    /// `[ui]`: the console and the public status page.
+    #[serde(default)]
+    pub ui: UiSection,
     /// `[[validator]]`: plugin settings kept in this file instead of sidecars.
     #[serde(default, rename = "validator")]
     pub validators: Vec<PluginSection>,
@@ -303,6 +308,7 @@ impl HostConfig {
         }
         self.cluster.check()?;
         self.check_auth()?;
+        self.ui.check()?;
         self.check_validators()?;
         self.check_monitors()?;
         self.probes.check()?;
@@ -353,9 +359,17 @@ impl HostConfig {
 
     fn check_auth(&self) -> Result<(), String> {
         for p in &self.auth.public {
-            if !["/health", "/ready", "/metrics", "/api/v2/alerts"].contains(&p.as_str()) {
+            if ![
+                "/health",
+                "/ready",
+                "/metrics",
+                "/v1/metrics",
+                "/api/v2/alerts",
+            ]
+            .contains(&p.as_str())
+            {
                 return Err(format!(
-                    "auth.public: {p:?} cannot be public (only /health, /ready, /metrics and /api/v2/alerts, for posting alerts, can)"
+                    "auth.public: {p:?} cannot be public (only /health, /ready, /metrics, /v1/metrics and /api/v2/alerts, for posting alerts, can)"
                 ));
             }
         }

@@ -11,7 +11,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-pub use repo::{ProbeRecord, ProbeRepo, ProbeRow, SharedState};
+pub use repo::{
+    Counts, DAY_MS, HOUR_MS, ProbeRecord, ProbeRepo, ProbeRow, SharedState, StateChange, Uptime,
+    Windows,
+};
 pub use scheduler::{Handles, Instance, ProbeEvent, Scheduler, wanted};
 pub use state::{Policy, ProbeState, ResultStatus, Tracker, Transition};
 

@@ -1,5 +1,7 @@
 //! The probe results table's one owner: results appended without waiting
-//! for the commit, read back as a probe's history, pruned in chunks.
+//! for the commit (each also counted in its hour and day of `probe_uptime`),
+//! read back as a probe's history, its uptime and its state changes, pruned
+//! in chunks.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -103,9 +105,12 @@ impl ProbeRepo {
     }
 
     fn statements(&self, p: ProbeRow, fence: Option<Fence>) -> Vec<Stmt> {
-        let mut stmts = Vec::with_capacity(2);
+        let mut stmts = Vec::with_capacity(4);
         if self.shared {
             stmts.push(share(&p, fence.as_ref()));
+        }
+        for span in [HOUR_MS, DAY_MS] {
+            stmts.push(count(&p, span, fence.as_ref()));
         }
         stmts.push(insert(p, fence));
         stmts
@@ -153,6 +158,103 @@ impl ProbeRepo {
         self.store.write(vec![delete]).wait().await
     }
 
+    /// Deletes the hourly and daily counts older than [`UPTIME_KEPT_MS`].
+    pub async fn prune_uptime(&self) -> Result<i64, StoreError> {
+        let delete = Stmt::exec(
+            "DELETE FROM probe_uptime WHERE bucket_ms < ?1",
+            args![now_ms() - UPTIME_KEPT_MS],
+        );
+        self.store.write(vec![delete]).wait().await
+    }
+
+    /// Uptime over 24 h, 7 d and 30 d of every probe with results in them,
+    /// at `now_ms` (see [`Windows`]).
+    /// `only`: of that probe alone.
+    pub async fn uptime(
+        &self,
+        now_ms: i64,
+        only: Option<&str>,
+    ) -> Result<HashMap<String, Uptime>, StoreError> {
+        let w = Windows::at(now_ms);
+        let mut values = args![HOUR_MS, w.day_from, DAY_MS, w.month_from];
+        let sql = match only {
+            None => {
+                "SELECT probe, span_ms, bucket_ms, up, total, duration_us FROM probe_uptime
+                 WHERE (span_ms = ?1 AND bucket_ms >= ?2) OR (span_ms = ?3 AND bucket_ms >= ?4)"
+            }
+            Some(probe) => {
+                values.extend(args![probe]);
+                "SELECT probe, span_ms, bucket_ms, up, total, duration_us FROM probe_uptime
+                 WHERE probe = ?5 AND ((span_ms = ?1 AND bucket_ms >= ?2) OR (span_ms = ?3 AND bucket_ms >= ?4))"
+            }
+        };
+        let rows = self.store.query(sql, values);
+        let mut out: HashMap<String, Uptime> = HashMap::new();
+        for mut r in rows.await? {
+            let probe = r.take_text(0)?;
+            let (span, bucket): (i64, i64) = (r.get(1)?, r.get(2)?);
+            let c = Counts {
+                up: r.get(3)?,
+                total: r.get(4)?,
+                duration_us: r.get(5)?,
+            };
+            out.entry(probe).or_default().add(&w, span, bucket, c);
+        }
+        Ok(out)
+    }
+
+    /// Each UTC day's counts of `probe`s over the 30-day window, oldest first
+    /// (days without results are absent).
+    pub async fn daily(
+        &self,
+        now_ms: i64,
+    ) -> Result<HashMap<String, Vec<(i64, Counts)>>, StoreError> {
+        let w = Windows::at(now_ms);
+        let rows = self.store.query(
+            "SELECT probe, bucket_ms, up, total, duration_us FROM probe_uptime
+             WHERE span_ms = ?1 AND bucket_ms >= ?2 ORDER BY bucket_ms",
+            args![DAY_MS, w.month_from],
+        );
+        let mut out: HashMap<String, Vec<(i64, Counts)>> = HashMap::new();
+        for mut r in rows.await? {
+            let probe = r.take_text(0)?;
+            let day = r.get(1)?;
+            let c = Counts {
+                up: r.get(2)?,
+                total: r.get(3)?,
+                duration_us: r.get(4)?,
+            };
+            out.entry(probe).or_default().push((day, c));
+        }
+        Ok(out)
+    }
+
+    /// The stored results of `probe` where its state changed (the first
+    /// stored result counts as one), newest first.
+    pub async fn state_changes(
+        &self,
+        probe: &str,
+        limit: u32,
+    ) -> Result<Vec<StateChange>, StoreError> {
+        let rows = self.store.query(
+            "SELECT at_ms, state, message FROM (
+                 SELECT id, at_ms, state, message, LAG(state) OVER (ORDER BY id) AS before
+                 FROM probe_results WHERE probe = ?1
+             ) AS r WHERE before IS NULL OR before <> state ORDER BY id DESC LIMIT ?2",
+            args![probe, limit],
+        );
+        rows.await?
+            .into_iter()
+            .map(|mut r| {
+                Ok(StateChange {
+                    at: rfc3339(r.get(0)?),
+                    state: r.take_text(1)?,
+                    message: r.take_text(2)?,
+                })
+            })
+            .collect()
+    }
+
     /// A probe's stored results, newest first.
     pub async fn history(&self, probe: &str, limit: u32) -> Result<Vec<ProbeRecord>, StoreError> {
         let rows = self.store.query(
@@ -162,6 +264,133 @@ impl ProbeRepo {
         );
         rows.await?.into_iter().map(record).collect()
     }
+}
+
+/// An hour and a UTC day, in ms: the two spans `probe_uptime` counts in.
+pub const HOUR_MS: i64 = 3_600_000;
+pub const DAY_MS: i64 = 86_400_000;
+/// How long the hourly and daily counts are kept: the 30-day window and a margin.
+pub(super) const UPTIME_KEPT_MS: i64 = 35 * DAY_MS;
+
+/// Results counted together: `up` are those that passed or warned.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub up: i64,
+    pub total: i64,
+    pub duration_us: i64,
+}
+
+impl Counts {
+    fn add(&mut self, c: Counts) {
+        self.up += c.up;
+        self.total += c.total;
+        self.duration_us += c.duration_us;
+    }
+
+    /// Percent up, `None` without results.
+    pub fn percent(&self) -> Option<f64> {
+        (self.total > 0).then(|| self.up as f64 * 100.0 / self.total as f64)
+    }
+
+    /// Mean response time in ms, `None` without results.
+    pub fn mean_ms(&self) -> Option<f64> {
+        (self.total > 0).then(|| self.duration_us as f64 / self.total as f64 / 1000.0)
+    }
+}
+
+/// Where the uptime windows start at a moment: 24 h is the current hour
+/// and the 23 before it; 7 d and 30 d are the current UTC day and the 6 (29)
+/// before it. Whole buckets, like Gatus and Uptime Kuma count: the figure
+/// moves once an hour (a day), not with every result leaving the window.
+#[derive(Debug, Clone, Copy)]
+pub struct Windows {
+    pub day_from: i64,
+    pub week_from: i64,
+    pub month_from: i64,
+}
+
+impl Windows {
+    pub fn at(now_ms: i64) -> Windows {
+        let hour = now_ms.div_euclid(HOUR_MS) * HOUR_MS;
+        let day = now_ms.div_euclid(DAY_MS) * DAY_MS;
+        Windows {
+            day_from: hour - 23 * HOUR_MS,
+            week_from: day - 6 * DAY_MS,
+            month_from: day - 29 * DAY_MS,
+        }
+    }
+}
+
+/// A probe's results over the three windows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Uptime {
+    #[serde(rename = "24h")]
+    pub day: Counts,
+    #[serde(rename = "7d")]
+    pub week: Counts,
+    #[serde(rename = "30d")]
+    pub month: Counts,
+}
+
+impl Uptime {
+    fn add(&mut self, w: &Windows, span: i64, bucket: i64, c: Counts) {
+        if span == HOUR_MS {
+            self.day.add(c);
+        } else {
+            if bucket >= w.week_from {
+                self.week.add(c);
+            }
+            self.month.add(c);
+        }
+    }
+
+    /// The counts of a window by its name: `24h`, `7d` or `30d`.
+    pub fn window(&self, name: &str) -> Option<Counts> {
+        match name {
+            "24h" => Some(self.day),
+            "7d" => Some(self.week),
+            "30d" => Some(self.month),
+            _ => None,
+        }
+    }
+}
+
+/// A stored result where the probe's state changed.
+#[derive(Debug, Clone, Serialize)]
+pub struct StateChange {
+    pub at: String,
+    pub state: String,
+    pub message: String,
+}
+
+/// The upsert counting a result in its bucket of `span` (behind `fence` if given).
+fn count(p: &ProbeRow, span: i64, fence: Option<&Fence>) -> Stmt {
+    let up = i64::from(p.status == "pass" || p.status == "warn");
+    let bucket = p.at_ms.div_euclid(span) * span;
+    let mut values = args![p.probe.as_str(), span, bucket, up, p.duration_us];
+    let update = "ON CONFLICT (probe, span_ms, bucket_ms) DO UPDATE SET
+             up = probe_uptime.up + excluded.up, total = probe_uptime.total + 1,
+             duration_us = probe_uptime.duration_us + excluded.duration_us";
+    let Some(f) = fence else {
+        return Stmt::exec(
+            format!(
+                "INSERT INTO probe_uptime (probe, span_ms, bucket_ms, up, total, duration_us)
+                 VALUES (?1, ?2, ?3, ?4, 1, ?5) {update}"
+            ),
+            values,
+        );
+    };
+    values.extend(args![f.lease.as_str(), f.holder.as_str(), f.token]);
+    Stmt::exec(
+        format!(
+            "INSERT INTO probe_uptime (probe, span_ms, bucket_ms, up, total, duration_us)
+             SELECT CAST(?1 AS TEXT), CAST(?2 AS BIGINT), CAST(?3 AS BIGINT), CAST(?4 AS BIGINT),
+                    1, CAST(?5 AS BIGINT)
+             WHERE EXISTS (SELECT 1 FROM leases WHERE name = ?6 AND holder = ?7 AND token = ?8)
+             {update}"
+        ),
+        values,
+    )
 }
 
 /// The upsert of `probe_state` (behind `fence` if given).
@@ -251,6 +480,99 @@ mod tests {
         for t in crate::store::testing::stores().await {
             let repo = ProbeRepo::new(t.store.clone(), false);
             prune_in_chunks(&repo, t.backend).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn uptime_counts_results_at_known_times_in_whole_hours_and_days() {
+        for t in crate::store::testing::stores().await {
+            let repo = ProbeRepo::new(t.store.clone(), false);
+            uptime_at_known_times(&repo, t.backend).await;
+        }
+    }
+
+    async fn uptime_at_known_times(repo: &ProbeRepo, backend: &str) {
+        // 2026-12-03 14:30 UTC.
+        let now = 1_796_308_200_000;
+        assert_eq!(now % DAY_MS, 14 * HOUR_MS + 30 * 60_000);
+        let at = |ago_ms: i64, status: &str, ms: i64| ProbeRow {
+            at_ms: now - ago_ms,
+            status: status.into(),
+            duration_us: ms * 1000,
+            ..ProbeRow::example("api", "")
+        };
+        let rows = [
+            // This hour: 3 up (a warning is up), 1 down.
+            at(60_000, "pass", 10),
+            at(120_000, "warn", 20),
+            at(180_000, "fail", 30),
+            at(240_000, "pass", 40),
+            // 24 h ago (14:30 yesterday) is before the current hour and the
+            // 23 before it (from 15:00 yesterday): not in 24 h.
+            at(24 * HOUR_MS, "fail", 5),
+            // 5 h ago: in 24 h.
+            at(5 * HOUR_MS, "unknown", 5),
+            // 3 days ago: in 7 d and 30 d.
+            at(3 * DAY_MS, "fail", 5),
+            at(3 * DAY_MS + 1, "pass", 5),
+            // 20 days ago: in 30 d only.
+            at(20 * DAY_MS, "pass", 5),
+            // 40 days ago: in nothing.
+            at(40 * DAY_MS, "pass", 5),
+        ];
+        for r in rows {
+            repo.record_fenced(r, None).await.unwrap();
+        }
+        repo.record_fenced(ProbeRow::example("other", ""), None)
+            .await
+            .unwrap();
+        let all = repo.uptime(now, None).await.unwrap();
+        assert_eq!(repo.uptime(now, Some("api")).await.unwrap().len(), 1);
+        let u = all["api"];
+        let c = |up, total, duration_ms| Counts {
+            up,
+            total,
+            duration_us: duration_ms * 1000,
+        };
+        assert_eq!(u.day, c(3, 5, 105), "{backend}");
+        // 7 d: today's 5, yesterday's 1 and the 2 of 3 days ago.
+        assert_eq!(u.week, c(4, 8, 120), "{backend}");
+        assert_eq!(u.month, c(5, 9, 125), "{backend}");
+        assert_eq!(u.day.percent(), Some(60.0));
+        assert_eq!(u.window("7d").unwrap().percent(), Some(50.0));
+        // Days: 20 days ago, 3 days ago, yesterday, today.
+        let days = &repo.daily(now).await.unwrap()["api"];
+        let totals: Vec<i64> = days.iter().map(|d| d.1.total).collect();
+        assert_eq!(totals, [1, 2, 1, 5], "{backend}");
+        assert!(days.windows(2).all(|w| w[0].0 < w[1].0));
+    }
+
+    #[tokio::test]
+    async fn state_changes_are_the_results_where_the_state_moved() {
+        for t in crate::store::testing::stores().await {
+            let repo = ProbeRepo::new(t.store.clone(), false);
+            for (i, state) in ["passing", "passing", "failing", "failing", "passing"]
+                .iter()
+                .enumerate()
+            {
+                let r = ProbeRow {
+                    state: (*state).into(),
+                    at_ms: 1_000 * (i as i64 + 1),
+                    ..ProbeRow::example("p", &format!("r{i}"))
+                };
+                repo.record_fenced(r, None).await.unwrap();
+            }
+            let changes = repo.state_changes("p", 10).await.unwrap();
+            let seen: Vec<(&str, &str)> = changes
+                .iter()
+                .map(|c| (c.state.as_str(), c.message.as_str()))
+                .collect();
+            assert_eq!(
+                seen,
+                [("passing", "r4"), ("failing", "r2"), ("passing", "r0")],
+                "{}",
+                t.backend
+            );
         }
     }
 

@@ -395,6 +395,10 @@ pub(crate) fn spawn_pruner(svc: &Arc<Service>) {
                     Err(e) => tracing::warn!("store: pruning {what} failed: {e}"),
                 }
             }
+            match svc.probes.results().prune_uptime().await {
+                Ok(n) => total += n,
+                Err(e) => tracing::warn!("store: pruning probe uptime counts failed: {e}"),
+            }
             loop {
                 match svc.probes.results().prune(probe_hours).await {
                     // A full chunk of probe results: more may be waiting.

@@ -161,6 +161,19 @@ pub(super) const SQLITE: &[&str] = &[
         node         TEXT
     );
     CREATE INDEX notification_attempts_of ON notification_attempts (notification, id);",
+    // 7: each probe's results counted per hour and per UTC day (`span_ms`),
+    // written with each result, so uptime over 30 days reads 30 rows, not
+    // thousands of results.
+    "CREATE TABLE probe_uptime (
+        probe       TEXT    NOT NULL,
+        span_ms     INTEGER NOT NULL,
+        bucket_ms   INTEGER NOT NULL,
+        up          INTEGER NOT NULL,
+        total       INTEGER NOT NULL,
+        duration_us INTEGER NOT NULL,
+        PRIMARY KEY (probe, span_ms, bucket_ms)
+    );
+    CREATE INDEX probe_uptime_bucket ON probe_uptime (span_ms, bucket_ms);",
 ];
 
 /// The same tables in PostgreSQL's types: `BIGINT` for every integer (times
@@ -321,6 +334,17 @@ pub(super) const POSTGRES: &[&str] = &[
         node         TEXT
     );
     CREATE INDEX notification_attempts_of ON notification_attempts (notification, id);",
+    // 7: probe results per hour and per day.
+    "CREATE TABLE probe_uptime (
+        probe       TEXT    NOT NULL,
+        span_ms     BIGINT  NOT NULL,
+        bucket_ms   BIGINT  NOT NULL,
+        up          BIGINT  NOT NULL,
+        total       BIGINT  NOT NULL,
+        duration_us BIGINT  NOT NULL,
+        PRIMARY KEY (probe, span_ms, bucket_ms)
+    );
+    CREATE INDEX probe_uptime_bucket ON probe_uptime (span_ms, bucket_ms);",
 ];
 
 /// Refuses a database a newer assay has migrated past what this one knows.

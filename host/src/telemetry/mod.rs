@@ -1,6 +1,7 @@
 //! Observability: tracing set-up ([`init`]) and the Prometheus metric families ([`Metrics`]).
 
 mod alert_metrics;
+pub mod json;
 mod metrics;
 mod probe_metrics;
 

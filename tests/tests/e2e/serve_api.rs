@@ -316,3 +316,127 @@ fn environment_overrides_apply_to_serve() {
         s.log()
     );
 }
+
+/// `name{k="v",…}` → value, of the text format's samples.
+fn text_samples(text: &str) -> std::collections::BTreeMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| {
+            let (key, value) = l.rsplit_once(' ')?;
+            Some((key.to_owned(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The same keys from `/v1/metrics`: counters, gauges, and histograms' `_count` and `_sum`.
+fn json_samples(v: &Value) -> std::collections::BTreeMap<String, f64> {
+    let mut out = std::collections::BTreeMap::new();
+    for f in v["families"].as_array().unwrap() {
+        let name = f["name"].as_str().unwrap();
+        for m in f["metrics"].as_array().unwrap() {
+            let labels: Vec<String> = m["labels"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            let key = |suffix: &str| {
+                if labels.is_empty() {
+                    format!("{name}{suffix}")
+                } else {
+                    format!("{name}{suffix}{{{}}}", labels.join(","))
+                }
+            };
+            assert!(
+                m["timestamp_ms"].as_i64().unwrap() > 1_700_000_000_000,
+                "{m}"
+            );
+            match f["type"].as_str().unwrap() {
+                "histogram" => {
+                    out.insert(key("_count"), m["count"].as_f64().unwrap());
+                    out.insert(key("_sum"), m["sum"].as_f64().unwrap());
+                }
+                _ => {
+                    out.insert(key(""), m["value"].as_f64().unwrap());
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn json_metrics_carry_the_same_values_and_large_answers_are_gzipped() {
+    let env = env_with_plugins();
+    let s = Server::start(&env, Start::default());
+    for i in 0..3 {
+        let (code, _) = s.validate("", format!("{{\"n\": {i}}}"));
+        assert_eq!(code, 200);
+    }
+    // Families that change with every request (the requests themselves,
+    // the process) are compared by name only; the rest by value.
+    let moving = |k: &str| k.starts_with("assay_http_") || k.starts_with("process_");
+    let text = s.get("/metrics").send().unwrap().text().unwrap();
+    let (code, v) = json(s.get("/v1/metrics").send().unwrap());
+    assert_eq!(code, 200);
+    assert!(
+        v["timestamp"].as_str().unwrap().ends_with('Z'),
+        "{}",
+        v["timestamp"]
+    );
+    let (from_text, from_json) = (text_samples(&text), json_samples(&v));
+    let compared: Vec<&String> = from_text
+        .keys()
+        .filter(|k| !k.contains("_bucket") && !moving(k))
+        .collect();
+    assert!(compared.len() > 20, "{compared:?}");
+    for k in compared {
+        assert_eq!(from_json.get(k), Some(&from_text[k]), "{k}");
+    }
+    assert!(
+        from_text
+            .keys()
+            .filter(|k| moving(k) && !k.contains("_bucket"))
+            .all(|k| from_json.contains_key(k))
+    );
+    let validations = from_text
+        .keys()
+        .find(|k| k.starts_with("assay_validations_total"))
+        .expect("validations counted");
+    assert!(from_json[validations] >= 3.0);
+
+    // gzip when asked, plain otherwise, the same JSON either way.
+    let gz = s
+        .get("/v1/metrics")
+        .header("accept-encoding", "gzip")
+        .send()
+        .unwrap();
+    assert_eq!(gz.headers()["content-encoding"], "gzip");
+    let packed = gz.bytes().unwrap();
+    let mut plain = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&packed[..]), &mut plain)
+        .unwrap();
+    let unpacked: Value = serde_json::from_str(&plain).unwrap();
+    assert!(
+        packed.len() * 3 < plain.len(),
+        "{} bytes gzipped from {}",
+        packed.len(),
+        plain.len()
+    );
+    assert_eq!(
+        unpacked["families"].as_array().unwrap().len(),
+        v["families"].as_array().unwrap().len()
+    );
+    let plain_resp = s.get("/v1/metrics").send().unwrap();
+    assert!(plain_resp.headers().get("content-encoding").is_none());
+    let scraped = s
+        .get("/metrics")
+        .header("accept-encoding", "gzip")
+        .send()
+        .unwrap();
+    assert_eq!(
+        scraped.headers()["content-encoding"],
+        "gzip",
+        "Prometheus scrapes gzipped too"
+    );
+}

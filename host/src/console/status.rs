@@ -1,0 +1,215 @@
+//! `/status`: the public status page. The `[ui] status_probes` (or every
+//! probe), each with its state and 30 days of uptime bars; current
+//! incidents (alerts firing about those probes); and maintenance (silences
+//! whose comment starts with `maintenance:`, active or starting within a
+//! week). Plain HTML: it reads the same without JavaScript, and refreshes
+//! itself once a minute.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use maud::{DOCTYPE, html};
+
+use super::page::{chip, percent, time};
+use crate::alerts::AlertStatus;
+use crate::clock::{now_ms, rfc3339};
+use crate::probes::DAY_MS;
+use crate::service::Service;
+
+/// A silence shown as maintenance: its comment starts with this (any case).
+pub(crate) const MAINTENANCE: &str = "maintenance:";
+
+/// Whether anyone may see `probe` on the status page and its badges.
+pub(super) fn is_public(svc: &Service, probe: &str) -> bool {
+    let ui = &svc.config.ui;
+    ui.public_status && (ui.status_probes.is_empty() || ui.status_probes.iter().any(|p| p == probe))
+}
+
+/// The probes the page shows, in order.
+fn shown(svc: &Service) -> Vec<String> {
+    let ui = &svc.config.ui;
+    if !ui.status_probes.is_empty() {
+        return ui.status_probes.clone();
+    }
+    let mut all: Vec<String> = svc
+        .probes
+        .all()
+        .iter()
+        .map(|p| p.spec.name.clone())
+        .collect();
+    all.sort();
+    all
+}
+
+/// The text of a maintenance comment, if it is one.
+pub(crate) fn maintenance_text(comment: &str) -> Option<&str> {
+    let head = comment.get(..MAINTENANCE.len())?;
+    head.eq_ignore_ascii_case(MAINTENANCE)
+        .then(|| comment[MAINTENANCE.len()..].trim())
+}
+
+/// `GET /status`.
+pub(super) async fn page(State(svc): State<Arc<Service>>, headers: HeaderMap) -> Response {
+    let ui = &svc.config.ui;
+    if !ui.public_status && super::session::actor(&svc, &headers).is_none() {
+        return (
+            StatusCode::NOT_FOUND,
+            "no status page here: [ui] public_status is off\n",
+        )
+            .into_response();
+    }
+    let now = now_ms();
+    let names = shown(&svc);
+    let repo = svc.probes.results();
+    let (uptime, daily, alerts, silences) = tokio::join!(
+        repo.uptime(now, None),
+        repo.daily(now),
+        svc.alerts.list(),
+        svc.alerts.repo().silences(now - DAY_MS),
+    );
+    let (uptime, daily) = match (uptime, daily) {
+        (Ok(u), Ok(d)) => (u, d),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::warn!("status page: reading uptime failed: {e}");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the status page cannot read its data; try again shortly\n",
+            )
+                .into_response();
+        }
+    };
+    let incidents: Vec<_> = alerts
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|v| v.alert.status == AlertStatus::Firing)
+        .filter(|v| {
+            v.alert
+                .labels
+                .get("probe")
+                .is_some_and(|p| names.contains(p))
+        })
+        .collect();
+    let maintenance: Vec<_> = silences
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|s| s.ends_ms > now && s.starts_ms < now + 7 * DAY_MS)
+        .filter_map(|s| Some((maintenance_text(&s.comment)?.to_owned(), s)))
+        .collect();
+    let states: HashMap<String, String> = names
+        .iter()
+        .filter_map(|n| {
+            let p = svc.probes.get(n)?;
+            Some((n.clone(), svc.probes.shown(&p).state.as_str().to_owned()))
+        })
+        .collect();
+    let down = states.values().filter(|s| *s == "failing").count();
+    let degraded = states
+        .values()
+        .filter(|s| *s == "warning" || *s == "flapping")
+        .count();
+    let in_maintenance = maintenance.iter().any(|(_, s)| s.starts_ms <= now);
+    let (banner, class) = if down > 0 {
+        (
+            format!("✖ {down} of {} services down", names.len()),
+            "banner bad",
+        )
+    } else if degraded > 0 {
+        (
+            format!("▲ {degraded} of {} services degraded", names.len()),
+            "banner warn",
+        )
+    } else if in_maintenance {
+        ("▲ Maintenance in progress".to_owned(), "banner warn")
+    } else {
+        ("✔ All services operational".to_owned(), "banner ok")
+    };
+    let page = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta http-equiv="refresh" content="60";
+                title { (ui.status_title) }
+                link rel="stylesheet" href=(format!("{}assets/console.css", ui.base()));
+            }
+            body {
+                main #main {
+                    h1 { (ui.status_title) }
+                    p class=(class) role="status" { (banner) }
+                    @if !incidents.is_empty() {
+                        section aria-labelledby="incidents" {
+                            h2 #incidents { "Current incidents" }
+                            @for v in &incidents {
+                                div.status-row {
+                                    header {
+                                        strong { (v.alert.summary) }
+                                        (chip(v.alert.severity.as_str()))
+                                    }
+                                    p.muted { "Affects " (v.alert.labels.get("probe").map_or("", String::as_str)) " · since " (time(&v.starts_at)) }
+                                    @if !v.alert.description.is_empty() { p { (v.alert.description) } }
+                                }
+                            }
+                        }
+                    }
+                    @if !maintenance.is_empty() {
+                        section aria-labelledby="maintenance" {
+                            h2 #maintenance { "Maintenance" }
+                            @for (text, s) in &maintenance {
+                                div.status-row {
+                                    header {
+                                        strong { (text) }
+                                        (chip(if s.starts_ms <= now { "in progress" } else { "scheduled" }))
+                                    }
+                                    p.muted { "From " (time(&rfc3339(s.starts_ms))) " until " (time(&rfc3339(s.ends_ms))) }
+                                }
+                            }
+                        }
+                    }
+                    section aria-labelledby="services" {
+                        h2 #services { "Services" }
+                        @for name in &names {
+                            @let u = uptime.get(name).copied().unwrap_or_default();
+                            div.status-row.probe data-probe=(name) {
+                                header {
+                                    strong { (name) }
+                                    (chip(states.get(name).map_or("unknown", String::as_str)))
+                                }
+                                (super::chart::uptime_bars(name, daily.get(name).map_or(&[][..], Vec::as_slice), now))
+                                div.legend.hint {
+                                    span { "30 days ago" }
+                                    span {
+                                        "24 h " (percent(u.day.percent()))
+                                        " · 7 d " (percent(u.week.percent()))
+                                        " · 30 d " (percent(u.month.percent()))
+                                    }
+                                    span { "today" }
+                                }
+                            }
+                        }
+                        @if names.is_empty() { p.hint { "No probes to show." } }
+                    }
+                    p.hint { "Updated " (time(&rfc3339(now))) ". Uptime counts the checks that passed (or warned) in each UTC day." }
+                }
+            }
+        }
+    };
+    Html(page.into_string()).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn maintenance_is_a_comment_prefix_in_any_case() {
+        assert_eq!(
+            super::maintenance_text("Maintenance: DB upgrade"),
+            Some("DB upgrade")
+        );
+        assert_eq!(super::maintenance_text("maintenance:x"), Some("x"));
+        assert_eq!(super::maintenance_text("noisy alert"), None);
+        assert_eq!(super::maintenance_text("maint"), None);
+    }
+}
