@@ -347,6 +347,7 @@ const STORAGE_E2E: &[&str] = &[
     "serve_api::",
     "serve_ops::",
     "serve_probes::",
+    "console::",
     "serve_auth::",
     "alert_channels::",
     "alertmanager_api::",

@@ -106,7 +106,7 @@ pub(super) async fn probe(
     body["history"] = json!(history);
     let uptime = probes
         .results()
-        .uptime(crate::clock::now_ms(), Some(&name))
+        .uptime(crate::clock::now_ms(), Some(std::slice::from_ref(&name)))
         .await
         .map_err(|e| ApiError::store("reading the probe's uptime", e))?;
     body["uptime"] = uptime_json(uptime.get(&name).copied().unwrap_or_default());

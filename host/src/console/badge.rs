@@ -101,7 +101,12 @@ pub(super) async fn uptime(
             svg(&name, "unknown probe", "#9f9f9f"),
         );
     }
-    let all = match svc.probes.results().uptime(now_ms(), Some(&name)).await {
+    let all = match svc
+        .probes
+        .results()
+        .uptime(now_ms(), Some(std::slice::from_ref(&name)))
+        .await
+    {
         Ok(all) => all,
         Err(e) => {
             tracing::warn!("badge: reading uptime failed: {e}");

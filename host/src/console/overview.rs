@@ -12,6 +12,9 @@ use crate::alerts::AlertStatus;
 use crate::probes::ProbeState;
 use crate::service::Service;
 
+/// At most this many rows in each list; the rest are a link away.
+const LISTED: usize = 50;
+
 /// `GET {path}`.
 pub(super) async fn page(
     State(svc): State<Arc<Service>>,
@@ -93,7 +96,7 @@ pub(super) async fn page(
                 table {
                     thead { tr { th { "State" } th { "Probe" } th { "Since" } th { "Last result" } } }
                     tbody {
-                        @for (p, s) in &bad {
+                        @for (p, s) in bad.iter().take(LISTED) {
                             tr data-probe=(p.spec.name) {
                                 td { (chip(s.state.as_str())) }
                                 td { a href=(ctx.at(&format!("probes/{}", p.spec.name))) { (p.spec.name) } }
@@ -102,6 +105,9 @@ pub(super) async fn page(
                             }
                         }
                     }
+                }
+                @if bad.len() > LISTED {
+                    p { a href=(ctx.at("probes?state=failing")) { "All " (bad.len()) " failing, flapping or warning probes →" } }
                 }
             }
         }
@@ -113,7 +119,7 @@ pub(super) async fn page(
                 table {
                     thead { tr { th { "State" } th { "Severity" } th { "Alert" } th { "Since" } } }
                     tbody {
-                        @for v in &firing {
+                        @for v in firing.iter().take(LISTED) {
                             tr {
                                 td { (chip(v.state.as_str())) }
                                 td { (chip(v.alert.severity.as_str())) }
@@ -122,6 +128,9 @@ pub(super) async fn page(
                             }
                         }
                     }
+                }
+                @if firing.len() > LISTED {
+                    p { a href=(ctx.at("alerts")) { "All " (firing.len()) " firing alerts →" } }
                 }
             }
         }

@@ -52,10 +52,6 @@ pub(super) async fn list(
             _ => {}
         }
     }
-    let uptime = match svc.probes.results().uptime(now_ms(), None).await {
-        Ok(u) => u,
-        Err(e) => return page::failure(&ctx, Nav::Probes, "reading uptime", e),
-    };
     let mut rows: Vec<_> = svc
         .probes
         .all()
@@ -70,6 +66,13 @@ pub(super) async fn list(
     let total = rows.len();
     let pages = total.div_ceil(PAGE).max(1);
     let page_no = page_no.min(pages);
+    let shown: Vec<_> = rows.iter().skip((page_no - 1) * PAGE).take(PAGE).collect();
+    let names: Vec<String> = shown.iter().map(|(p, _)| p.spec.name.clone()).collect();
+    // The uptime of this page's probes only: the store sums one row each.
+    let uptime = match svc.probes.results().uptime(now_ms(), Some(&names)).await {
+        Ok(u) => u,
+        Err(e) => return page::failure(&ctx, Nav::Probes, "reading uptime", e),
+    };
     let filter = state.map_or(String::new(), |s| format!("state={}&", s.as_str()));
     let link = |n: usize| ctx.at(&format!("probes?{filter}page={n}"));
     let body = html! {
@@ -92,7 +95,7 @@ pub(super) async fn list(
                     th.num { "Time" } th.num { "24 h" } th.num { "7 d" } th.num { "30 d" }
                 } }
                 tbody {
-                    @for (p, s) in rows.iter().skip((page_no - 1) * PAGE).take(PAGE) {
+                    @for (p, s) in &shown {
                         @let last = s.last_result.as_ref();
                         tr data-probe=(p.spec.name) data-state=(s.state.as_str()) {
                             td { (chip(s.state.as_str())) }
@@ -126,7 +129,7 @@ pub(super) async fn detail(
     };
     let repo = svc.probes.results();
     let (uptime, history, changes) = tokio::join!(
-        repo.uptime(now_ms(), Some(&name)),
+        repo.uptime(now_ms(), Some(std::slice::from_ref(&name))),
         repo.history(&name, 120),
         repo.state_changes(&name, 20),
     );

@@ -5,10 +5,10 @@
 //! week). Plain HTML: it reads the same without JavaScript, and refreshes
 //! itself once a minute.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use maud::{DOCTYPE, html};
@@ -51,8 +51,15 @@ pub(crate) fn maintenance_text(comment: &str) -> Option<&str> {
         .then(|| comment[MAINTENANCE.len()..].trim())
 }
 
-/// `GET /status`.
-pub(super) async fn page(State(svc): State<Arc<Service>>, headers: HeaderMap) -> Response {
+/// Probes on one page of the status page.
+const PAGE: usize = 100;
+
+/// `GET /status?page=N`.
+pub(super) async fn page(
+    State(svc): State<Arc<Service>>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
     let ui = &svc.config.ui;
     if !ui.public_status && super::session::actor(&svc, &headers).is_none() {
         return (
@@ -63,10 +70,25 @@ pub(super) async fn page(State(svc): State<Arc<Service>>, headers: HeaderMap) ->
     }
     let now = now_ms();
     let names = shown(&svc);
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(q.as_deref().unwrap_or_default()).unwrap_or_default();
+    let pages = names.len().div_ceil(PAGE).max(1);
+    let page_no = pairs
+        .iter()
+        .find(|p| p.0 == "page")
+        .and_then(|p| p.1.parse::<usize>().ok())
+        .unwrap_or(1)
+        .clamp(1, pages);
+    let on_page: Vec<String> = names
+        .iter()
+        .skip((page_no - 1) * PAGE)
+        .take(PAGE)
+        .cloned()
+        .collect();
     let repo = svc.probes.results();
     let (uptime, daily, alerts, silences) = tokio::join!(
-        repo.uptime(now, None),
-        repo.daily(now),
+        repo.uptime(now, Some(&on_page)),
+        repo.daily(now, Some(&on_page)),
         svc.alerts.list(),
         svc.alerts.repo().silences(now - DAY_MS),
     );
@@ -81,16 +103,12 @@ pub(super) async fn page(State(svc): State<Arc<Service>>, headers: HeaderMap) ->
                 .into_response();
         }
     };
+    let all: HashSet<&String> = names.iter().collect();
     let incidents: Vec<_> = alerts
         .unwrap_or_default()
         .into_iter()
         .filter(|v| v.alert.status == AlertStatus::Firing)
-        .filter(|v| {
-            v.alert
-                .labels
-                .get("probe")
-                .is_some_and(|p| names.contains(p))
-        })
+        .filter(|v| v.alert.labels.get("probe").is_some_and(|p| all.contains(p)))
         .collect();
     let maintenance: Vec<_> = silences
         .unwrap_or_default()
@@ -171,7 +189,7 @@ pub(super) async fn page(State(svc): State<Arc<Service>>, headers: HeaderMap) ->
                     }
                     section aria-labelledby="services" {
                         h2 #services { "Services" }
-                        @for name in &names {
+                        @for name in &on_page {
                             @let u = uptime.get(name).copied().unwrap_or_default();
                             div.status-row.probe data-probe=(name) {
                                 header {
@@ -191,6 +209,13 @@ pub(super) async fn page(State(svc): State<Arc<Service>>, headers: HeaderMap) ->
                             }
                         }
                         @if names.is_empty() { p.hint { "No probes to show." } }
+                        @if pages > 1 {
+                            (super::page::pager(
+                                (page_no > 1).then(|| format!("/status?page={}", page_no - 1)),
+                                (page_no < pages).then(|| format!("/status?page={}", page_no + 1)),
+                            ))
+                            p.hint { "Page " (page_no) " of " (pages) "." }
+                        }
                     }
                     p.hint { "Updated " (time(&rfc3339(now))) ". Uptime counts the checks that passed (or warned) in each UTC day." }
                 }

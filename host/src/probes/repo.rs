@@ -167,53 +167,69 @@ impl ProbeRepo {
         self.store.write(vec![delete]).wait().await
     }
 
-    /// Uptime over 24 h, 7 d and 30 d of every probe with results in them,
-    /// at `now_ms` (see [`Windows`]).
-    /// `only`: of that probe alone.
+    /// Uptime over 24 h, 7 d and 30 d at `now_ms` (see [`Windows`]) of the
+    /// `probes` given (all when `None`) that have results in them: one row
+    /// per probe, summed by the store.
     pub async fn uptime(
         &self,
         now_ms: i64,
-        only: Option<&str>,
+        probes: Option<&[String]>,
     ) -> Result<HashMap<String, Uptime>, StoreError> {
         let w = Windows::at(now_ms);
-        let mut values = args![HOUR_MS, w.day_from, DAY_MS, w.month_from];
-        let sql = match only {
-            None => {
-                "SELECT probe, span_ms, bucket_ms, up, total, duration_us FROM probe_uptime
-                 WHERE (span_ms = ?1 AND bucket_ms >= ?2) OR (span_ms = ?3 AND bucket_ms >= ?4)"
-            }
-            Some(probe) => {
-                values.extend(args![probe]);
-                "SELECT probe, span_ms, bucket_ms, up, total, duration_us FROM probe_uptime
-                 WHERE probe = ?5 AND ((span_ms = ?1 AND bucket_ms >= ?2) OR (span_ms = ?3 AND bucket_ms >= ?4))"
-            }
+        let mut values = args![HOUR_MS, w.day_from, DAY_MS, w.month_from, w.week_from];
+        let filter = probe_filter(probes, &mut values);
+        let sum = |cond: &str, col: &str| {
+            format!("CAST(SUM(CASE WHEN {cond} THEN {col} ELSE 0 END) AS BIGINT)")
         };
-        let rows = self.store.query(sql, values);
-        let mut out: HashMap<String, Uptime> = HashMap::new();
-        for mut r in rows.await? {
-            let probe = r.take_text(0)?;
-            let (span, bucket): (i64, i64) = (r.get(1)?, r.get(2)?);
-            let c = Counts {
-                up: r.get(3)?,
-                total: r.get(4)?,
-                duration_us: r.get(5)?,
+        let cols: Vec<String> = [
+            "span_ms = ?1",
+            "span_ms = ?3 AND bucket_ms >= ?5",
+            "span_ms = ?3",
+        ]
+        .iter()
+        .flat_map(|cond| ["up", "total", "duration_us"].map(|col| sum(cond, col)))
+        .collect();
+        let sql = format!(
+            "SELECT probe, {} FROM probe_uptime
+             WHERE ((span_ms = ?1 AND bucket_ms >= ?2) OR (span_ms = ?3 AND bucket_ms >= ?4)){filter}
+             GROUP BY probe",
+            cols.join(", ")
+        );
+        let mut out = HashMap::new();
+        for mut r in self.store.query(sql, values).await? {
+            let counts = |i: usize| -> Result<Counts, StoreError> {
+                Ok(Counts {
+                    up: r.get(i)?,
+                    total: r.get(i + 1)?,
+                    duration_us: r.get(i + 2)?,
+                })
             };
-            out.entry(probe).or_default().add(&w, span, bucket, c);
+            let u = Uptime {
+                day: counts(1)?,
+                week: counts(4)?,
+                month: counts(7)?,
+            };
+            out.insert(r.take_text(0)?, u);
         }
         Ok(out)
     }
 
-    /// Each UTC day's counts of `probe`s over the 30-day window, oldest first
-    /// (days without results are absent).
+    /// Each UTC day's counts over the 30-day window, oldest first (days
+    /// without results are absent), of the `probes` given (all when `None`).
     pub async fn daily(
         &self,
         now_ms: i64,
+        probes: Option<&[String]>,
     ) -> Result<HashMap<String, Vec<(i64, Counts)>>, StoreError> {
         let w = Windows::at(now_ms);
+        let mut values = args![DAY_MS, w.month_from];
+        let filter = probe_filter(probes, &mut values);
         let rows = self.store.query(
-            "SELECT probe, bucket_ms, up, total, duration_us FROM probe_uptime
-             WHERE span_ms = ?1 AND bucket_ms >= ?2 ORDER BY bucket_ms",
-            args![DAY_MS, w.month_from],
+            format!(
+                "SELECT probe, bucket_ms, up, total, duration_us FROM probe_uptime
+                 WHERE span_ms = ?1 AND bucket_ms >= ?2{filter} ORDER BY bucket_ms"
+            ),
+            values,
         );
         let mut out: HashMap<String, Vec<(i64, Counts)>> = HashMap::new();
         for mut r in rows.await? {
@@ -238,9 +254,9 @@ impl ProbeRepo {
     ) -> Result<Vec<StateChange>, StoreError> {
         let rows = self.store.query(
             "SELECT at_ms, state, message FROM (
-                 SELECT id, at_ms, state, message, LAG(state) OVER (ORDER BY id) AS before
+                 SELECT id, at_ms, state, message, LAG(state) OVER (ORDER BY id) AS prev
                  FROM probe_results WHERE probe = ?1
-             ) AS r WHERE before IS NULL OR before <> state ORDER BY id DESC LIMIT ?2",
+             ) AS r WHERE prev IS NULL OR prev <> state ORDER BY id DESC LIMIT ?2",
             args![probe, limit],
         );
         rows.await?
@@ -281,12 +297,6 @@ pub struct Counts {
 }
 
 impl Counts {
-    fn add(&mut self, c: Counts) {
-        self.up += c.up;
-        self.total += c.total;
-        self.duration_us += c.duration_us;
-    }
-
     /// Percent up, `None` without results.
     pub fn percent(&self) -> Option<f64> {
         (self.total > 0).then(|| self.up as f64 * 100.0 / self.total as f64)
@@ -333,17 +343,6 @@ pub struct Uptime {
 }
 
 impl Uptime {
-    fn add(&mut self, w: &Windows, span: i64, bucket: i64, c: Counts) {
-        if span == HOUR_MS {
-            self.day.add(c);
-        } else {
-            if bucket >= w.week_from {
-                self.week.add(c);
-            }
-            self.month.add(c);
-        }
-    }
-
     /// The counts of a window by its name: `24h`, `7d` or `30d`.
     pub fn window(&self, name: &str) -> Option<Counts> {
         match name {
@@ -353,6 +352,22 @@ impl Uptime {
             _ => None,
         }
     }
+}
+
+/// ` AND probe IN (?n, …)` for `probes`, their values appended; nothing for `None`.
+fn probe_filter(probes: Option<&[String]>, values: &mut Vec<crate::store::Value>) -> String {
+    let Some(probes) = probes else {
+        return String::new();
+    };
+    if probes.is_empty() {
+        return " AND 1 = 0".into();
+    }
+    let first = values.len() + 1;
+    let marks: Vec<String> = (first..first + probes.len())
+        .map(|i| format!("?{i}"))
+        .collect();
+    values.extend(probes.iter().map(|p| crate::store::Value::from(p.as_str())));
+    format!(" AND probe IN ({})", marks.join(", "))
 }
 
 /// A stored result where the probe's state changed.
@@ -527,9 +542,12 @@ mod tests {
             .await
             .unwrap();
         let all = repo.uptime(now, None).await.unwrap();
-        assert_eq!(repo.uptime(now, Some("api")).await.unwrap().len(), 1);
+        assert_eq!(all.len(), 2);
+        let api = ["api".to_owned()];
+        assert_eq!(repo.uptime(now, Some(&api)).await.unwrap().len(), 1);
+        assert!(repo.uptime(now, Some(&[])).await.unwrap().is_empty());
         let u = all["api"];
-        let c = |up, total, duration_ms| Counts {
+        let c = |up, total, duration_ms: i64| Counts {
             up,
             total,
             duration_us: duration_ms * 1000,
@@ -541,7 +559,7 @@ mod tests {
         assert_eq!(u.day.percent(), Some(60.0));
         assert_eq!(u.window("7d").unwrap().percent(), Some(50.0));
         // Days: 20 days ago, 3 days ago, yesterday, today.
-        let days = &repo.daily(now).await.unwrap()["api"];
+        let days = &repo.daily(now, Some(&api)).await.unwrap()["api"];
         let totals: Vec<i64> = days.iter().map(|d| d.1.total).collect();
         assert_eq!(totals, [1, 2, 1, 5], "{backend}");
         assert!(days.windows(2).all(|w| w[0].0 < w[1].0));
