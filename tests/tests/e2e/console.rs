@@ -209,6 +209,7 @@ fn the_console_shows_what_is_stored_and_an_operator_acts_where_a_viewer_cannot()
                 .await
                 .contains("1 probe(s) failing")
         );
+        screenshot(&c, "console-overview-failing").await;
 
         // A report: findings grouped by plugin and severity.
         c.goto(&s.url("/reports")).await.unwrap();
