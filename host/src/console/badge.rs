@@ -37,15 +37,14 @@ fn reply(code: StatusCode, body: String) -> Response {
         .into_response()
 }
 
-/// Whether the caller may see `probe`'s badge; the answer to give if not.
-fn allowed(svc: &Service, headers: &HeaderMap, probe: &str) -> Result<(), Response> {
-    if super::status::is_public(svc, probe) || super::session::actor(svc, headers).is_some() {
-        return Ok(());
-    }
-    Err(reply(
-        StatusCode::UNAUTHORIZED,
-        svg("assay", "sign in", "#9f9f9f"),
-    ))
+/// Whether the caller may see `probe`'s badge.
+fn allowed(svc: &Service, headers: &HeaderMap, probe: &str) -> bool {
+    super::status::is_public(svc, probe) || super::session::actor(svc, headers).is_some()
+}
+
+/// The answer to a caller who may not see a badge.
+fn refused() -> Response {
+    reply(StatusCode::UNAUTHORIZED, svg("assay", "sign in", "#9f9f9f"))
 }
 
 /// `GET /badge/probe/{name}.svg`: the probe's state.
@@ -57,8 +56,8 @@ pub(super) async fn status(
     let Some(name) = file.strip_suffix(".svg") else {
         return reply(StatusCode::NOT_FOUND, svg("badge", "name.svg", "#9f9f9f"));
     };
-    if let Err(r) = allowed(&svc, &headers, name) {
-        return r;
+    if !allowed(&svc, &headers, name) {
+        return refused();
     }
     let Some(p) = svc.probes.get(name) else {
         return reply(StatusCode::NOT_FOUND, svg(name, "unknown probe", "#9f9f9f"));
@@ -92,8 +91,8 @@ pub(super) async fn uptime(
         }
         window = v;
     }
-    if let Err(r) = allowed(&svc, &headers, &name) {
-        return r;
+    if !allowed(&svc, &headers, &name) {
+        return refused();
     }
     if svc.probes.get(&name).is_none() {
         return reply(
