@@ -1,6 +1,7 @@
 //! `/status`: the public status page. The `[ui] status_probes` (or every
 //! probe), each with its state and 30 days of uptime bars; current
-//! incidents (alerts firing about those probes); and maintenance (silences
+//! incidents (alerts firing about those probes, named without their
+//! messages); and maintenance (silences
 //! whose comment starts with `maintenance:`, active or starting within a
 //! week). Plain HTML: it reads the same without JavaScript, and refreshes
 //! itself once a minute.
@@ -53,6 +54,18 @@ pub(crate) fn maintenance_text(comment: &str) -> Option<&str> {
 
 /// Probes on one page of the status page.
 const PAGE: usize = 100;
+
+/// What the public page says of an incident: the alert's `status_page`
+/// annotation when it has one, else only the probe and the alert's name.
+/// Never its summary or description: those carry the probe's message,
+/// which can name internal addresses.
+fn public_title(v: &crate::alerts::AlertView) -> String {
+    if let Some(t) = v.alert.annotations.get("status_page") {
+        return t.clone();
+    }
+    let probe = v.alert.labels.get("probe").map_or("", String::as_str);
+    format!("{probe}: {}", v.alert.name)
+}
 
 /// `GET /status?page=N`.
 pub(super) async fn page(
@@ -164,11 +177,10 @@ pub(super) async fn page(
                             @for v in &incidents {
                                 div.status-row {
                                     header {
-                                        strong { (v.alert.summary) }
+                                        strong { (public_title(v)) }
                                         (chip(v.alert.severity.as_str()))
                                     }
                                     p.muted { "Affects " (v.alert.labels.get("probe").map_or("", String::as_str)) " · since " (time(&v.starts_at)) }
-                                    @if !v.alert.description.is_empty() { p { (v.alert.description) } }
                                 }
                             }
                         }

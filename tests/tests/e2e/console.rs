@@ -464,8 +464,14 @@ fn the_public_status_page_works_without_javascript_and_badges_follow_the_probes(
         // The alert about api is an incident (silenced for the maintenance, still down).
         let incident = text(&c, "#incidents + .status-row").await;
         assert!(
-            incident.contains("probe api is failing") && incident.contains("Affects api"),
+            incident.contains("api: ProbeFailing") && incident.contains("Affects api"),
             "{incident}"
+        );
+        // Never the probe's message: it names the target's address.
+        let page = c.source().await.unwrap();
+        assert!(
+            !page.contains("127.0.0.1") && !page.contains("status 500"),
+            "{page}"
         );
         screenshot(&c, "status-page").await;
         // The console itself stays behind the sign-in form.
