@@ -69,4 +69,5 @@ pub(crate) fn router(svc: &Arc<Service>) -> Router<Arc<Service>> {
         .route("/status", get(status::page))
         .route("/badge/probe/{file}", get(badge::status))
         .route("/badge/probe/{name}/uptime.svg", get(badge::uptime))
+        .layer(axum::Extension(Arc::new(status::Cache::default())))
 }

@@ -4,14 +4,17 @@
 //! messages); and maintenance (silences
 //! whose comment starts with `maintenance:`, active or starting within a
 //! week). Plain HTML: it reads the same without JavaScript, and refreshes
-//! itself once a minute.
+//! itself once a minute. Visitors without a token get a page rendered at
+//! most 5 s before ([`Cache`]).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use axum::Extension;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use maud::{DOCTYPE, html};
 
 use super::page::{chip, percent, time};
@@ -67,21 +70,52 @@ fn public_title(v: &crate::alerts::AlertView) -> String {
     format!("{probe}: {}", v.alert.name)
 }
 
+/// How long a rendered page serves visitors without a token: a crowd
+/// arriving during an incident costs one render per page every few seconds.
+const CACHED_FOR: Duration = Duration::from_secs(5);
+
+/// Rendered pages for visitors without a token, by page number.
+#[derive(Default)]
+pub(super) struct Cache(Mutex<HashMap<usize, (Instant, Arc<str>)>>);
+
+impl Cache {
+    fn get(&self, page: usize) -> Option<Arc<str>> {
+        let map = self.0.lock().expect("status cache lock");
+        map.get(&page)
+            .filter(|(at, _)| at.elapsed() < CACHED_FOR)
+            .map(|(_, html)| html.clone())
+    }
+
+    fn put(&self, page: usize, html: Arc<str>) {
+        let mut map = self.0.lock().expect("status cache lock");
+        map.retain(|_, (at, _)| at.elapsed() < CACHED_FOR);
+        map.insert(page, (Instant::now(), html));
+    }
+}
+
+fn html(page: Arc<str>) -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        page.to_string(),
+    )
+        .into_response()
+}
+
 /// `GET /status?page=N`.
 pub(super) async fn page(
     State(svc): State<Arc<Service>>,
+    Extension(cache): Extension<Arc<Cache>>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
-    let ui = &svc.config.ui;
-    if !ui.public_status && super::session::actor(&svc, &headers).is_none() {
+    let visitor = super::session::actor(&svc, &headers).is_none();
+    if !svc.config.ui.public_status && visitor {
         return (
             StatusCode::NOT_FOUND,
             "no status page here: [ui] public_status is off\n",
         )
             .into_response();
     }
-    let now = now_ms();
     let names = shown(&svc);
     let pairs: Vec<(String, String)> =
         serde_urlencoded::from_str(q.as_deref().unwrap_or_default()).unwrap_or_default();
@@ -92,6 +126,36 @@ pub(super) async fn page(
         .and_then(|p| p.1.parse::<usize>().ok())
         .unwrap_or(1)
         .clamp(1, pages);
+    if visitor && let Some(cached) = cache.get(page_no) {
+        return html(cached);
+    }
+    match render(&svc, names, page_no, pages).await {
+        Ok(page) => {
+            if visitor {
+                cache.put(page_no, page.clone());
+            }
+            html(page)
+        }
+        Err(e) => {
+            tracing::warn!("status page: reading uptime failed: {e}");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the status page cannot read its data; try again shortly\n",
+            )
+                .into_response()
+        }
+    }
+}
+
+/// Page `page_no` of `pages` of the status page over the probes `names`.
+async fn render(
+    svc: &Service,
+    names: Vec<String>,
+    page_no: usize,
+    pages: usize,
+) -> Result<Arc<str>, crate::store::StoreError> {
+    let ui = &svc.config.ui;
+    let now = now_ms();
     let on_page: Vec<String> = names
         .iter()
         .skip((page_no - 1) * PAGE)
@@ -105,17 +169,7 @@ pub(super) async fn page(
         svc.alerts.list(),
         svc.alerts.repo().silences(now - DAY_MS),
     );
-    let (uptime, daily) = match (uptime, daily) {
-        (Ok(u), Ok(d)) => (u, d),
-        (Err(e), _) | (_, Err(e)) => {
-            tracing::warn!("status page: reading uptime failed: {e}");
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the status page cannot read its data; try again shortly\n",
-            )
-                .into_response();
-        }
-    };
+    let (uptime, daily) = (uptime?, daily?);
     let all: HashSet<&String> = names.iter().collect();
     let incidents: Vec<_> = alerts
         .unwrap_or_default()
@@ -234,11 +288,20 @@ pub(super) async fn page(
             }
         }
     };
-    Html(page.into_string()).into_response()
+    Ok(page.into_string().into())
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_rendered_page_is_kept_a_few_seconds_per_page_number() {
+        let c = super::Cache::default();
+        assert!(c.get(1).is_none());
+        c.put(1, "one".into());
+        assert_eq!(c.get(1).as_deref(), Some("one"));
+        assert!(c.get(2).is_none());
+    }
+
     #[test]
     fn maintenance_is_a_comment_prefix_in_any_case() {
         assert_eq!(
