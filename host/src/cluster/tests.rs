@@ -78,14 +78,19 @@ async fn items_are_held_once_and_move_when_a_node_goes_silent() {
                 .unwrap(),
             0
         );
-        // (Two rows: the result, and the state the other replicas read.)
+        // (Four rows: the result, the state the other replicas read, and
+        // its hour's and its day's uptime counts.)
         assert_eq!(
             results
                 .record_fenced(row("fresh"), Some(fresh))
                 .await
                 .unwrap(),
-            2
+            4
         );
+        // The stale result is in no uptime count either.
+        let now = crate::clock::now_ms();
+        let counted = results.uptime(now, None).await.unwrap();
+        assert_eq!(counted[&b_item].day.total, 1, "{}", t.backend);
         let stored = results.history(&b_item, 10).await.unwrap();
         assert_eq!(stored.len(), 1, "{}", t.backend);
         assert_eq!(stored[0].message, "fresh");
