@@ -6,7 +6,7 @@
 //! the audit log names the token's `name`. The HTTP middleware that applies
 //! this is in `api/auth.rs`.
 
-use axum::http::Method;
+use axum::http::{HeaderMap, Method, header};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -27,6 +27,15 @@ impl Actor {
             role: Role::Admin,
         }
     }
+}
+
+/// The token of an `Authorization: Bearer …` header, if the request has one.
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let t = v
+        .strip_prefix("Bearer ")
+        .or_else(|| v.strip_prefix("bearer "))?;
+    Some(t.trim())
 }
 
 type Tokens = Vec<(String, [u8; 32], Role)>;

@@ -3,7 +3,7 @@
 //! the [`Actor`].
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -34,15 +34,7 @@ pub(crate) async fn require_role(
     let Some(needed) = auth.required(req.method(), &route) else {
         return next.run(req).await;
     };
-    let presented = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim);
+    let presented = crate::auth::bearer(req.headers());
     let Some(presented) = presented else {
         return ApiError::new(
             StatusCode::UNAUTHORIZED,

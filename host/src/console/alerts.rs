@@ -21,8 +21,7 @@ pub(super) async fn page(
     Extension(ctx): Extension<Ctx>,
     RawQuery(q): RawQuery,
 ) -> Response {
-    let pairs: Vec<(String, String)> =
-        serde_urlencoded::from_str(q.as_deref().unwrap_or_default()).unwrap_or_default();
+    let pairs = super::page::query(q.as_deref());
     let arg = |k: &str| pairs.iter().find(|p| p.0 == k).map(|p| p.1.clone());
     let alerting = &svc.alerts;
     let (active, history, silences, notifications) = tokio::join!(
@@ -88,7 +87,7 @@ pub(super) async fn page(
                                             form.inline method="post" action=(ctx.at(&format!("alerts/{}/ack", v.alert.fingerprint))) {
                                                 label.skip for=(format!("ack-{}", v.alert.fingerprint)) { "Comment" }
                                                 input type="text" name="comment" id=(format!("ack-{}", v.alert.fingerprint)) placeholder="comment (optional)";
-                                                button type="submit" name="ack" { "Acknowledge" }
+                                                button type="submit" { "Acknowledge" }
                                             }
                                         }
                                         a href=(ctx.at(&format!("alerts?silence={}#new-silence", v.alert.fingerprint))) { "Silence…" }
@@ -205,8 +204,6 @@ fn back(ctx: &Ctx, key: &str, message: &str) -> Response {
 pub(super) struct AckForm {
     #[serde(default)]
     comment: String,
-    #[serde(default)]
-    ack: Option<String>,
 }
 
 /// `POST {path}alerts/{fingerprint}/ack` (operators).
@@ -216,7 +213,6 @@ pub(super) async fn ack(
     Path(fp): Path<String>,
     Form(f): Form<AckForm>,
 ) -> Response {
-    let _ = f.ack;
     match svc.alerts.ack(&fp, &ctx.actor.name, f.comment).await {
         Ok(Ok(v)) => {
             tracing::info!(alert = %fp, by = %ctx.actor.name, "console: alert acknowledged");

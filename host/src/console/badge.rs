@@ -80,8 +80,7 @@ pub(super) async fn uptime(
     headers: HeaderMap,
 ) -> Response {
     let mut window = "7d".to_owned();
-    let pairs: Vec<(String, String)> =
-        serde_urlencoded::from_str(q.as_deref().unwrap_or_default()).unwrap_or_default();
+    let pairs = super::page::query(q.as_deref());
     for (k, v) in pairs {
         if k != "window" || !["24h", "7d", "30d"].contains(&v.as_str()) {
             return reply(

@@ -226,6 +226,12 @@ pub(super) fn percent(p: Option<f64>) -> String {
     }
 }
 
+/// A page's query string as (key, value) pairs; a malformed one is empty
+/// (a page shows its defaults rather than an error).
+pub(super) fn query(raw: Option<&str>) -> Vec<(String, String)> {
+    serde_urlencoded::from_str(raw.unwrap_or_default()).unwrap_or_default()
+}
+
 /// Previous and next links of a paged list.
 pub(super) fn pager(prev: Option<String>, next: Option<String>) -> Markup {
     html! {

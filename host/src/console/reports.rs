@@ -23,8 +23,7 @@ pub(super) async fn list(
     Extension(ctx): Extension<Ctx>,
     RawQuery(q): RawQuery,
 ) -> Response {
-    let pairs: Vec<(String, String)> =
-        serde_urlencoded::from_str(q.as_deref().unwrap_or_default()).unwrap_or_default();
+    let pairs = super::page::query(q.as_deref());
     let mut query = ReportQuery {
         limit: PAGE,
         ..Default::default()

@@ -26,15 +26,9 @@ const COOKIE: &str = "assay_token";
 
 /// The token a request presents: its bearer header, else its cookie.
 fn presented(headers: &HeaderMap) -> Option<String> {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        });
+    let bearer = crate::auth::bearer(headers);
     if let Some(t) = bearer {
-        return Some(t.trim().to_owned());
+        return Some(t.to_owned());
     }
     headers
         .get_all(header::COOKIE)

@@ -117,8 +117,7 @@ pub(super) async fn page(
             .into_response();
     }
     let names = shown(&svc);
-    let pairs: Vec<(String, String)> =
-        serde_urlencoded::from_str(q.as_deref().unwrap_or_default()).unwrap_or_default();
+    let pairs = super::page::query(q.as_deref());
     let pages = names.len().div_ceil(PAGE).max(1);
     let page_no = pairs
         .iter()

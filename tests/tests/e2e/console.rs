@@ -254,12 +254,14 @@ fn the_console_shows_what_is_stored_and_an_operator_acts_where_a_viewer_cannot()
             .send_keys("looking")
             .await
             .unwrap();
-        c.find(Locator::Css(&format!("{alert_row} button[name=ack]")))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        c.find(Locator::Css(&format!(
+            "{alert_row} form[action$='/ack'] button"
+        )))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
         until(10, "the acknowledgement", || async {
             let t = c
                 .find(Locator::Css(".notice.ok"))
@@ -358,7 +360,7 @@ fn the_console_shows_what_is_stored_and_an_operator_acts_where_a_viewer_cannot()
         c.goto(&s.url("/alerts")).await.unwrap();
         assert!(text(&c, "#active").await.contains("ProbeFailing"));
         assert!(
-            c.find(Locator::Css("button[name=ack]")).await.is_err(),
+            c.find(Locator::Css("form[action$='/ack']")).await.is_err(),
             "a viewer was offered ack"
         );
         assert!(
@@ -373,16 +375,23 @@ fn the_console_shows_what_is_stored_and_an_operator_acts_where_a_viewer_cannot()
         c.close().await.unwrap();
     });
     let fp = probe_alert["alert"]["fingerprint"].as_str().unwrap();
-    let forged = reqwest::blocking::Client::new()
-        .post(s.url("/silences"))
-        .header("cookie", format!("assay_token={VIEWER}"))
-        .form(&[
+    // A silence posted from the console's form with `cookie`, and from `origin` if given.
+    let post_silence = |cookie: &str, origin: Option<&str>| {
+        let mut req = reqwest::blocking::Client::new()
+            .post(s.url("/silences"))
+            .header("cookie", format!("assay_token={cookie}"));
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        req.form(&[
             ("matchers", "alertname=\"X\""),
             ("duration", "1h"),
             ("comment", "x"),
         ])
         .send()
-        .unwrap();
+        .unwrap()
+    };
+    let forged = post_silence(VIEWER, None);
     assert_eq!(forged.status(), 403);
     assert!(forged.text().unwrap().contains("needs the operator role"));
     let anonymous = reqwest::blocking::Client::new()
@@ -392,17 +401,7 @@ fn the_console_shows_what_is_stored_and_an_operator_acts_where_a_viewer_cannot()
         .unwrap();
     assert_eq!(anonymous.status(), 401);
     // From another site, even an operator's cookie does not act.
-    let cross = reqwest::blocking::Client::new()
-        .post(s.url("/silences"))
-        .header("cookie", format!("assay_token={OPERATOR}"))
-        .header("origin", "https://evil.example")
-        .form(&[
-            ("matchers", "alertname=\"X\""),
-            ("duration", "1h"),
-            ("comment", "x"),
-        ])
-        .send()
-        .unwrap();
+    let cross = post_silence(OPERATOR, Some("https://evil.example"));
     assert_eq!(cross.status(), 403);
     let (_, silences) = json(bearer(s.get("/v1/silences")).send().unwrap());
     assert_eq!(
