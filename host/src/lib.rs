@@ -17,6 +17,7 @@
 //! - [`probes`]: health probes: one run, the state machine, the scheduler;
 //! - [`alerts`]: alerts, router plugins, the engine and durable delivery;
 //! - `audit`, `auth`: the audit log; tokens and roles;
+//! - `backups`: scheduled backups of the SQLite store, their metrics and alerts;
 //! - `service`: the composition root behind `assay serve`;
 //! - `api`: the HTTP API; [`cli`]: the command line.
 //!
@@ -26,6 +27,7 @@ pub mod alerts;
 pub(crate) mod api;
 pub(crate) mod audit;
 pub(crate) mod auth;
+pub(crate) mod backups;
 pub mod cli;
 pub(crate) mod clock;
 pub(crate) mod cluster;

@@ -17,7 +17,6 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(code);
         }
     };
-    assay_host::telemetry::init(cli.default_log_level(), cli.global.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -28,7 +27,27 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(assay_host::cli::EXIT_ERROR);
         }
     };
-    runtime.block_on(assay_host::cli::run(cli))
+    // Traces (serve only) export from a task on the runtime.
+    let traces = {
+        let _inside = runtime.enter();
+        cli.traces()
+    };
+    let (traces, tracer) = match traces {
+        Ok(Some((t, tracer))) => (Some(t), Some(tracer)),
+        Ok(None) => (None, None),
+        Err(e) => {
+            eprintln!("assay: error: {e}");
+            return std::process::ExitCode::from(assay_host::cli::EXIT_ERROR);
+        }
+    };
+    assay_host::telemetry::init(cli.default_log_level(), cli.global.log_format, tracer);
+    let code = runtime.block_on(assay_host::cli::run(cli));
+    if let Some(t) = traces {
+        // What is queued gets a moment to leave; a collector that is down costs no more.
+        let _inside = runtime.enter();
+        t.shutdown(std::time::Duration::from_secs(2));
+    }
+    code
 }
 
 fn is_probe_run() -> bool {

@@ -228,7 +228,13 @@ impl Alerting {
     /// Routes `alerts` (concurrently) and hands them to the engine in one
     /// turn, so alerts submitted together are grouped together whatever
     /// the load; answers, in order, once their states are committed.
-    pub async fn submit_all(&self, alerts: Vec<Alert>) -> Result<Vec<Accepted>, AlertingError> {
+    pub async fn submit_all(&self, mut alerts: Vec<Alert>) -> Result<Vec<Accepted>, AlertingError> {
+        // Where they came from, for the traces of their deliveries.
+        if let Some(tp) = crate::telemetry::traces::current_traceparent() {
+            for a in alerts.iter_mut().filter(|a| a.traceparent.is_none()) {
+                a.traceparent = Some(tp.clone());
+            }
+        }
         // Router plugins are in the registry once the plugin directory has
         // loaded; if it never does, route anyway (a missing router means the
         // default routing) rather than hold alerts forever.
@@ -246,10 +252,10 @@ impl Alerting {
             let mut routing = tokio::task::JoinSet::new();
             for (i, alert) in alerts.into_iter().enumerate() {
                 let me = self.clone();
-                routing.spawn(async move {
+                routing.spawn(tracing::Instrument::in_current_span(async move {
                     let decision = me.decide(&alert).await;
                     (i, alert, decision)
-                });
+                }));
             }
             let mut batch = Vec::new();
             while let Some(routed) = routing.join_next().await {
@@ -282,8 +288,32 @@ impl Alerting {
     /// of the firing: routers decide only where firing alerts go.
     async fn decide(&self, alert: &Alert) -> routing::Routed {
         if alert.is_firing() {
+            use tracing::Instrument as _;
+            let span = tracing::info_span!(
+                target: crate::telemetry::traces::TARGET,
+                "alert.route",
+                otel.name = %format_args!("route {}", alert.name),
+                assay.alert.name = %alert.name,
+                assay.alert.fingerprint = %alert.fingerprint,
+                assay.alert.severity = alert.severity.as_str(),
+                assay.route.decision = tracing::field::Empty,
+            );
             let chain = self.0.chain.load_full();
-            chain.route(&self.0.plugins.registry(), alert, None).await
+            let routed = chain
+                .route(&self.0.plugins.registry(), alert, None)
+                .instrument(span.clone())
+                .await;
+            if !span.is_disabled() {
+                let decision = match &routed.decision {
+                    Decision::Deliver(routes) => format!(
+                        "deliver to {}",
+                        routes.iter().map(|r| r.channel.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                    Decision::Suppressed(why) => format!("suppressed: {why}"),
+                };
+                span.record("assay.route.decision", decision);
+            }
+            routed
         } else {
             routing::Routed {
                 decision: Decision::Deliver(Vec::new()),

@@ -41,6 +41,10 @@ pub struct Alert {
     /// Where to see what raised it (Prometheus's `generatorURL`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generator_url: Option<String>,
+    /// The W3C `traceparent` of the request that raised it, for the traces
+    /// of its notifications. Not stored or shown: a trace outlives no restart.
+    #[serde(skip)]
+    pub traceparent: Option<String>,
 }
 
 impl Alert {
@@ -67,6 +71,7 @@ impl Alert {
             starts_ms: now_ms(),
             ends_ms: None,
             generator_url: None,
+            traceparent: None,
         }
     }
 

@@ -53,6 +53,10 @@ pub struct Notification {
     pub alerts: Vec<Alert>,
     pub created_ms: i64,
     pub external_url: Option<String>,
+    /// The trace its deliveries join (an alert's `traceparent`); stored in
+    /// the outbox, never sent in a payload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 /// How a notification renders: the title and body a router gave (the
@@ -112,6 +116,7 @@ impl Notification {
         let title =
             title.unwrap_or_else(|| default_title(kind, status, firing, &alerts, &group_labels));
         let body = body.unwrap_or_else(|| default_body(&alerts));
+        let traceparent = alerts.iter().find_map(|a| a.traceparent.clone());
         Notification {
             idempotency_key: new_key(),
             channel: channel.to_owned(),
@@ -126,6 +131,7 @@ impl Notification {
             alerts,
             created_ms,
             external_url,
+            traceparent,
         }
     }
 
@@ -172,7 +178,11 @@ impl Notification {
 
     /// assay's own payload: the notification as stored.
     pub fn assay_json(&self) -> Value {
-        serde_json::to_value(self).expect("a notification serialises")
+        let mut v = serde_json::to_value(self).expect("a notification serialises");
+        if let Some(o) = v.as_object_mut() {
+            o.remove("traceparent");
+        }
+        v
     }
 }
 

@@ -614,14 +614,47 @@ impl Worker {
                 return;
             }
         };
+        let span = tracing::info_span!(
+            target: crate::telemetry::traces::TARGET,
+            "alert.deliver",
+            otel.name = %format_args!("deliver {channel}"),
+            otel.kind = "client",
+            assay.channel = %channel,
+            assay.notification.id = id,
+            assay.notification.idempotency_key = %n.idempotency_key,
+            assay.delivery.attempt = attempts + 1,
+            assay.delivery.outcome = tracing::field::Empty,
+            http.response.status_code = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+            error.type = tracing::field::Empty,
+        );
+        if let Some(tp) = n.traceparent.as_deref().filter(|_| !span.is_disabled()) {
+            use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+            let _ = span.set_parent(crate::telemetry::traces::from_traceparent(tp));
+        }
         let started = Instant::now();
-        let result = current.deliver(&n).await;
+        let result = {
+            use tracing::Instrument as _;
+            current.deliver(&n).instrument(span.clone()).await
+        };
         m.delivery_seconds
             .with_label_values(&[channel])
             .observe(started.elapsed().as_secs_f64());
         let tries = attempts + 1;
         let result = result.map_err(|e| e.to_string());
         let dead = result.is_err() && tries >= self.outbox.policy.max_attempts;
+        span.record(
+            "assay.delivery.outcome",
+            match (&result, dead) {
+                (Ok(()), _) => "delivered",
+                (Err(_), false) => "failed",
+                (Err(_), true) => "dead",
+            },
+        );
+        if result.is_err() {
+            span.record("otel.status_code", "ERROR");
+            span.record("error.type", "delivery_failed");
+        }
         // The breaker learns from every attempt.
         let outcome = match result {
             Ok(()) => breaker::Outcome::Delivered,

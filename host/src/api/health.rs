@@ -211,4 +211,9 @@ fn refresh(svc: &Service) {
     }
     let failures = svc.reloads.failures().len();
     m.plugin_load_failures.set(failures as i64);
+    let (exported, queue_full, export_failed) = crate::telemetry::traces::span_counts();
+    crate::telemetry::Metrics::sync_counter(&m.spans_exported, exported);
+    for (reason, n) in [("queue_full", queue_full), ("export_failed", export_failed)] {
+        crate::telemetry::Metrics::sync_counter(&m.spans_dropped.with_label_values(&[reason]), n);
+    }
 }

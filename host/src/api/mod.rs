@@ -172,8 +172,31 @@ async fn observe(State(svc): State<Arc<Service>>, req: Request, next: Next) -> R
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
     let method = req.method().as_str().to_owned();
-    let mut resp = next.run(req).await;
+    // A trace span per request, continuing the caller's trace (W3C `traceparent`).
+    let span = tracing::info_span!(
+        target: crate::telemetry::traces::TARGET,
+        "http.server",
+        otel.name = %format_args!("{method} {route}"),
+        otel.kind = "server",
+        http.request.method = %method,
+        http.route = %route,
+        url.path = %req.uri().path(),
+        http.response.status_code = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+    );
+    if !span.is_disabled() {
+        use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+        let _ = span.set_parent(crate::telemetry::traces::extract(req.headers()));
+    }
+    let mut resp = {
+        use tracing::Instrument as _;
+        next.run(req).instrument(span.clone()).await
+    };
     let status = resp.status();
+    span.record("http.response.status_code", status.as_u16());
+    if status.is_server_error() {
+        span.record("otel.status_code", "ERROR");
+    }
     // How long the server took, for browsers' developer tools and bench/console.sh.
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     if let Ok(v) = axum::http::HeaderValue::from_str(&format!("render;dur={ms:.2}")) {

@@ -6,6 +6,7 @@
 //! 1 warn, 2 fail, 3 unknown (see [`probe`]).
 
 mod alert;
+mod backup;
 mod bench;
 mod config_check;
 mod inspect;
@@ -85,6 +86,10 @@ pub enum Command {
     /// Work with alert channels.
     #[command(subcommand)]
     Alert(AlertCommand),
+    /// Write a consistent copy of the SQLite store, safe while the service runs.
+    Backup(backup::BackupArgs),
+    /// Restore a backup into a stopped data directory, after checking it.
+    Restore(backup::RestoreArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -143,6 +148,40 @@ impl Cli {
     }
 }
 
+impl Cli {
+    /// Starts exporting traces for `assay serve` when `[telemetry]` or the
+    /// `OTEL_…` variables name an OTLP endpoint (inside a tokio runtime).
+    /// Other commands export none; a config file that does not load is
+    /// left for the command to report.
+    #[allow(clippy::type_complexity)]
+    pub fn traces(
+        &self,
+    ) -> anyhow::Result<
+        Option<(
+            crate::telemetry::traces::Traces,
+            opentelemetry_sdk::trace::Tracer,
+        )>,
+    > {
+        use crate::telemetry::traces;
+        if !matches!(self.command, Command::Serve(_)) {
+            return Ok(None);
+        }
+        let Ok((config, _)) = HostConfig::load(self.global.config.as_deref()) else {
+            return Ok(None);
+        };
+        if let Err(e) = config.telemetry.check() {
+            anyhow::bail!("{e}");
+        }
+        let Some(to) = traces::resolve(&config.telemetry, |k| std::env::var(k).ok())
+            .map_err(anyhow::Error::msg)?
+        else {
+            return Ok(None);
+        };
+        let started = traces::Traces::start(&config.telemetry, &to).map_err(anyhow::Error::msg)?;
+        Ok(Some(started))
+    }
+}
+
 /// Runs a parsed command line; the returned code is the process's exit code.
 pub async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
@@ -157,6 +196,8 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Probe(ProbeCommand::Run(args)) => probe::run(&cli.global, args).await,
         Command::Alert(AlertCommand::Test(args)) => alert::test(&cli.global, args).await,
         Command::Alert(AlertCommand::RouteTest(args)) => alert::route_test(&cli.global, args).await,
+        Command::Backup(args) => backup::backup(&cli.global, args).await,
+        Command::Restore(args) => backup::restore(&cli.global, args).await,
     };
     match result {
         Ok(code) => ExitCode::from(code),

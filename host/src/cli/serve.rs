@@ -37,6 +37,17 @@ pub(super) async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<
     // Before the plugins load, so their load failures become alerts.
     let svc = Service::start(config).await?;
     tracing::info!("store: {} ({})", svc.store.location(), svc.store.backend());
+    let t = &svc.config.telemetry;
+    match crate::telemetry::traces::resolve(t, |k| std::env::var(k).ok()) {
+        Ok(Some(to)) => tracing::info!(
+            "traces: exporting to {} over {:?} as {:?}, sampling {}% of new traces",
+            to.endpoint,
+            to.protocol,
+            to.service_name,
+            t.sample_ratio * 100.0
+        ),
+        _ => tracing::info!("traces: off (no OTLP endpoint: [telemetry] otlp_endpoint)"),
+    }
     tracing::info!("auth: {}", svc.auth.describe());
 
     // TLS first: a bad certificate stops the start before anything listens.

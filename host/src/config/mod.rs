@@ -8,6 +8,7 @@
 
 mod alerting;
 mod cluster;
+mod telemetry;
 pub mod env;
 mod errors;
 pub mod grants;
@@ -33,6 +34,7 @@ pub use plugin::{PluginSection, PluginSettings, SettingsError, SubjectFilter};
 pub use probe::{ProbeConfig, ProbeSection, ProbeSpec, ProbesSection};
 pub use secret::Secret;
 pub use sections::*;
+pub use telemetry::{OtlpProtocol, Propagate, TelemetrySection};
 pub use ui::UiSection;
 
 /// `assay.toml`. Every key is optional; `deploy/assay.toml` documents each.
@@ -58,6 +60,9 @@ pub struct HostConfig {
     /// `[ui]`: the console and the public status page.
     #[serde(default)]
     pub ui: UiSection,
+    /// `[telemetry]`: OpenTelemetry traces.
+    #[serde(default)]
+    pub telemetry: TelemetrySection,
     /// `[[validator]]`: plugin settings kept in this file instead of sidecars.
     #[serde(default, rename = "validator")]
     pub validators: Vec<PluginSection>,
@@ -306,9 +311,16 @@ impl HostConfig {
         if self.storage.max_report_bytes < 4096 {
             return Err("storage.max_report_bytes must be at least 4096".into());
         }
+        if let Some(b) = &self.storage.backup {
+            if self.storage.url.is_some() {
+                return Err("storage.backup backs up the SQLite store; with storage.url (PostgreSQL) use pg_dump instead (README, \"Operations\")".into());
+            }
+            b.check()?;
+        }
         self.cluster.check()?;
         self.check_auth()?;
         self.ui.check()?;
+        self.telemetry.check()?;
         self.check_validators()?;
         self.check_monitors()?;
         self.probes.check()?;

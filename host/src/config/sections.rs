@@ -313,6 +313,54 @@ pub struct StorageSection {
     /// `normal`: a committed report survives a crash of the process (kill -9);
     /// `full`: also a power cut, at the cost of an fsync per commit.
     pub synchronous: Synchronous,
+    /// `[storage.backup]`: scheduled backups of the SQLite store.
+    pub backup: Option<BackupSection>,
+}
+
+/// `[storage.backup]`: the service backs up its SQLite store every
+/// `interval` into `dir`, keeping the newest `keep`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupSection {
+    /// Where backups are written (created if missing), as
+    /// `assay-YYYYMMDDTHHMMSSZ.db.gz`. Only files so named are rotated.
+    pub dir: PathBuf,
+    /// How often, e.g. `"6h"`.
+    #[serde(deserialize_with = "super::alerting::dur", default = "backup_interval")]
+    pub interval: std::time::Duration,
+    /// How many backups to keep; older ones are deleted after a new one is written.
+    #[serde(default = "backup_keep")]
+    pub keep: usize,
+    /// gzip each backup.
+    #[serde(default = "yes")]
+    pub compress: bool,
+}
+
+fn backup_interval() -> std::time::Duration {
+    std::time::Duration::from_secs(6 * 3600)
+}
+
+fn backup_keep() -> usize {
+    8
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl BackupSection {
+    pub fn check(&self) -> Result<(), String> {
+        if self.dir.as_os_str().is_empty() {
+            return Err("storage.backup.dir must name a directory".into());
+        }
+        if self.interval < std::time::Duration::from_secs(1) {
+            return Err("storage.backup.interval must be at least 1s".into());
+        }
+        if self.keep == 0 {
+            return Err("storage.backup.keep must be at least 1".into());
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -362,6 +410,7 @@ impl Default for StorageSection {
             max_reports: 1_000_000,
             max_report_bytes: 1 << 20,
             synchronous: Synchronous::Normal,
+            backup: None,
         }
     }
 }

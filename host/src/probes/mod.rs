@@ -76,6 +76,33 @@ pub async fn run_once(
     spec: &ProbeSpec,
     trigger: &'static str,
 ) -> ProbeResult {
+    use tracing::Instrument as _;
+    let span = tracing::info_span!(
+        target: crate::telemetry::traces::TARGET,
+        "probe.run",
+        otel.name = %format_args!("probe {}", spec.name),
+        assay.probe.name = %spec.name,
+        assay.probe.plugin = %spec.plugin,
+        assay.probe.trigger = trigger,
+        assay.probe.status = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+    );
+    let result = run_traced(runtime, plugin, spec, trigger)
+        .instrument(span.clone())
+        .await;
+    span.record("assay.probe.status", result.status.as_str());
+    if matches!(result.status, ResultStatus::Fail | ResultStatus::Unknown) {
+        span.record("otel.status_code", "ERROR");
+    }
+    result
+}
+
+async fn run_traced(
+    runtime: &Runtime,
+    plugin: Option<&Arc<Plugin>>,
+    spec: &ProbeSpec,
+    trigger: &'static str,
+) -> ProbeResult {
     let Some(plugin) = plugin else {
         return ProbeResult::unknown(format!("plugin {:?} is not loaded", spec.plugin), trigger);
     };

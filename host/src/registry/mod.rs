@@ -71,6 +71,7 @@ impl Plugin {
     fn callee<P>(&self, pre: P, warm: Option<&Arc<WarmPool>>) -> Callee<'_, P> {
         Callee {
             name: &self.name,
+            version: &self.info.version,
             pre,
             limits: self.settings.limits,
             gate: Some(&self.gate),

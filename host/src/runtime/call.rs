@@ -24,6 +24,8 @@ use super::{Linked, Runtime};
 /// snapshot when one is ready), limits and gate.
 pub struct Callee<'a, P> {
     pub name: &'a Arc<str>,
+    /// Its `info()` version, for traces (empty before `info()` answers).
+    pub version: &'a str,
     pub pre: P,
     pub limits: CallLimits,
     /// `None`: no share, no quarantine (one-shot calls).
@@ -39,6 +41,7 @@ impl<'a, P> Callee<'a, P> {
     fn at_load(name: &'a Arc<str>, pre: P, limits: CallLimits) -> Self {
         Callee {
             name,
+            version: "",
             pre,
             limits,
             gate: None,
@@ -72,6 +75,17 @@ pub enum CallFailure {
 impl CallFailure {
     pub fn is_timeout(&self) -> bool {
         matches!(self, CallFailure::Timeout(_))
+    }
+
+    /// The outcome's name, as `assay_plugin_calls_total` counts it.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            CallFailure::Timeout(_) => "timeout",
+            CallFailure::OutputLimit(_) => "output_limit",
+            CallFailure::Refused(r) if r.is_quarantined() => "quarantined",
+            CallFailure::Refused(_) => "busy",
+            _ => "error",
+        }
     }
 
     /// Whether this counts toward quarantine: a timeout, trap or limit breach.
@@ -159,6 +173,54 @@ impl Runtime {
     /// answer) before the gate hears how the call ended.
     async fn guarded<P, T, U>(
         &self,
+        kind: &'static str,
+        pool: &Semaphore,
+        callee: Callee<'_, P>,
+        grants: Option<&Arc<Grants>>,
+        call: impl AsyncFnOnce(
+            &mut Store<CallState>,
+            &P,
+            Option<Bound>,
+            &mut Option<Bound>,
+        ) -> wasmtime::Result<Result<T, String>>,
+        bound: impl FnOnce(T, &Quotas) -> Result<U, CallFailure>,
+    ) -> Called<U> {
+        use tracing::Instrument as _;
+        let span = tracing::info_span!(
+            target: crate::telemetry::traces::TARGET,
+            "plugin.call",
+            otel.name = %format_args!("{kind} {}", callee.name),
+            assay.plugin.name = %callee.name,
+            assay.plugin.kind = kind,
+            assay.plugin.version = callee.version,
+            assay.plugin.outcome = tracing::field::Empty,
+            assay.plugin.queue_ms = tracing::field::Empty,
+            assay.plugin.run_ms = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+            otel.status_message = tracing::field::Empty,
+        );
+        let called = self
+            .guarded_call(pool, callee, grants, call, bound)
+            .instrument(span.clone())
+            .await;
+        if !span.is_disabled() {
+            let outcome = match &called.outcome {
+                Ok(_) => "ok",
+                Err(f) => f.outcome(),
+            };
+            span.record("assay.plugin.outcome", outcome);
+            span.record("assay.plugin.queue_ms", called.queued.as_secs_f64() * 1000.0);
+            span.record("assay.plugin.run_ms", called.duration.as_secs_f64() * 1000.0);
+            if let Err(f) = &called.outcome {
+                span.record("otel.status_code", "ERROR");
+                span.record("otel.status_message", tracing::field::display(f));
+            }
+        }
+        called
+    }
+
+    async fn guarded_call<P, T, U>(
+        &self,
         pool: &Semaphore,
         callee: Callee<'_, P>,
         grants: Option<&Arc<Grants>>,
@@ -172,6 +234,7 @@ impl Runtime {
     ) -> Called<U> {
         let Callee {
             name: plugin,
+            version: _,
             pre,
             limits,
             gate,
@@ -283,6 +346,7 @@ impl Runtime {
         config: &str,
     ) -> Called<Validation> {
         self.guarded(
+            "validator",
             &self.permits,
             callee,
             None,
@@ -324,6 +388,7 @@ impl Runtime {
         config: &str,
     ) -> Result<(), CallFailure> {
         self.guarded(
+            "prepare",
             &self.load_permits,
             Callee::at_load(plugin, linked.clone(), limits),
             None,
@@ -346,6 +411,7 @@ impl Runtime {
         limits: CallLimits,
     ) -> Result<PluginInfo, CallFailure> {
         self.guarded(
+            "info",
             &self.load_permits,
             Callee::at_load(plugin, linked.clone(), limits),
             None,
@@ -385,6 +451,7 @@ impl Runtime {
         config: &str,
     ) -> Called<ProbeOutcome> {
         self.guarded(
+            "probe",
             &self.probe_permits,
             callee,
             Some(grants),
@@ -422,6 +489,7 @@ impl Runtime {
             ..callee
         };
         self.guarded(
+            "router",
             &self.permits,
             callee,
             None,

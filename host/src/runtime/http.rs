@@ -31,7 +31,7 @@ type SendResult = wasmtime_wasi_http::Result<(
 impl WasiHttpHooks for HttpHooks {
     fn send_request(
         &mut self,
-        request: http::Request<WasiBody>,
+        mut request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
         _fut: Box<dyn Future<Output = Result<(), Error>> + Send>,
     ) -> Box<dyn Future<Output = SendResult> + Send> {
@@ -56,6 +56,8 @@ impl WasiHttpHooks for HttpHooks {
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
         self.sockets.http_requests.fetch_add(1, Ordering::Relaxed);
+        // The probe run's trace context, where `[telemetry] propagate` names probes.
+        crate::telemetry::traces::inject(crate::config::Propagate::Probes, request.headers_mut());
         let cap = |t: Option<Duration>| Some(t.map_or(self.timeout, |t| t.min(self.timeout)));
         let options = options.unwrap_or_default();
         let options = RequestOptions {

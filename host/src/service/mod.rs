@@ -148,6 +148,15 @@ impl Service {
         // Its first round once alerting wants its lease: `/ready` waits for that round.
         cluster.spawn(&tasks);
         alerts::sources::spawn(events_rx, alerts.clone(), &tasks);
+        if let (Some(b), Some(db)) = (&config.storage.backup, store.sqlite_path()) {
+            crate::backups::spawn(
+                b.clone(),
+                db.to_owned(),
+                metrics.clone(),
+                alerts.clone(),
+                &tasks,
+            );
+        }
         let stats = alerts::rules::Stats {
             metrics: metrics.clone(),
             cache: Arc::new(move || pipeline.cache().stats()),

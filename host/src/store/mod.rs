@@ -15,6 +15,8 @@
 //! Either way, writes queued one after another commit in that order, and a
 //! caller answered "committed" has its rows in the database.
 
+pub(crate) mod backup;
+pub(crate) mod lock;
 mod pg_tls;
 mod postgres;
 mod schema;
@@ -65,6 +67,9 @@ pub enum StoreError {
     Write(String),
     #[error("the store is closed")]
     Closed,
+    /// Another service holds the SQLite store ([`lock`]).
+    #[error("{0}")]
+    Locked(String),
 }
 
 enum Backend {
@@ -74,14 +79,30 @@ enum Backend {
 
 pub struct Store {
     backend: Backend,
+    /// A service's SQLite store: held while it runs ([`lock`]).
+    _lock: Option<lock::StoreLock>,
 }
 
 impl Store {
-    /// The store `[storage]` names: PostgreSQL when `url` is set, else the SQLite file at `path`.
+    /// The store `[storage]` names: PostgreSQL when `url` is set, else the
+    /// SQLite file at `path`, locked for this process (a second service on
+    /// the same file, or a restore into it, is refused while it runs).
     pub async fn open(s: &crate::config::StorageSection) -> Result<Store, StoreError> {
         match &s.url {
             Some(url) => Store::open_postgres(url.expose()).await,
-            None => Store::open_sqlite(&s.path, s.synchronous_full()),
+            None => {
+                if let Some(dir) = s.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                        path: dir.to_owned(),
+                        source,
+                    })?;
+                }
+                let held = lock::StoreLock::acquire(&s.path)
+                    .map_err(|e| StoreError::Locked(e.to_string()))?;
+                let mut store = Store::open_sqlite(&s.path, s.synchronous_full())?;
+                store._lock = Some(held);
+                Ok(store)
+            }
         }
     }
 
@@ -92,6 +113,7 @@ impl Store {
     ) -> Result<Store, StoreError> {
         Ok(Store {
             backend: Backend::Sqlite(sqlite::Sqlite::open(path, synchronous_full)?),
+            _lock: None,
         })
     }
 
@@ -99,6 +121,7 @@ impl Store {
     pub async fn open_postgres(url: &str) -> Result<Store, StoreError> {
         Ok(Store {
             backend: Backend::Postgres(postgres::Postgres::open(url).await?),
+            _lock: None,
         })
     }
 
@@ -115,6 +138,14 @@ impl Store {
         match &self.backend {
             Backend::Sqlite(s) => s.path.display().to_string(),
             Backend::Postgres(p) => p.display.clone(),
+        }
+    }
+
+    /// The SQLite file, or `None` on PostgreSQL.
+    pub fn sqlite_path(&self) -> Option<&std::path::Path> {
+        match &self.backend {
+            Backend::Sqlite(s) => Some(&s.path),
+            Backend::Postgres(_) => None,
         }
     }
 

@@ -6,7 +6,7 @@
 //! [`Metrics::sync`] callers.
 
 use prometheus::{
-    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
@@ -51,6 +51,12 @@ pub struct Metrics {
     pub config_changes: IntCounterVec,
     pub route_tests: IntCounterVec,
     pub store_write_errors: IntCounter,
+    pub backup_last_success: Gauge,
+    pub backup_size: IntGauge,
+    pub backup_duration: Gauge,
+    pub backup_failures: IntCounter,
+    pub spans_exported: IntCounter,
+    pub spans_dropped: IntCounterVec,
     pub reports_stored: IntCounter,
     pub probes: super::ProbeMetrics,
     pub alerts: super::AlertMetrics,
@@ -94,6 +100,12 @@ pub(super) fn float_gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&s
 pub(super) fn histogram(r: &Registry, name: &str, help: &str, buckets: &[f64]) -> Histogram {
     let m = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets.to_vec()))
         .expect("valid metric");
+    r.register(Box::new(m.clone())).expect("unique metric");
+    m
+}
+
+pub(super) fn float_gauge(r: &Registry, name: &str, help: &str) -> Gauge {
+    let m = Gauge::new(name, help).expect("valid metric");
     r.register(Box::new(m.clone())).expect("unique metric");
     m
 }
@@ -277,6 +289,37 @@ impl Metrics {
                 "assay_reports_stored_total",
                 "Reports written to the history.",
             ),
+            backup_last_success: float_gauge(
+                &r,
+                "assay_backup_last_success_timestamp_seconds",
+                "When the last scheduled backup of the store succeeded (Unix time; 0: none yet).",
+            ),
+            backup_size: gauge(
+                &r,
+                "assay_backup_size_bytes",
+                "The size of the last scheduled backup's file.",
+            ),
+            backup_duration: float_gauge(
+                &r,
+                "assay_backup_duration_seconds",
+                "How long the last scheduled backup took.",
+            ),
+            backup_failures: counter(
+                &r,
+                "assay_backup_failures_total",
+                "Scheduled backups that failed.",
+            ),
+            spans_exported: counter(
+                &r,
+                "assay_trace_spans_exported_total",
+                "Trace spans the OTLP collector accepted.",
+            ),
+            spans_dropped: counter_vec(
+                &r,
+                "assay_trace_spans_dropped_total",
+                "Trace spans dropped, by reason (queue_full: the export queue was full; export_failed: the collector did not take them).",
+                &["reason"],
+            ),
             probes: super::ProbeMetrics::new(&r),
             alerts: super::AlertMetrics::new(&r),
             registry: r,
@@ -297,6 +340,9 @@ impl Metrics {
         }
         for result in ["passed", "failed", "error"] {
             self.route_tests.with_label_values(&[result]);
+        }
+        for reason in ["queue_full", "export_failed"] {
+            self.spans_dropped.with_label_values(&[reason]);
         }
         for cached in ["true", "false"] {
             self.plugin_compile_seconds.with_label_values(&[cached]);

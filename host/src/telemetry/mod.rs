@@ -4,6 +4,7 @@ mod alert_metrics;
 pub mod json;
 mod metrics;
 mod probe_metrics;
+pub mod traces;
 
 use std::io::IsTerminal;
 
@@ -26,8 +27,14 @@ pub enum LogFormat {
 /// Installs the global subscriber, filtered by `ASSAY_LOG` or else `RUST_LOG`
 /// (`RUST_LOG` syntax), else `default` (the CLI uses `warn` so that plugin
 /// warnings and load problems show; `serve` uses `info`). Colours only when
-/// stderr is a terminal, so that log files get plain text.
-pub fn init(default: &str, format: LogFormat) {
+/// stderr is a terminal, so that log files get plain text. With a `tracer`
+/// ([`traces::Traces::start`]), the host's spans are exported too; the log
+/// filter does not apply to them, and the log lines never show them.
+pub fn init(default: &str, format: LogFormat, tracer: Option<opentelemetry_sdk::trace::Tracer>) {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+
     let spec = std::env::var("ASSAY_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_else(|_| default.to_owned());
@@ -37,21 +44,47 @@ pub fn init(default: &str, format: LogFormat) {
     // so. rustls warns about what any client sends (an IP address as SNI, as
     // wrk does): a line per handshake, a log flood anyone could cause;
     // assay_tls_handshake_failures_total counts the failures instead.
-    for quiet in ["wasmtime_wasi_http=error", "rustls=error"] {
+    // The trace spans are for the exporter, not the log.
+    let quiet = [
+        "wasmtime_wasi_http=error",
+        "rustls=error",
+        "assay_trace=off",
+        "opentelemetry=off",
+        "opentelemetry_sdk=off",
+        "opentelemetry_otlp=off",
+    ];
+    for quiet in quiet {
         let target = quiet.split('=').next().unwrap_or_default();
         if !spec.contains(target) {
             filter = filter.add_directive(quiet.parse().expect("a valid directive"));
         }
     }
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    type Boxed = Box<dyn tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync>;
+    let fmt = tracing_subscriber::fmt::layer()
         // Every line is scrubbed of the configuration's secret values first.
         .with_writer(crate::redact::RedactingStderr)
         .with_target(false);
-    let _ = match format {
-        LogFormat::Pretty => builder
+    let log: Boxed = match format {
+        LogFormat::Pretty => fmt
             .with_ansi(std::io::stderr().is_terminal())
-            .try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+            .with_filter(filter)
+            .boxed(),
+        LogFormat::Json => fmt.json().flatten_event(true).with_filter(filter).boxed(),
     };
+    let mut layers = vec![log];
+    if let Some(tracer) = tracer {
+        // The host's spans, and its warnings and errors as events on them.
+        let only = tracing_subscriber::filter::Targets::new()
+            .with_target(traces::TARGET, tracing::Level::TRACE)
+            .with_target("assay_host", tracing::Level::WARN);
+        layers.push(
+            tracing_opentelemetry::layer()
+                .with_tracer(tracer)
+                .with_tracked_inactivity(false)
+                .with_threads(false)
+                .with_filter(only)
+                .boxed(),
+        );
+    }
+    let _ = tracing_subscriber::registry().with(layers).try_init();
 }

@@ -385,8 +385,28 @@ impl Run {
                 });
             }
             Ok(subjects)
+        };
+        let span = tracing::info_span!(
+            target: crate::telemetry::traces::TARGET,
+            "monitor.pass",
+            otel.name = %format_args!("monitor {}", m.name),
+            assay.monitor.name = %m.name,
+            assay.monitor.trigger = trigger,
+            assay.validation.level = level.as_str(),
+            assay.monitor.subjects = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+            otel.status_message = tracing::field::Empty,
+        );
+        let result = tracing::Instrument::instrument(result, span.clone()).await;
+        match &result {
+            Ok(subjects) => {
+                span.record("assay.monitor.subjects", subjects.len());
+            }
+            Err(e) => {
+                span.record("otel.status_code", "ERROR");
+                span.record("otel.status_message", e.as_str());
+            }
         }
-        .await;
         let changed = self.note(result, trigger);
         for v in changed {
             (self.m.on_verdict)(v);

@@ -9,6 +9,7 @@ mod alert_delivery;
 mod alert_routing;
 mod alert_semantics;
 mod alertmanager_api;
+mod backup;
 mod browser;
 mod cli;
 mod cluster;

@@ -66,6 +66,12 @@ impl Post {
         if let Some(secret) = &self.secret {
             req = req.header("x-assay-signature", sign(secret, &bytes));
         }
+        // The delivery's trace context, where `[telemetry] propagate` names channels.
+        let mut trace = http::HeaderMap::new();
+        crate::telemetry::traces::inject(crate::config::Propagate::Channels, &mut trace);
+        if !trace.is_empty() {
+            req = req.headers(trace);
+        }
         // Errors name neither the URL (a secret) nor anything in it: the
         // outbox and the log say which channel.
         let resp = req
@@ -74,6 +80,7 @@ impl Post {
             .await
             .map_err(|e| describe(&e.without_url()))?;
         let status = resp.status();
+        tracing::Span::current().record("http.response.status_code", status.as_u16());
         if status.is_success() {
             Ok(())
         } else {

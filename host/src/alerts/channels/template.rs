@@ -109,6 +109,7 @@ pub(crate) fn sample() -> Notification {
         alerts: vec![alert],
         created_ms: 1_700_000_000_000,
         external_url: Some("https://assay.example".into()),
+        traceparent: None,
     }
 }
 

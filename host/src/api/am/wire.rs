@@ -111,6 +111,7 @@ impl PostableAlert {
             starts_ms: starts.min(now),
             ends_ms,
             generator_url: self.generator_url.filter(|u| !u.is_empty()),
+            traceparent: None,
         })
     }
 }
