@@ -40,4 +40,5 @@ mod serve_reload;
 mod server;
 mod targets;
 mod tls;
+mod traces;
 mod warm;
