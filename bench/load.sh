@@ -3,7 +3,8 @@
 # against GET /health on the same server, in the same run, with wrk; then the same two over
 # HTTPS (`[server.tls]`, an ECDSA P-256 certificate from a throwaway CA) against plain HTTP,
 # on kept-alive connections and with a new connection for every request (the handshake's
-# cost). Also samples the server's resident memory during a 60 s validate run.
+# cost); and validate with every span exported over OTLP (`[telemetry]`, 100% sampling)
+# against tracing off. Also samples the server's resident memory during a 60 s validate run.
 #
 # Needs: wrk and openssl (apt-get install wrk openssl), and `cargo xtask test` (or build)
 # having built target/release/assay and target/test-plugins/trivial.wasm.
@@ -96,6 +97,44 @@ for pair in health validate-minimal health-new-connection; do
     echo "$pair: TLS / plain throughput per round:$ratios; median $median"
 done
 kill "$tls_server"; wait "$tls_server" 2>/dev/null || true; tls_server=""
+
+# Tracing: a third server exporting every span (sample_ratio 1.0) over OTLP/HTTP to a local
+# collector (a Python server that takes each batch and answers 200), against the plain one
+# with tracing off, alternating like the TLS rounds.
+TRACE_PORT=$((PORT + 2))
+OTLP_PORT=$((PORT + 3))
+python3 -c '
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        self.send_response(200); self.send_header("content-length", "0"); self.end_headers()
+    def log_message(self, *a): pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()' "$OTLP_PORT" &
+collector=$!
+trap 'kill $server $tls_server $collector ${traced:-} 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+sed -e "s/127.0.0.1:$PORT/127.0.0.1:$TRACE_PORT/" -e "s|$work/data|$work/traced-data|" "$work/assay.toml" > "$work/traced.toml"
+printf '[telemetry]\notlp_endpoint = "http://127.0.0.1:%s"\nsample_ratio = 1.0\n' "$OTLP_PORT" >> "$work/traced.toml"
+plain_server=$server
+start_assay "$work/traced.toml" "$TRACE_PORT"
+traced=$server
+server=$plain_server
+saved=$DURATION; DURATION=${TRACE_DURATION:-10}
+for round in $(seq 1 "$ROUNDS"); do
+    echo "round $round of $ROUNDS (${DURATION}s a phase)"
+    run "validate-minimal-untraced.$round" -s "$work/validate.lua" "http://127.0.0.1:$PORT/v1/validate?level=minimal&name=bench.json"
+    run "validate-minimal-traced.$round" -s "$work/validate.lua" "http://127.0.0.1:$TRACE_PORT/v1/validate?level=minimal&name=bench.json"
+done
+DURATION=$saved
+ratios=""
+for round in $(seq 1 "$ROUNDS"); do
+    ratios="$ratios $(awk -v t="$(cat "$work/validate-minimal-traced.$round.rps")" -v p="$(cat "$work/validate-minimal-untraced.$round.rps")" 'BEGIN { printf "%.2f", t / p }')"
+done
+median=$(tr ' ' '\n' <<<"$ratios" | grep . | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}')
+echo "validate-minimal: traced (100% sampled) / untraced throughput per round:$ratios; median $median"
+curl -fs "http://127.0.0.1:$TRACE_PORT/metrics" | awk '/^assay_trace_spans_(exported|dropped)_total/ {print "  " $0}'
+kill "$traced"; wait "$traced" 2>/dev/null || true; traced=""
+kill "$collector"; wait "$collector" 2>/dev/null || true
 
 echo "memory during a ${MEMORY_RUN}s validate run (RSS, MiB):"
 wrk -t"$THREADS" -c"$CONNECTIONS" -d"${MEMORY_RUN}s" -s "$work/validate.lua" \

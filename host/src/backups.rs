@@ -90,7 +90,10 @@ pub(crate) fn take(db: &Path, cfg: &BackupSection) -> Result<backup::Backup, bac
     let done = backup::backup(db, &dest, cfg.compress)?;
     for (_, old) in to_prune(&listed(&cfg.dir), cfg.keep) {
         if let Err(e) = std::fs::remove_file(&old) {
-            tracing::warn!("backup: cannot remove the old backup {}: {e}", old.display());
+            tracing::warn!(
+                "backup: cannot remove the old backup {}: {e}",
+                old.display()
+            );
         }
     }
     Ok(done)
@@ -101,7 +104,13 @@ fn alert(name: &str, severity: Severity, summary: String) -> Alert {
 }
 
 /// Runs the schedule until `tasks` stop.
-pub(crate) fn spawn(cfg: BackupSection, db: PathBuf, metrics: Metrics, alerting: Alerting, tasks: &Tasks) {
+pub(crate) fn spawn(
+    cfg: BackupSection,
+    db: PathBuf,
+    metrics: Metrics,
+    alerting: Alerting,
+    tasks: &Tasks,
+) {
     let newest = listed(&cfg.dir).last().map(|(at, _)| *at);
     // Until a backup succeeds, staleness counts from the newest one there, or from now.
     let last_ok = Arc::new(AtomicI64::new(newest.unwrap_or_else(now_ms)));
@@ -206,7 +215,12 @@ mod tests {
         assert_eq!(file_name(at, false), "assay-20261203T091507Z.db");
         assert_eq!(taken_at("assay-20261203T091507Z.db.gz"), Some(at));
         assert_eq!(taken_at("assay-20261203T091507Z.db"), Some(at));
-        for other in ["assay.db", "assay-2026.db.gz", "notes.txt", "assay-20261203T091507Z.db.gz.tmp"] {
+        for other in [
+            "assay.db",
+            "assay-2026.db.gz",
+            "notes.txt",
+            "assay-20261203T091507Z.db.gz.tmp",
+        ] {
             assert_eq!(taken_at(other), None, "{other}");
         }
     }

@@ -268,6 +268,8 @@ const TEST_PACKAGES: &[(&str, &str)] = &[
     // The console's tests drive a real browser over WebDriver (never a downloaded build).
     ("chromium", "chromium"),
     ("chromium-driver", "chromedriver"),
+    // The Containerfile's check reads the binary's needed libraries and glibc versions.
+    ("binutils", "readelf"),
 ];
 
 /// Debian packages the build needs for the Python and JavaScript plugins.

@@ -307,7 +307,11 @@ impl Alerting {
                 let decision = match &routed.decision {
                     Decision::Deliver(routes) => format!(
                         "deliver to {}",
-                        routes.iter().map(|r| r.channel.as_str()).collect::<Vec<_>>().join(", ")
+                        routes
+                            .iter()
+                            .map(|r| r.channel.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                     Decision::Suppressed(why) => format!("suppressed: {why}"),
                 };

@@ -51,8 +51,11 @@ fn database(global: &GlobalArgs, given: Option<PathBuf>) -> anyhow::Result<PathB
 
 pub(super) async fn backup(global: &GlobalArgs, args: BackupArgs) -> anyhow::Result<u8> {
     let db = database(global, args.db)?;
-    let compress =
-        args.compress || args.to.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+    let compress = args.compress
+        || args
+            .to
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
     let to = args.to.clone();
     let done = tokio::task::spawn_blocking(move || backup::backup(&db, &to, compress))
         .await
@@ -80,7 +83,10 @@ pub(super) async fn restore(global: &GlobalArgs, args: RestoreArgs) -> anyhow::R
         .context("the restore task failed")?
         .context("restore failed")?;
     if let Some(kept) = &done.kept {
-        eprintln!("assay: the database that was there is kept as {}", kept.display());
+        eprintln!(
+            "assay: the database that was there is kept as {}",
+            kept.display()
+        );
     }
     eprintln!(
         "assay: restored {} into {} (schema {}; {} reports, {} active alerts, {} notifications pending); start the service on it",

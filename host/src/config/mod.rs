@@ -8,7 +8,6 @@
 
 mod alerting;
 mod cluster;
-mod telemetry;
 pub mod env;
 mod errors;
 pub mod grants;
@@ -18,6 +17,7 @@ mod probe;
 pub mod redact;
 mod secret;
 mod sections;
+mod telemetry;
 mod ui;
 
 use std::collections::BTreeSet;

@@ -209,8 +209,14 @@ impl Runtime {
                 Err(f) => f.outcome(),
             };
             span.record("assay.plugin.outcome", outcome);
-            span.record("assay.plugin.queue_ms", called.queued.as_secs_f64() * 1000.0);
-            span.record("assay.plugin.run_ms", called.duration.as_secs_f64() * 1000.0);
+            span.record(
+                "assay.plugin.queue_ms",
+                called.queued.as_secs_f64() * 1000.0,
+            );
+            span.record(
+                "assay.plugin.run_ms",
+                called.duration.as_secs_f64() * 1000.0,
+            );
             if let Err(f) = &called.outcome {
                 span.record("otel.status_code", "ERROR");
                 span.record("otel.status_message", tracing::field::display(f));

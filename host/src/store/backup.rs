@@ -108,7 +108,8 @@ pub(crate) fn backup(db: &Path, dest: &Path, compress: bool) -> Result<Backup, B
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(sql(db))?;
-        conn.busy_timeout(Duration::from_secs(30)).map_err(sql(db))?;
+        conn.busy_timeout(Duration::from_secs(30))
+            .map_err(sql(db))?;
         let target = raw.to_str().ok_or_else(|| BackupError::Io {
             path: raw.clone(),
             source: std::io::Error::other("the path is not UTF-8"),
@@ -212,7 +213,11 @@ pub(crate) fn restore(src: &Path, db: &Path, replace: bool) -> Result<Restored, 
         })?;
     let mut kept_at = None;
     if !present.is_empty() {
-        for (from, suffix) in [(db.to_owned(), ""), (wal(db, "-wal"), "-wal"), (wal(db, "-shm"), "-shm")] {
+        for (from, suffix) in [
+            (db.to_owned(), ""),
+            (wal(db, "-wal"), "-wal"),
+            (wal(db, "-shm"), "-shm"),
+        ] {
             if from.exists() {
                 let to = wal(&kept, suffix);
                 std::fs::rename(&from, &to).map_err(io(&from))?;
@@ -233,13 +238,15 @@ pub(crate) fn restore(src: &Path, db: &Path, replace: bool) -> Result<Restored, 
 
 /// `PRAGMA quick_check` on a fresh copy.
 fn check_quick(path: &Path) -> Result<(), BackupError> {
-    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(sql(path))?;
+    let conn =
+        Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(sql(path))?;
     integrity(&conn, path, "PRAGMA quick_check")
 }
 
 /// `PRAGMA integrity_check`, then the schema: an assay store this assay can open.
 pub(crate) fn check_full(path: &Path) -> Result<usize, BackupError> {
-    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(sql(path))?;
+    let conn =
+        Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(sql(path))?;
     integrity(&conn, path, "PRAGMA integrity_check")?;
     let version: usize = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -286,7 +293,8 @@ fn integrity(conn: &Connection, path: &Path, pragma: &str) -> Result<(), BackupE
 fn gzip(from: &Path, to: &Path) -> Result<(), BackupError> {
     let mut input = BufReader::new(File::open(from).map_err(io(from))?);
     let out = File::create(to).map_err(io(to))?;
-    let mut enc = flate2::write::GzEncoder::new(BufWriter::new(out), flate2::Compression::default());
+    let mut enc =
+        flate2::write::GzEncoder::new(BufWriter::new(out), flate2::Compression::default());
     std::io::copy(&mut input, &mut enc).map_err(io(to))?;
     let out = enc
         .finish()
@@ -340,7 +348,10 @@ fn parent(p: &Path) -> PathBuf {
 
 /// `.NAME.WHAT-PID` beside `p`: a temporary name no one else uses.
 fn sibling(p: &Path, what: &str) -> PathBuf {
-    let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     parent(p).join(format!(".{name}.{what}-{}", std::process::id()))
 }
 

@@ -60,7 +60,8 @@ impl StoreLock {
             .truncate(false)
             .open(&path)
             .map_err(io)?;
-        if let Err(e) = rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+        if let Err(e) =
+            rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive)
         {
             if e != rustix::io::Errno::WOULDBLOCK {
                 return Err(io(e.into()));
@@ -71,7 +72,11 @@ impl StoreLock {
             return Err(LockError::Held {
                 db: db.to_owned(),
                 lock: path.clone(),
-                pid: if pid.is_empty() { "unknown".into() } else { pid.into() },
+                pid: if pid.is_empty() {
+                    "unknown".into()
+                } else {
+                    pid.into()
+                },
             });
         }
         file.set_len(0).map_err(io)?;

@@ -98,7 +98,9 @@ pub fn resolve(
         ));
     }
     let endpoint = match protocol {
-        OtlpProtocol::HttpProtobuf if !full && !base.trim_end_matches('/').ends_with("/v1/traces") => {
+        OtlpProtocol::HttpProtobuf
+            if !full && !base.trim_end_matches('/').ends_with("/v1/traces") =>
+        {
             format!("{}/v1/traces", base.trim_end_matches('/'))
         }
         _ => base,
@@ -206,9 +208,9 @@ impl QueueProcessor {
     /// Asks the task to export what it has; waits up to `limit` (off the async threads' hot path: only at shutdown).
     fn flush(&self, limit: Duration) -> OTelSdkResult {
         let (done, wait) = std::sync::mpsc::channel();
-        self.tx
-            .try_send(Msg::Flush(done))
-            .map_err(|_| OTelSdkError::InternalFailure("the span queue is full or closed".into()))?;
+        self.tx.try_send(Msg::Flush(done)).map_err(|_| {
+            OTelSdkError::InternalFailure("the span queue is full or closed".into())
+        })?;
         wait.recv_timeout(limit)
             .map_err(|_| OTelSdkError::Timeout(limit))
     }
@@ -351,7 +353,11 @@ mod tests {
     use super::*;
 
     fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
-        move |k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        move |k| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
     }
 
     #[test]
@@ -363,20 +369,44 @@ mod tests {
             .unwrap();
         assert_eq!(
             (e.endpoint.as_str(), e.protocol, e.service_name.as_str()),
-            ("http://c:4318/v1/traces", OtlpProtocol::HttpProtobuf, "assay")
+            (
+                "http://c:4318/v1/traces",
+                OtlpProtocol::HttpProtobuf,
+                "assay"
+            )
         );
-        let e = resolve(&t, env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317"), ("OTEL_SERVICE_NAME", "ledger")]))
-            .unwrap()
-            .unwrap();
-        assert_eq!((e.endpoint.as_str(), e.protocol, e.service_name.as_str()), ("http://c:4317", OtlpProtocol::Grpc, "ledger"));
-        let e = resolve(&t, env(&[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://c:9/custom")]))
-            .unwrap()
-            .unwrap();
-        assert_eq!(e.endpoint, "http://c:9/custom", "the per-signal variable is the full URL");
+        let e = resolve(
+            &t,
+            env(&[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317"),
+                ("OTEL_SERVICE_NAME", "ledger"),
+            ]),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (e.endpoint.as_str(), e.protocol, e.service_name.as_str()),
+            ("http://c:4317", OtlpProtocol::Grpc, "ledger")
+        );
+        let e = resolve(
+            &t,
+            env(&[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://c:9/custom")]),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            e.endpoint, "http://c:9/custom",
+            "the per-signal variable is the full URL"
+        );
         t.otlp_endpoint = Some("https://c/otlp/v1/traces".into());
         t.service_name = Some("mine".into());
-        let e = resolve(&t, env(&[("OTEL_SERVICE_NAME", "theirs")])).unwrap().unwrap();
-        assert_eq!((e.endpoint.as_str(), e.service_name.as_str()), ("https://c/otlp/v1/traces", "mine"));
+        let e = resolve(&t, env(&[("OTEL_SERVICE_NAME", "theirs")]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (e.endpoint.as_str(), e.service_name.as_str()),
+            ("https://c/otlp/v1/traces", "mine")
+        );
         t.otlp_endpoint = Some("http://c:4318".into());
         let err = resolve(&t, env(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")])).unwrap_err();
         assert!(err.contains("http/json"), "{err}");
@@ -390,7 +420,10 @@ mod tests {
         let cx = from_traceparent(tp);
         let sc = cx.span().span_context().clone();
         assert!(sc.is_valid() && sc.is_sampled() && sc.is_remote());
-        assert_eq!(sc.trace_id().to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(
+            sc.trace_id().to_string(),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
         let mut headers = http::HeaderMap::new();
         headers.insert("traceparent", "not-a-traceparent".parse().unwrap());
         assert!(!extract(&headers).span().span_context().is_valid());

@@ -15,7 +15,11 @@ use crate::server::{FAST_ALERTING, Server, eventually, json};
 /// What a writer got answered, and when.
 type Committed = Arc<Mutex<Vec<(Instant, String)>>>;
 
-fn stream(stop: &Arc<AtomicBool>, base: String, what: &'static str) -> (std::thread::JoinHandle<()>, Committed) {
+fn stream(
+    stop: &Arc<AtomicBool>,
+    base: String,
+    what: &'static str,
+) -> (std::thread::JoinHandle<()>, Committed) {
     let done: Committed = Arc::default();
     let (stop, log) = (stop.clone(), done.clone());
     let handle = std::thread::spawn(move || {
@@ -98,7 +102,11 @@ fn a_backup_taken_under_load_restores_everything_committed_before_it_and_deliver
             .filter(|(at, _)| *at < began)
             .map(|(_, id)| id.clone())
             .collect();
-        assert!(before.len() >= 10 && all > before.len(), "{} before of {all}", before.len());
+        assert!(
+            before.len() >= 10 && all > before.len(),
+            "{} before of {all}",
+            before.len()
+        );
         before
     };
     let (reports_before, alerts_before) = (before(&reports), before(&alerts));
@@ -106,7 +114,11 @@ fn a_backup_taken_under_load_restores_everything_committed_before_it_and_deliver
     // A service running on the data directory refuses a restore into it.
     let refused = env.run(&["restore", backup.to_str().unwrap()]);
     assert_eq!(refused.code, 2);
-    assert!(refused.stderr.contains("in use by another assay"), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("in use by another assay"),
+        "{}",
+        refused.stderr
+    );
     first.crash();
 
     // Into a new data directory.
@@ -121,16 +133,31 @@ fn a_backup_taken_under_load_restores_everything_committed_before_it_and_deliver
     let db = rusqlite::Connection::open(&restored_db).unwrap();
     assert_eq!(column(&db, "PRAGMA integrity_check"), ["ok"]);
     let ids = column(&db, "SELECT id FROM reports");
-    let missing: Vec<_> = reports_before.iter().filter(|id| !ids.contains(id)).collect();
-    assert!(missing.is_empty(), "reports committed before the backup but not in it: {missing:?}");
+    let missing: Vec<_> = reports_before
+        .iter()
+        .filter(|id| !ids.contains(id))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "reports committed before the backup but not in it: {missing:?}"
+    );
     let fingerprints = column(&db, "SELECT fingerprint FROM alerts");
     let missing: Vec<_> = alerts_before
         .iter()
         .filter(|f| !fingerprints.contains(f))
         .collect();
-    assert!(missing.is_empty(), "alerts committed before the backup but not in it: {missing:?}");
-    let pending = column(&db, "SELECT key FROM notifications WHERE status = 'pending'");
-    assert!(!pending.is_empty(), "notifications were pending at the backup");
+    assert!(
+        missing.is_empty(),
+        "alerts committed before the backup but not in it: {missing:?}"
+    );
+    let pending = column(
+        &db,
+        "SELECT key FROM notifications WHERE status = 'pending'",
+    );
+    assert!(
+        !pending.is_empty(),
+        "notifications were pending at the backup"
+    );
     drop(db);
 
     // A service on the restored store has it all, and delivers what was pending.
@@ -170,7 +197,11 @@ fn scheduled_backups_rotate_to_keep_and_are_counted() {
     let dir = env.work_dir().join("backups");
     let list = || {
         let mut names: Vec<String> = std::fs::read_dir(&dir)
-            .map(|d| d.flatten().map(|e| e.file_name().into_string().unwrap()).collect())
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().into_string().unwrap())
+                    .collect()
+            })
             .unwrap_or_default();
         names.sort();
         names
@@ -183,13 +214,21 @@ fn scheduled_backups_rotate_to_keep_and_are_counted() {
             .parse()
             .unwrap()
     };
-    eventually(30, "four backups taken", || (metric("assay_backup_last_success_timestamp_seconds") > 0.0 && {
-        let t = s.log();
-        t.matches("backup: wrote").count() >= 4
-    }).then_some(()));
+    eventually(30, "four backups taken", || {
+        (metric("assay_backup_last_success_timestamp_seconds") > 0.0 && {
+            let t = s.log();
+            t.matches("backup: wrote").count() >= 4
+        })
+        .then_some(())
+    });
     let names = list();
     assert_eq!(names.len(), 2, "keep = 2: {names:?}");
-    assert!(names.iter().all(|n| n.starts_with("assay-") && n.ends_with(".db.gz")), "{names:?}");
+    assert!(
+        names
+            .iter()
+            .all(|n| n.starts_with("assay-") && n.ends_with(".db.gz")),
+        "{names:?}"
+    );
     assert!(metric("assay_backup_size_bytes") > 0.0);
     assert_eq!(metric("assay_backup_failures_total"), 0.0);
     // Each one restores.

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::common::{Env, root, shipped, test_plugin};
+use crate::common::{Env, bin, root, shipped, test_plugin};
 use crate::server::{Server, Start, eventually, json};
 
 fn reports(s: &Server, query: &str) -> Vec<Value> {
@@ -361,4 +361,155 @@ fn config_check_accepts_the_sample_and_names_what_is_wrong() {
     let run = env.run(&["config", "check", open.to_str().unwrap()]);
     assert_eq!(run.code, 1);
     assert!(run.stderr.contains("no [[auth.tokens]]"), "{}", run.stderr);
+}
+
+/// `deploy/Containerfile` (no image can be built here: no base image): each
+/// COPY names what the build makes, the binary needs no library that
+/// distroless's `cc` image lacks and no glibc newer than its 2.36, and the
+/// image's settings (its ENV, ENTRYPOINT and CMD, paths moved under a
+/// temporary root) serve the shipped plugins.
+#[test]
+fn the_containerfile_names_real_files_and_its_settings_serve() {
+    use std::io::BufRead;
+    let text = std::fs::read_to_string(root().join("deploy/Containerfile")).unwrap();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| *l == "FROM gcr.io/distroless/cc-debian12:nonroot")
+    );
+    for l in lines.iter().filter(|l| l.starts_with("COPY ")) {
+        let src = l.split_whitespace().nth(1).unwrap();
+        let path = if src == "target/release/assay" {
+            bin()
+        } else {
+            root().join(src)
+        };
+        assert!(path.exists(), "{l}: {} is not there", path.display());
+    }
+    let readelf = std::process::Command::new("readelf")
+        .arg("-dW")
+        .arg(bin())
+        .output()
+        .unwrap();
+    let needed: Vec<String> = String::from_utf8_lossy(&readelf.stdout)
+        .lines()
+        .filter_map(|l| l.split("Shared library: [").nth(1))
+        .map(|l| l.trim_end_matches(']').to_owned())
+        .collect();
+    let base = [
+        "libc.so.6",
+        "libm.so.6",
+        "libgcc_s.so.1",
+        "ld-linux-x86-64.so.2",
+        "libpthread.so.0",
+        "libdl.so.2",
+        "librt.so.1",
+    ];
+    assert!(
+        !needed.is_empty() && needed.iter().all(|n| base.contains(&n.as_str())),
+        "{needed:?}"
+    );
+    let symbols = std::process::Command::new("objdump")
+        .arg("-T")
+        .arg(bin())
+        .output()
+        .unwrap();
+    let newest = String::from_utf8_lossy(&symbols.stdout)
+        .split("GLIBC_")
+        .skip(1)
+        .filter_map(|v| {
+            let v: String = v
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '.')
+                .collect();
+            let (major, minor) = v.split_once('.')?;
+            Some((
+                major.parse::<u32>().ok()?,
+                minor.split('.').next()?.parse::<u32>().ok()?,
+            ))
+        })
+        .max()
+        .unwrap();
+    assert!(
+        newest <= (2, 36),
+        "the binary needs glibc {newest:?}, newer than Debian 12's 2.36"
+    );
+
+    // ENV KEY=VALUE \ … ; ENTRYPOINT [...]; CMD [...]
+    let joined = text.replace("\\\n", " ");
+    let env_line = joined.lines().find(|l| l.starts_with("ENV ")).unwrap();
+    let words =
+        |l: &str| -> Vec<String> { serde_json::from_str(l.split_once(' ').unwrap().1).unwrap() };
+    let entry = words(
+        joined
+            .lines()
+            .find(|l| l.starts_with("ENTRYPOINT "))
+            .unwrap(),
+    );
+    let cmd = words(joined.lines().find(|l| l.starts_with("CMD ")).unwrap());
+    let env = Env::new();
+    let fs_root = env.work_dir().join("image");
+    let plugins = fs_root.join("usr/share/assay/plugins.d");
+    std::fs::create_dir_all(&plugins).unwrap();
+    for e in std::fs::read_dir(root().join("plugins.d"))
+        .unwrap()
+        .flatten()
+    {
+        std::fs::copy(e.path(), plugins.join(e.file_name())).unwrap();
+    }
+    let mut c = std::process::Command::new(bin());
+    c.env_remove("ASSAY_CONFIG")
+        .env_remove("ASSAY_PLUGINS_DIR")
+        .env_remove("ASSAY_STORAGE__URL");
+    for kv in env_line.split_whitespace().skip(1) {
+        let (k, v) = kv.split_once('=').unwrap();
+        let v = match k {
+            // The compiled plugins the other tests share.
+            "ASSAY_CACHE_DIR" => root().join("target/e2e-cache").display().to_string(),
+            _ if v.starts_with('/') => fs_root.join(&v[1..]).display().to_string(),
+            _ => v.to_owned(),
+        };
+        c.env(k, v);
+    }
+    c.env("ASSAY_SERVER__LISTEN", "127.0.0.1:0")
+        .args(&entry[1..])
+        .args(&cmd)
+        .current_dir(env.work_dir())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = Vec::new();
+    let mut base_url = None;
+    for line in stderr.lines() {
+        let line = line.unwrap();
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| {
+            panic!("--log-format json wrote a line that is not JSON ({e}): {line}")
+        });
+        let msg = v["message"].as_str().unwrap_or_default().to_owned();
+        if let Some(addr) = msg.split("listening on http://").nth(1) {
+            base_url = Some(format!("http://{}", addr.trim()));
+            break;
+        }
+        seen.push(line);
+        assert!(seen.len() < 200, "{seen:#?}");
+    }
+    let base_url = base_url.unwrap_or_else(|| panic!("it never listened: {seen:#?}"));
+    let client = reqwest::blocking::Client::new();
+    let listed = eventually(120, "the shipped plugins loaded", || {
+        let ready = client.get(format!("{base_url}/ready")).send().ok()?;
+        (ready.status() == 200).then_some(())?;
+        let (_, v) = json(client.get(format!("{base_url}/v1/plugins")).send().unwrap());
+        Some(v["plugins"].as_array()?.len())
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let shipped = std::fs::read_dir(root().join("plugins.d")).unwrap().count();
+    assert_eq!(listed, shipped);
+    assert!(
+        fs_root.join("var/lib/assay/assay.db").exists(),
+        "the store is on the volume"
+    );
 }

@@ -61,7 +61,9 @@ fn fields(buf: &[u8]) -> Vec<(u64, Field<'_>)> {
             }
             5 => {
                 at += 4;
-                Field::Int(u64::from(u32::from_le_bytes(buf[at - 4..at].try_into().unwrap())))
+                Field::Int(u64::from(u32::from_le_bytes(
+                    buf[at - 4..at].try_into().unwrap(),
+                )))
             }
             w => panic!("wire type {w} in an OTLP message"),
         };
@@ -80,21 +82,25 @@ fn bytes<'a>(fs: &[(u64, Field<'a>)], n: u64) -> Vec<&'a [u8]> {
 }
 
 fn text(fs: &[(u64, Field<'_>)], n: u64) -> String {
-    bytes(fs, n).first().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default()
+    bytes(fs, n)
+        .first()
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .unwrap_or_default()
 }
 
 /// `KeyValue { key = 1; AnyValue value = 2 }`, `AnyValue { string 1, bool 2, int 3, double 4 }`.
 fn attribute(kv: &[u8]) -> (String, String) {
     let fs = fields(kv);
-    let value = bytes(&fs, 2).first().map_or(String::new(), |v| {
-        match fields(v).into_iter().next() {
-            Some((1, Field::Bytes(s))) => String::from_utf8_lossy(s).into_owned(),
-            Some((2, Field::Int(b))) => (b != 0).to_string(),
-            Some((3, Field::Int(i))) => (i as i64).to_string(),
-            Some((4, Field::Int(d))) => f64::from_bits(d).to_string(),
-            _ => String::new(),
-        }
-    });
+    let value =
+        bytes(&fs, 2)
+            .first()
+            .map_or(String::new(), |v| match fields(v).into_iter().next() {
+                Some((1, Field::Bytes(s))) => String::from_utf8_lossy(s).into_owned(),
+                Some((2, Field::Int(b))) => (b != 0).to_string(),
+                Some((3, Field::Int(i))) => (i as i64).to_string(),
+                Some((4, Field::Int(d))) => f64::from_bits(d).to_string(),
+                _ => String::new(),
+            });
     (text(&fs, 1), value)
 }
 
@@ -222,7 +228,14 @@ config = '{{"url": "{target_url}"}}'
         target_url = target.url("/health"),
     );
     let s = Server::with_config(&env, &config);
-    assert!(s.log().contains(&format!("traces: exporting to {}/v1/traces", collector.url(""))), "{}", s.log());
+    assert!(
+        s.log().contains(&format!(
+            "traces: exporting to {}/v1/traces",
+            collector.url("")
+        )),
+        "{}",
+        s.log()
+    );
 
     // A validation, continuing the caller's trace.
     let (caller_trace, caller_span) = ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
@@ -238,7 +251,10 @@ config = '{{"url": "{target_url}"}}'
     let alert_trace = "0af7651916cd43dd8448eb211c80319c";
     let (status, v) = json(
         s.post("/v1/alerts")
-            .header("traceparent", format!("00-{alert_trace}-b7ad6b7169203331-01"))
+            .header(
+                "traceparent",
+                format!("00-{alert_trace}-b7ad6b7169203331-01"),
+            )
             .json(&json!({"alerts": [{"name": "DiskFull", "severity": "error"}]}))
             .send()
             .unwrap(),
@@ -246,26 +262,44 @@ config = '{{"url": "{target_url}"}}'
     assert_eq!(status, 202, "{v}");
     let delivered = hook.wait_delivered("/ops", 1, 30).remove(0);
     let key = delivered.header("idempotency-key").unwrap().to_owned();
-    let (hook_trace, hook_parent) = ids(delivered.header("traceparent").expect("the webhook got traceparent"));
-    assert_eq!(hook_trace, alert_trace, "the delivery continues the alert's trace");
-    assert!(delivered.json().get("traceparent").is_none(), "the payload is unchanged");
+    let (hook_trace, hook_parent) = ids(delivered
+        .header("traceparent")
+        .expect("the webhook got traceparent"));
+    assert_eq!(
+        hook_trace, alert_trace,
+        "the delivery continues the alert's trace"
+    );
+    assert!(
+        delivered.json().get("traceparent").is_none(),
+        "the payload is unchanged"
+    );
 
     // A probe run, whose request carries its trace.
     let (status, v) = json(s.post("/v1/probes/site/run").send().unwrap());
     assert_eq!(status, 200, "{v}");
-    let probed = eventually(10, "the probe's request", || target.all().into_iter().last());
-    let (probe_trace, probe_parent) = ids(probed.header("traceparent").expect("the probe's request got traceparent"));
+    let probed = eventually(10, "the probe's request", || {
+        target.all().into_iter().last()
+    });
+    let (probe_trace, probe_parent) = ids(probed
+        .header("traceparent")
+        .expect("the probe's request got traceparent"));
 
     let all = eventually(20, "every span exported", || {
         let all = exported(&collector);
         (find(&all, alert_trace, "deliver ops").is_some()
             && find(&all, caller_trace, "validator trivial").is_some()
-            && all.iter().any(|sp| sp.trace == probe_trace && sp.name == "probe site"))
+            && all
+                .iter()
+                .any(|sp| sp.trace == probe_trace && sp.name == "probe site"))
         .then_some(all)
     });
     // The validation: server span under the caller's, the plugin call under it.
     let server = find(&all, caller_trace, "POST /v1/validate").expect("the request's span");
-    assert_eq!((server.parent.as_str(), server.kind), (caller_span, 2), "SERVER, the caller's child");
+    assert_eq!(
+        (server.parent.as_str(), server.kind),
+        (caller_span, 2),
+        "SERVER, the caller's child"
+    );
     assert_eq!(server.attrs["http.request.method"], "POST");
     assert_eq!(server.attrs["http.route"], "/v1/validate");
     assert_eq!(server.attrs["http.response.status_code"], "200");
@@ -276,7 +310,10 @@ config = '{{"url": "{target_url}"}}'
     assert_eq!(call.attrs["assay.plugin.kind"], "validator");
     assert_eq!(call.attrs["assay.plugin.outcome"], "ok");
     assert!(!call.attrs["assay.plugin.version"].is_empty());
-    assert!(call.attrs.contains_key("assay.plugin.queue_ms") && call.attrs.contains_key("assay.plugin.run_ms"));
+    assert!(
+        call.attrs.contains_key("assay.plugin.queue_ms")
+            && call.attrs.contains_key("assay.plugin.run_ms")
+    );
 
     // The alert: request → routing → the router's call; and the delivery, in the same trace.
     let request = find(&all, alert_trace, "POST /v1/alerts").expect("the alert request's span");
@@ -291,10 +328,16 @@ config = '{{"url": "{target_url}"}}'
     assert_eq!(deliver.attrs["assay.notification.idempotency_key"], key);
     assert_eq!(deliver.attrs["assay.delivery.outcome"], "delivered");
     assert_eq!(deliver.attrs["http.response.status_code"], "200");
-    assert_eq!(hook_parent, deliver.id, "the webhook's parent is the delivery span");
+    assert_eq!(
+        hook_parent, deliver.id,
+        "the webhook's parent is the delivery span"
+    );
 
     // The probe run: its plugin call under it, the request under the call.
-    let run = all.iter().find(|sp| sp.trace == probe_trace && sp.name == "probe site").unwrap();
+    let run = all
+        .iter()
+        .find(|sp| sp.trace == probe_trace && sp.name == "probe site")
+        .unwrap();
     assert_eq!(run.attrs["assay.probe.status"], "pass");
     let probe_call = find(&all, &probe_trace, "probe http").expect("the probe's plugin call");
     assert_eq!(probe_call.parent, run.id);
@@ -304,14 +347,23 @@ config = '{{"url": "{target_url}"}}'
     // counted, and validations take no longer than with it up.
     let up = median_validate_ms(&s, 40);
     let (addr, log) = collector.stop();
-    let dropped_before = metric(&s, "assay_trace_spans_dropped_total{reason=\"export_failed\"}");
+    let dropped_before = metric(
+        &s,
+        "assay_trace_spans_dropped_total{reason=\"export_failed\"}",
+    );
     let refused = median_validate_ms(&s, 40);
     eventually(20, "spans counted as dropped (collector down)", || {
-        (metric(&s, "assay_trace_spans_dropped_total{reason=\"export_failed\"}") > dropped_before).then_some(())
+        (metric(
+            &s,
+            "assay_trace_spans_dropped_total{reason=\"export_failed\"}",
+        ) > dropped_before)
+            .then_some(())
     });
     let dropped = |s: &Server| {
-        metric(s, "assay_trace_spans_dropped_total{reason=\"export_failed\"}")
-            + metric(s, "assay_trace_spans_dropped_total{reason=\"queue_full\"}")
+        metric(
+            s,
+            "assay_trace_spans_dropped_total{reason=\"export_failed\"}",
+        ) + metric(s, "assay_trace_spans_dropped_total{reason=\"queue_full\"}")
     };
     let hanging = Receiver::restart(addr, log);
     hanging.set_mode(Mode::Hang);
@@ -340,10 +392,23 @@ fn without_an_endpoint_nothing_is_exported_and_a_bad_one_is_refused() {
     assert!(s.log().contains("traces: off"), "{}", s.log());
     assert_eq!(metric(&s, "assay_trace_spans_exported_total"), 0.0);
     drop(s);
-    let config = env.subject("bad.toml", "[telemetry]\notlp_endpoint = \"collector:4318\"\n");
-    let run = env.run(&["--config", config.to_str().unwrap(), "serve", "--listen", "127.0.0.1:0"]);
+    let config = env.subject(
+        "bad.toml",
+        "[telemetry]\notlp_endpoint = \"collector:4318\"\n",
+    );
+    let run = env.run(&[
+        "--config",
+        config.to_str().unwrap(),
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
     assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(run.stderr.contains("telemetry.otlp_endpoint"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("telemetry.otlp_endpoint"),
+        "{}",
+        run.stderr
+    );
     let run = env
         .assay()
         .args(["serve", "--listen", "127.0.0.1:0"])
