@@ -373,11 +373,7 @@ fn the_containerfile_names_real_files_and_its_settings_serve() {
     use std::io::BufRead;
     let text = std::fs::read_to_string(root().join("deploy/Containerfile")).unwrap();
     let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
-    assert!(
-        lines
-            .iter()
-            .any(|l| *l == "FROM gcr.io/distroless/cc-debian12:nonroot")
-    );
+    assert!(lines.contains(&"FROM gcr.io/distroless/cc-debian12:nonroot"));
     for l in lines.iter().filter(|l| l.starts_with("COPY ")) {
         let src = l.split_whitespace().nth(1).unwrap();
         let path = if src == "target/release/assay" {
