@@ -41,7 +41,7 @@ pub(super) async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<
     match crate::telemetry::traces::resolve(t, |k| std::env::var(k).ok()) {
         Ok(Some(to)) => tracing::info!(
             "traces: exporting to {} over {:?} as {:?}, sampling {}% of new traces",
-            to.endpoint,
+            to.shown(),
             to.protocol,
             to.service_name,
             t.sample_ratio * 100.0

@@ -73,10 +73,10 @@ pub fn init(default: &str, format: LogFormat, tracer: Option<opentelemetry_sdk::
     };
     let mut layers = vec![log];
     if let Some(tracer) = tracer {
-        // The host's spans, and its warnings and errors as events on them.
+        // The host's spans only: log lines are scrubbed of secrets on their way to
+        // stderr (`RedactingStderr`), so none is copied into a span as an event.
         let only = tracing_subscriber::filter::Targets::new()
-            .with_target(traces::TARGET, tracing::Level::TRACE)
-            .with_target("assay_host", tracing::Level::WARN);
+            .with_target(traces::TARGET, tracing::Level::TRACE);
         layers.push(
             tracing_opentelemetry::layer()
                 .with_tracer(tracer)

@@ -117,6 +117,25 @@ pub fn resolve(
     }))
 }
 
+impl Exporting {
+    /// The endpoint for a log line: without any `user:password@`.
+    pub fn shown(&self) -> String {
+        match self.endpoint.split_once("://") {
+            Some((scheme, rest)) => match rest.split_once('/') {
+                Some((authority, path)) => {
+                    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+                    format!("{scheme}://{host}/{path}")
+                }
+                None => format!(
+                    "{scheme}://{}",
+                    rest.rsplit_once('@').map_or(rest, |(_, h)| h)
+                ),
+            },
+            None => self.endpoint.clone(),
+        }
+    }
+}
+
 fn port_of(url: &str) -> Option<u16> {
     url.parse::<http::Uri>().ok()?.port_u16()
 }
@@ -147,7 +166,7 @@ impl Traces {
                 .build(),
         };
         let mut exporter =
-            built.map_err(|e| format!("cannot export traces to {}: {e}", to.endpoint))?;
+            built.map_err(|e| format!("cannot export traces to {}: {e}", to.shown()))?;
         let resource = Resource::builder()
             .with_service_name(to.service_name.clone())
             .with_attributes([KeyValue::new("service.version", env!("CARGO_PKG_VERSION"))])
@@ -412,6 +431,9 @@ mod tests {
         assert!(err.contains("http/json"), "{err}");
         t.otlp_endpoint = Some("collector:4318".into());
         assert!(resolve(&t, env(&[])).is_err());
+        t.otlp_endpoint = Some("https://user:secret@c:4318".into());
+        let e = resolve(&t, env(&[])).unwrap().unwrap();
+        assert_eq!(e.shown(), "https://c:4318/v1/traces");
     }
 
     #[test]
