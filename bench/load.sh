@@ -88,13 +88,16 @@ for round in $(seq 1 "$ROUNDS"); do
     run "health-new-connection-tls.$round" -H "Connection: close" "https://127.0.0.1:$TLS_PORT/health"
 done
 DURATION=$saved
-for pair in health validate-minimal health-new-connection; do
-    ratios=""
+# ratios NUMERATOR DENOMINATOR: "r1 r2 …; median m" of the runs NUMERATOR.N / DENOMINATOR.N.
+ratios() {
+    local ratios="" round
     for round in $(seq 1 "$ROUNDS"); do
-        ratios="$ratios $(awk -v t="$(cat "$work/$pair-tls.$round.rps")" -v p="$(cat "$work/$pair.$round.rps")" 'BEGIN { printf "%.2f", t / p }')"
+        ratios="$ratios $(awk -v t="$(cat "$work/$1.$round.rps")" -v p="$(cat "$work/$2.$round.rps")" 'BEGIN { printf "%.2f", t / p }')"
     done
-    median=$(tr ' ' '\n' <<<"$ratios" | grep . | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}')
-    echo "$pair: TLS / plain throughput per round:$ratios; median $median"
+    echo "$ratios; median $(tr ' ' '\n' <<<"$ratios" | grep . | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}')"
+}
+for pair in health validate-minimal health-new-connection; do
+    echo "$pair: TLS / plain throughput per round:$(ratios "$pair-tls" "$pair")"
 done
 kill "$tls_server"; wait "$tls_server" 2>/dev/null || true; tls_server=""
 
@@ -126,12 +129,7 @@ for round in $(seq 1 "$ROUNDS"); do
     run "validate-minimal-traced.$round" -s "$work/validate.lua" "http://127.0.0.1:$TRACE_PORT/v1/validate?level=minimal&name=bench.json"
 done
 DURATION=$saved
-ratios=""
-for round in $(seq 1 "$ROUNDS"); do
-    ratios="$ratios $(awk -v t="$(cat "$work/validate-minimal-traced.$round.rps")" -v p="$(cat "$work/validate-minimal-untraced.$round.rps")" 'BEGIN { printf "%.2f", t / p }')"
-done
-median=$(tr ' ' '\n' <<<"$ratios" | grep . | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}')
-echo "validate-minimal: traced (100% sampled) / untraced throughput per round:$ratios; median $median"
+echo "validate-minimal: traced (100% sampled) / untraced throughput per round:$(ratios validate-minimal-traced validate-minimal-untraced)"
 curl -fs "http://127.0.0.1:$TRACE_PORT/metrics" | awk '/^assay_trace_spans_(exported|dropped)_total/ {print "  " $0}'
 kill "$traced"; wait "$traced" 2>/dev/null || true; traced=""
 kill "$collector"; wait "$collector" 2>/dev/null || true
