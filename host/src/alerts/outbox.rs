@@ -626,6 +626,7 @@ impl Worker {
             assay.delivery.outcome = tracing::field::Empty,
             http.response.status_code = tracing::field::Empty,
             otel.status_code = tracing::field::Empty,
+            otel.status_message = tracing::field::Empty,
             error.type = tracing::field::Empty,
         );
         if let Some(tp) = n.traceparent.as_deref().filter(|_| !span.is_disabled()) {
@@ -651,8 +652,8 @@ impl Worker {
                 (Err(_), true) => "dead",
             },
         );
-        if result.is_err() {
-            span.record("otel.status_code", "ERROR");
+        if let Err(e) = &result {
+            crate::telemetry::traces::failed(&span, e);
             span.record("error.type", "delivery_failed");
         }
         // The breaker learns from every attempt.

@@ -195,7 +195,7 @@ async fn observe(State(svc): State<Arc<Service>>, req: Request, next: Next) -> R
     let status = resp.status();
     span.record("http.response.status_code", status.as_u16());
     if status.is_server_error() {
-        span.record("otel.status_code", "ERROR");
+        crate::telemetry::traces::failed(&span, status.as_str());
     }
     // How long the server took, for browsers' developer tools and bench/console.sh.
     let ms = started.elapsed().as_secs_f64() * 1000.0;

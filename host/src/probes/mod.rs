@@ -86,13 +86,14 @@ pub async fn run_once(
         assay.probe.trigger = trigger,
         assay.probe.status = tracing::field::Empty,
         otel.status_code = tracing::field::Empty,
+        otel.status_message = tracing::field::Empty,
     );
     let result = run_traced(runtime, plugin, spec, trigger)
         .instrument(span.clone())
         .await;
     span.record("assay.probe.status", result.status.as_str());
     if matches!(result.status, ResultStatus::Fail | ResultStatus::Unknown) {
-        span.record("otel.status_code", "ERROR");
+        crate::telemetry::traces::failed(&span, &result.message);
     }
     result
 }

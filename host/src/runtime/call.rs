@@ -199,10 +199,88 @@ impl Runtime {
             otel.status_code = tracing::field::Empty,
             otel.status_message = tracing::field::Empty,
         );
-        let called = self
-            .guarded_call(pool, callee, grants, call, bound)
-            .instrument(span.clone())
-            .await;
+        let called = async move {
+            let Callee {
+                name: plugin,
+                version: _,
+                pre,
+                limits,
+                gate,
+                warm,
+            } = callee;
+            let arrived = Instant::now();
+            let pass = match gate {
+                Some(gate) => match gate.enter(pool).await {
+                    Ok(pass) => Some(pass),
+                    Err(refusal) => {
+                        self.observer()
+                            .refused(plugin, refusal.reason(), arrived.elapsed());
+                        return Called {
+                            outcome: Err(CallFailure::Refused(refusal)),
+                            duration: Duration::ZERO,
+                            queued: Duration::ZERO,
+                            denied: Vec::new(),
+                            usage: Usage::default(),
+                        };
+                    }
+                },
+                None => None,
+            };
+            // Ungated calls (one-shot CLI runs, `info()` at load) wait for a pool slot.
+            let _slot = if pass.is_none() {
+                Some(pool.acquire().await.expect("the pool is never closed"))
+            } else {
+                None
+            };
+            let queued = pass.as_ref().map_or(Duration::ZERO, |p| p.queued);
+            if pass.is_some() {
+                self.observer().queued(plugin, queued);
+            }
+            let kept = warm.as_ref().and_then(|w| self.reopen(w, limits));
+            let (mut store, reused, calls, place) = match kept {
+                Some((store, bound, calls, place)) => (store, Some(bound), calls, Some(place)),
+                None => (self.store(plugin, limits), None, 0, None),
+            };
+            store.data_mut().grants = grants.cloned();
+            let deadline = tokio::time::Instant::now() + limits.timeout;
+            let started = Instant::now();
+            let mut instance = None;
+            let result =
+                tokio::time::timeout_at(deadline, call(&mut store, &pre, reused, &mut instance))
+                    .await;
+            let duration = started.elapsed();
+            let outcome = Self::settle(&mut store, limits, result)
+                .and_then(|r| r.map_err(CallFailure::Guest))
+                .and_then(|v| bound(v, &limits.quotas));
+            let sockets = store.data().sockets.refusals();
+            if sockets != (0, 0) {
+                self.observer()
+                    .sockets_refused(plugin, sockets.0, sockets.1);
+            }
+            if let (Some(gate), Some(pass)) = (gate, pass) {
+                let breach = outcome.as_ref().err().filter(|f| f.is_breach());
+                if let Some(event) = gate.settle(pass, breach.map(|f| f.to_string()).as_deref()) {
+                    self.observer().quarantine(&event);
+                }
+            }
+            let usage = store.data().usage();
+            let denied = store.data_mut().take_denied();
+            // Only a clean call's instance is kept: an answer, or the guest's own
+            // `err`. Any breach (and an answer over its quotas) drops it.
+            let clean = matches!(&outcome, Ok(_) | Err(CallFailure::Guest(_)));
+            if let (Some(pool), Some(instance), true) = (warm, instance, clean) {
+                pool.keep(store, instance, calls + 1, place);
+            }
+            Called {
+                outcome,
+                duration,
+                queued,
+                usage,
+                denied,
+            }
+        }
+        .instrument(span.clone())
+        .await;
         if !span.is_disabled() {
             let outcome = match &called.outcome {
                 Ok(_) => "ok",
@@ -218,103 +296,10 @@ impl Runtime {
                 called.duration.as_secs_f64() * 1000.0,
             );
             if let Err(f) = &called.outcome {
-                span.record("otel.status_code", "ERROR");
-                span.record("otel.status_message", tracing::field::display(f));
+                crate::telemetry::traces::failed(&span, &f.to_string());
             }
         }
         called
-    }
-
-    async fn guarded_call<P, T, U>(
-        &self,
-        pool: &Semaphore,
-        callee: Callee<'_, P>,
-        grants: Option<&Arc<Grants>>,
-        call: impl AsyncFnOnce(
-            &mut Store<CallState>,
-            &P,
-            Option<Bound>,
-            &mut Option<Bound>,
-        ) -> wasmtime::Result<Result<T, String>>,
-        bound: impl FnOnce(T, &Quotas) -> Result<U, CallFailure>,
-    ) -> Called<U> {
-        let Callee {
-            name: plugin,
-            version: _,
-            pre,
-            limits,
-            gate,
-            warm,
-        } = callee;
-        let arrived = Instant::now();
-        let pass = match gate {
-            Some(gate) => match gate.enter(pool).await {
-                Ok(pass) => Some(pass),
-                Err(refusal) => {
-                    self.observer()
-                        .refused(plugin, refusal.reason(), arrived.elapsed());
-                    return Called {
-                        outcome: Err(CallFailure::Refused(refusal)),
-                        duration: Duration::ZERO,
-                        queued: Duration::ZERO,
-                        denied: Vec::new(),
-                        usage: Usage::default(),
-                    };
-                }
-            },
-            None => None,
-        };
-        // Ungated calls (one-shot CLI runs, `info()` at load) wait for a pool slot.
-        let _slot = if pass.is_none() {
-            Some(pool.acquire().await.expect("the pool is never closed"))
-        } else {
-            None
-        };
-        let queued = pass.as_ref().map_or(Duration::ZERO, |p| p.queued);
-        if pass.is_some() {
-            self.observer().queued(plugin, queued);
-        }
-        let kept = warm.as_ref().and_then(|w| self.reopen(w, limits));
-        let (mut store, reused, calls, place) = match kept {
-            Some((store, bound, calls, place)) => (store, Some(bound), calls, Some(place)),
-            None => (self.store(plugin, limits), None, 0, None),
-        };
-        store.data_mut().grants = grants.cloned();
-        let deadline = tokio::time::Instant::now() + limits.timeout;
-        let started = Instant::now();
-        let mut instance = None;
-        let result =
-            tokio::time::timeout_at(deadline, call(&mut store, &pre, reused, &mut instance)).await;
-        let duration = started.elapsed();
-        let outcome = Self::settle(&mut store, limits, result)
-            .and_then(|r| r.map_err(CallFailure::Guest))
-            .and_then(|v| bound(v, &limits.quotas));
-        let sockets = store.data().sockets.refusals();
-        if sockets != (0, 0) {
-            self.observer()
-                .sockets_refused(plugin, sockets.0, sockets.1);
-        }
-        if let (Some(gate), Some(pass)) = (gate, pass) {
-            let breach = outcome.as_ref().err().filter(|f| f.is_breach());
-            if let Some(event) = gate.settle(pass, breach.map(|f| f.to_string()).as_deref()) {
-                self.observer().quarantine(&event);
-            }
-        }
-        let usage = store.data().usage();
-        let denied = store.data_mut().take_denied();
-        // Only a clean call's instance is kept: an answer, or the guest's own
-        // `err`. Any breach (and an answer over its quotas) drops it.
-        let clean = matches!(&outcome, Ok(_) | Err(CallFailure::Guest(_)));
-        if let (Some(pool), Some(instance), true) = (warm, instance, clean) {
-            pool.keep(store, instance, calls + 1, place);
-        }
-        Called {
-            outcome,
-            duration,
-            queued,
-            usage,
-            denied,
-        }
     }
 
     /// A kept instance of `pool`, renewed for a call under `limits`; `None`

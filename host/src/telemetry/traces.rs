@@ -308,6 +308,20 @@ async fn export_loop<E: SpanExporter>(exporter: E, mut rx: mpsc::Receiver<Msg>, 
     }
 }
 
+/// Marks `span` failed (`otel.status_code = "ERROR"`), with `message`,
+/// scrubbed of the configuration's secrets (spans bypass the log's
+/// redaction), as its `otel.status_message` where the span declares one.
+pub fn failed(span: &tracing::Span, message: &str) {
+    if span.is_disabled() {
+        return;
+    }
+    span.record("otel.status_code", "ERROR");
+    span.record(
+        "otel.status_message",
+        crate::redact::scrub(message).as_ref(),
+    );
+}
+
 /// The trace context in `headers` (W3C `traceparent`/`tracestate`), for a
 /// span to continue; empty if there is none or it is malformed.
 pub fn extract(headers: &http::HeaderMap) -> Context {

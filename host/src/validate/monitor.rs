@@ -402,10 +402,7 @@ impl Run {
             Ok(subjects) => {
                 span.record("assay.monitor.subjects", subjects.len());
             }
-            Err(e) => {
-                span.record("otel.status_code", "ERROR");
-                span.record("otel.status_message", e.as_str());
-            }
+            Err(e) => crate::telemetry::traces::failed(&span, e),
         }
         let changed = self.note(result, trigger);
         for v in changed {
